@@ -1,0 +1,112 @@
+# Parley: `make run` and `make test` are the whole set-up on Debian 12.
+# Both first run scripts/deps.sh, which installs missing Debian packages.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+
+PKGS := libuv libcurl libcjson sqlite3 openssl inih libutf8proc
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+        -Wmissing-prototypes -Wformat=2 -Wvla
+STD := -std=c11 -D_POSIX_C_SOURCE=200809L
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lircclient -lm
+
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = $(STD) $(WARN) $(CFLAGS) -Igateway -Iadapters $(PKG_CFLAGS) -MMD -MP
+ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+             -fno-omit-frame-pointer
+
+SRCS := $(wildcard gateway/*.c) $(wildcard adapters/*.c)
+LIB_SRCS := $(filter-out gateway/main.c,$(SRCS))
+TEST_SRCS := $(wildcard tests/unit/test_*.c)
+# C helpers only the test build links (a test adapter, loop drivers).
+TESTLIB_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/unit/*.c))
+
+B := build/normal
+A := build/asan
+
+OBJS = $(patsubst %.c,$(B)/%.o,$(SRCS))
+LIB_OBJS = $(patsubst %.c,$(B)/%.o,$(LIB_SRCS))
+ASAN_OBJS = $(patsubst %.c,$(A)/%.o,$(SRCS))
+ASAN_LIB_OBJS = $(patsubst %.c,$(A)/%.o,$(LIB_SRCS))
+UNIT_BINS = $(patsubst tests/unit/%.c,$(B)/tests/%,$(TEST_SRCS))
+ASAN_UNIT_BINS = $(patsubst tests/unit/%.c,$(A)/tests/%,$(TEST_SRCS))
+TESTLIB_OBJS = $(patsubst %.c,$(B)/%.o,$(TESTLIB_SRCS))
+ASAN_TESTLIB_OBJS = $(patsubst %.c,$(A)/%.o,$(TESTLIB_SRCS))
+
+PYTEST := /usr/bin/python3 -m pytest
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+.PHONY: all run test test-unit test-e2e bench install clean deps asan lint format
+
+all: parley
+
+deps:
+	@scripts/deps.sh
+
+parley: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $(OBJS) $(PKG_LIBS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(A)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+
+$(A)/parley: $(ASAN_OBJS)
+	$(CC) $(ASAN_FLAGS) -o $@ $(ASAN_OBJS) $(PKG_LIBS)
+
+$(B)/tests/%: $(B)/tests/unit/%.o $(LIB_OBJS) $(TESTLIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
+
+$(A)/tests/%: $(A)/tests/unit/%.o $(ASAN_LIB_OBJS) $(ASAN_TESTLIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
+
+asan: $(A)/parley
+
+run: deps
+	@$(MAKE) --no-print-directory parley
+	./parley -c gateway.conf
+
+# Every test twice: the normal build, then ASan+UBSan.
+test: deps
+	@$(MAKE) --no-print-directory parley $(A)/parley $(UNIT_BINS) $(ASAN_UNIT_BINS)
+	@$(MAKE) --no-print-directory test-unit test-e2e
+
+test-unit:
+	@set -e; for t in $(UNIT_BINS) $(ASAN_UNIT_BINS); do \
+		echo "== $$t"; CK_FORK=yes $$t; done
+
+test-e2e:
+	PARLEY_BIN=$(CURDIR)/parley $(PYTEST) -q tests/e2e
+	PARLEY_BIN=$(CURDIR)/$(A)/parley $(PYTEST) -q tests/e2e
+
+bench: deps
+	@$(MAKE) --no-print-directory parley
+	/usr/bin/python3 bench/run.py --parley $(CURDIR)/parley
+
+lint:
+	clang-format --dry-run --Werror gateway/*.[ch] adapters/*.[ch] tests/unit/*.[ch]
+	@! grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|gets|curl_easy_perform|usleep)\(' \
+		gateway/*.c adapters/*.c || (echo "banned call above"; false)
+
+format:
+	clang-format -i gateway/*.[ch] adapters/*.[ch] tests/unit/*.[ch]
+
+install: parley
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/parley
+	install -m 0755 parley $(DESTDIR)$(PREFIX)/bin/parley
+	install -m 0644 doc/parley.8 $(DESTDIR)$(PREFIX)/share/man/man8/parley.8
+	sed 's|@PREFIX@|$(PREFIX)|g' doc/parley.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/parley.service
+	install -m 0644 gateway.conf $(DESTDIR)$(PREFIX)/share/doc/parley/gateway.conf.example
+
+clean:
+	rm -rf build parley
+
+-include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d)

@@ -1,0 +1,71 @@
+/*
+ * Every limit Parley enforces, in one place, each with the reason for its
+ * value. Configuration may lower a limit; nothing removes one.
+ */
+#ifndef GW_LIMITS_H
+#define GW_LIMITS_H
+
+/* RFC 1459 / Modern IRC: 512 bytes for a message including CR LF. */
+#define GW_IRC_LINE_MAX 512
+
+/* IRCv3 message-tags: 8191 bytes of tag data including '@' and the space. */
+#define GW_IRC_TAGS_MAX 8191
+
+/* A whole line as it may arrive from a client: tags plus the message. */
+#define GW_IRC_WIRE_MAX (GW_IRC_TAGS_MAX + GW_IRC_LINE_MAX)
+
+/* Middle and trailing parameters; ngircd and RFC 2812 use 15. */
+#define GW_IRC_PARAMS_MAX 15
+
+/* Tags in one message; more is an abuse, not a use. */
+#define GW_IRC_TAG_COUNT_MAX 64
+
+/* Per-client read buffer: one maximal line plus room for the next one. */
+#define GW_CLIENT_READBUF (GW_IRC_WIRE_MAX * 2)
+
+/*
+ * Output queue per client. Past the soft limit a clock starts and the client
+ * is dropped if still over after the grace period; past the hard limit it is
+ * dropped at once (redis client-output-buffer-limit). A channel burst of
+ * history fits well under the soft limit.
+ */
+#define GW_CLIENT_SENDQ_SOFT (256 * 1024)
+#define GW_CLIENT_SENDQ_HARD (1024 * 1024)
+#define GW_CLIENT_SENDQ_GRACE_MS 10000
+
+/*
+ * Flood control (ngircd-style penalty): each command costs this much time;
+ * a client may be this far ahead of the clock before reading pauses. Reading
+ * pauses instead of dropping, so a burst is slowed down, not lost.
+ */
+#define GW_FLOOD_PENALTY_MS 2
+#define GW_FLOOD_BURST_MS 2000
+
+/* Connected clients, and clients still registering. */
+#define GW_CLIENTS_MAX 4096
+#define GW_REGISTRATION_TIMEOUT_MS 60000
+
+/* PING after this much silence, drop after as much again. */
+#define GW_PING_IDLE_MS 90000
+#define GW_PING_TIMEOUT_MS 60000
+
+/* Nicknames and channel names we accept from clients. */
+#define GW_NICK_MAX 30
+#define GW_CHANNEL_MAX 50
+#define GW_TOPIC_MAX 390
+#define GW_AWAY_MAX 200
+
+/* Targets in one PRIVMSG/NOTICE (ISUPPORT TARGMAX). */
+#define GW_TARGETS_MAX 4
+
+/* SASL: AUTHENTICATE chunks are 400 bytes; a PLAIN blob is small. */
+#define GW_SASL_MAX 1024
+
+/* HTTP response bodies and SSE events (a Mastodon page of 80 statuses). */
+#define GW_HTTP_BODY_MAX (8 * 1024 * 1024)
+#define GW_SSE_EVENT_MAX (1024 * 1024)
+
+/* Outbox: give up on an action after this many attempts. */
+#define GW_OUTBOX_ATTEMPTS_MAX 50
+
+#endif

@@ -1,0 +1,237 @@
+/*
+ * The store: one SQLite database (WAL) at state_dir/parley.db holding
+ * accounts and their settings, posts with their refs, network cursors, the
+ * outbox of outbound actions, IRC channel history and small key/values.
+ *
+ * gw_store owns the single sqlite3 connection and its prepared statements.
+ * Every function runs on the loop thread and is short. Strings handed in are
+ * copied; strings handed out in structs are owned by the struct and freed
+ * with the matching *_free() (which accept NULL / zeroed structs).
+ * Functions return 0 (or a count, or 1 where documented) on success and a
+ * negative UV_* code on failure; the human reason is in gw_store_errmsg().
+ */
+#ifndef GW_STORE_H
+#define GW_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct gw_store;
+
+/* Schema version this build writes; a newer database is refused. */
+#define GW_STORE_SCHEMA_VERSION 1
+
+/*
+ * Open or create state_dir (mode 0700) and state_dir/parley.db (0600),
+ * enable WAL, run migrations. On failure *out is NULL and err holds a
+ * sentence a user can act on ("state/parley.db is not a Parley database",
+ * "... was written by a newer Parley (schema 7, this build knows 1)").
+ */
+int gw_store_open(struct gw_store **out, const char *state_dir, char *err,
+                  size_t errlen);
+void gw_store_close(struct gw_store *st);
+const char *gw_store_errmsg(const struct gw_store *st);
+
+/* Group several writes into one transaction (nesting is counted). */
+int gw_store_begin(struct gw_store *st);
+int gw_store_commit(struct gw_store *st);
+int gw_store_rollback(struct gw_store *st);
+
+/* ---- accounts ------------------------------------------------------- */
+
+struct gw_account_row {
+    char *name;    /* unique, as typed ("mastodon", "work") */
+    char *network; /* "mastodon", "bluesky", "x", "test" */
+    bool enabled;
+    int64_t created_ms;
+};
+void gw_account_row_free(struct gw_account_row *r);
+
+/* UV_EEXIST if the name is taken. */
+int gw_store_account_add(struct gw_store *st, const char *name,
+                         const char *network);
+/* Deletes the account and its settings and cursors (posts stay, so refs
+ * keep resolving). UV_ENOENT if unknown. */
+int gw_store_account_del(struct gw_store *st, const char *name);
+int gw_store_account_enable(struct gw_store *st, const char *name, bool on);
+/* 0 and *out filled, or UV_ENOENT. */
+int gw_store_account_get(struct gw_store *st, const char *name,
+                         struct gw_account_row *out);
+/* All accounts ordered by name; *rows is malloc'd (free each and the array
+ * with gw_account_rows_free). Returns the count. */
+int gw_store_account_list(struct gw_store *st, struct gw_account_row **rows);
+void gw_account_rows_free(struct gw_account_row *rows, int n);
+
+/* Per-account settings (base_url, token, channel, ...). value NULL deletes.
+ * get: 0 and *value malloc'd, or UV_ENOENT. */
+int gw_store_setting_set(struct gw_store *st, const char *account,
+                         const char *key, const char *value);
+int gw_store_setting_get(struct gw_store *st, const char *account,
+                         const char *key, char **value);
+/* Calls cb for each setting of the account, ordered by key. */
+typedef void (*gw_store_kv_cb)(void *arg, const char *key, const char *value);
+int gw_store_setting_each(struct gw_store *st, const char *account,
+                          gw_store_kv_cb cb, void *arg);
+
+/* ---- posts and refs ------------------------------------------------- */
+
+/* Inbox state of a post. */
+enum gw_post_state {
+    GW_POST_NONE = 0, /* not part of the inbox (own posts, notices) */
+    GW_POST_OPEN = 1,
+    GW_POST_CLAIMED = 2,
+    GW_POST_DONE = 3,
+};
+
+struct gw_post {
+    int64_t id;         /* row id; the ref is gw_base36(id) */
+    char ref[16];       /* "a3" */
+    char *account;      /* account name */
+    char *network_id;   /* the network's id, as a string, never a number */
+    char *kind;         /* mention reply quote dm own ... (router's words) */
+    char *author;       /* full handle "alice@example.social" */
+    char *author_name;  /* display name, may be "" */
+    char *author_url;   /* profile URL, may be "" */
+    char *url;          /* the post's URL, may be "" */
+    char *text;         /* rendered plain text */
+    char *conversation; /* network conversation/thread id, may be "" */
+    char *in_reply_to;  /* network id of the parent, may be "" */
+    char *target;       /* IRC target it was shown in: "#mastodon", "alice" */
+    char *extra;        /* adapter data as JSON (mentions, cw, visibility) */
+    int64_t created_ms; /* the post's own time */
+    int64_t stored_ms;  /* when Parley stored it */
+    enum gw_post_state state;
+    char *claimer;     /* who claimed it, may be "" */
+    char *answered_by; /* who answered or marked it done, may be "" */
+};
+void gw_post_free(struct gw_post *p);
+
+/*
+ * Store a post unless (account, network_id, kind) is already stored.
+ * Allocates the next ref from the one counter (never reused, even after a
+ * rollback or a delete). Returns 0 when inserted, 1 when it already existed;
+ * either way p->id, p->ref and p->stored_ms are set from the row.
+ * NULL string fields are stored as "".
+ */
+int gw_store_post_put(struct gw_store *st, struct gw_post *p);
+/* 0 and *out filled, or UV_ENOENT. ref is case-insensitive. */
+int gw_store_post_by_ref(struct gw_store *st, const char *ref,
+                         struct gw_post *out);
+int gw_store_post_by_netid(struct gw_store *st, const char *account,
+                           const char *network_id, struct gw_post *out);
+/* Latest post by author (handle, case-insensitive) shown in target. */
+int gw_store_post_latest_by(struct gw_store *st, const char *target,
+                            const char *author, struct gw_post *out);
+/* Update inbox state; who may be NULL. */
+int gw_store_post_set_state(struct gw_store *st, int64_t id,
+                            enum gw_post_state state, const char *who);
+int gw_store_post_set_text(struct gw_store *st, int64_t id, const char *text);
+/* Open and claimed posts, oldest first, at most limit; *rows malloc'd.
+ * account NULL = all accounts. Returns the count. */
+int gw_store_post_pending(struct gw_store *st, const char *account, int limit,
+                          struct gw_post **rows);
+void gw_post_rows_free(struct gw_post *rows, int n);
+int gw_store_post_count(struct gw_store *st, int64_t *count);
+
+/* ---- cursors -------------------------------------------------------- */
+
+/* Where an adapter is in a network stream ("notifications" -> "1234").
+ * get: 0 and *value malloc'd, or UV_ENOENT. */
+int gw_store_cursor_get(struct gw_store *st, const char *account,
+                        const char *name, char **value);
+int gw_store_cursor_set(struct gw_store *st, const char *account,
+                        const char *name, const char *value);
+
+/* ---- outbox --------------------------------------------------------- */
+
+enum gw_outbox_state {
+    GW_OUTBOX_PENDING = 0, /* waiting to be sent (or retried at next_ms) */
+    GW_OUTBOX_SENT = 1,    /* the network accepted it */
+    GW_OUTBOX_FAILED = 2,  /* permanent failure, reported; "retry ID" */
+};
+
+struct gw_outbox_item {
+    int64_t id;
+    char *account;
+    char *action;   /* "post", "reply", "dm", "fav", ... */
+    char *payload;  /* JSON object the router built */
+    char *idem_key; /* random, fixed at insert: same key on every attempt */
+    char *origin;   /* IRC target to report to ("#mastodon", "alice") */
+    char *who;      /* IRC nick that asked */
+    char *error;    /* last error text, "" */
+    char *result;   /* network id of what was created, "" */
+    enum gw_outbox_state state;
+    int attempts;
+    int64_t created_ms;
+    int64_t next_ms; /* not before this time */
+};
+void gw_outbox_item_free(struct gw_outbox_item *it);
+void gw_outbox_items_free(struct gw_outbox_item *items, int n);
+
+/* Insert a pending item (idem_key generated here); *id set. Committed
+ * before this returns: the caller may then send. */
+int gw_store_outbox_add(struct gw_store *st, const char *account,
+                        const char *action, const char *payload,
+                        const char *origin, const char *who, int64_t *id);
+int gw_store_outbox_get(struct gw_store *st, int64_t id,
+                        struct gw_outbox_item *out);
+/* Pending items with next_ms <= now, oldest first, at most limit. */
+int gw_store_outbox_due(struct gw_store *st, int64_t now_ms, int limit,
+                        struct gw_outbox_item **items);
+/* Earliest next_ms among pending items, or UV_ENOENT when none. */
+int gw_store_outbox_next_time(struct gw_store *st, int64_t *ms);
+/* Pending and failed items (not sent ones), oldest first. */
+int gw_store_outbox_list(struct gw_store *st, int limit,
+                         struct gw_outbox_item **items);
+/* Record an attempt that will be retried at next_ms (attempts += 1). */
+int gw_store_outbox_retry_at(struct gw_store *st, int64_t id, int64_t next_ms,
+                             const char *error);
+int gw_store_outbox_sent(struct gw_store *st, int64_t id, const char *result);
+int gw_store_outbox_failed(struct gw_store *st, int64_t id, const char *error);
+/* Failed -> pending, now, attempts reset. UV_ENOENT if not failed. */
+int gw_store_outbox_requeue(struct gw_store *st, int64_t id);
+/* Pending items of one account (for status). */
+int gw_store_outbox_depth(struct gw_store *st, const char *account,
+                          int64_t *count);
+
+/* ---- channel history ------------------------------------------------ */
+
+struct gw_history_row {
+    int64_t id;       /* increasing; the playback position */
+    char *target;     /* "#mastodon", or a nick for queries (lower case) */
+    int64_t time_ms;  /* server-time of the line */
+    char *msgid;      /* "a3" for posts, generated for others */
+    char *prefix;     /* "alice!alice@example.social" */
+    char *command;    /* PRIVMSG or NOTICE */
+    char *text;       /* one line */
+    char *tags;       /* extra client tags, escaped wire form, may be "" */
+};
+void gw_history_rows_free(struct gw_history_row *rows, int n);
+
+int gw_store_history_add(struct gw_store *st, const char *target,
+                         int64_t time_ms, const char *msgid,
+                         const char *prefix, const char *command,
+                         const char *text, const char *tags, int64_t *id);
+/* Rows of target with id > after_id, oldest first, at most limit. */
+int gw_store_history_after(struct gw_store *st, const char *target,
+                           int64_t after_id, int limit,
+                           struct gw_history_row **rows);
+/* The latest limit rows of target with id < before_id (0 = no bound),
+ * returned oldest first. */
+int gw_store_history_before(struct gw_store *st, const char *target,
+                            int64_t before_id, int limit,
+                            struct gw_history_row **rows);
+/* Rows of any target with id > after_id, oldest first (playback). */
+int gw_store_history_since(struct gw_store *st, int64_t after_id, int limit,
+                           struct gw_history_row **rows);
+int gw_store_history_count_since(struct gw_store *st, int64_t after_id,
+                                 int64_t *count);
+int gw_store_history_last_id(struct gw_store *st, int64_t *id);
+
+/* ---- small key/values (read positions, app registrations) ----------- */
+
+int gw_store_kv_get(struct gw_store *st, const char *key, char **value);
+int gw_store_kv_set(struct gw_store *st, const char *key, const char *value);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * Small helpers every subsystem uses: allocation that aborts on failure,
+ * bounded growable buffers, and string helpers. Nothing here owns state.
+ */
+#ifndef GW_UTIL_H
+#define GW_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define gw_container_of(ptr, type, member)                                     \
+    ((type *)((char *)(ptr)-offsetof(type, member)))
+
+#define GW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#if defined(__GNUC__)
+#define GW_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define GW_PRINTF(f, a)
+#endif
+
+/* Out of memory is not recoverable for a daemon like this: log and abort. */
+void *gw_xmalloc(size_t n);
+void *gw_xcalloc(size_t n, size_t size);
+void *gw_xrealloc(void *p, size_t n);
+char *gw_xstrdup(const char *s);
+char *gw_xstrndup(const char *s, size_t n);
+/* printf into a new string; the caller frees it. */
+char *gw_xasprintf(const char *fmt, ...) GW_PRINTF(1, 2);
+
+/*
+ * A growable byte buffer with a ceiling set at init (curl's dynbuf): an
+ * append past max fails with UV_ENOBUFS and leaves the buffer as it was.
+ * data is always NUL-terminated (the NUL is not counted in len).
+ */
+struct gw_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t max;
+};
+
+void gw_buf_init(struct gw_buf *b, size_t max);
+int gw_buf_append(struct gw_buf *b, const void *p, size_t n);
+int gw_buf_puts(struct gw_buf *b, const char *s);
+int gw_buf_printf(struct gw_buf *b, const char *fmt, ...) GW_PRINTF(2, 3);
+int gw_buf_vprintf(struct gw_buf *b, const char *fmt, va_list ap);
+/* Drop the first n bytes. */
+void gw_buf_consume(struct gw_buf *b, size_t n);
+void gw_buf_reset(struct gw_buf *b);
+void gw_buf_free(struct gw_buf *b);
+/* Hand the data to the caller (who frees it) and reset the buffer. */
+char *gw_buf_steal(struct gw_buf *b);
+
+/* ASCII case-insensitive compare, as IRC casemapping=ascii does. */
+int gw_strcasecmp(const char *a, const char *b);
+int gw_strncasecmp(const char *a, const char *b, size_t n);
+void gw_strlower(char *s);
+
+/* Copy with truncation; always NUL-terminates when size > 0. */
+size_t gw_strlcpy(char *dst, const char *src, size_t size);
+
+/* Parse a whole decimal string into [min, max]; 0 or UV_EINVAL. */
+int gw_parse_long(const char *s, long min, long max, long *out);
+
+/* Wall-clock milliseconds since the epoch. */
+int64_t gw_now_ms(void);
+
+/* "2026-11-25T19:40:00.000Z" from epoch milliseconds; buf >= 25 bytes. */
+void gw_format_time(int64_t ms, char *buf, size_t size);
+/* Parse an ISO-8601 UTC time (fraction and Z optional) into epoch ms. */
+int gw_parse_time(const char *s, int64_t *ms);
+
+/* Base-36 lowercase for refs: 0 -> "0", 35 -> "z", 36 -> "10". */
+void gw_base36(uint64_t v, char *buf, size_t size);
+
+/* Fill buf with size-1 random hex characters (OpenSSL RAND_bytes). */
+int gw_random_hex(char *buf, size_t size);
+
+#endif
