@@ -1,0 +1,107 @@
+/*
+ * gateway.conf: INI parsed with libinih. Every key of the contract, the
+ * documented defaults, and errors as "file:line: message". Unknown sections
+ * and keys are errors. A loaded config is immutable; a reload builds a new
+ * one and the gateway swaps it in.
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum gw_log_level {
+    GW_LOG_ERROR = 0,
+    GW_LOG_WARN = 1,
+    GW_LOG_INFO = 2,
+    GW_LOG_DEBUG = 3,
+};
+
+struct gw_conf_addr {
+    char host[64]; /* "127.0.0.1", "::1", "0.0.0.0" */
+    int port;
+    bool loopback;
+};
+
+/* A key = value with the line it came from. */
+struct gw_conf_kv {
+    char *key;
+    char *value;
+    int line;
+};
+
+struct gw_conf_account {
+    char *name;
+    int line; /* the [account NAME] line */
+    char *network;
+    char *channel; /* "#" + name unless set */
+    bool post_plain;
+    struct gw_conf_kv *kv; /* every key as written, network included */
+    int nkv;
+};
+
+struct gw_conf_relay {
+    char *name;
+    int line;
+    char *server; /* host:port */
+    char *nick;
+    char *password;
+    char *channels; /* comma-separated */
+    char *accounts; /* comma-separated */
+    char *dm_channel;
+};
+
+struct gw_config {
+    char *path;
+    /* [gateway] */
+    char *state_dir;
+    enum gw_log_level log_level;
+    /* [irc] */
+    struct gw_conf_addr *listen;
+    int nlisten;
+    struct gw_conf_addr *tls_listen;
+    int ntls_listen;
+    char *tls_cert;
+    char *tls_key;
+    char *password; /* "" = none */
+    char *server_name;
+    char *control_channel;
+    int max_clients;
+    /* [account NAME] and [relay NAME] */
+    struct gw_conf_account *accounts;
+    int naccounts;
+    struct gw_conf_relay *relays;
+    int nrelays;
+};
+
+/*
+ * Parse path. On error returns < 0, *out NULL and err holds every problem
+ * found, one "file:line: message" per line. Relative state_dir and TLS
+ * paths are taken relative to the directory of the file.
+ */
+int gw_config_load(const char *path, struct gw_config **out, char *err,
+                   size_t errlen);
+void gw_config_free(struct gw_config *cfg);
+
+const struct gw_conf_account *gw_config_account(const struct gw_config *cfg,
+                                                const char *name);
+/* Value of key in an account section, or NULL. */
+const char *gw_conf_account_get(const struct gw_conf_account *a,
+                                const char *key);
+/* Parse "host:port", "[v6]:port" or a comma-separated list of them. */
+int gw_config_parse_addrs(const char *s, struct gw_conf_addr **out, int *n,
+                          char *err, size_t errlen);
+/* Account names: letters, digits, '-', '_', 1..32 chars. */
+bool gw_config_valid_account_name(const char *name);
+/* Keys every account accepts, whatever its network. */
+bool gw_config_common_account_key(const char *key);
+struct gw_adapter_ops;
+/* Check one account setting (common keys and the network's own); 0 or
+ * UV_EINVAL with a sentence in err. */
+int gw_config_check_account_kv(const struct gw_adapter_ops *ops,
+                               const char *key, const char *value, char *err,
+                               size_t errlen);
+/* yes/no/true/false/on/off/1/0 */
+int gw_config_parse_bool(const char *s, bool *out);
+
+#endif

@@ -1,0 +1,529 @@
+/*
+ * The control channel (&parley) and queries with the bot: help, accounts,
+ * status, the outbox. Everything said here is stored at once; there is no
+ * "save".
+ */
+#include "gw_router_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_gateway.h"
+#include "gw_ircd.h"
+#include "gw_store.h"
+
+struct ctl {
+    struct gw_router *r;
+    struct gw_client *c;
+    const char *reply_to; /* the control channel, or the bot's nick */
+};
+
+static void say(struct ctl *x, const char *fmt, ...) GW_PRINTF(2, 3);
+
+static void say(struct ctl *x, const char *fmt, ...)
+{
+    char text[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (gw_strcasecmp(x->reply_to, x->r->gw->cfg->control_channel) == 0)
+        gw__control_say(x->r, "%s", text);
+    else
+        gw_ircd_bot_notice(x->c, gw_client_nick(x->c), "%s", text);
+}
+
+struct help {
+    const char *cmd;
+    const char *usage;
+    const char *text;
+};
+
+static const struct help helps[] = {
+    {"help", "help [COMMAND]", "this help; 'help account' for accounts"},
+    {"account", "account list|add|set|del|on|off|login|code ...",
+     "manage social accounts; 'help account add' and so on for each"},
+    {"account list", "account list", "every account: network, channel, "
+     "on/off, settings (secrets hidden)"},
+    {"account add", "account add NAME NETWORK [@you@host] [key=value ...]",
+     "add an account, e.g. 'account add social mastodon @me@example.social' "
+     "then 'account login social'. Keys: base_url, token, channel, "
+     "streaming, poll_seconds, post_plain, tls_ca, tls_verify"},
+    {"account set", "account set NAME KEY VALUE",
+     "change a setting (stored at once; the account restarts). Keys set in "
+     "gateway.conf are changed there"},
+    {"account del", "account del NAME",
+     "remove an account added here (its posts stay, refs keep working)"},
+    {"account on", "account on NAME", "start an account"},
+    {"account off", "account off NAME", "stop an account (stays stored)"},
+    {"account login", "account login NAME",
+     "sign in with OAuth: prints a URL to open; then 'account code NAME "
+     "CODE'"},
+    {"account code", "account code NAME CODE",
+     "finish the OAuth sign-in with the code the server showed"},
+    {"status", "status", "per account: signed in as, streaming or polling, "
+     "last event, rate limit left, outbox depth"},
+    {"outbox", "outbox", "actions waiting to be sent, and those that failed"},
+    {"retry", "retry ID", "send a failed outbox action again"},
+};
+
+static void cmd_help(struct ctl *x, const char *topic)
+{
+    if (topic && *topic) {
+        bool found = false;
+        size_t tl = strlen(topic);
+        for (size_t i = 0; i < GW_ARRAY_LEN(helps); i++) {
+            if (gw_strncasecmp(helps[i].cmd, topic, tl) == 0 &&
+                (helps[i].cmd[tl] == '\0' || helps[i].cmd[tl] == ' ')) {
+                say(x, "%s - %s", helps[i].usage, helps[i].text);
+                found = true;
+            }
+        }
+        if (!found)
+            say(x, "no help for '%s'; 'help' lists the commands", topic);
+        return;
+    }
+    say(x, "Commands here (no '!' needed): help [COMMAND], account list, "
+        "account add NAME NETWORK ..., account set NAME KEY VALUE, account "
+        "del NAME, account on|off NAME, account login NAME, account code "
+        "NAME CODE, status, outbox, retry ID.");
+    say(x, "In account channels: !re REF text, 'nick: text', !post, !dm, "
+        "!fav, !boost, !delete, !undo, !cw, !thread, !open, !who, !follow, "
+        "!claim, !done, !pending, !help.");
+}
+
+static char *word(char **s)
+{
+    char *p = *s;
+    while (*p == ' ')
+        p++;
+    if (*p == '\0') {
+        *s = p;
+        return NULL;
+    }
+    char *w = p;
+    while (*p && *p != ' ')
+        p++;
+    if (*p)
+        *p++ = '\0';
+    while (*p == ' ')
+        p++;
+    *s = p;
+    return w;
+}
+
+static bool secret_key(const char *key)
+{
+    return strcmp(key, "token") == 0 || strcmp(key, "client_secret") == 0 ||
+           strstr(key, "password") != NULL || strstr(key, "secret") != NULL;
+}
+
+static void account_list(struct ctl *x)
+{
+    struct gw_router *r = x->r;
+    if (r->accounts == NULL) {
+        say(x, "no accounts yet: 'account add NAME mastodon @you@host'");
+        return;
+    }
+    for (struct gw_account *a = r->accounts; a; a = a->next) {
+        char settings[1024];
+        size_t len = 0;
+        settings[0] = '\0';
+        for (int i = 0; i < a->nsettings; i++) {
+            const struct gw_setting *s = &a->settings[i];
+            if (strcmp(s->key, "network") == 0 || strcmp(s->key, "channel") == 0)
+                continue;
+            len += (size_t)snprintf(settings + len, sizeof(settings) - len,
+                                    "%s%s=%s", len ? " " : "", s->key,
+                                    secret_key(s->key) ? "(hidden)" : s->value);
+            if (len >= sizeof(settings))
+                break;
+        }
+        say(x, "%s: %s in %s, %s%s%s%s", a->name, a->network, a->channel,
+            a->enabled ? (a->running ? "on" : "on (not running)") : "off",
+            a->from_config ? ", from gateway.conf" : "", len ? "; " : "",
+            settings);
+    }
+}
+
+static const struct gw_adapter_ops *network_ops(struct ctl *x,
+                                                const char *network)
+{
+    const struct gw_adapter_ops *ops = gw_adapter_find(network);
+    if (ops == NULL)
+        say(x, "network '%s' is not known (this build knows: mastodon)",
+            network);
+    return ops;
+}
+
+static void account_add(struct ctl *x, char *rest)
+{
+    struct gw_router *r = x->r;
+    char *name = word(&rest);
+    char *network = word(&rest);
+    if (name == NULL || network == NULL) {
+        say(x, "usage: account add NAME NETWORK [@you@host] [key=value ...]");
+        return;
+    }
+    if (!gw_config_valid_account_name(name)) {
+        say(x, "account names are 1-32 letters, digits, '-' or '_'");
+        return;
+    }
+    const struct gw_adapter_ops *ops = network_ops(x, network);
+    if (ops == NULL)
+        return;
+    if (gw__router_account(r, name)) {
+        say(x, "account %s already exists", name);
+        return;
+    }
+    /* Check everything before storing anything. */
+    char *copy = gw_xstrdup(rest);
+    char *p = copy, *w, err[300];
+    bool ok = true;
+    char channel[64];
+    snprintf(channel, sizeof(channel), "#%s", name);
+    while (ok && (w = word(&p)) != NULL) {
+        const char *key, *value;
+        char *eq = strchr(w, '=');
+        if (w[0] == '@' && eq == NULL) {
+            key = "handle";
+            value = w;
+        } else if (eq == NULL) {
+            say(x, "'%s' is not key=value or @you@host", w);
+            ok = false;
+            break;
+        } else {
+            *eq = '\0';
+            key = w;
+            value = eq + 1;
+        }
+        if (gw_config_check_account_kv(ops, key, value, err, sizeof(err)) <
+            0) {
+            say(x, "%s", err);
+            ok = false;
+        }
+        if (strcmp(key, "channel") == 0)
+            gw_strlcpy(channel, value, sizeof(channel));
+    }
+    free(copy);
+    if (!ok)
+        return;
+    if (gw__router_account_by_channel(r, channel) ||
+        gw_strcasecmp(channel, r->gw->cfg->control_channel) == 0) {
+        say(x, "channel %s is already used; add channel=#other", channel);
+        return;
+    }
+    struct gw_store *st = r->gw->store;
+    gw_store_begin(st);
+    int rc = gw_store_account_add(st, name, network);
+    p = rest;
+    while (rc == 0 && (w = word(&p)) != NULL) {
+        char *eq = strchr(w, '=');
+        if (eq == NULL) {
+            rc = gw_store_setting_set(st, name, "handle", w);
+        } else {
+            *eq = '\0';
+            rc = gw_store_setting_set(st, name, w, eq + 1);
+        }
+    }
+    if (rc == 0)
+        rc = gw_store_setting_set(st, name, "_source", "irc");
+    if (rc == 0)
+        rc = gw_store_commit(st);
+    if (rc < 0) {
+        gw_store_rollback(st);
+        say(x, "could not store account %s: %s", name, gw_store_errmsg(st));
+        return;
+    }
+    struct gw_account *a = gw__router_account_load(r, name);
+    if (a == NULL)
+        return;
+    say(x, "account %s added (%s, channel %s)", a->name, a->network,
+        a->channel);
+    gw__router_account_start(a);
+}
+
+static struct gw_account *need_account(struct ctl *x, const char *name)
+{
+    if (name == NULL) {
+        say(x, "which account? 'account list' shows them");
+        return NULL;
+    }
+    struct gw_account *a = gw__router_account(x->r, name);
+    if (a == NULL)
+        say(x, "no account named '%s'; 'account list' shows them", name);
+    return a;
+}
+
+static void account_set(struct ctl *x, char *rest)
+{
+    struct gw_account *a = need_account(x, word(&rest));
+    if (a == NULL)
+        return;
+    char *key = word(&rest);
+    if (key == NULL) {
+        say(x, "usage: account set NAME KEY VALUE");
+        return;
+    }
+    int line = gw__account_config_line(a, key);
+    if (line) {
+        say(x, "%s of %s is set in %s line %d; change it there and reload "
+            "(SIGHUP)", key, a->name, x->r->gw->cfg->path, line);
+        return;
+    }
+    if (strcmp(key, "network") == 0) {
+        say(x, "the network of an account cannot change; add another "
+            "account");
+        return;
+    }
+    char err[300];
+    if (*rest && gw_config_check_account_kv(a->ops, key, rest, err,
+                                            sizeof(err)) < 0) {
+        say(x, "%s", err);
+        return;
+    }
+    if (strcmp(key, "channel") == 0 && *rest) {
+        struct gw_account *o = gw__router_account_by_channel(x->r, rest);
+        if ((o && o != a) ||
+            gw_strcasecmp(rest, x->r->gw->cfg->control_channel) == 0) {
+            say(x, "channel %s is already used", rest);
+            return;
+        }
+    }
+    if (gw_store_setting_set(x->r->gw->store, a->name, key,
+                             *rest ? rest : NULL) < 0) {
+        say(x, "could not store it: %s", gw_store_errmsg(x->r->gw->store));
+        return;
+    }
+    say(x, "%s: %s %s", a->name, key,
+        *rest ? (secret_key(key) ? "set" : rest) : "removed");
+    gw__router_account_refresh(a, true);
+    if (!a->running)
+        gw__router_account_start(a);
+}
+
+static void account_onoff(struct ctl *x, char *rest, bool on)
+{
+    struct gw_account *a = need_account(x, word(&rest));
+    if (a == NULL)
+        return;
+    if (gw_store_account_enable(x->r->gw->store, a->name, on) < 0) {
+        say(x, "could not store it: %s", gw_store_errmsg(x->r->gw->store));
+        return;
+    }
+    a->enabled = on;
+    if (on) {
+        gw__router_account_start(a);
+        say(x, "%s is on", a->name);
+    } else {
+        gw__router_account_stop(a);
+        say(x, "%s is off", a->name);
+    }
+}
+
+static void account_del(struct ctl *x, char *rest)
+{
+    struct gw_account *a = need_account(x, word(&rest));
+    if (a == NULL)
+        return;
+    if (a->from_config) {
+        say(x, "%s is defined in %s (line %d); remove it there and reload",
+            a->name, x->r->gw->cfg->path,
+            gw_config_account(x->r->gw->cfg, a->name)->line);
+        return;
+    }
+    char *name = gw_xstrdup(a->name);
+    gw__router_account_drop(a);
+    if (gw_store_account_del(x->r->gw->store, name) < 0)
+        say(x, "could not delete %s: %s", name,
+            gw_store_errmsg(x->r->gw->store));
+    else
+        say(x, "account %s removed", name);
+    free(name);
+}
+
+static void account_login(struct ctl *x, char *rest, bool code)
+{
+    struct gw_account *a = need_account(x, word(&rest));
+    if (a == NULL)
+        return;
+    if ((code ? (void *)a->ops->code : (void *)a->ops->login) == NULL) {
+        say(x, "%s accounts sign in with settings (account set %s token "
+            "...), not with a login", a->network, a->name);
+        return;
+    }
+    if (!a->running) {
+        a->enabled = true;
+        gw_store_account_enable(x->r->gw->store, a->name, true);
+        gw__router_account_start(a);
+    }
+    if (!a->running) {
+        say(x, "%s could not start; see the messages above", a->name);
+        return;
+    }
+    if (code) {
+        char *c = word(&rest);
+        if (c == NULL) {
+            say(x, "usage: account code NAME CODE");
+            return;
+        }
+        a->ops->code(&a->ad, c);
+    } else {
+        a->ops->login(&a->ad);
+    }
+}
+
+static void fmt_ago(int64_t ms, char *buf, size_t size)
+{
+    if (ms <= 0) {
+        gw_strlcpy(buf, "never", size);
+        return;
+    }
+    int64_t s = (gw_now_ms() - ms) / 1000;
+    if (s < 0)
+        s = 0;
+    if (s < 120)
+        snprintf(buf, size, "%llds ago", (long long)s);
+    else if (s < 7200)
+        snprintf(buf, size, "%lldm ago", (long long)(s / 60));
+    else
+        snprintf(buf, size, "%lldh ago", (long long)(s / 3600));
+}
+
+static void cmd_status(struct ctl *x)
+{
+    struct gw_router *r = x->r;
+    char up[32];
+    fmt_ago(r->gw->started_ms, up, sizeof(up));
+    int64_t posts = 0;
+    gw_store_post_count(r->gw->store, &posts);
+    say(x, "Parley: up since %s, %d client(s) connected, %lld posts stored",
+        up, gw_ircd_client_count(r->gw->ircd), (long long)posts);
+    if (r->accounts == NULL)
+        say(x, "no accounts: 'account add NAME mastodon @you@host'");
+    for (struct gw_account *a = r->accounts; a; a = a->next) {
+        struct gw_adapter_status st;
+        memset(&st, 0, sizeof(st));
+        st.ratelimit_remaining = -1;
+        if (a->running)
+            a->ops->status(&a->ad, &st);
+        else
+            gw_strlcpy(st.mode, a->enabled ? "not running" : "off",
+                       sizeof(st.mode));
+        int64_t depth = 0;
+        gw_store_outbox_depth(r->gw->store, a->name, &depth);
+        char last[32], rl[32];
+        fmt_ago(st.last_event_ms ? st.last_event_ms : a->last_event_ms, last,
+                sizeof(last));
+        if (st.ratelimit_remaining >= 0)
+            snprintf(rl, sizeof(rl), "%ld", st.ratelimit_remaining);
+        else
+            gw_strlcpy(rl, "unknown", sizeof(rl));
+        say(x, "%s (%s): %s%s, %s; last event %s; rate limit left %s; "
+            "outbox %lld%s%s", a->name, a->network,
+            st.signed_in_as[0] ? "signed in as " : "not signed in",
+            st.signed_in_as, st.mode[0] ? st.mode : "?", last, rl,
+            (long long)depth, st.detail[0] ? "; " : "", st.detail);
+    }
+}
+
+static void cmd_outbox(struct ctl *x)
+{
+    struct gw_outbox_item *items = NULL;
+    int n = gw_store_outbox_list(x->r->gw->store, 50, &items);
+    if (n <= 0) {
+        say(x, "the outbox is empty: everything was sent");
+        gw_outbox_items_free(items, n > 0 ? n : 0);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        struct gw_outbox_item *it = &items[i];
+        char when[48] = "";
+        if (it->state == GW_OUTBOX_PENDING) {
+            int64_t in = (it->next_ms - gw_now_ms()) / 1000;
+            if (in > 0)
+                snprintf(when, sizeof(when), ", next try in %llds",
+                         (long long)in);
+        }
+        say(x, "%lld: %s %s on %s by %s in %s, %d attempt(s)%s%s%s",
+            (long long)it->id,
+            it->state == GW_OUTBOX_FAILED ? "FAILED" : "pending", it->action,
+            it->account, it->who, it->origin, it->attempts, when,
+            it->error[0] ? ": " : "", it->error);
+    }
+    gw_outbox_items_free(items, n);
+}
+
+static void cmd_retry(struct ctl *x, char *rest)
+{
+    long id;
+    char *w = word(&rest);
+    if (w == NULL || gw_parse_long(w, 1, 0x7fffffffL, &id) < 0) {
+        say(x, "usage: retry ID (the number 'outbox' shows)");
+        return;
+    }
+    if (gw__router_outbox_retry(x->r, id) < 0)
+        say(x, "outbox item %ld has not failed (or does not exist)", id);
+    else
+        say(x, "outbox item %ld queued again", id);
+}
+
+void gw__control_command(struct gw_router *r, struct gw_client *c,
+                         const char *reply_to, const char *line)
+{
+    struct ctl x = {r, c, reply_to};
+    char *copy = gw_xstrdup(line);
+    char *rest = copy;
+    /* "!help" works too: people type it from habit. */
+    if (*rest == '!')
+        rest++;
+    char *cmd = word(&rest);
+    if (cmd == NULL) {
+        free(copy);
+        return;
+    }
+    gw_strlower(cmd);
+    if (strcmp(cmd, "help") == 0) {
+        cmd_help(&x, rest);
+    } else if (strcmp(cmd, "account") == 0 || strcmp(cmd, "acc") == 0) {
+        char *sub = word(&rest);
+        if (sub == NULL)
+            sub = "list";
+        gw_strlower(sub);
+        if (strcmp(sub, "list") == 0)
+            account_list(&x);
+        else if (strcmp(sub, "add") == 0)
+            account_add(&x, rest);
+        else if (strcmp(sub, "set") == 0)
+            account_set(&x, rest);
+        else if (strcmp(sub, "del") == 0 || strcmp(sub, "delete") == 0)
+            account_del(&x, rest);
+        else if (strcmp(sub, "on") == 0)
+            account_onoff(&x, rest, true);
+        else if (strcmp(sub, "off") == 0)
+            account_onoff(&x, rest, false);
+        else if (strcmp(sub, "login") == 0)
+            account_login(&x, rest, false);
+        else if (strcmp(sub, "code") == 0)
+            account_login(&x, rest, true);
+        else
+            say(&x, "unknown: account %s; 'help account' lists the "
+                "subcommands", sub);
+    } else if (strcmp(cmd, "status") == 0) {
+        cmd_status(&x);
+    } else if (strcmp(cmd, "outbox") == 0) {
+        cmd_outbox(&x);
+    } else if (strcmp(cmd, "retry") == 0) {
+        cmd_retry(&x, rest);
+    } else if (gw_strcasecmp(reply_to, r->gw->cfg->control_channel) == 0) {
+        /* Talk among people in the control channel is fine; only answer
+         * what looks like a mistyped command. */
+        if (line[0] == '!' || rest[0] == '\0')
+            say(&x, "unknown command '%s'; 'help' lists the commands", cmd);
+    } else {
+        say(&x, "unknown command '%s'; 'help' lists the commands", cmd);
+    }
+    free(copy);
+}

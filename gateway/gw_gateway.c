@@ -1,0 +1,154 @@
+#include "gw_gateway.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "gw_http.h"
+#include "gw_ircd.h"
+#include "gw_router.h"
+#include "gw_store.h"
+
+void gw_log(const struct gateway *gw, enum gw_log_level level,
+            const char *fmt, ...)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    if (gw && level > gw->log_level)
+        return;
+    char ts[32];
+    gw_format_time(gw_now_ms(), ts, sizeof(ts));
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    /* One write per line keeps lines whole when stderr is shared. */
+    fprintf(stderr, "%s parley[%s]: %s\n", ts, names[level], msg);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct gateway *gw = h->data;
+    if (signum == SIGHUP) {
+        gw_log(gw, GW_LOG_INFO, "SIGHUP: reloading %s", gw->config_path);
+        gw_gateway_reload(gw);
+        return;
+    }
+    gw_log(gw, GW_LOG_INFO, "%s: stopping",
+           signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    gw_gateway_stop(gw);
+}
+
+int gw_gateway_start(struct gateway *gw, uv_loop_t *loop, struct gw_config *cfg,
+                     const char *config_path, char *err, size_t errlen)
+{
+    memset(gw, 0, sizeof(*gw));
+    gw->loop = loop;
+    gw->cfg = cfg;
+    gw->config_path = gw_xstrdup(config_path);
+    gw->started_ms = gw_now_ms();
+    gw->log_level = cfg->log_level;
+    int rc = gw_store_open(&gw->store, cfg->state_dir, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = gw_http_new(&gw->http, loop);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot start the HTTP client: %s",
+                 uv_strerror(rc));
+        return rc;
+    }
+    rc = gw_ircd_start(gw, &gw->ircd, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = gw_router_start(gw, &gw->router, err, errlen);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < cfg->nrelays; i++)
+        gw_log(gw, GW_LOG_WARN, "%s:%d: [relay %s] is not supported by this "
+               "build yet; it is ignored", cfg->path, cfg->relays[i].line,
+               cfg->relays[i].name);
+    uv_signal_init(loop, &gw->sig_hup);
+    uv_signal_init(loop, &gw->sig_term);
+    uv_signal_init(loop, &gw->sig_int);
+    gw->sig_hup.data = gw->sig_term.data = gw->sig_int.data = gw;
+    uv_signal_start(&gw->sig_hup, on_signal, SIGHUP);
+    uv_signal_start(&gw->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&gw->sig_int, on_signal, SIGINT);
+    gw->signals_on = true;
+    gw_log(gw, GW_LOG_INFO, "Parley started (state in %s)", cfg->state_dir);
+    return 0;
+}
+
+int gw_gateway_reload(struct gateway *gw)
+{
+    struct gw_config *cfg = NULL;
+    char err[4096];
+    int rc = gw_config_load(gw->config_path, &cfg, err, sizeof(err));
+    if (rc < 0) {
+        gw_log(gw, GW_LOG_ERROR, "reload refused, keeping the running "
+               "configuration:\n%s", err);
+        return rc;
+    }
+    const struct gw_config *old = gw->cfg;
+    bool same_listen = old->nlisten == cfg->nlisten;
+    for (int i = 0; same_listen && i < cfg->nlisten; i++)
+        same_listen = strcmp(old->listen[i].host, cfg->listen[i].host) == 0 &&
+                      old->listen[i].port == cfg->listen[i].port;
+    if (!same_listen || strcmp(old->state_dir, cfg->state_dir) != 0 ||
+        strcmp(old->control_channel, cfg->control_channel) != 0 ||
+        strcmp(old->server_name, cfg->server_name) != 0)
+        gw_log(gw, GW_LOG_WARN, "listen, state_dir, server_name and "
+               "control_channel changes take effect at the next restart");
+    /* Keep what needs a restart as it is; take the rest. */
+    struct gw_config *keep = gw->cfg;
+    char *tmp;
+#define KEEP(field)                                                            \
+    tmp = cfg->field;                                                          \
+    cfg->field = keep->field;                                                  \
+    keep->field = tmp
+    KEEP(state_dir);
+    KEEP(server_name);
+    KEEP(control_channel);
+#undef KEEP
+    struct gw_conf_addr *addrs = cfg->listen;
+    int naddrs = cfg->nlisten;
+    cfg->listen = keep->listen;
+    cfg->nlisten = keep->nlisten;
+    keep->listen = addrs;
+    keep->nlisten = naddrs;
+    gw->cfg = cfg;
+    gw->log_level = cfg->log_level;
+    gw_router_reload(gw->router);
+    gw_config_free(keep);
+    gw_log(gw, GW_LOG_INFO, "configuration reloaded");
+    return 0;
+}
+
+void gw_gateway_stop(struct gateway *gw)
+{
+    if (gw->stopping)
+        return;
+    gw->stopping = true;
+    gw_router_stop(gw->router);
+    gw_ircd_stop(gw->ircd, "Parley is shutting down");
+    gw_http_free(gw->http);
+    gw->http = NULL;
+    if (gw->signals_on) {
+        uv_close((uv_handle_t *)&gw->sig_hup, NULL);
+        uv_close((uv_handle_t *)&gw->sig_term, NULL);
+        uv_close((uv_handle_t *)&gw->sig_int, NULL);
+        gw->signals_on = false;
+    }
+}
+
+void gw_gateway_free(struct gateway *gw)
+{
+    gw_router_free(gw->router);
+    gw_ircd_free(gw->ircd);
+    gw_store_close(gw->store);
+    gw_config_free(gw->cfg);
+    free(gw->config_path);
+    memset(gw, 0, sizeof(*gw));
+}

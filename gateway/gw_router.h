@@ -1,0 +1,42 @@
+/*
+ * The router: the only place where networks and IRC meet. It owns the
+ * account instances (adapters), turns social events into IRC lines (nick
+ * mapping, refs, channels, queries), turns what IRC users type into
+ * outbound actions through the outbox, and answers the control channel.
+ */
+#ifndef GW_ROUTER_H
+#define GW_ROUTER_H
+
+#include <stdbool.h>
+
+#include "gw_ircmsg.h"
+
+struct gateway;
+struct gw_router;
+struct gw_client;
+
+int gw_router_start(struct gateway *gw, struct gw_router **out, char *err,
+                    size_t errlen);
+/* Stop every adapter and timer (async close of handles). */
+void gw_router_stop(struct gw_router *r);
+void gw_router_free(struct gw_router *r);
+/* The configuration changed: start, stop or restart accounts. */
+void gw_router_reload(struct gw_router *r);
+
+/* ---- called by the ircd --------------------------------------------- */
+
+/* A client has registered: join it to the managed channels and catch it
+ * up. */
+void gw_router_client_ready(struct gw_router *r, struct gw_client *c);
+/* A client is going away. */
+void gw_router_client_gone(struct gw_router *r, struct gw_client *c);
+/*
+ * A PRIVMSG or NOTICE from a client to a managed channel, the bot or a
+ * puppet (the ircd has already shown it to the other clients in a
+ * channel). m is the whole parsed line (for client tags).
+ */
+void gw_router_message(struct gw_router *r, struct gw_client *c,
+                       const struct gw_irc_msg *m, const char *target,
+                       const char *text, bool notice);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * parley: an IRC gateway for social networks. This file only parses the
+ * command line, loads the configuration and runs the loop.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <uv.h>
+
+#include "gw_config.h"
+#include "gw_gateway.h"
+
+#define PARLEY_VERSION "0.1.0"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: parley [-c FILE] [--check-config] [--version] [--help]\n"
+            "\n"
+            "An IRC gateway for social networks: mentions, replies and DMs\n"
+            "as IRC channels and queries.\n"
+            "\n"
+            "  -c, --config FILE   configuration (default: gateway.conf)\n"
+            "  -t, --check-config  validate the configuration and exit\n"
+            "  -V, --version       print the version and exit\n"
+            "  -h, --help          this help\n"
+            "\n"
+            "Signals: SIGHUP reloads the configuration; SIGTERM and SIGINT\n"
+            "stop gracefully.\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = "gateway.conf";
+    int check = 0;
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 't'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            path = optarg;
+            break;
+        case 't':
+            check = 1;
+            break;
+        case 'V':
+            printf("parley %s (libuv %s, %s)\n", PARLEY_VERSION,
+                   uv_version_string(), curl_version());
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "parley: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    struct gw_config *cfg = NULL;
+    char err[8192];
+    if (gw_config_load(path, &cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (check) {
+        printf("%s: configuration OK (%d account%s)\n", path, cfg->naccounts,
+               cfg->naccounts == 1 ? "" : "s");
+        gw_config_free(cfg);
+        return 0;
+    }
+
+    /* A client that vanishes mid-write must not kill the daemon. */
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        fprintf(stderr, "parley: cannot initialise libcurl\n");
+        gw_config_free(cfg);
+        return 1;
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct gateway gw;
+    int rc = gw_gateway_start(&gw, &loop, cfg, path, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "parley: %s\n", err);
+        gw_gateway_stop(&gw);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    gw_gateway_free(&gw);
+    int closed = uv_loop_close(&loop);
+    curl_global_cleanup();
+    if (closed != 0)
+        fprintf(stderr, "parley: warning: handles left open at exit\n");
+    return rc < 0 ? 1 : 0;
+}
