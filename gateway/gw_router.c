@@ -1970,8 +1970,10 @@ void gw_router_reload(struct gw_router *r)
         if (a->from_config && gw_config_account(cfg, a->name) == NULL) {
             gw__control_say(r, "account %s was removed from the "
                             "configuration", a->name);
+            char *name = gw_xstrdup(a->name);
             gw__router_account_drop(a);
-            gw_store_account_del(store(r), a->name);
+            gw_store_account_del(store(r), name);
+            free(name);
         }
         a = next;
     }
