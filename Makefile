@@ -88,7 +88,8 @@ test-e2e:
 	PARLEY_BIN=$(CURDIR)/parley $(PYTEST) -q tests/e2e
 	PARLEY_BIN=$(CURDIR)/$(A)/parley $(PYTEST) -q tests/e2e
 
-bench: deps
+bench:
+	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory parley
 	/usr/bin/python3 bench/run.py --parley $(CURDIR)/parley
 
