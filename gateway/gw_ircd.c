@@ -156,6 +156,13 @@ int gw_ircd_client_count(const struct gw_ircd *d)
     return d->nregistered;
 }
 
+void gw_ircd_each_client(struct gw_ircd *d, gw_ircd_client_cb cb, void *arg)
+{
+    for (struct gw_client *c = d->clients; c; c = c->next)
+        if (c->registered && !c->closing)
+            cb(arg, c);
+}
+
 const char *gw_client_nick(const struct gw_client *c)
 {
     return c->nick;

@@ -105,6 +105,10 @@ void gw_ircd_bot_notice(struct gw_client *c, const char *target,
 void gw_ircd_server_notice(struct gw_client *c, const char *fmt, ...)
     GW_PRINTF(2, 3);
 
+/* Call cb for every registered client. */
+typedef void (*gw_ircd_client_cb)(void *arg, struct gw_client *c);
+void gw_ircd_each_client(struct gw_ircd *d, gw_ircd_client_cb cb, void *arg);
+
 const char *gw_client_nick(const struct gw_client *c);
 unsigned gw_client_caps(const struct gw_client *c);
 /* Stable id of this connection, for per-client state in the router. */

@@ -21,8 +21,8 @@
 #define PLAYBACK_MAX 200
 /* Lines shown to a nick that never connected before. */
 #define PLAYBACK_NEW 50
-/* Outbox back-off: 2 s doubling to 5 min. */
-#define OUTBOX_BACKOFF_MIN_MS 2000
+/* Outbox back-off: 1 s doubling to 5 min. */
+#define OUTBOX_BACKOFF_MIN_MS 1000
 #define OUTBOX_BACKOFF_MAX_MS 300000
 
 struct gw_query {
@@ -508,6 +508,32 @@ static size_t line_budget(const struct show *s)
     return overhead < 400 ? GW_IRC_LINE_MAX - overhead : 100;
 }
 
+struct seen_mark {
+    struct gw_router *r;
+    int64_t id;
+};
+
+static void mark_seen_cb(void *arg, struct gw_client *c)
+{
+    struct seen_mark *m = arg;
+    char key[64], val[32];
+    snprintf(key, sizeof(key), "seen:%s", gw_client_nick(c));
+    gw_strlower(key);
+    snprintf(val, sizeof(val), "%lld", (long long)m->id);
+    gw_store_kv_set(store(m->r), key, val);
+}
+
+/*
+ * Connected clients are about to see history up to id: their read
+ * positions move in the same transaction, so a crash right after can
+ * neither lose a line for them nor play it back twice.
+ */
+static void mark_seen(struct gw_router *r, int64_t id)
+{
+    struct seen_mark m = {r, id};
+    gw_ircd_each_client(r->gw->ircd, mark_seen_cb, &m);
+}
+
 /* Split text into lines and record each in history (inside the caller's
  * transaction). */
 static int show_prepare(struct show *s, const char *text)
@@ -518,13 +544,16 @@ static int show_prepare(struct show *s, const char *text)
     char hist_target[128];
     gw_strlcpy(hist_target, s->target, sizeof(hist_target));
     gw_strlower(hist_target);
+    int64_t last = 0;
     for (int i = 0; i < s->nlines; i++) {
         int rc = gw_store_history_add(store(s->r), hist_target, s->time_ms,
                                       s->msgids[i], s->prefix, s->command,
-                                      s->lines[i], "", NULL);
+                                      s->lines[i], "", &last);
         if (rc < 0)
             return rc;
     }
+    if (last)
+        mark_seen(s->r, last);
     return 0;
 }
 
