@@ -292,8 +292,13 @@ static void account_set(struct ctl *x, char *rest)
             return;
         }
     }
-    if (gw_store_setting_set(x->r->gw->store, a->name, key,
-                             *rest ? rest : NULL) < 0) {
+    int rc = gw_store_setting_set(x->r->gw->store, a->name, key,
+                                  *rest ? rest : NULL);
+    if (rc == UV_ENOENT && *rest == '\0') {
+        say(x, "%s has no %s set", a->name, key);
+        return;
+    }
+    if (rc < 0) {
         say(x, "could not store it: %s", gw_store_errmsg(x->r->gw->store));
         return;
     }
