@@ -944,7 +944,13 @@ void gw_ad_notice(struct gw_adapter *ad, const char *fmt, ...)
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
     gw_log(a->r->gw, GW_LOG_INFO, "%s: %s", a->name, text);
-    gw__control_say(a->r, "%s: %s", a->name, text);
+    /* Kept in the control channel's history: a client that connects later
+     * still learns that a token was refused or a server is unreachable. */
+    char line[2300], prefix[256];
+    snprintf(line, sizeof(line), "%s: %s", a->name, text);
+    bot_prefix(a->r, prefix, sizeof(prefix));
+    show_text(a->r, a->r->gw->cfg->control_channel, false, prefix, "PRIVMSG",
+              line);
 }
 
 struct gw_http *gw_ad_http(struct gw_adapter *ad)
