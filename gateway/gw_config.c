@@ -286,6 +286,7 @@ static void irc_key(struct parse_state *ps, const char *key, const char *value)
     struct gw_config *cfg = ps->cfg;
     char err[256];
     if (strcmp(key, "listen") == 0) {
+        cfg->listen_line = ps->line;
         if (*value == '\0') {
             free(cfg->listen);
             cfg->listen = NULL;
@@ -571,11 +572,11 @@ static void validate(struct parse_state *ps)
     for (int i = 0; i < cfg->ntls_listen; i++)
         public_listen |= !cfg->tls_listen[i].loopback;
     if (public_listen && cfg->password[0] == '\0')
-        errorf(ps, 0, "[irc] listens on a non-loopback address but has no "
+        errorf(ps, cfg->listen_line, "[irc] listens on a non-loopback address but has no "
                "password: set password = ... (anyone who can reach the port "
                "could use your accounts)");
     if (cfg->nlisten == 0 && cfg->ntls_listen == 0)
-        errorf(ps, 0, "[irc] has neither listen nor tls_listen: nobody "
+        errorf(ps, cfg->listen_line, "[irc] has neither listen nor tls_listen: nobody "
                "could connect");
     if (cfg->ntls_listen && (cfg->tls_cert == NULL || cfg->tls_key == NULL))
         errorf(ps, 0, "[irc] tls_listen needs tls_cert and tls_key");

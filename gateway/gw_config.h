@@ -59,6 +59,7 @@ struct gw_config {
     /* [irc] */
     struct gw_conf_addr *listen;
     int nlisten;
+    int listen_line; /* where listen was set, for errors; 0 = default */
     struct gw_conf_addr *tls_listen;
     int ntls_listen;
     char *tls_cert;
