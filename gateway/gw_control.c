@@ -479,6 +479,8 @@ void gw__control_command(struct gw_router *r, struct gw_client *c,
                          const char *reply_to, const char *line)
 {
     struct ctl x = {r, c, reply_to};
+    /* Commands write settings in transactions of their own. */
+    gw__router_group_flush(r);
     char *copy = gw_xstrdup(line);
     char *rest = copy;
     /* "!help" works too: people type it from habit. */

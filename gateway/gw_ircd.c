@@ -35,7 +35,11 @@ struct gw_ircd;
 struct gw_channel;
 
 struct gw_puppet {
-    struct gw_puppet *next;
+    struct gw_puppet *next;  /* all puppets */
+    struct gw_puppet *hnext; /* same hash bucket */
+    struct gw_channel *chans[4]; /* channels it is in (a person is seen
+                                    by one or two accounts) */
+    int nchans;
     char nick[GW_NICK_MAX + 1];
     char *user;
     char *host;
@@ -102,6 +106,10 @@ struct gw_ircd {
     struct gw_client *throttled;
     struct gw_channel *channels;
     struct gw_puppet *puppets;
+    /* Puppets by lower-case nick: one lookup per incoming post, and there
+     * are as many puppets as people who ever wrote to us. */
+    struct gw_puppet **phash;
+    size_t phash_size, npuppets;
     int nclients, nregistered;
     uint64_t next_id;
     uint64_t msg_counter;
@@ -122,6 +130,7 @@ struct cmd {
     bool need_reg;
 };
 
+static void on_prepare(uv_prepare_t *h);
 static void client_close(struct gw_client *c, const char *reason);
 static void client_really_close(struct gw_client *c);
 static void client_flush(struct gw_client *c);
@@ -154,6 +163,11 @@ const char *gw_ircd_server_name(const struct gw_ircd *d)
 int gw_ircd_client_count(const struct gw_ircd *d)
 {
     return d->nregistered;
+}
+
+void gw_ircd_flush(struct gw_ircd *d)
+{
+    on_prepare(&d->prepare);
 }
 
 void gw_ircd_each_client(struct gw_ircd *d, gw_ircd_client_cb cb, void *arg)
@@ -547,12 +561,48 @@ static struct gw_client *find_client(struct gw_ircd *d, const char *nick)
     return NULL;
 }
 
+static size_t nick_hash(const char *nick)
+{
+    /* FNV-1a over the ASCII-lowered nick (CASEMAPPING=ascii). */
+    size_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)nick; *p; p++) {
+        unsigned char c = *p >= 'A' && *p <= 'Z' ? *p + 32 : *p;
+        h = (h ^ c) * 16777619u;
+    }
+    return h;
+}
+
 static struct gw_puppet *find_puppet(struct gw_ircd *d, const char *nick)
 {
-    for (struct gw_puppet *p = d->puppets; p; p = p->next)
+    if (d->phash_size == 0)
+        return NULL;
+    struct gw_puppet *p = d->phash[nick_hash(nick) & (d->phash_size - 1)];
+    for (; p; p = p->hnext)
         if (gw_strcasecmp(p->nick, nick) == 0)
             return p;
     return NULL;
+}
+
+static void phash_insert(struct gw_ircd *d, struct gw_puppet *p)
+{
+    if (d->npuppets + 1 > d->phash_size) {
+        size_t size = d->phash_size ? d->phash_size * 2 : 256;
+        struct gw_puppet **t = gw_xcalloc(size, sizeof(*t));
+        for (struct gw_puppet *q = d->puppets; q; q = q->next) {
+            if (q == p)
+                continue;
+            size_t b = nick_hash(q->nick) & (size - 1);
+            q->hnext = t[b];
+            t[b] = q;
+        }
+        free(d->phash);
+        d->phash = t;
+        d->phash_size = size;
+    }
+    size_t b = nick_hash(p->nick) & (d->phash_size - 1);
+    p->hnext = d->phash[b];
+    d->phash[b] = p;
+    d->npuppets++;
 }
 
 bool gw_ircd_nick_taken(struct gw_ircd *d, const char *nick)
@@ -610,16 +660,18 @@ int gw_ircd_puppet_set(struct gw_ircd *d, const char *nick, const char *user,
         gw_strlcpy(p->nick, nick, sizeof(p->nick));
         p->next = d->puppets;
         d->puppets = p;
-    } else {
-        free(p->user);
-        free(p->host);
-        free(p->realname);
-        free(p->whois);
+        phash_insert(d, p);
     }
-    p->user = gw_xstrdup(user);
-    p->host = gw_xstrdup(host);
-    p->realname = gw_xstrdup(realname ? realname : "");
-    p->whois = gw_xstrdup(whois ? whois : "");
+    /* The same person posts again and again: copy only what changed. */
+    const char *vals[4] = {user, host, realname ? realname : "",
+                           whois ? whois : ""};
+    char **slots[4] = {&p->user, &p->host, &p->realname, &p->whois};
+    for (int i = 0; i < 4; i++) {
+        if (*slots[i] == NULL || strcmp(*slots[i], vals[i]) != 0) {
+            free(*slots[i]);
+            *slots[i] = gw_xstrdup(vals[i]);
+        }
+    }
     return 0;
 }
 
@@ -635,9 +687,15 @@ int gw_ircd_puppet_join(struct gw_ircd *d, const char *nick,
     struct gw_channel *ch = find_channel(d, channel);
     if (p == NULL || ch == NULL)
         return UV_ENOENT;
-    for (int i = 0; i < ch->npuppets; i++)
-        if (ch->puppets[i] == p)
+    for (int i = 0; i < p->nchans; i++)
+        if (p->chans[i] == ch)
             return 0;
+    if (p->nchans < (int)GW_ARRAY_LEN(p->chans))
+        p->chans[p->nchans++] = ch;
+    else
+        for (int i = 0; i < ch->npuppets; i++)
+            if (ch->puppets[i] == p)
+                return 0;
     if (ch->npuppets == ch->cappuppets) {
         ch->cappuppets = ch->cappuppets ? ch->cappuppets * 2 : 8;
         ch->puppets = gw_xrealloc(ch->puppets, sizeof(*ch->puppets) *
@@ -676,6 +734,15 @@ static void channel_free(struct gw_ircd *d, struct gw_channel *ch)
         if (*pp == ch) {
             *pp = ch->next;
             break;
+        }
+    }
+    for (int i = 0; i < ch->npuppets; i++) {
+        struct gw_puppet *p = ch->puppets[i];
+        for (int j = 0; j < p->nchans; j++) {
+            if (p->chans[j] == ch) {
+                p->chans[j] = p->chans[--p->nchans];
+                break;
+            }
         }
     }
     free(ch->topic);
@@ -2269,6 +2336,7 @@ void gw_ircd_free(struct gw_ircd *d)
         free(p->whois);
         free(p);
     }
+    free(d->phash);
     free(d->read_buf);
     free(d);
 }

@@ -105,6 +105,10 @@ void gw_ircd_bot_notice(struct gw_client *c, const char *target,
 void gw_ircd_server_notice(struct gw_client *c, const char *fmt, ...)
     GW_PRINTF(2, 3);
 
+/* Write queued output to the sockets now (it is otherwise written just
+ * before the loop waits for I/O). */
+void gw_ircd_flush(struct gw_ircd *d);
+
 /* Call cb for every registered client. */
 typedef void (*gw_ircd_client_cb)(void *arg, struct gw_client *c);
 void gw_ircd_each_client(struct gw_ircd *d, gw_ircd_client_cb cb, void *arg);

@@ -588,6 +588,97 @@ static void show_free(struct show *s)
     free(s->msgids);
 }
 
+/* A show waiting for the group transaction to commit. */
+struct gw_pending {
+    struct gw_pending *next;
+    struct show s;
+    char *join_nick;    /* puppet to join to s.target first, or NULL */
+    char *target, *prefix, *command, *ref;
+};
+
+/* Open the group transaction if it is not open yet. */
+static int group_begin(struct gw_router *r)
+{
+    if (r->group_open)
+        return 0;
+    int rc = gw_store_begin(store(r));
+    if (rc == 0)
+        r->group_open = true;
+    return rc;
+}
+
+static void pending_free(struct gw_pending *p)
+{
+    show_free(&p->s);
+    free(p->join_nick);
+    free(p->target);
+    free(p->prefix);
+    free(p->command);
+    free(p->ref);
+    free(p);
+}
+
+/* Queue a prepared show (its strings are copied) until the commit. */
+static void group_queue(struct gw_router *r, struct show *s,
+                        const char *join_nick)
+{
+    struct gw_pending *p = gw_xcalloc(1, sizeof(*p));
+    p->s = *s;
+    p->target = gw_xstrdup(s->target);
+    p->prefix = gw_xstrdup(s->prefix);
+    p->command = gw_xstrdup(s->command);
+    p->ref = s->ref ? gw_xstrdup(s->ref) : NULL;
+    p->s.target = p->target;
+    p->s.prefix = p->prefix;
+    p->s.command = p->command;
+    p->s.ref = p->ref;
+    p->join_nick = join_nick ? gw_xstrdup(join_nick) : NULL;
+    memset(s, 0, sizeof(*s)); /* the lines now belong to p */
+    *r->pending_tail = p;
+    r->pending_tail = &p->next;
+}
+
+/*
+ * Commit the group and only then show what it stored: nothing reaches IRC
+ * that a crash could take back. Also called before anything that must not
+ * run inside a transaction (the outbox).
+ */
+static void group_flush(struct gw_router *r)
+{
+    if (!r->group_open)
+        return;
+    r->group_open = false;
+    int rc = gw_store_commit(store(r));
+    struct gw_pending *p = r->pending;
+    r->pending = NULL;
+    r->pending_tail = &r->pending;
+    if (rc < 0)
+        gw_log(r->gw, GW_LOG_ERROR, "store: could not commit events (%s); "
+               "they will be fetched again", gw_store_errmsg(store(r)));
+    while (p) {
+        struct gw_pending *next = p->next;
+        if (rc == 0) {
+            if (p->join_nick)
+                gw_ircd_puppet_join(ircd(r), p->join_nick, p->target);
+            show_send(&p->s);
+        }
+        pending_free(p);
+        p = next;
+    }
+    if (rc == 0)
+        gw_ircd_flush(ircd(r));
+}
+
+void gw__router_group_flush(struct gw_router *r)
+{
+    group_flush(r);
+}
+
+static void on_group_prepare(uv_prepare_t *h)
+{
+    group_flush(h->data);
+}
+
 /* Show text now (and record it), outside any post. */
 static void show_text(struct gw_router *r, const char *target, bool query,
                       const char *prefix, const char *command,
@@ -601,13 +692,13 @@ static void show_text(struct gw_router *r, const char *target, bool query,
     s.prefix = prefix;
     s.command = command;
     s.time_ms = gw_now_ms();
-    gw_store_begin(store(r));
-    if (show_prepare(&s, text) == 0)
-        gw_store_commit(store(r));
-    else
-        gw_store_rollback(store(r));
-    show_send(&s);
-    show_free(&s);
+    if (group_begin(r) < 0 || show_prepare(&s, text) < 0) {
+        /* Not stored: still worth saying. */
+        show_send(&s);
+        show_free(&s);
+        return;
+    }
+    group_queue(r, &s, NULL);
 }
 
 static void bot_prefix(struct gw_router *r, char *buf, size_t size)
@@ -700,17 +791,12 @@ static int deliver_post(struct gw_account *a, const struct gw_event *ev)
     p.created_ms = ev->created_ms ? ev->created_ms : gw_now_ms();
     p.state = ev->kind == GW_EV_OWN ? GW_POST_NONE : GW_POST_OPEN;
 
-    int rc = gw_store_begin(store(r));
+    int rc = group_begin(r);
     if (rc < 0)
         return rc;
     rc = gw_store_post_put(store(r), &p);
-    if (rc != 0) {
-        if (rc == 1)
-            gw_store_commit(store(r));
-        else
-            gw_store_rollback(store(r));
-        return rc;
-    }
+    if (rc != 0)
+        return rc; /* 1: already stored and shown once */
     struct show s;
     memset(&s, 0, sizeof(s));
     s.r = r;
@@ -723,17 +809,11 @@ static int deliver_post(struct gw_account *a, const struct gw_event *ev)
     char *body = post_body(ev, p.ref);
     rc = show_prepare(&s, body);
     free(body);
-    if (rc == 0)
-        rc = gw_store_commit(store(r));
     if (rc < 0) {
-        gw_store_rollback(store(r));
         show_free(&s);
         return rc;
     }
-    if (!dm)
-        gw_ircd_puppet_join(ircd(r), nick, a->channel);
-    show_send(&s);
-    show_free(&s);
+    group_queue(r, &s, dm ? NULL : nick);
     return 0;
 }
 
@@ -810,7 +890,7 @@ static int deliver_notice(struct gw_account *a, const struct gw_event *ev)
     }
     free(excerpt);
 
-    int rc = gw_store_begin(store(r));
+    int rc = group_begin(r);
     if (rc < 0) {
         gw_post_free(&target);
         return rc;
@@ -819,10 +899,6 @@ static int deliver_notice(struct gw_account *a, const struct gw_event *ev)
     if (rc == 0 && known && ev->kind == GW_EV_EDIT && ev->text)
         rc = gw_store_post_set_text(store(r), target.id, ev->text);
     if (rc != 0) {
-        if (rc == 1)
-            gw_store_commit(store(r));
-        else
-            gw_store_rollback(store(r));
         gw_post_free(&target);
         return rc;
     }
@@ -837,14 +913,10 @@ static int deliver_notice(struct gw_account *a, const struct gw_event *ev)
     s.command = "NOTICE";
     s.time_ms = p.created_ms;
     rc = show_prepare(&s, text);
-    if (rc == 0)
-        rc = gw_store_commit(store(r));
-    if (rc < 0) {
-        gw_store_rollback(store(r));
-    } else {
-        show_send(&s);
-    }
-    show_free(&s);
+    if (rc < 0)
+        show_free(&s);
+    else
+        group_queue(r, &s, NULL);
     gw_post_free(&target);
     return rc;
 }
@@ -897,18 +969,17 @@ int gw_ad_setting_store(struct gw_adapter *ad, const char *key,
     return rc;
 }
 
+/* Deliveries already share a transaction per loop iteration (the group);
+ * a batch simply joins it. */
 void gw_ad_batch_begin(struct gw_adapter *ad)
 {
     struct gw_account *a = ad->core;
-    gw_store_begin(store(a->r));
+    group_begin(a->r);
 }
 
 void gw_ad_batch_end(struct gw_adapter *ad)
 {
-    struct gw_account *a = ad->core;
-    if (gw_store_commit(store(a->r)) < 0)
-        gw_log(a->r->gw, GW_LOG_ERROR, "store: %s",
-               gw_store_errmsg(store(a->r)));
+    (void)ad;
 }
 
 int gw_ad_cursor_get(struct gw_adapter *ad, const char *name, char **value)
@@ -921,6 +992,8 @@ int gw_ad_cursor_set(struct gw_adapter *ad, const char *name,
                      const char *value)
 {
     struct gw_account *a = ad->core;
+    /* In the same transaction as the events it moves past. */
+    group_begin(a->r);
     return gw_store_cursor_set(store(a->r), a->name, name, value);
 }
 
@@ -1431,6 +1504,7 @@ static void enqueue(struct ctx *x, enum gw_action_kind kind, const char *text,
     }
     char *json = cJSON_PrintUnformatted(pl);
     int64_t id = 0;
+    group_flush(r); /* the outbox commits on its own */
     int rc = gw_store_outbox_add(store(r), x->a->name, action_names[kind],
                                  json, x->origin, gw_client_nick(x->c), &id);
     cJSON_free(json);
@@ -1979,7 +2053,11 @@ int gw_router_start(struct gateway *gw, struct gw_router **out, char *err,
     r->gw = gw;
     uv_timer_init(gw->loop, &r->outbox_timer);
     r->outbox_timer.data = r;
-    r->open_handles = 1;
+    uv_prepare_init(gw->loop, &r->group_prepare);
+    r->group_prepare.data = r;
+    uv_prepare_start(&r->group_prepare, on_group_prepare);
+    r->pending_tail = &r->pending;
+    r->open_handles = 2;
     *out = r;
     char topic[256];
     snprintf(topic, sizeof(topic), "Parley control: type 'help' here. "
@@ -2057,7 +2135,9 @@ void gw_router_stop(struct gw_router *r)
     fail_queries_of(r, NULL);
     while (r->timers)
         gw_ad_timer_stop(r->timers);
+    group_flush(r);
     uv_close((uv_handle_t *)&r->outbox_timer, router_handle_closed);
+    uv_close((uv_handle_t *)&r->group_prepare, router_handle_closed);
 }
 
 void gw_router_free(struct gw_router *r)

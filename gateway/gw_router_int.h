@@ -49,6 +49,12 @@ struct gw_router {
     struct gw_query *queries;
     uint64_t next_query;
     struct gw_ad_timer *timers; /* adapter timers alive */
+    /* Group commit: events of one loop iteration share a transaction, and
+     * what they show waits until it is committed (before the loop sleeps). */
+    uv_prepare_t group_prepare;
+    bool group_open;
+    struct gw_pending *pending;      /* shows waiting for the commit */
+    struct gw_pending **pending_tail;
     int open_handles;
     bool stopping;
 };
@@ -76,6 +82,8 @@ void gw__control_command(struct gw_router *r, struct gw_client *c,
 void gw__control_say(struct gw_router *r, const char *fmt, ...)
     GW_PRINTF(2, 3);
 void gw__router_outbox_kick(struct gw_router *r);
+/* Commit the group transaction and show what it holds (see gw_router.c). */
+void gw__router_group_flush(struct gw_router *r);
 /* Re-dispatch a failed outbox item. */
 int gw__router_outbox_retry(struct gw_router *r, int64_t id);
 

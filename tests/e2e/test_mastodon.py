@@ -302,7 +302,9 @@ def test_stream_cut_mid_burst_loses_nothing(parley_factory, mock):
     want = ["burst one %d" % i for i in range(20)] + \
         ["burst two %d" % i for i in range(20)]
     assert sorted(texts) == sorted(want), "every mention exactly once"
-    assert mock.stream_connects >= 2
+    assert mock.wait_for(lambda: mock.stream_connects >= 2, timeout=10), \
+        "the stream was opened again"
+
 
 
 def test_kill9_during_burst_loses_nothing(parley_factory, mock):
