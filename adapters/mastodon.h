@@ -1,0 +1,213 @@
+/*
+ * The Mastodon adapter (client API v1/v2: notifications, statuses, SSE
+ * streaming, OAuth out-of-band). The runtime lives behind mastodon_ops; what
+ * this header adds are the pure pieces the runtime is built from, exported
+ * so that unit tests can check them against recorded JSON: none of them
+ * calls a gw_ad_*() upcall, touches the network or keeps state.
+ *
+ * Ownership: every char * returned here is malloc'd and freed by the caller;
+ * struct mastodon_event and struct mastodon_post own their strings and are
+ * released with their _free() function (which accepts a zeroed struct).
+ */
+#ifndef GW_MASTODON_H
+#define GW_MASTODON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "adapter.h"
+
+extern const struct gw_adapter_ops mastodon_ops;
+
+/* mastodon_notification_to_event(): the item is valid but not shown. */
+#define MASTODON_IGNORED 1
+
+/* Who "I" am, for telling replies and DMs apart and completing handles. */
+struct mastodon_me {
+    const char *id;     /* my account id, NULL when not known yet */
+    const char *acct;   /* my full handle "me@host", may be NULL */
+    const char *domain; /* the server's domain, for local "user" handles */
+};
+
+/* A converted event. ev's pointers borrow from the storage below. */
+struct mastodon_event {
+    struct gw_event ev;
+    char **strs; /* owned strings ev points into */
+    int nstrs;
+    int capstrs;
+    struct gw_media *media; /* owned array behind ev.media */
+    const char **mentions;  /* owned array behind ev.mentions */
+};
+
+/*
+ * A Notification (GET /api/v1/notifications or the stream's "notification"
+ * payload) to an event:
+ *  - mention: DM when status.visibility is "direct", REPLY when
+ *    status.in_reply_to_account_id is my id, else MENTION; quote: QUOTE
+ *    (target_id = the quoted post when given); update: EDIT of the status;
+ *    for these id is the status id;
+ *  - favourite/reblog: FAV/BOOST, id = notification id, target_id = my
+ *    status, text and url those of my status;
+ *  - follow: FOLLOW, id = notification id, text "".
+ * Returns 0 when out holds an event, MASTODON_IGNORED for types that are not
+ * shown, UV_EINVAL when the item is malformed (an id that is not a string,
+ * a missing account or status, wrong types). out is always initialised:
+ * call mastodon_event_free() whatever the result.
+ */
+int mastodon_notification_to_event(const cJSON *n, const struct mastodon_me *me,
+                                   struct mastodon_event *out);
+
+/*
+ * A Status to an event of the given kind (OWN for my posts, EDIT for
+ * "status.update"). Text is status.content rendered as plain text, mention
+ * links turned into full handles from status.mentions[], a "[poll] a / b"
+ * line appended for polls; media go to ev.media with their descriptions as
+ * alt. ev.extra is JSON {"visibility","cw","mentions":[...],"author_id",
+ * "edited_at"} with the fields that are present. 0 or UV_EINVAL; out is
+ * always initialised.
+ */
+int mastodon_status_to_event(const cJSON *st, enum gw_event_kind kind,
+                             const struct mastodon_me *me,
+                             struct mastodon_event *out);
+
+void mastodon_event_free(struct mastodon_event *e);
+
+/*
+ * Ids: a JSON string of 1..64 characters from [A-Za-z0-9_-] (Mastodon's are
+ * decimal, GoToSocial's ULIDs, Pleroma's flake ids). A number is refused:
+ * 20-digit ids do not survive a double.
+ */
+bool mastodon_id_valid(const char *s);
+/* obj[key] when it is a valid id, else NULL. Borrowed from obj. */
+const char *mastodon_json_id(const cJSON *obj, const char *key);
+/*
+ * Order of ids without converting them to numbers: leading zeros aside, the
+ * longer is the bigger, then lexicographic. <0, 0, >0 like strcmp.
+ */
+int mastodon_id_cmp(const char *a, const char *b);
+
+/*
+ * The items of a notifications page with valid ids, oldest first (pages
+ * arrive newest first; the order on the wire is not trusted). Returns the
+ * count and a malloc'd array of borrowed pointers into page in *items
+ * (NULL when 0); < 0 when page is not an array.
+ */
+int mastodon_page_sorted(const cJSON *page, const cJSON ***items);
+
+/*
+ * A handle as users type it ("@alice@host", "alice@host", "alice"):
+ * user[@domain], user from [A-Za-z0-9_.-] or UTF-8, domain from
+ * [A-Za-z0-9.-:] or UTF-8, leading '@' optional. mastodon_handle_full()
+ * drops the '@' and appends "@domain" when there is none (domain may be
+ * NULL); NULL when the handle is invalid.
+ */
+bool mastodon_handle_valid(const char *h);
+char *mastodon_handle_full(const char *h, const char *domain);
+
+/*
+ * Text with "@handle " prepended for each handle that is valid, not me (case
+ * aside), not a repeat and not already mentioned in text as "@handle" (full
+ * handle, at a word boundary). Handles are written as given, minus a leading
+ * '@'; they should be full handles.
+ */
+char *mastodon_mention_text(const char *text, const char *const *handles,
+                            int nhandles, const char *me_acct);
+
+/* 0 public, 1 unlisted, 2 private, 3 direct; -1 for anything else. */
+int mastodon_visibility_rank(const char *v);
+/*
+ * The visibility of a reply: the parent's, or requested when that is
+ * narrower; never wider than the parent. A parent of unknown visibility
+ * gives requested, or "unlisted" when nothing valid was requested.
+ */
+const char *mastodon_visibility_narrow(const char *parent,
+                                       const char *requested);
+
+/* What POST /api/v1/statuses gets for a POST, REPLY or DM action. */
+struct mastodon_post {
+    char *text;             /* status, mentions included */
+    const char *visibility; /* static string */
+    char *spoiler;          /* content warning, NULL for none */
+    char *in_reply_to;      /* parent id, NULL for none */
+};
+
+/*
+ * Build the post for a POST, REPLY or DM action (see design.md: a reply
+ * mentions the author and the other participants by full handle, keeps the
+ * parent's content warning unless a->cw gives one, and never widens the
+ * parent's visibility; a DM is "direct" and mentions its recipient). The
+ * parent's visibility, cw and mentions come from the post ref, or else from
+ * the JSON this adapter stored in ref->extra. 0, or UV_EINVAL with a
+ * message for the user in err.
+ */
+int mastodon_compose(const struct gw_action *a, const char *me_acct,
+                     struct mastodon_post *out, char *err, size_t errlen);
+void mastodon_post_free(struct mastodon_post *p);
+
+/*
+ * Length as the server counts it (spoiler_text + text, URLs as url_weight,
+ * "@user@domain" as "@user") against max: 0, or UV_EMSGSIZE with "too long:
+ * N characters, the server allows M" in err. max <= 0 means no limit.
+ */
+int mastodon_check_length(const struct mastodon_post *p, long max,
+                          long url_weight, char *err, size_t errlen);
+
+/*
+ * Outcome of an HTTP exchange for an action: transport errors, 408, 429 and
+ * 5xx are RETRY; 2xx OK; 401 and other statuses FAILED.
+ */
+enum gw_action_status mastodon_map_status(long status, int error);
+/* Wait before a retry: Retry-After, else X-RateLimit-Reset - now, else 0;
+ * capped at one hour. */
+long mastodon_retry_after_ms(const struct gw_http_response *r, int64_t now_ms);
+/*
+ * The server's own words for a failure: "error" (plus ": " and
+ * "error_description" when given) from a JSON body, else "HTTP N", else the
+ * transport's message. One line, sanitised, at most 300 bytes.
+ */
+char *mastodon_error_text(const struct gw_http_response *r);
+
+/* Percent-encoding of everything but RFC 3986 unreserved characters. */
+char *mastodon_urlencode(const char *s);
+/*
+ * BASE/oauth/authorize?response_type=code&client_id=...&redirect_uri=
+ * urn:ietf:wg:oauth:2.0:oob&scope=read+write+follow, client_id encoded.
+ */
+char *mastodon_authorize_url(const char *base, const char *client_id);
+/*
+ * A base URL with its trailing '/' removed, when it is http:// or https://
+ * with a host and nothing but a path after it; NULL otherwise.
+ */
+char *mastodon_base_url(const char *url);
+/* "https://HOST" from "@me@HOST" (or "me@HOST"); NULL when not a handle
+ * with a domain. */
+char *mastodon_base_from_handle(const char *handle);
+/* The host[:port] of a base URL (malloc'd), NULL when there is none. */
+char *mastodon_url_host(const char *url);
+
+/* What GET /api/v2/instance tells us; defaults where it says nothing. */
+struct mastodon_instance {
+    long max_characters;  /* 500 when absent */
+    long url_weight;      /* characters_reserved_per_url, 23 */
+    char *domain;         /* NULL when absent */
+    char *streaming_base; /* configuration.urls.streaming as http(s) */
+};
+void mastodon_instance_parse(const cJSON *inst, struct mastodon_instance *out);
+void mastodon_instance_free(struct mastodon_instance *in);
+
+/*
+ * Lines for the user: !thread ("acct: text" for the ancestors, the post and
+ * the descendants, each on one line of at most about 300 bytes) and !who
+ * (name and handle, profile URL, counts, the profile note). Return the
+ * number of lines and a malloc'd array of malloc'd strings in *lines (free
+ * with mastodon_lines_free), or UV_EINVAL when the JSON is not usable.
+ */
+int mastodon_thread_lines(const cJSON *status, const cJSON *context,
+                          const char *domain, char ***lines);
+int mastodon_who_lines(const cJSON *account, const char *domain, char ***lines);
+void mastodon_lines_free(char **lines, int n);
+
+#endif
