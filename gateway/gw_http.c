@@ -175,20 +175,16 @@ struct gw_sse {
 
 /*
  * The response handed to a callback, plus what gw_http_response_header()
- * needs. Deliveries nest (a callback may cancel another request, whose
- * callback then runs inside it), so they form a stack; the header lookup
- * recognises only responses on that stack, which makes it safe to call with
- * a response the caller built itself (it returns NULL).
+ * needs. pub.internal points back here while the callback runs, so the
+ * header lookup recognises our responses and returns NULL for one the
+ * caller built itself (internal NULL).
  */
 struct delivery {
     struct gw_http_response pub;
     const struct gw_buf *hdrs; /* may be NULL */
     char *link_next;
     char *link_prev;
-    struct delivery *outer;
 };
-
-static _Thread_local struct delivery *delivering;
 
 static void after_action(struct gw_http *h);
 static void stream_req_done(void *arg, const struct gw_http_response *r);
@@ -300,13 +296,10 @@ static const char *hdr_find(const struct gw_buf *b, const char *name)
 const char *gw_http_response_header(const struct gw_http_response *r,
                                     const char *name)
 {
-    if (r == NULL || name == NULL)
+    if (r == NULL || name == NULL || r->internal == NULL)
         return NULL;
-    for (struct delivery *d = delivering; d; d = d->outer) {
-        if (&d->pub == r)
-            return hdr_find(d->hdrs, name);
-    }
-    return NULL;
+    const struct delivery *d = r->internal;
+    return &d->pub == r ? hdr_find(d->hdrs, name) : NULL;
 }
 
 /* ---- header value parsers --------------------------------------------- */
@@ -552,13 +545,12 @@ static void delivery_init(struct delivery *d, long status, int error,
 
 static void delivery_push(struct delivery *d)
 {
-    d->outer = delivering;
-    delivering = d;
+    d->pub.internal = d;
 }
 
 static void delivery_pop(struct delivery *d)
 {
-    delivering = d->outer;
+    d->pub.internal = NULL;
     free(d->link_next);
     free(d->link_prev);
     d->link_next = d->link_prev = NULL;

@@ -36,6 +36,8 @@ struct gw_http_response {
     const char *link_prev;       /* Link: <...>; rel="prev" */
     const char *content_type;
     const char *http_version;    /* "1.1", "2" */
+    const void *internal;        /* gw_http's own; NULL in a response
+                                    built elsewhere (tests) */
 };
 
 /* Case-insensitive lookup of a response header's value (last one wins);
