@@ -76,7 +76,8 @@ run: deps
 	./parley -c gateway.conf
 
 # Every test twice: the normal build, then ASan+UBSan.
-test: deps
+test:
+	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory parley $(A)/parley $(UNIT_BINS) $(ASAN_UNIT_BINS)
 	@$(MAKE) --no-print-directory test-unit test-e2e
 

@@ -1,14 +1,21 @@
 #!/bin/sh
-# Install the Debian packages Parley builds, tests and benchmarks with, but
-# only those that are missing, so a machine that has them all is not touched.
+# Install the Debian packages Parley needs, but only those that are missing,
+# so a machine that has them all is not touched.
+#   scripts/deps.sh        what `make run` needs: the build
+#   scripts/deps.sh test   plus what `make test` needs: test tools, clients
+#   scripts/deps.sh bench  plus the benchmarks' baselines
 set -e
+what="${1:-run}"
 PKGS="build-essential pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev
-libircclient-dev libsqlite3-dev libssl-dev libinih-dev libutf8proc-dev check
-python3-pytest sqlite3 openssl"
-# The benchmarks' baselines. Only `make bench` installs them: Debian starts
-# ngircd on port 6667 where systemd runs, which would take make run's port.
-if [ "${1:-}" = "bench" ]; then
-    PKGS="$PKGS ngircd"
+libircclient-dev libsqlite3-dev libssl-dev libinih-dev libutf8proc-dev"
+if [ "$what" = test ] || [ "$what" = bench ]; then
+    PKGS="$PKGS check python3-pytest sqlite3 openssl irssi weechat-headless
+tmux znc chromium nodejs npm"
+fi
+# Only `make bench` installs the baselines: where systemd runs, Debian starts
+# ngircd and bitlbee on port 6667, which would take make run's port.
+if [ "$what" = bench ]; then
+    PKGS="$PKGS ngircd bitlbee bitlbee-plugin-mastodon"
 fi
 missing=""
 for p in $PKGS; do
@@ -16,9 +23,18 @@ for p in $PKGS; do
         missing="$missing $p"
     fi
 done
-[ -z "$missing" ] && exit 0
-echo "parley: installing missing Debian packages:$missing"
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO=sudo
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+if [ -n "$missing" ]; then
+    echo "parley: installing missing Debian packages:$missing"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+        --no-install-recommends $missing
+fi
+# The Lounge and Playwright (for the browser test) come from the npm
+# registry, pinned by tests/clients/package-lock.json.
+if [ "$what" != run ] && [ -f tests/clients/package.json ] &&
+    [ ! -d tests/clients/node_modules ]; then
+    echo "parley: installing test clients from npm (tests/clients)"
+    (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
+fi
