@@ -71,6 +71,10 @@ struct gw_client {
     int cap_version;
     bool cap_negotiating;
     bool has_nick, has_user, registered, sasl_ok, closing, in_flush;
+    char *account;        /* SASL authcid, for account-tag/extended-join */
+    char *label;          /* labeled-response: label of the command */
+    struct gw_buf capture; /* what the labeled command answered */
+    bool capturing;
     bool paused, in_throttle, writing, skipping;
     size_t skipped;
     struct gw_buf sasl;
@@ -131,6 +135,9 @@ struct cmd {
 };
 
 static void on_prepare(uv_prepare_t *h);
+static void send_join(struct gw_ircd *d, struct gw_channel *ch,
+                      const char *prefix, const char *account,
+                      const char *realname, const char *away);
 static void client_close(struct gw_client *c, const char *reason);
 static void client_really_close(struct gw_client *c);
 static void client_flush(struct gw_client *c);
@@ -180,6 +187,11 @@ void gw_ircd_each_client(struct gw_ircd *d, gw_ircd_client_cb cb, void *arg)
 const char *gw_client_nick(const struct gw_client *c)
 {
     return c->nick;
+}
+
+const char *gw_client_user(const struct gw_client *c)
+{
+    return c->user;
 }
 
 unsigned gw_client_caps(const struct gw_client *c)
@@ -233,6 +245,12 @@ static void client_write(struct gw_client *c, const char *data, size_t len)
 {
     if (c->closing)
         return;
+    if (c->capturing) {
+        /* Answers to a labeled command are wrapped when it is done. */
+        if (gw_buf_append(&c->capture, data, len) == 0)
+            return;
+        c->capturing = false;
+    }
     size_t queued = c->out.len + c->inflight.len;
     if (queued + len > GW_CLIENT_SENDQ_HARD ||
         gw_buf_append(&c->out, data, len) < 0) {
@@ -361,7 +379,7 @@ static void on_prepare(uv_prepare_t *h)
 
 /* ---- formatting per capability set --------------------------------- */
 
-enum { V_TIME = 1, V_TAGS = 2, V_COUNT = 4 };
+enum { V_TIME = 1, V_TAGS = 2, V_ACCOUNT = 4, V_COUNT = 8 };
 
 static unsigned variant_of(const struct gw_client *c)
 {
@@ -370,6 +388,8 @@ static unsigned variant_of(const struct gw_client *c)
         v |= V_TIME;
     if (c->caps & GW_CAP_MESSAGE_TAGS)
         v |= V_TAGS;
+    if (c->caps & GW_CAP_ACCOUNT_TAG)
+        v |= V_ACCOUNT;
     return v;
 }
 
@@ -392,6 +412,14 @@ static int render(const struct gw_ircd *d, const struct gw_out *o,
         }
         for (int i = 0; i < o->ntags && m.ntags < GW_IRC_TAG_COUNT_MAX; i++)
             m.tags[m.ntags++] = o->tags[i];
+    }
+    if ((variant & V_ACCOUNT) && o->account) {
+        m.tags[m.ntags].key = "account";
+        m.tags[m.ntags++].value = o->account;
+    }
+    if (o->batch) {
+        m.tags[m.ntags].key = "batch";
+        m.tags[m.ntags++].value = o->batch;
     }
     m.prefix = o->prefix ? o->prefix : srv(d);
     m.command = o->command;
@@ -553,12 +581,18 @@ void gw_ircd_server_notice(struct gw_client *c, const char *fmt, ...)
 
 /* ---- nicks, puppets, channels -------------------------------------- */
 
+/* The client holding nick; a registered session is preferred. */
 static struct gw_client *find_client(struct gw_ircd *d, const char *nick)
 {
-    for (struct gw_client *c = d->clients; c; c = c->next)
-        if (c->has_nick && gw_strcasecmp(c->nick, nick) == 0)
-            return c;
-    return NULL;
+    struct gw_client *found = NULL;
+    for (struct gw_client *c = d->clients; c; c = c->next) {
+        if (c->has_nick && !c->closing && gw_strcasecmp(c->nick, nick) == 0) {
+            if (c->registered)
+                return c;
+            found = c;
+        }
+    }
+    return found;
 }
 
 static size_t nick_hash(const char *nick)
@@ -704,13 +738,7 @@ int gw_ircd_puppet_join(struct gw_ircd *d, const char *nick,
     ch->puppets[ch->npuppets++] = p;
     char prefix[256];
     puppet_prefix(p, prefix, sizeof(prefix));
-    struct gw_out o;
-    memset(&o, 0, sizeof(o));
-    o.prefix = prefix;
-    o.command = "JOIN";
-    o.params[0] = ch->name;
-    o.nparams = 1;
-    send_channel(d, ch, &o, NULL);
+    send_join(d, ch, prefix, NULL, p->realname, NULL);
     return 0;
 }
 
@@ -759,6 +787,33 @@ static bool is_member(const struct gw_channel *ch, const struct gw_client *c)
     return false;
 }
 
+/*
+ * Several connections may share one nick: a person's desk and phone. They
+ * are sessions of one user: one entry in NAMES, one JOIN, PART and QUIT for
+ * the others to see, and each sees what the other says and reads.
+ */
+static bool same_person(const struct gw_client *a, const struct gw_client *b)
+{
+    return a != b && a->registered && b->registered && !a->closing &&
+           !b->closing && gw_strcasecmp(a->nick, b->nick) == 0;
+}
+
+static bool sibling_in(const struct gw_channel *ch, const struct gw_client *c)
+{
+    for (int i = 0; i < ch->nmembers; i++)
+        if (same_person(ch->members[i], c))
+            return true;
+    return false;
+}
+
+static bool has_sibling(const struct gw_client *c)
+{
+    for (struct gw_client *o = c->d->clients; o; o = o->next)
+        if (same_person(o, c))
+            return true;
+    return false;
+}
+
 static void client_prefix(const struct gw_client *c, char *buf, size_t size)
 {
     int n = snprintf(buf, size, "%s!%s@%s", c->nick, c->user, c->host);
@@ -792,13 +847,29 @@ static void send_names(struct gw_client *c, struct gw_channel *ch)
     n.ch = ch;
     n.len = 0;
     n.line[0] = '\0';
+    bool uh = c->caps & GW_CAP_USERHOST_IN_NAMES;
+    char full[256];
     /* The bot sits (as operator) in every channel the gateway manages. */
-    if (ch->flags & GW_CHAN_MANAGED)
-        names_add(&n, "@", BOT_NICK);
-    for (int i = 0; i < ch->nmembers; i++)
-        names_add(&n, "", ch->members[i]->nick);
-    for (int i = 0; i < ch->npuppets; i++)
-        names_add(&n, "", ch->puppets[i]->nick);
+    if (ch->flags & GW_CHAN_MANAGED) {
+        snprintf(full, sizeof(full), "%s!%s@%s", BOT_NICK, BOT_NICK,
+                 srv(c->d));
+        names_add(&n, "@", uh ? full : BOT_NICK);
+    }
+    for (int i = 0; i < ch->nmembers; i++) {
+        struct gw_client *m = ch->members[i];
+        /* Sessions of one person (same nick) are listed once. */
+        bool dup = false;
+        for (int j = 0; j < i && !dup; j++)
+            dup = gw_strcasecmp(ch->members[j]->nick, m->nick) == 0;
+        if (dup)
+            continue;
+        client_prefix(m, full, sizeof(full));
+        names_add(&n, "", uh ? full : m->nick);
+    }
+    for (int i = 0; i < ch->npuppets; i++) {
+        puppet_prefix(ch->puppets[i], full, sizeof(full));
+        names_add(&n, "", uh ? full : ch->puppets[i]->nick);
+    }
     if (n.len)
         numeric(c, "353", "= %s :%s", ch->name, n.line);
     numeric(c, "366", "%s :End of /NAMES list", ch->name);
@@ -813,6 +884,63 @@ static void send_topic(struct gw_client *c, struct gw_channel *ch, bool empty)
     } else if (empty) {
         numeric(c, "331", "%s :No topic is set", ch->name);
     }
+}
+
+/* JOIN as each member asked for it: extended-join carries the account and
+ * real name, and away-notify learns that the joiner is away. */
+static void send_join(struct gw_ircd *d, struct gw_channel *ch,
+                      const char *prefix, const char *account,
+                      const char *realname, const char *away)
+{
+    struct gw_out plain, ext, aw;
+    memset(&plain, 0, sizeof(plain));
+    plain.prefix = prefix;
+    plain.command = "JOIN";
+    plain.params[0] = ch->name;
+    plain.nparams = 1;
+    ext = plain;
+    ext.params[1] = account && *account ? account : "*";
+    ext.params[2] = realname && *realname ? realname : "*";
+    ext.nparams = 3;
+    memset(&aw, 0, sizeof(aw));
+    aw.prefix = prefix;
+    aw.command = "AWAY";
+    aw.params[0] = away;
+    aw.nparams = 1;
+    struct render_cache rp, re, ra;
+    memset(&rp, 0, sizeof(rp));
+    memset(&re, 0, sizeof(re));
+    memset(&ra, 0, sizeof(ra));
+    for (int i = 0; i < ch->nmembers; i++) {
+        struct gw_client *to = ch->members[i];
+        if (to->caps & GW_CAP_EXTENDED_JOIN)
+            cache_send(d, &re, &ext, to);
+        else
+            cache_send(d, &rp, &plain, to);
+        if (away && (to->caps & GW_CAP_AWAY_NOTIFY))
+            cache_send(d, &ra, &aw, to);
+    }
+    cache_free(&rp);
+    cache_free(&re);
+    cache_free(&ra);
+}
+
+/* Everyone who shares a channel with c (optionally c itself), once. */
+static void send_peers(struct gw_client *c, const struct gw_out *o,
+                       unsigned need_cap, bool self)
+{
+    struct render_cache rc;
+    memset(&rc, 0, sizeof(rc));
+    for (struct gw_client *o2 = c->d->clients; o2; o2 = o2->next) {
+        if (!o2->registered || (need_cap && !(o2->caps & need_cap)))
+            continue;
+        bool shares = o2 == c ? self : false;
+        for (int i = 0; o2 != c && i < c->nchans && !shares; i++)
+            shares = is_member(c->chans[i], o2);
+        if (shares)
+            cache_send(c->d, &rc, o, o2);
+    }
+    cache_free(&rc);
 }
 
 static void channel_join(struct gw_client *c, struct gw_channel *ch)
@@ -833,13 +961,12 @@ static void channel_join(struct gw_client *c, struct gw_channel *ch)
     c->chans[c->nchans++] = ch;
     char prefix[256];
     client_prefix(c, prefix, sizeof(prefix));
-    struct gw_out o;
-    memset(&o, 0, sizeof(o));
-    o.prefix = prefix;
-    o.command = "JOIN";
-    o.params[0] = ch->name;
-    o.nparams = 1;
-    send_channel(c->d, ch, &o, NULL);
+    if (sibling_in(ch, c)) {
+        /* The others already see this person here. */
+        client_printf(c, ":%s JOIN %s", prefix, ch->name);
+    } else {
+        send_join(c->d, ch, prefix, c->account, c->realname, c->away);
+    }
     send_topic(c, ch, false);
     send_names(c, ch);
 }
@@ -879,6 +1006,13 @@ static void channel_part(struct gw_client *c, struct gw_channel *ch,
         o.nparams = 2;
     }
     send_channel(c->d, ch, &o, NULL);
+    /* A person leaves with all their sessions. */
+    for (int i = 0; i < ch->nmembers;) {
+        if (same_person(ch->members[i], c) && ch->nmembers > 1)
+            channel_remove(ch->members[i], ch);
+        else
+            i++;
+    }
     channel_remove(c, ch);
 }
 
@@ -942,6 +1076,12 @@ bool gw_ircd_channel_exists(struct gw_ircd *d, const char *name)
 /* QUIT goes once to everybody who shares a channel with c. */
 static void part_all(struct gw_client *c, const char *quit_reason)
 {
+    if (has_sibling(c)) {
+        /* Another session of this person stays: nobody sees a QUIT. */
+        while (c->nchans > 0)
+            channel_remove(c, c->chans[0]);
+        return;
+    }
     char prefix[256];
     client_prefix(c, prefix, sizeof(prefix));
     struct gw_out o;
@@ -986,6 +1126,9 @@ static void on_client_closed(uv_handle_t *h)
     gw_buf_free(&c->out);
     gw_buf_free(&c->inflight);
     gw_buf_free(&c->sasl);
+    gw_buf_free(&c->capture);
+    free(c->account);
+    free(c->label);
     free(c->realname);
     free(c->away);
     free(c->pass);
@@ -1054,9 +1197,14 @@ static void client_really_close(struct gw_client *c)
 
 /* ---- registration -------------------------------------------------- */
 
+/* In the order of enum gw_cap's bits. */
 static const char *const cap_names[] = {
-    "message-tags", "server-time", "echo-message", "sasl", "cap-notify",
-    "multi-prefix",
+    "message-tags",     "server-time",       "echo-message",
+    "sasl",             "cap-notify",        "multi-prefix",
+    "batch",            "labeled-response",  "userhost-in-names",
+    "extended-join",    "away-notify",       "account-tag",
+    "setname",          "invite-notify",     "standard-replies",
+    "draft/chathistory", "draft/read-marker",
 };
 
 static void send_isupport(struct gw_client *c)
@@ -1068,8 +1216,10 @@ static void send_isupport(struct gw_client *c)
             GW_AWAY_MAX, GW_CHANNEL_MAX, GW_TARGETS_MAX, GW_NICK_MAX);
     numeric(c, "005",
             "TARGMAX=PRIVMSG:%d,NOTICE:%d,TAGMSG:%d,NAMES:1,WHOIS:1 "
-            "TOPICLEN=%d UTF8ONLY STATUSMSG= :are supported by this server",
-            GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TOPIC_MAX);
+            "TOPICLEN=%d UTF8ONLY NAMELEN=%d CHATHISTORY=%d "
+            "MSGREFTYPES=msgid,timestamp :are supported by this server",
+            GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TOPIC_MAX,
+            GW_REALNAME_MAX, GW_CHATHISTORY_MAX);
 }
 
 static void send_motd(struct gw_client *c)
@@ -1119,7 +1269,7 @@ static void try_register(struct gw_client *c)
             d->nregistered);
     send_motd(c);
     for (struct gw_channel *ch = d->channels; ch; ch = ch->next)
-        if (ch->flags & GW_CHAN_MANAGED)
+        if ((ch->flags & GW_CHAN_MANAGED) || sibling_in(ch, c))
             channel_join(c, ch);
     gw_router_client_ready(d->gw->router, c);
 }
@@ -1148,7 +1298,7 @@ static void announce_nick(struct gw_client *c, const char *newnick)
     memset(&rc, 0, sizeof(rc));
     cache_send(c->d, &rc, &o, c);
     for (struct gw_client *o2 = c->d->clients; o2; o2 = o2->next) {
-        if (o2 == c || !o2->registered)
+        if (o2 == c || !o2->registered || same_person(o2, c))
             continue;
         bool shares = false;
         for (int i = 0; i < c->nchans && !shares; i++)
@@ -1166,16 +1316,37 @@ static void cmd_nick(struct gw_client *c, struct gw_irc_msg *m)
         numeric(c, "432", "%s :Erroneous nickname", nick);
         return;
     }
-    struct gw_client *other = find_client(c->d, nick);
-    if ((other && other != c) || find_puppet(c->d, nick) ||
+    struct gw_client *other = NULL;
+    for (struct gw_client *o = c->d->clients; o; o = o->next)
+        if (o != c && o->has_nick && gw_strcasecmp(o->nick, nick) == 0 &&
+            (other == NULL || o->registered))
+            other = o;
+    /* Registering with the nick of a connected person makes this a new
+     * session of theirs (a phone next to a desk); taking it later is not
+     * allowed. */
+    bool join_person = other && other->registered && !c->registered;
+    if ((other && !join_person) || find_puppet(c->d, nick) ||
         gw_strcasecmp(nick, BOT_NICK) == 0) {
         numeric(c, "433", "%s :Nickname is already in use", nick);
         return;
     }
     if (strcmp(nick, c->nick) == 0)
         return;
-    if (c->registered)
+    if (c->registered) {
+        char old[GW_NICK_MAX + 1];
+        gw_strlcpy(old, c->nick, sizeof(old));
         announce_nick(c, nick);
+        /* Every session of the person follows. */
+        for (struct gw_client *o = c->d->clients; o; o = o->next) {
+            if (o != c && o->registered &&
+                gw_strcasecmp(o->nick, old) == 0) {
+                char prefix[256];
+                client_prefix(o, prefix, sizeof(prefix));
+                client_printf(o, ":%s NICK %s", prefix, nick);
+                gw_strlcpy(o->nick, nick, sizeof(o->nick));
+            }
+        }
+    }
     gw_strlcpy(c->nick, nick, sizeof(c->nick));
     c->has_nick = true;
     try_register(c);
@@ -1344,6 +1515,8 @@ static void sasl_finish(struct gw_client *c)
         return;
     }
     c->sasl_ok = true;
+    free(c->account);
+    c->account = gw_xstrdup(authcid[0] ? authcid : c->nick);
     numeric(c, "900", "%s!%s@%s %s :You are now logged in as %s", c->nick,
             c->has_user ? c->user : "*", c->host,
             authcid[0] ? authcid : c->nick, authcid[0] ? authcid : c->nick);
@@ -1672,6 +1845,76 @@ static void cmd_away(struct gw_client *c, struct gw_irc_msg *m)
     } else {
         numeric(c, "305", ":You are no longer marked as being away");
     }
+    char prefix[256];
+    client_prefix(c, prefix, sizeof(prefix));
+    struct gw_out o;
+    memset(&o, 0, sizeof(o));
+    o.prefix = prefix;
+    o.command = "AWAY";
+    o.params[0] = c->away;
+    o.nparams = c->away ? 1 : 0;
+    send_peers(c, &o, GW_CAP_AWAY_NOTIFY, false);
+}
+
+static void cmd_setname(struct gw_client *c, struct gw_irc_msg *m)
+{
+    const char *name = m->params[0];
+    size_t n = strlen(name);
+    if (n == 0 || n > GW_REALNAME_MAX) {
+        client_printf(c, ":%s FAIL SETNAME INVALID_REALNAME :Real name must "
+                      "be 1 to %d bytes", srv(c->d), GW_REALNAME_MAX);
+        return;
+    }
+    free(c->realname);
+    c->realname = gw_xstrdup(name);
+    char prefix[256];
+    client_prefix(c, prefix, sizeof(prefix));
+    struct gw_out o;
+    memset(&o, 0, sizeof(o));
+    o.prefix = prefix;
+    o.command = "SETNAME";
+    o.params[0] = c->realname;
+    o.nparams = 1;
+    send_peers(c, &o, GW_CAP_SETNAME, true);
+}
+
+static void cmd_invite(struct gw_client *c, struct gw_irc_msg *m)
+{
+    const char *nick = m->params[0], *chan = m->params[1];
+    struct gw_client *to = find_client(c->d, nick);
+    struct gw_channel *ch = find_channel(c->d, chan);
+    if (to == NULL || !to->registered) {
+        numeric(c, "401", "%s :No such nick/channel", nick);
+        return;
+    }
+    if (ch == NULL) {
+        numeric(c, "403", "%s :No such channel", chan);
+        return;
+    }
+    if (!is_member(ch, c)) {
+        numeric(c, "442", "%s :You're not on that channel", ch->name);
+        return;
+    }
+    if (is_member(ch, to)) {
+        numeric(c, "443", "%s %s :is already on channel", to->nick, ch->name);
+        return;
+    }
+    numeric(c, "341", "%s %s", to->nick, ch->name);
+    char prefix[256];
+    client_prefix(c, prefix, sizeof(prefix));
+    struct gw_out o;
+    memset(&o, 0, sizeof(o));
+    o.prefix = prefix;
+    o.command = "INVITE";
+    o.params[0] = to->nick;
+    o.params[1] = ch->name;
+    o.nparams = 2;
+    for (struct gw_client *o2 = c->d->clients; o2; o2 = o2->next) {
+        bool target = gw_strcasecmp(o2->nick, to->nick) == 0;
+        if (o2->registered && (target || ((o2->caps & GW_CAP_INVITE_NOTIFY) &&
+                                          is_member(ch, o2) && o2 != c)))
+            gw_ircd_send(o2, &o);
+    }
 }
 
 static void cmd_motd(struct gw_client *c, struct gw_irc_msg *m)
@@ -1763,6 +2006,7 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
     o.msgid = msgid;
     o.tags = ctags;
     o.ntags = nctags;
+    o.account = c->account;
 
     if (target[0] == '#' || target[0] == '&') {
         struct gw_channel *ch = find_channel(d, target);
@@ -1792,6 +2036,11 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
             gw_router_message(d->gw->router, c, m, ch->name, text, notice);
         return;
     }
+    /* The person's other sessions see what this one sent. */
+    for (struct gw_client *sib = d->clients; sib; sib = sib->next)
+        if (same_person(sib, c) &&
+            (!tagmsg || (sib->caps & GW_CAP_MESSAGE_TAGS)))
+            gw_ircd_send(sib, &o);
     if (gw_strcasecmp(target, BOT_NICK) == 0 || find_puppet(d, target)) {
         if (c->caps & GW_CAP_ECHO_MESSAGE)
             gw_ircd_send(c, &o);
@@ -1806,9 +2055,15 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
         return;
     }
     o.params[0] = to->nick;
-    if (!tagmsg || (to->caps & GW_CAP_MESSAGE_TAGS))
-        gw_ircd_send(to, &o);
-    if (to != c && (c->caps & GW_CAP_ECHO_MESSAGE))
+    /* Every session of the person gets it. */
+    for (struct gw_client *t = d->clients; t; t = t->next) {
+        if (t != c && t->registered && !t->closing &&
+            gw_strcasecmp(t->nick, to->nick) == 0 &&
+            (!tagmsg || (t->caps & GW_CAP_MESSAGE_TAGS)) &&
+            !same_person(t, c))
+            gw_ircd_send(t, &o);
+    }
+    if (c->caps & GW_CAP_ECHO_MESSAGE)
         gw_ircd_send(c, &o);
     if (to->away && !notice && !tagmsg)
         numeric(c, "301", "%s :%s", to->nick, to->away);
@@ -1894,16 +2149,113 @@ static const struct cmd commands[] = {
     {"VERSION", cmd_version, 0, true},
     {"ISON", cmd_ison, 1, true},
     {"USERHOST", cmd_userhost, 1, true},
+    {"SETNAME", cmd_setname, 1, true},
+    {"INVITE", cmd_invite, 2, true},
     {"KICK", cmd_not_here, 2, true},
     {"OPER", cmd_not_here, 2, true},
     {"KILL", cmd_not_here, 2, true},
     {"SQUIT", cmd_not_here, 1, true},
 };
 
+/* Write one captured line with an extra tag ("label=x" or "batch=y"). */
+static void write_tagged(struct gw_client *c, const char *line, size_t len,
+                         const char *key, const char *value)
+{
+    char esc[1024], buf[GW_IRC_WIRE_MAX + 64];
+    if (gw_ircmsg_escape_tag(esc, sizeof(esc), value) < 0)
+        return;
+    int n;
+    if (len > 0 && line[0] == '@')
+        n = snprintf(buf, sizeof(buf), "@%s=%s;%.*s", key, esc, (int)len - 1,
+                     line + 1);
+    else
+        n = snprintf(buf, sizeof(buf), "@%s=%s %.*s", key, esc, (int)len,
+                     line);
+    if (n > 0 && (size_t)n < sizeof(buf))
+        client_write(c, buf, (size_t)n);
+}
+
+static void next_batch_id(struct gw_ircd *d, char *buf, size_t size)
+{
+    char n[16];
+    gw_base36(++d->msg_counter, n, sizeof(n));
+    snprintf(buf, size, "b%s", n);
+}
+
+/*
+ * labeled-response: the whole answer to a labeled command comes back as
+ * one labeled line, a labeled batch, or a labeled ACK when there was none.
+ */
+static void label_end(struct gw_client *c)
+{
+    if (c->label == NULL)
+        return;
+    char *label = c->label;
+    c->label = NULL;
+    c->capturing = false;
+    struct gw_buf cap = c->capture;
+    gw_buf_init(&c->capture, GW_CLIENT_SENDQ_HARD);
+    int nlines = 0;
+    for (size_t i = 0; i < cap.len; i++)
+        if (cap.data[i] == '\n')
+            nlines++;
+    char id[24];
+    bool batch = nlines > 1 && (c->caps & GW_CAP_BATCH);
+    if (nlines == 0) {
+        client_printf(c, "@label=%s :%s ACK", label, srv(c->d));
+    } else if (batch) {
+        next_batch_id(c->d, id, sizeof(id));
+        char start[96];
+        int n = snprintf(start, sizeof(start), ":%s BATCH +%s labeled-response",
+                         srv(c->d), id);
+        write_tagged(c, start, (size_t)n, "label", label);
+        client_write(c, "\r\n", 2);
+    }
+    size_t pos = 0;
+    for (int i = 0; i < nlines; i++) {
+        char *nl = memchr(cap.data + pos, '\n', cap.len - pos);
+        size_t end = (size_t)(nl - cap.data);
+        size_t len = end - pos;
+        if (len && cap.data[pos + len - 1] == '\r')
+            len--;
+        if (batch)
+            write_tagged(c, cap.data + pos, len, "batch", id);
+        else if (i == 0)
+            write_tagged(c, cap.data + pos, len, "label", label);
+        else
+            client_write(c, cap.data + pos, len);
+        client_write(c, "\r\n", 2);
+        pos = end + 1;
+    }
+    if (batch)
+        client_printf(c, ":%s BATCH -%s", srv(c->d), id);
+    gw_buf_free(&cap);
+    free(label);
+}
+
+static void dispatch_msg(struct gw_client *c, struct gw_irc_msg *mp, int rc,
+                         char *line, size_t len);
+
 static void dispatch(struct gw_client *c, char *line, size_t len)
 {
     struct gw_irc_msg m;
     int rc = gw_ircmsg_parse(&m, line, len);
+    const char *label = rc == 0 ? gw_ircmsg_tag(&m, "label") : NULL;
+    if (label && *label && (c->caps & GW_CAP_LABELED_RESPONSE) &&
+        strlen(label) <= 64) {
+        c->label = gw_xstrdup(label);
+        gw_buf_init(&c->capture, GW_CLIENT_SENDQ_HARD);
+        c->capturing = true;
+    }
+    dispatch_msg(c, &m, rc, line, len);
+    if (c->label && !c->closing)
+        label_end(c);
+}
+
+static void dispatch_msg(struct gw_client *c, struct gw_irc_msg *mp, int rc,
+                         char *line, size_t len)
+{
+    struct gw_irc_msg m = *mp;
     if (rc == GW_IRCMSG_EEMPTY)
         return;
     if (rc == GW_IRCMSG_ETOOLONG || rc == GW_IRCMSG_ETAGS) {

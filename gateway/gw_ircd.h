@@ -32,6 +32,17 @@ enum gw_cap {
     GW_CAP_SASL = 1 << 3,
     GW_CAP_CAP_NOTIFY = 1 << 4,
     GW_CAP_MULTI_PREFIX = 1 << 5,
+    GW_CAP_BATCH = 1 << 6,
+    GW_CAP_LABELED_RESPONSE = 1 << 7,
+    GW_CAP_USERHOST_IN_NAMES = 1 << 8,
+    GW_CAP_EXTENDED_JOIN = 1 << 9,
+    GW_CAP_AWAY_NOTIFY = 1 << 10,
+    GW_CAP_ACCOUNT_TAG = 1 << 11,
+    GW_CAP_SETNAME = 1 << 12,
+    GW_CAP_INVITE_NOTIFY = 1 << 13,
+    GW_CAP_STANDARD_REPLIES = 1 << 14,
+    GW_CAP_CHATHISTORY = 1 << 15,
+    GW_CAP_READ_MARKER = 1 << 16,
 };
 
 /* A line to send; formatted once per set of client capabilities. */
@@ -47,6 +58,8 @@ struct gw_out {
     /* Replace params[0] by each recipient's own nick (a query from a
      * puppet to "you", delivered to every client). */
     bool to_each_nick;
+    const char *account; /* account-tag of the sender, NULL: none */
+    const char *batch;   /* batch id (single recipient), NULL: none */
 };
 
 enum gw_chan_flags {
@@ -114,6 +127,8 @@ typedef void (*gw_ircd_client_cb)(void *arg, struct gw_client *c);
 void gw_ircd_each_client(struct gw_ircd *d, gw_ircd_client_cb cb, void *arg);
 
 const char *gw_client_nick(const struct gw_client *c);
+/* The USER name: with the nick it names one device's read position. */
+const char *gw_client_user(const struct gw_client *c);
 unsigned gw_client_caps(const struct gw_client *c);
 /* Stable id of this connection, for per-client state in the router. */
 uint64_t gw_client_id(const struct gw_client *c);

@@ -55,6 +55,12 @@
 #define GW_TOPIC_MAX 390
 #define GW_AWAY_MAX 200
 
+/* Real names (USER, SETNAME; ISUPPORT NAMELEN). */
+#define GW_REALNAME_MAX 128
+
+/* Lines one CHATHISTORY request may return (ISUPPORT CHATHISTORY). */
+#define GW_CHATHISTORY_MAX 100
+
 /* Targets in one PRIVMSG/NOTICE (ISUPPORT TARGMAX). */
 #define GW_TARGETS_MAX 4
 

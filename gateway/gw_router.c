@@ -516,8 +516,9 @@ struct seen_mark {
 static void mark_seen_cb(void *arg, struct gw_client *c)
 {
     struct seen_mark *m = arg;
-    char key[64], val[32];
-    snprintf(key, sizeof(key), "seen:%s", gw_client_nick(c));
+    char key[96], val[32];
+    snprintf(key, sizeof(key), "seen:%s/%s", gw_client_nick(c),
+             gw_client_user(c));
     gw_strlower(key);
     snprintf(val, sizeof(val), "%lld", (long long)m->id);
     gw_store_kv_set(store(m->r), key, val);
@@ -1920,27 +1921,29 @@ void gw_router_message(struct gw_router *r, struct gw_client *c,
 
 /* ---- clients arriving and leaving ------------------------------------ */
 
-static void seen_key(const char *nick, char *buf, size_t size)
+/* Read positions are per nick and USER name: a person's desk and phone
+ * (same nick, different user names) each catch up on what they missed. */
+static void seen_key(const struct gw_client *c, char *buf, size_t size)
 {
-    snprintf(buf, size, "seen:%s", nick);
+    snprintf(buf, size, "seen:%s/%s", gw_client_nick(c), gw_client_user(c));
     gw_strlower(buf);
 }
 
 static void save_seen(struct gw_router *r, struct gw_client *c)
 {
     int64_t last = 0;
-    char key[64], val[32];
+    char key[96], val[32];
     if (gw_store_history_last_id(store(r), &last) < 0)
         return;
-    seen_key(gw_client_nick(c), key, sizeof(key));
+    seen_key(c, key, sizeof(key));
     snprintf(val, sizeof(val), "%lld", (long long)last);
     gw_store_kv_set(store(r), key, val);
 }
 
 void gw_router_client_ready(struct gw_router *r, struct gw_client *c)
 {
-    char key[64], *val = NULL;
-    seen_key(gw_client_nick(c), key, sizeof(key));
+    char key[96], *val = NULL;
+    seen_key(c, key, sizeof(key));
     int64_t after = 0, last = 0;
     gw_store_history_last_id(store(r), &last);
     long v;
