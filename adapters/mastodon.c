@@ -250,7 +250,7 @@ int mastodon_page_sorted(const cJSON *page, const cJSON ***items)
     cJSON_ArrayForEach(it, page)
     {
         const char *id = mastodon_json_id(it, "id");
-        if (id == NULL || n >= total)
+        if (id == NULL)
             continue;
         tmp[n].item = it;
         tmp[n].id = id;
@@ -553,7 +553,7 @@ static char *status_text(const cJSON *st, struct mention_map *mm)
         if (title == NULL)
             continue;
         char *t = clean_line(title);
-        (void)gw_buf_printf(&b, "%s%s", n == 0 ? "[poll] " : " / ", t);
+        (void)gw_buf_printf(&b, "%s%s", b.len == 0 ? "[poll] " : " / ", t);
         free(t);
         n++;
     }
@@ -610,8 +610,6 @@ static void fill_media(struct mastodon_event *e, const cJSON *st)
     int n = 0;
     cJSON_ArrayForEach(it, arr)
     {
-        if (n >= total)
-            break;
         const char *u = jstr(it, "url");
         if (!url_ok(u))
             u = jstr(it, "remote_url");
@@ -1560,14 +1558,17 @@ static void teardown(struct mastodon *m)
         m->retired = st->next;
         stream_free(st);
     }
-    while (m->reqs != NULL) {
-        struct mreq *q = m->reqs;
-        req_unlink(m, q);
+    struct mreq *q = m->reqs;
+    m->reqs = NULL;
+    while (q != NULL) {
+        struct mreq *next = q->next;
+        q->next = q->prev = NULL;
         q->m = NULL;
         if (q->req != NULL)
-            gw_http_cancel(q->req);
+            gw_http_cancel(q->req); /* its callback frees it */
         else
             req_free(q);
+        q = next;
     }
     while (m->dones != NULL) {
         struct mdone *d = m->dones;
@@ -2029,6 +2030,9 @@ static void backfill_end(struct mastodon *m, bool ok, long retry_ms)
         return;
     if (ok) {
         m->bf_backoff_ms = 0;
+        /* Recovered; a dropped stream keeps its own word. */
+        if (m->stream == NULL || m->sse_connected)
+            m->detail[0] = '\0';
         if (!m->bf_again)
             m->cursor_frozen = false;
     }
@@ -2304,7 +2308,7 @@ static void session_restart(struct mastodon *m)
     stream_retire(m);
     m->signed_in = false;
     m->signed_out = false;
-    m->stream_off = false;
+    m->stream_off = !m->want_stream;
     m->bf_running = false;
     m->bf_again = false;
     m->signin_failures = 0;

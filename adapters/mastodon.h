@@ -63,11 +63,14 @@ int mastodon_notification_to_event(const cJSON *n, const struct mastodon_me *me,
 /*
  * A Status to an event of the given kind (OWN for my posts, EDIT for
  * "status.update"). Text is status.content rendered as plain text, mention
- * links turned into full handles from status.mentions[], a "[poll] a / b"
+ * links turned into full handles from status.mentions[] (matched by URL, or
+ * by host and user name when the link is the actor id), the leading run of
+ * mentions of me dropped (every reply starts with one), a "[poll] a / b"
  * line appended for polls; media go to ev.media with their descriptions as
- * alt. ev.extra is JSON {"visibility","cw","mentions":[...],"author_id",
- * "edited_at"} with the fields that are present. 0 or UV_EINVAL; out is
- * always initialised.
+ * alt. ev.mentions: every mentioned full handle but mine. For EDIT,
+ * created_ms is edited_at (the core keys each edit by id and time). ev.extra is
+ * JSON {"visibility","cw","mentions":[...],"author_id", "edited_at"} with the
+ * fields that are present. 0 or UV_EINVAL; out is always initialised.
  */
 int mastodon_status_to_event(const cJSON *st, enum gw_event_kind kind,
                              const struct mastodon_me *me,

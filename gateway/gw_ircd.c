@@ -135,6 +135,13 @@ struct cmd {
 };
 
 static void on_prepare(uv_prepare_t *h);
+static void next_batch_id(struct gw_ircd *d, char *buf, size_t size);
+static struct gw_channel *find_channel(struct gw_ircd *d, const char *name);
+static bool is_member(const struct gw_channel *ch, const struct gw_client *c);
+static void client_prefix(const struct gw_client *c, char *buf, size_t size);
+static bool same_person(const struct gw_client *a, const struct gw_client *b);
+static void client_printf(struct gw_client *c, const char *fmt, ...)
+    GW_PRINTF(2, 3);
 static void send_join(struct gw_ircd *d, struct gw_channel *ch,
                       const char *prefix, const char *account,
                       const char *realname, const char *away);
@@ -187,6 +194,61 @@ void gw_ircd_each_client(struct gw_ircd *d, gw_ircd_client_cb cb, void *arg)
 const char *gw_client_nick(const struct gw_client *c)
 {
     return c->nick;
+}
+
+void gw_ircd_batch_start(struct gw_client *c, char *id, size_t idsize,
+                         const char *type, const char *param)
+{
+    next_batch_id(c->d, id, idsize);
+    if (param)
+        client_printf(c, ":%s BATCH +%s %s %s", srv(c->d), id, type, param);
+    else
+        client_printf(c, ":%s BATCH +%s %s", srv(c->d), id, type);
+}
+
+void gw_ircd_batch_end(struct gw_client *c, const char *id)
+{
+    client_printf(c, ":%s BATCH -%s", srv(c->d), id);
+}
+
+void gw_ircd_fail(struct gw_client *c, const char *command, const char *code,
+                  const char *context, const char *fmt, ...)
+{
+    char text[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    client_printf(c, ":%s FAIL %s %s %s%s:%s", srv(c->d), command, code,
+                  context ? context : "", context ? " " : "", text);
+}
+
+void gw_ircd_server_line(struct gw_client *c, const char *fmt, ...)
+{
+    char text[GW_IRC_LINE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    client_printf(c, ":%s %s", srv(c->d), text);
+}
+
+bool gw_ircd_is_member(struct gw_ircd *d, const char *channel,
+                       const struct gw_client *c)
+{
+    struct gw_channel *ch = find_channel(d, channel);
+    return ch && is_member(ch, c);
+}
+
+void gw_client_prefix(const struct gw_client *c, char *buf, size_t size)
+{
+    client_prefix(c, buf, size);
+}
+
+bool gw_client_same_person(const struct gw_client *a,
+                           const struct gw_client *b)
+{
+    return a == b || same_person(a, b);
 }
 
 const char *gw_client_user(const struct gw_client *c)
@@ -968,6 +1030,8 @@ static void channel_join(struct gw_client *c, struct gw_channel *ch)
         send_join(c->d, ch, prefix, c->account, c->realname, c->away);
     }
     send_topic(c, ch, false);
+    if (c->caps & GW_CAP_READ_MARKER)
+        gw_router_markread_join(c->d->gw->router, c, ch->name);
     send_names(c, ch);
 }
 
@@ -2033,7 +2097,8 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
         }
         cache_free(&rc);
         if ((ch->flags & GW_CHAN_MANAGED) && !tagmsg)
-            gw_router_message(d->gw->router, c, m, ch->name, text, notice);
+            gw_router_message(d->gw->router, c, m, ch->name, text, notice,
+                              msgid);
         return;
     }
     /* The person's other sessions see what this one sent. */
@@ -2045,7 +2110,8 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
         if (c->caps & GW_CAP_ECHO_MESSAGE)
             gw_ircd_send(c, &o);
         if (!tagmsg)
-            gw_router_message(d->gw->router, c, m, target, text, notice);
+            gw_router_message(d->gw->router, c, m, target, text, notice,
+                              msgid);
         return;
     }
     struct gw_client *to = find_client(d, target);
@@ -2113,6 +2179,16 @@ static void cmd_tagmsg(struct gw_client *c, struct gw_irc_msg *m)
     message_cmd(c, m, false, true);
 }
 
+static void cmd_chathistory(struct gw_client *c, struct gw_irc_msg *m)
+{
+    gw_router_chathistory(c->d->gw->router, c, m);
+}
+
+static void cmd_markread(struct gw_client *c, struct gw_irc_msg *m)
+{
+    gw_router_markread(c->d->gw->router, c, m);
+}
+
 static void cmd_not_here(struct gw_client *c, struct gw_irc_msg *m)
 {
     if (m->nparams > 0 && gw_strcasecmp(m->command, "KICK") == 0)
@@ -2150,6 +2226,8 @@ static const struct cmd commands[] = {
     {"ISON", cmd_ison, 1, true},
     {"USERHOST", cmd_userhost, 1, true},
     {"SETNAME", cmd_setname, 1, true},
+    {"CHATHISTORY", cmd_chathistory, 1, true},
+    {"MARKREAD", cmd_markread, 1, true},
     {"INVITE", cmd_invite, 2, true},
     {"KICK", cmd_not_here, 2, true},
     {"OPER", cmd_not_here, 2, true},

@@ -126,6 +126,24 @@ void gw_ircd_flush(struct gw_ircd *d);
 typedef void (*gw_ircd_client_cb)(void *arg, struct gw_client *c);
 void gw_ircd_each_client(struct gw_ircd *d, gw_ircd_client_cb cb, void *arg);
 
+/* Batches for one client (needs the batch capability): start fills id. */
+void gw_ircd_batch_start(struct gw_client *c, char *id, size_t idsize,
+                         const char *type, const char *param);
+void gw_ircd_batch_end(struct gw_client *c, const char *id);
+/* A standard reply: ":server FAIL command code [context] :text". */
+void gw_ircd_fail(struct gw_client *c, const char *command, const char *code,
+                  const char *context, const char *fmt, ...) GW_PRINTF(5, 6);
+/* A line from the server to one client (MARKREAD, CHATHISTORY TARGETS). */
+void gw_ircd_server_line(struct gw_client *c, const char *fmt, ...)
+    GW_PRINTF(2, 3);
+bool gw_ircd_is_member(struct gw_ircd *d, const char *channel,
+                       const struct gw_client *c);
+/* nick!user@host of the client. */
+void gw_client_prefix(const struct gw_client *c, char *buf, size_t size);
+/* Is b another session of a's person (same nick)? a == b counts too. */
+bool gw_client_same_person(const struct gw_client *a,
+                           const struct gw_client *b);
+
 const char *gw_client_nick(const struct gw_client *c);
 /* The USER name: with the nick it names one device's read position. */
 const char *gw_client_user(const struct gw_client *c);

@@ -194,6 +194,8 @@ void gw__router_account_start(struct gw_account *a)
 
 static void fail_queries_of(struct gw_router *r, const char *account);
 
+static void inflight_drop_account(struct gw_router *r, const char *account);
+
 void gw__router_account_stop(struct gw_account *a)
 {
     if (!a->running)
@@ -204,6 +206,7 @@ void gw__router_account_stop(struct gw_account *a)
     /* Actions in flight stay pending in the outbox and are sent again
      * (with the same idempotency key) when the account comes back. */
     struct gw_router *r = a->r;
+    inflight_drop_account(r, a->name);
     fail_queries_of(r, a->name);
 }
 
@@ -1862,11 +1865,35 @@ static void query_text(struct ctx *x, const struct gw_irc_msg *m,
     gw_post_free(&p);
 }
 
+/* What people say in account channels and queries is history too, so
+ * CHATHISTORY and playback show the whole conversation. */
+static void record_client_line(struct gw_router *r, struct gw_client *c,
+                               const char *target, const char *text,
+                               bool notice, const char *msgid)
+{
+    char prefix[256], t[GW_CHANNEL_MAX + 1];
+    int64_t id = 0;
+    gw_client_prefix(c, prefix, sizeof(prefix));
+    gw_strlcpy(t, target, sizeof(t));
+    gw_strlower(t);
+    if (group_begin(r) < 0)
+        return;
+    if (gw_store_history_add(store(r), t, gw_now_ms(), msgid ? msgid : "",
+                             prefix, notice ? "NOTICE" : "PRIVMSG", text, "",
+                             &id) == 0)
+        mark_seen(r, id);
+}
+
 void gw_router_message(struct gw_router *r, struct gw_client *c,
                        const struct gw_irc_msg *m, const char *target,
-                       const char *text, bool notice)
+                       const char *text, bool notice, const char *msgid)
 {
-    if (notice || r->stopping)
+    if (r->stopping)
+        return;
+    if (gw_strcasecmp(target, r->gw->cfg->control_channel) != 0 &&
+        gw_strcasecmp(target, gw_ircd_bot(ircd(r))) != 0)
+        record_client_line(r, c, target, text, notice, msgid);
+    if (notice)
         return; /* NOTICEs never trigger actions (RFC 1459's rule) */
     if (gw_strcasecmp(target, r->gw->cfg->control_channel) == 0) {
         gw__control_command(r, c, target, text);

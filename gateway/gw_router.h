@@ -37,6 +37,16 @@ void gw_router_client_gone(struct gw_router *r, struct gw_client *c);
  */
 void gw_router_message(struct gw_router *r, struct gw_client *c,
                        const struct gw_irc_msg *m, const char *target,
-                       const char *text, bool notice);
+                       const char *text, bool notice, const char *msgid);
+
+/* CHATHISTORY (draft/chathistory) and MARKREAD (draft/read-marker),
+ * served from the store. */
+void gw_router_chathistory(struct gw_router *r, struct gw_client *c,
+                           const struct gw_irc_msg *m);
+void gw_router_markread(struct gw_router *r, struct gw_client *c,
+                        const struct gw_irc_msg *m);
+/* A client with draft/read-marker joined channel: tell it its marker. */
+void gw_router_markread_join(struct gw_router *r, struct gw_client *c,
+                             const char *channel);
 
 #endif

@@ -122,6 +122,9 @@ static const char *const migrations[] = {
     "  key TEXT PRIMARY KEY NOT NULL,"
     "  value TEXT NOT NULL"
     ") WITHOUT ROWID;",
+    /* 2: CHATHISTORY looks lines up by msgid and by time. */
+    "CREATE INDEX history_msgid ON history (msgid);"
+    "CREATE INDEX history_target_time ON history (target, time_ms);",
 };
 
 _Static_assert(GW_ARRAY_LEN(migrations) == GW_STORE_SCHEMA_VERSION,
@@ -184,6 +187,11 @@ enum sid {
     S_HISTORY_SINCE,
     S_HISTORY_COUNT,
     S_HISTORY_LAST,
+    S_HISTORY_FIND,
+    S_HISTORY_AT,
+    S_HISTORY_RANGE,
+    S_HISTORY_RANGE_DESC,
+    S_HISTORY_TARGETS,
     S_KV_GET,
     S_KV_SET,
     S_KV_DEL,
@@ -285,6 +293,20 @@ static const char *const stmt_sql[S_COUNT] = {
                         "WHERE id > ?1 ORDER BY id LIMIT ?2",
     [S_HISTORY_COUNT] = "SELECT count(*) FROM history WHERE id > ?1",
     [S_HISTORY_LAST] = "SELECT coalesce(max(id), 0) FROM history",
+    [S_HISTORY_FIND] = "SELECT id FROM history WHERE msgid = ?2 "
+                       "AND target = ?1 ORDER BY id LIMIT 1",
+    [S_HISTORY_AT] = "SELECT min(id) FROM history WHERE target = ?1 "
+                     "AND time_ms >= ?2",
+    [S_HISTORY_RANGE] = "SELECT " HISTORY_COLS " FROM history WHERE "
+                        "target = ?1 AND id > ?2 AND id < ?3 "
+                        "ORDER BY id LIMIT ?4",
+    [S_HISTORY_RANGE_DESC] = "SELECT " HISTORY_COLS " FROM history WHERE "
+                             "target = ?1 AND id > ?2 AND id < ?3 "
+                             "ORDER BY id DESC LIMIT ?4",
+    [S_HISTORY_TARGETS] = "SELECT max(id), target, max(time_ms) AS t, '', "
+                          "'', '', '', '' FROM history WHERE time_ms > ?1 "
+                          "AND time_ms < ?2 GROUP BY target ORDER BY t "
+                          "LIMIT ?3",
     [S_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
     [S_KV_SET] = "INSERT INTO kv (key, value) VALUES (?1, ?2) "
                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -1865,6 +1887,66 @@ int gw_store_history_last_id(struct gw_store *st, int64_t *id)
     if (st == NULL || id == NULL)
         return UV_EINVAL;
     return query_int(st, S_HISTORY_LAST, "reading history", id);
+}
+
+int gw_store_history_find(struct gw_store *st, const char *target,
+                          const char *msgid, int64_t *id)
+{
+    if (st == NULL || target == NULL || msgid == NULL || id == NULL)
+        return UV_EINVAL;
+    bind_text(st->stmts[S_HISTORY_FIND], 1, target);
+    bind_text(st->stmts[S_HISTORY_FIND], 2, msgid);
+    return query_int(st, S_HISTORY_FIND, "reading history", id);
+}
+
+int gw_store_history_at(struct gw_store *st, const char *target,
+                        int64_t time_ms, int64_t *id)
+{
+    if (st == NULL || target == NULL || id == NULL)
+        return UV_EINVAL;
+    bind_text(st->stmts[S_HISTORY_AT], 1, target);
+    sqlite3_bind_int64(st->stmts[S_HISTORY_AT], 2, time_ms);
+    return query_int(st, S_HISTORY_AT, "reading history", id);
+}
+
+int gw_store_history_range(struct gw_store *st, const char *target,
+                           int64_t after_id, int64_t before_id, int limit,
+                           bool latest, struct gw_history_row **rows)
+{
+    if (st == NULL || target == NULL || rows == NULL)
+        return UV_EINVAL;
+    *rows = NULL;
+    if (limit <= 0)
+        return 0;
+    enum sid id = latest ? S_HISTORY_RANGE_DESC : S_HISTORY_RANGE;
+    sqlite3_stmt *s = st->stmts[id];
+    bind_text(s, 1, target);
+    sqlite3_bind_int64(s, 2, after_id);
+    sqlite3_bind_int64(s, 3, before_id <= 0 ? INT64_MAX : before_id);
+    sqlite3_bind_int(s, 4, limit);
+    int n = history_list(st, id, rows);
+    for (int i = 0, j = n - 1; latest && i < j; i++, j--) {
+        struct gw_history_row t = (*rows)[i];
+        (*rows)[i] = (*rows)[j];
+        (*rows)[j] = t;
+    }
+    return n;
+}
+
+int gw_store_history_targets(struct gw_store *st, int64_t from_ms,
+                             int64_t to_ms, int limit,
+                             struct gw_history_row **rows)
+{
+    if (st == NULL || rows == NULL)
+        return UV_EINVAL;
+    *rows = NULL;
+    if (limit <= 0)
+        return 0;
+    sqlite3_stmt *s = st->stmts[S_HISTORY_TARGETS];
+    sqlite3_bind_int64(s, 1, from_ms < to_ms ? from_ms : to_ms);
+    sqlite3_bind_int64(s, 2, from_ms < to_ms ? to_ms : from_ms);
+    sqlite3_bind_int(s, 3, limit);
+    return history_list(st, S_HISTORY_TARGETS, rows);
 }
 
 /* ---- key/values ------------------------------------------------------ */

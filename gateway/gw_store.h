@@ -20,7 +20,7 @@
 struct gw_store;
 
 /* Schema version this build writes; a newer database is refused. */
-#define GW_STORE_SCHEMA_VERSION 1
+#define GW_STORE_SCHEMA_VERSION 2
 
 /*
  * Open or create state_dir (mode 0700) and state_dir/parley.db (0600),
@@ -228,6 +228,24 @@ int gw_store_history_since(struct gw_store *st, int64_t after_id, int limit,
 int gw_store_history_count_since(struct gw_store *st, int64_t after_id,
                                  int64_t *count);
 int gw_store_history_last_id(struct gw_store *st, int64_t *id);
+/* The row of target with this msgid: 0 and *id, or UV_ENOENT. */
+int gw_store_history_find(struct gw_store *st, const char *target,
+                          const char *msgid, int64_t *id);
+/* The first row of target at or after time_ms: 0 and *id, or UV_ENOENT. */
+int gw_store_history_at(struct gw_store *st, const char *target,
+                        int64_t time_ms, int64_t *id);
+/* Rows of target with after_id < id < before_id (before_id <= 0: no
+ * bound), oldest first; latest: the last limit rows of that range, else
+ * the first limit. */
+int gw_store_history_range(struct gw_store *st, const char *target,
+                           int64_t after_id, int64_t before_id, int limit,
+                           bool latest, struct gw_history_row **rows);
+/* One row per target with lines between the two times (exclusive), with
+ * the target's latest time_ms, ordered by it. Only target and time_ms are
+ * filled. */
+int gw_store_history_targets(struct gw_store *st, int64_t from_ms,
+                             int64_t to_ms, int limit,
+                             struct gw_history_row **rows);
 
 /* ---- small key/values (read positions, app registrations) ----------- */
 

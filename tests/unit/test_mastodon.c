@@ -1,0 +1,1283 @@
+/*
+ * The Mastodon adapter's pure parts against recorded JSON: notifications to
+ * events, reply composition and visibility, id order, error mapping, URLs,
+ * instance limits, !thread and !who lines, setting checks.
+ */
+#include "mastodon.h"
+
+#include <check.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <uv.h>
+
+#include "gw_util.h"
+
+#define ELLIPSIS "\xE2\x80\xA6"
+
+static const struct mastodon_me ME = {"42", "gw@mastodon.example",
+                                      "mastodon.example"};
+
+/* ---- fixtures ----------------------------------------------------------- */
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    struct gw_buf b;
+    gw_buf_init(&b, 16 * 1024 * 1024);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        ck_assert_int_eq(gw_buf_append(&b, chunk, n), 0);
+    fclose(f);
+    return b.data != NULL ? gw_buf_steal(&b) : gw_xstrdup("");
+}
+
+/* Tests run from the repository root (make) or from anywhere with
+ * PARLEY_FIXTURES set. */
+static cJSON *fixture(const char *name)
+{
+    const char *dirs[] = {getenv("PARLEY_FIXTURES"), "tests/fixtures/mastodon",
+                          "../fixtures/mastodon",
+                          "../../tests/fixtures/mastodon"};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        if (dirs[i] == NULL)
+            continue;
+        char *path = gw_xasprintf("%s/%s", dirs[i], name);
+        char *text = read_file(path);
+        free(path);
+        if (text == NULL)
+            continue;
+        cJSON *j = cJSON_Parse(text);
+        free(text);
+        ck_assert_msg(j != NULL, "fixture %s is not JSON", name);
+        return j;
+    }
+    ck_abort_msg("fixture %s not found (set PARLEY_FIXTURES)", name);
+    return NULL;
+}
+
+/* Convert a notification fixture; the caller frees e and the JSON. */
+static int convert(const char *name, struct mastodon_event *e, cJSON **json)
+{
+    *json = fixture(name);
+    return mastodon_notification_to_event(*json, &ME, e);
+}
+
+static int64_t iso(const char *s)
+{
+    int64_t ms = 0;
+    ck_assert_int_eq(gw_parse_time(s, &ms), 0);
+    return ms;
+}
+
+/* Nothing a remote user sends may break an IRC line. */
+static bool one_line_safe(const char *s)
+{
+    for (; s != NULL && *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static bool text_safe(const char *s)
+{
+    for (; s != NULL && *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c < 0x20 && c != '\n') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* ---- notifications to events -------------------------------------------- */
+
+START_TEST(test_mention)
+{
+    struct mastodon_event e;
+    cJSON *j;
+    ck_assert_int_eq(convert("mention.json", &e, &j), 0);
+    ck_assert_int_eq(e.ev.kind, GW_EV_MENTION);
+    ck_assert_str_eq(e.ev.id, "112345678901234567");
+    ck_assert_str_eq(e.ev.author, "alice@example.social");
+    ck_assert_str_eq(e.ev.author_name, "Alice");
+    ck_assert_str_eq(e.ev.author_url, "https://example.social/@alice");
+    ck_assert_str_eq(e.ev.url,
+                     "https://example.social/@alice/112345678901234567");
+    /* The leading mention of me is dropped; a shortened link is shown in
+     * full. */
+    ck_assert_str_eq(
+        e.ev.text,
+        "is the bridge up? see https://example.org/a/very/long/path");
+    ck_assert_ptr_null(e.ev.cw);
+    ck_assert_str_eq(e.ev.visibility, "public");
+    ck_assert_ptr_null(e.ev.in_reply_to);
+    ck_assert_ptr_null(e.ev.target_id);
+    ck_assert_int_eq(e.ev.nmentions, 0); /* only me was mentioned */
+    ck_assert_int_eq(e.ev.nmedia, 0);
+    ck_assert(e.ev.created_ms == iso("2026-05-02T09:14:07.300Z"));
+
+    cJSON *x = cJSON_Parse(e.ev.extra);
+    ck_assert_ptr_nonnull(x);
+    ck_assert_str_eq(cJSON_GetObjectItem(x, "visibility")->valuestring,
+                     "public");
+    ck_assert_str_eq(cJSON_GetObjectItem(x, "author_id")->valuestring,
+                     "109384");
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(x, "mentions")), 0);
+    ck_assert_ptr_null(cJSON_GetObjectItem(x, "cw"));
+    cJSON_Delete(x);
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_dm)
+{
+    struct mastodon_event e;
+    cJSON *j;
+    ck_assert_int_eq(convert("dm.json", &e, &j), 0);
+    ck_assert_int_eq(e.ev.kind, GW_EV_DM);
+    ck_assert_str_eq(e.ev.id, "112345679000000001");
+    ck_assert_str_eq(e.ev.author, "bob@other.example");
+    ck_assert_str_eq(e.ev.author_name, "Bob B.");
+    ck_assert_str_eq(e.ev.text, "psst, a secret");
+    ck_assert_str_eq(e.ev.visibility, "direct");
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_reply)
+{
+    struct mastodon_event e;
+    cJSON *j;
+    ck_assert_int_eq(convert("reply.json", &e, &j), 0);
+    ck_assert_int_eq(e.ev.kind, GW_EV_REPLY);
+    ck_assert_str_eq(e.ev.in_reply_to, "112345600000000000");
+    ck_assert_str_eq(e.ev.visibility, "unlisted");
+    /* carol's link points at her actor id, not her profile URL: still
+     * recognised as her; a plain-text "@gw" later on is kept. */
+    ck_assert_str_eq(e.ev.text, "@carol@third.example agreed, thanks @gw");
+    ck_assert_int_eq(e.ev.nmentions, 1);
+    ck_assert_str_eq(e.ev.mentions[0], "carol@third.example");
+    cJSON *x = cJSON_Parse(e.ev.extra);
+    cJSON *m = cJSON_GetObjectItem(x, "mentions");
+    ck_assert_int_eq(cJSON_GetArraySize(m), 1);
+    ck_assert_str_eq(cJSON_GetArrayItem(m, 0)->valuestring,
+                     "carol@third.example");
+    ck_assert_str_eq(cJSON_GetObjectItem(x, "visibility")->valuestring,
+                     "unlisted");
+    cJSON_Delete(x);
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+
+    /* The same status when I am not known yet: a plain mention, and my own
+     * handle counts as another participant. */
+    j = fixture("reply.json");
+    struct mastodon_me anon = {NULL, NULL, "mastodon.example"};
+    ck_assert_int_eq(mastodon_notification_to_event(j, &anon, &e), 0);
+    ck_assert_int_eq(e.ev.kind, GW_EV_MENTION);
+    ck_assert_int_eq(e.ev.nmentions, 2);
+    ck_assert_str_eq(e.ev.mentions[0], "gw@mastodon.example");
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_reply_to_someone_else_is_a_mention)
+{
+    struct mastodon_event e;
+    cJSON *j;
+    /* in_reply_to_account_id "1234" is not me. */
+    ck_assert_int_eq(convert("cw.json", &e, &j), 0);
+    ck_assert_int_eq(e.ev.kind, GW_EV_MENTION);
+    ck_assert_str_eq(e.ev.in_reply_to, "99");
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_favourite_and_reblog)
+{
+    struct mastodon_event e;
+    cJSON *j;
+    ck_assert_int_eq(convert("favourite.json", &e, &j), 0);
+    ck_assert_int_eq(e.ev.kind, GW_EV_FAV);
+    ck_assert_str_eq(e.ev.id, "34975535");
+    ck_assert_str_eq(e.ev.target_id, "103186046267791694");
+    ck_assert_str_eq(e.ev.author, "fan@cybre.space");
+    ck_assert_str_eq(e.ev.author_name, "A Fan");
+    ck_assert_str_eq(e.ev.text, "my own words");
+    ck_assert_str_eq(e.ev.url,
+                     "https://mastodon.example/@gw/103186046267791694");
+    ck_assert(e.ev.created_ms == iso("2026-05-02T07:29:18.903Z"));
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+
+    ck_assert_int_eq(convert("reblog.json", &e, &j), 0);
+    ck_assert_int_eq(e.ev.kind, GW_EV_BOOST);
+    ck_assert_str_eq(e.ev.id, "34975536");
+    ck_assert_str_eq(e.ev.target_id, "103186046267791694");
+    ck_assert_str_eq(e.ev.author, "booster@cybre.space");
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_follow)
+{
+    struct mastodon_event e;
+    cJSON *j;
+    ck_assert_int_eq(convert("follow.json", &e, &j), 0);
+    ck_assert_int_eq(e.ev.kind, GW_EV_FOLLOW);
+    ck_assert_str_eq(e.ev.id, "34975600");
+    ck_assert_str_eq(e.ev.author, "newfan@example.social");
+    ck_assert_ptr_null(e.ev.author_name); /* "" is no name */
+    ck_assert_str_eq(e.ev.text, "");
+    ck_assert_ptr_null(e.ev.target_id);
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_update_is_an_edit_keyed_by_edit_time)
+{
+    struct mastodon_event e;
+    cJSON *j;
+    ck_assert_int_eq(convert("update.json", &e, &j), 0);
+    ck_assert_int_eq(e.ev.kind, GW_EV_EDIT);
+    ck_assert_str_eq(e.ev.id, "112345678901234567"); /* the status */
+    ck_assert_str_eq(e.ev.text, "typo fixed");
+    ck_assert(e.ev.created_ms == iso("2026-05-02T11:00:00.000Z"));
+    cJSON *x = cJSON_Parse(e.ev.extra);
+    ck_assert_str_eq(cJSON_GetObjectItem(x, "edited_at")->valuestring,
+                     "2026-05-02T11:00:00.000Z");
+    cJSON_Delete(x);
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+
+    /* The stream's status.update payload is a bare Status. */
+    j = fixture("status_update.json");
+    ck_assert_int_eq(mastodon_status_to_event(j, GW_EV_EDIT, &ME, &e), 0);
+    ck_assert_int_eq(e.ev.kind, GW_EV_EDIT);
+    ck_assert_str_eq(e.ev.id, "109348677773283527");
+    ck_assert_str_eq(e.ev.text, "edited");
+    ck_assert_str_eq(e.ev.author, "admin@mastodon.example");
+    ck_assert(e.ev.created_ms == iso("2022-11-15T16:07:29.023Z"));
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_media_with_alt_text)
+{
+    struct mastodon_event e;
+    cJSON *j;
+    ck_assert_int_eq(convert("media.json", &e, &j), 0);
+    ck_assert_str_eq(e.ev.text, "look at these"); /* no URLs in the text */
+    ck_assert_int_eq(e.ev.nmedia, 2);
+    ck_assert_str_eq(e.ev.media[0].url,
+                     "https://files.example.social/media_attachments/files/"
+                     "022/345/792/original/57859aede991da25.jpeg");
+    ck_assert_str_eq(e.ev.media[0].alt, "A cat asleep on a keyboard");
+    ck_assert_str_eq(e.ev.media[0].type, "image");
+    /* No local copy yet: the remote URL. */
+    ck_assert_str_eq(e.ev.media[1].url, "https://cdn.other.example/v.mp4");
+    ck_assert_ptr_null(e.ev.media[1].alt);
+    ck_assert_str_eq(e.ev.media[1].type, "video");
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_poll)
+{
+    struct mastodon_event e;
+    cJSON *j;
+    ck_assert_int_eq(convert("poll.json", &e, &j), 0);
+    ck_assert_str_eq(e.ev.text, "which one?\n[poll] yes / no really / maybe");
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_content_warning)
+{
+    struct mastodon_event e;
+    cJSON *j;
+    ck_assert_int_eq(convert("cw.json", &e, &j), 0);
+    ck_assert_str_eq(e.ev.cw, "film ending"); /* one line */
+    ck_assert_str_eq(e.ev.text, "spoilers inside");
+    ck_assert_str_eq(e.ev.visibility, "private");
+    cJSON *x = cJSON_Parse(e.ev.extra);
+    ck_assert_str_eq(cJSON_GetObjectItem(x, "cw")->valuestring, "film ending");
+    cJSON_Delete(x);
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_custom_emoji_and_local_author_with_20_digit_id)
+{
+    struct mastodon_event e;
+    cJSON *j;
+    ck_assert_int_eq(convert("emoji.json", &e, &j), 0);
+    /* 20 digits: more than a double or an int64 keeps. */
+    ck_assert_str_eq(e.ev.id, "112345678901234567890");
+    ck_assert_str_eq(e.ev.author, "bob@mastodon.example"); /* local */
+    ck_assert_str_eq(e.ev.author_name, ":blobcat: Bob");
+    ck_assert_str_eq(e.ev.text, "hello :blobcat: & friends");
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_quote)
+{
+    struct mastodon_event e;
+    cJSON *j;
+    ck_assert_int_eq(convert("quote.json", &e, &j), 0);
+    ck_assert_int_eq(e.ev.kind, GW_EV_QUOTE);
+    ck_assert_str_eq(e.ev.id, "112345690000000400");
+    ck_assert_str_eq(e.ev.target_id, "103186046267791694");
+    ck_assert_str_eq(e.ev.text, "this, exactly");
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_unknown_type_ignored)
+{
+    struct mastodon_event e;
+    cJSON *j;
+    ck_assert_int_eq(convert("unknown.json", &e, &j), MASTODON_IGNORED);
+    ck_assert_str_eq(mastodon_json_id(j, "id"), "34976500");
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_own_status)
+{
+    struct mastodon_event e;
+    cJSON *j = fixture("own_status.json");
+    ck_assert_int_eq(mastodon_status_to_event(j, GW_EV_OWN, &ME, &e), 0);
+    ck_assert_int_eq(e.ev.kind, GW_EV_OWN);
+    ck_assert_str_eq(e.ev.id, "112345699999999999");
+    ck_assert_str_eq(e.ev.author, "gw@mastodon.example");
+    ck_assert_str_eq(e.ev.text, "@alice@example.social yes, it is up");
+    ck_assert_str_eq(e.ev.in_reply_to, "112345678901234567");
+    ck_assert_int_eq(e.ev.nmentions, 1);
+    ck_assert_str_eq(e.ev.mentions[0], "alice@example.social");
+    mastodon_event_free(&e);
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_hostile_items)
+{
+    cJSON *all = fixture("hostile.json");
+    ck_assert(cJSON_IsArray(all));
+    const cJSON *it;
+    int n = 0;
+    cJSON_ArrayForEach(it, all)
+    {
+        const char *why = cJSON_GetObjectItem(it, "why")->valuestring;
+        const char *expect = cJSON_GetObjectItem(it, "expect")->valuestring;
+        struct mastodon_event e;
+        int rc = mastodon_notification_to_event(cJSON_GetObjectItem(it, "n"),
+                                                &ME, &e);
+        if (strcmp(expect, "invalid") == 0) {
+            ck_assert_msg(rc == UV_EINVAL, "%s: got %d", why, rc);
+        } else if (strcmp(expect, "ignored") == 0) {
+            ck_assert_msg(rc == MASTODON_IGNORED, "%s: got %d", why, rc);
+        } else {
+            ck_assert_msg(rc == 0, "%s: got %d", why, rc);
+            ck_assert(mastodon_id_valid(e.ev.id));
+            ck_assert(one_line_safe(e.ev.author));
+            ck_assert(one_line_safe(e.ev.author_name));
+            ck_assert(one_line_safe(e.ev.cw));
+            ck_assert(text_safe(e.ev.text));
+            cJSON *x = cJSON_Parse(e.ev.extra);
+            ck_assert_ptr_nonnull(x);
+            cJSON_Delete(x);
+        }
+        mastodon_event_free(&e);
+        n++;
+    }
+    ck_assert_int_eq(n, 19);
+
+    /* Spot checks of what survives wrong types. */
+    const cJSON *wrong = cJSON_GetObjectItem(cJSON_GetArrayItem(all, 12), "n");
+    struct mastodon_event e;
+    ck_assert_int_eq(mastodon_notification_to_event(wrong, &ME, &e), 0);
+    ck_assert_str_eq(e.ev.id, "12");
+    ck_assert_str_eq(e.ev.author, "a@example.social"); /* from the
+                                                          notification */
+    ck_assert_ptr_null(e.ev.author_name);
+    ck_assert_ptr_null(e.ev.author_url); /* javascript: is no URL */
+    ck_assert_ptr_null(e.ev.url);
+    ck_assert_str_eq(e.ev.text, "");
+    ck_assert_ptr_null(e.ev.visibility);
+    ck_assert_ptr_null(e.ev.in_reply_to);       /* a number is no id */
+    ck_assert_int_eq(e.ev.kind, GW_EV_MENTION); /* 42 as a number is not me */
+    ck_assert_int_eq(e.ev.nmedia, 0);
+    ck_assert_int_eq(e.ev.nmentions, 0);
+    ck_assert(e.ev.created_ms == 0);
+    mastodon_event_free(&e);
+
+    const cJSON *junk = cJSON_GetObjectItem(cJSON_GetArrayItem(all, 13), "n");
+    ck_assert_int_eq(mastodon_notification_to_event(junk, &ME, &e), 0);
+    ck_assert_int_eq(e.ev.nmentions, 1);
+    ck_assert_str_eq(e.ev.mentions[0], "ok@example.org");
+    mastodon_event_free(&e);
+
+    const cJSON *ctl = cJSON_GetObjectItem(cJSON_GetArrayItem(all, 14), "n");
+    ck_assert_int_eq(mastodon_notification_to_event(ctl, &ME, &e), 0);
+    ck_assert_ptr_null(strchr(e.ev.author_name, '\r'));
+    ck_assert_ptr_null(strchr(e.ev.author_name, '\n'));
+    ck_assert_str_eq(e.ev.cw, "cwbold line");
+    mastodon_event_free(&e);
+    cJSON_Delete(all);
+
+    /* Not even JSON objects. */
+    ck_assert_int_eq(mastodon_notification_to_event(NULL, &ME, &e), UV_EINVAL);
+    mastodon_event_free(&e);
+    ck_assert_int_eq(mastodon_status_to_event(NULL, GW_EV_OWN, &ME, &e),
+                     UV_EINVAL);
+    mastodon_event_free(&e);
+    ck_assert_int_eq(mastodon_notification_to_event(NULL, NULL, &e), UV_EINVAL);
+    mastodon_event_free(&e);
+}
+END_TEST
+
+/* Every fixture converted without knowing who I am (me == NULL). */
+START_TEST(test_without_me)
+{
+    const char *names[] = {"mention.json",   "dm.json",     "reply.json",
+                           "favourite.json", "follow.json", "media.json",
+                           "poll.json",      "emoji.json",  "quote.json"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        cJSON *j = fixture(names[i]);
+        struct mastodon_event e;
+        ck_assert_int_eq(mastodon_notification_to_event(j, NULL, &e), 0);
+        ck_assert_ptr_nonnull(e.ev.author);
+        mastodon_event_free(&e);
+        cJSON_Delete(j);
+    }
+}
+END_TEST
+
+/* ---- ids and pages ------------------------------------------------------ */
+
+START_TEST(test_id_order)
+{
+    ck_assert_int_lt(mastodon_id_cmp("99", "100"), 0);
+    ck_assert_int_gt(mastodon_id_cmp("100", "99"), 0);
+    ck_assert_int_eq(mastodon_id_cmp("100", "100"), 0);
+    ck_assert_int_gt(
+        mastodon_id_cmp("112345678901234567890", "9223372036854775807"), 0);
+    ck_assert_int_lt(
+        mastodon_id_cmp("9223372036854775807", "9223372036854775808"), 0);
+    ck_assert_int_lt(mastodon_id_cmp("0", "1"), 0);
+    ck_assert_int_eq(mastodon_id_cmp("007", "7"), 0);
+    /* ULIDs (GoToSocial) order as strings of one length. */
+    ck_assert_int_lt(mastodon_id_cmp("01ARZ3NDEKTSV4RRFFQ69G5FAV",
+                                     "01BX5ZZKBKACTAV9WEVGEMMVRZ"),
+                     0);
+}
+END_TEST
+
+START_TEST(test_id_valid)
+{
+    ck_assert(mastodon_id_valid("112345678901234567890"));
+    ck_assert(mastodon_id_valid("01ARZ3NDEKTSV4RRFFQ69G5FAV"));
+    ck_assert(mastodon_id_valid("AfgHjkl_-9"));
+    ck_assert(!mastodon_id_valid(NULL));
+    ck_assert(!mastodon_id_valid(""));
+    ck_assert(!mastodon_id_valid("1 2"));
+    ck_assert(!mastodon_id_valid("../1"));
+    ck_assert(!mastodon_id_valid("1?x=2"));
+    ck_assert(!mastodon_id_valid("1\r\n"));
+    char longid[80];
+    memset(longid, '1', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = '\0';
+    ck_assert(!mastodon_id_valid(longid));
+
+    cJSON *j =
+        cJSON_Parse("{\"a\":\"123\",\"b\":123,\"c\":null,\"d\":\"x/y\"}");
+    ck_assert_str_eq(mastodon_json_id(j, "a"), "123");
+    ck_assert_ptr_null(mastodon_json_id(j, "b"));
+    ck_assert_ptr_null(mastodon_json_id(j, "c"));
+    ck_assert_ptr_null(mastodon_json_id(j, "d"));
+    ck_assert_ptr_null(mastodon_json_id(j, "missing"));
+    ck_assert_ptr_null(mastodon_json_id(NULL, "a"));
+    cJSON_Delete(j);
+}
+END_TEST
+
+START_TEST(test_page_sorted)
+{
+    cJSON *page = fixture("page.json");
+    const cJSON **items = NULL;
+    int n = mastodon_page_sorted(page, &items);
+    /* The number id, the bad id, null and the bare string are left out. */
+    ck_assert_int_eq(n, 3);
+    ck_assert_str_eq(mastodon_json_id(items[0], "id"), "99");
+    ck_assert_str_eq(mastodon_json_id(items[1], "id"), "100");
+    ck_assert_str_eq(mastodon_json_id(items[2], "id"), "101");
+    free(items);
+    cJSON_Delete(page);
+
+    cJSON *empty = cJSON_Parse("[]");
+    ck_assert_int_eq(mastodon_page_sorted(empty, &items), 0);
+    ck_assert_ptr_null(items);
+    cJSON_Delete(empty);
+    cJSON *obj = cJSON_Parse("{\"error\":\"nope\"}");
+    ck_assert_int_lt(mastodon_page_sorted(obj, &items), 0);
+    ck_assert_ptr_null(items);
+    cJSON_Delete(obj);
+    ck_assert_int_lt(mastodon_page_sorted(NULL, &items), 0);
+}
+END_TEST
+
+/* ---- handles and replies ------------------------------------------------ */
+
+START_TEST(test_handles)
+{
+    ck_assert(mastodon_handle_valid("alice"));
+    ck_assert(mastodon_handle_valid("@alice@example.social"));
+    ck_assert(mastodon_handle_valid("alice@localhost:3000"));
+    ck_assert(mastodon_handle_valid("j.doe-x_1@sub.example.org"));
+    ck_assert(!mastodon_handle_valid(NULL));
+    ck_assert(!mastodon_handle_valid(""));
+    ck_assert(!mastodon_handle_valid("@"));
+    ck_assert(!mastodon_handle_valid("alice@"));
+    ck_assert(!mastodon_handle_valid("@@example.org"));
+    ck_assert(!mastodon_handle_valid("a@b@c"));
+    ck_assert(!mastodon_handle_valid("al ice@x.org"));
+    ck_assert(!mastodon_handle_valid("alice@x.org/evil"));
+    ck_assert(!mastodon_handle_valid("alice\r\n@x.org"));
+
+    char *h = mastodon_handle_full("@alice", "mastodon.example");
+    ck_assert_str_eq(h, "alice@mastodon.example");
+    free(h);
+    h = mastodon_handle_full("bob@other.example", "mastodon.example");
+    ck_assert_str_eq(h, "bob@other.example");
+    free(h);
+    h = mastodon_handle_full("carol", NULL);
+    ck_assert_str_eq(h, "carol");
+    free(h);
+    ck_assert_ptr_null(mastodon_handle_full("bad handle", "x.org"));
+}
+END_TEST
+
+START_TEST(test_mention_text)
+{
+    const char *hs[] = {"alice@example.social",
+                        "@carol@third.example",
+                        "GW@mastodon.example",
+                        "alice@example.social",
+                        "not a handle",
+                        NULL,
+                        "dave@x.org"};
+    char *t = mastodon_mention_text("hi all", hs, 7, "gw@mastodon.example");
+    ck_assert_str_eq(t, "@alice@example.social @carol@third.example "
+                        "@dave@x.org hi all");
+    free(t);
+
+    /* Already in the text (any case, at a word boundary): not again. */
+    const char *two[] = {"alice@example.social", "bob@x.org"};
+    t = mastodon_mention_text("thanks @Alice@Example.Social, and you", two, 2,
+                              NULL);
+    ck_assert_str_eq(t, "@bob@x.org thanks @Alice@Example.Social, and you");
+    free(t);
+    t = mastodon_mention_text("cc @bob@x.org.", two, 2, NULL);
+    ck_assert_str_eq(t, "@alice@example.social cc @bob@x.org.");
+    free(t);
+
+    /* A longer handle or an e-mail address is not the same mention. */
+    t = mastodon_mention_text("cc @bob@x.org.uk and me@bob@x.org", two + 1, 1,
+                              NULL);
+    ck_assert_str_eq(t, "@bob@x.org cc @bob@x.org.uk and me@bob@x.org");
+    free(t);
+    const char *short1[] = {"bob"};
+    t = mastodon_mention_text("@bobby hi", short1, 1, NULL);
+    ck_assert_str_eq(t, "@bob @bobby hi");
+    free(t);
+
+    /* Nothing to add, nothing to say. */
+    t = mastodon_mention_text("", two, 2, NULL);
+    ck_assert_str_eq(t, "@alice@example.social @bob@x.org");
+    free(t);
+    t = mastodon_mention_text(NULL, NULL, 0, NULL);
+    ck_assert_str_eq(t, "");
+    free(t);
+}
+END_TEST
+
+START_TEST(test_visibility)
+{
+    ck_assert_int_eq(mastodon_visibility_rank("public"), 0);
+    ck_assert_int_eq(mastodon_visibility_rank("unlisted"), 1);
+    ck_assert_int_eq(mastodon_visibility_rank("private"), 2);
+    ck_assert_int_eq(mastodon_visibility_rank("direct"), 3);
+    ck_assert_int_eq(mastodon_visibility_rank("Public"), -1);
+    ck_assert_int_eq(mastodon_visibility_rank(NULL), -1);
+
+    const char *v[] = {"public", "unlisted", "private", "direct"};
+    for (int p = 0; p < 4; p++) {
+        ck_assert_str_eq(mastodon_visibility_narrow(v[p], NULL), v[p]);
+        for (int q = 0; q < 4; q++) {
+            /* Never wider than the parent; narrower when asked. */
+            ck_assert_str_eq(mastodon_visibility_narrow(v[p], v[q]),
+                             v[q > p ? q : p]);
+        }
+    }
+    ck_assert_str_eq(mastodon_visibility_narrow("direct", "bogus"), "direct");
+    ck_assert_str_eq(mastodon_visibility_narrow(NULL, NULL), "unlisted");
+    ck_assert_str_eq(mastodon_visibility_narrow("local", "private"), "private");
+}
+END_TEST
+
+static struct gw_action reply_action(const char *text,
+                                     const struct gw_post_ref *parent)
+{
+    struct gw_action a;
+    memset(&a, 0, sizeof(a));
+    a.token = 7;
+    a.kind = GW_ACT_REPLY;
+    a.text = text;
+    a.parent = parent;
+    a.idem_key = "k1";
+    return a;
+}
+
+START_TEST(test_compose_reply)
+{
+    const char *ms[] = {"carol@third.example", "gw@mastodon.example"};
+    struct gw_post_ref ref = {.id = "112345680000000002",
+                              .author = "alice@example.social",
+                              .visibility = "unlisted",
+                              .cw = "film ending",
+                              .mentions = ms,
+                              .nmentions = 2};
+    struct gw_action a = reply_action("answer one", &ref);
+    struct mastodon_post p;
+    char err[256];
+    ck_assert_int_eq(
+        mastodon_compose(&a, "gw@mastodon.example", &p, err, sizeof(err)), 0);
+    ck_assert_str_eq(p.text,
+                     "@alice@example.social @carol@third.example answer one");
+    ck_assert_str_eq(p.visibility, "unlisted");
+    ck_assert_str_eq(p.spoiler, "film ending");
+    ck_assert_str_eq(p.in_reply_to, "112345680000000002");
+    mastodon_post_free(&p);
+
+    /* Asking for public does not widen; asking for private narrows; a cw
+     * of the reply's own wins. */
+    a.visibility = "public";
+    a.cw = "mine";
+    ck_assert_int_eq(
+        mastodon_compose(&a, "gw@mastodon.example", &p, err, sizeof(err)), 0);
+    ck_assert_str_eq(p.visibility, "unlisted");
+    ck_assert_str_eq(p.spoiler, "mine");
+    mastodon_post_free(&p);
+    a.visibility = "private";
+    ck_assert_int_eq(mastodon_compose(&a, NULL, &p, err, sizeof(err)), 0);
+    ck_assert_str_eq(p.visibility, "private");
+    mastodon_post_free(&p);
+
+    /* A reply to a DM stays a DM. */
+    ref.visibility = "direct";
+    a.visibility = "public";
+    ck_assert_int_eq(mastodon_compose(&a, NULL, &p, err, sizeof(err)), 0);
+    ck_assert_str_eq(p.visibility, "direct");
+    mastodon_post_free(&p);
+}
+END_TEST
+
+START_TEST(test_compose_reply_from_extra)
+{
+    /* A ref with nothing but the JSON this adapter stored. */
+    struct gw_post_ref ref = {
+        .id = "5",
+        .author = "@dave@example.social",
+        .extra = "{\"visibility\":\"private\",\"cw\":\"birds\","
+                 "\"mentions\":[\"erin@x.org\",7,\"gw@mastodon.example\"],"
+                 "\"author_id\":\"9\"}"};
+    struct gw_action a = reply_action("ok", &ref);
+    struct mastodon_post p;
+    char err[256];
+    ck_assert_int_eq(
+        mastodon_compose(&a, "gw@mastodon.example", &p, err, sizeof(err)), 0);
+    ck_assert_str_eq(p.text, "@dave@example.social @erin@x.org ok");
+    ck_assert_str_eq(p.visibility, "private");
+    ck_assert_str_eq(p.spoiler, "birds");
+    mastodon_post_free(&p);
+
+    /* Broken extra: no crash, defaults. */
+    ref.extra = "{not json";
+    ck_assert_int_eq(mastodon_compose(&a, NULL, &p, err, sizeof(err)), 0);
+    ck_assert_str_eq(p.text, "@dave@example.social ok");
+    ck_assert_str_eq(p.visibility, "unlisted");
+    ck_assert_ptr_null(p.spoiler);
+    mastodon_post_free(&p);
+
+    /* Replying to my own post mentions the others, not me. */
+    const char *ms[] = {"fred@x.org"};
+    struct gw_post_ref mine = {.id = "6",
+                               .author = "gw@mastodon.example",
+                               .visibility = "public",
+                               .mentions = ms,
+                               .nmentions = 1};
+    a = reply_action("more", &mine);
+    ck_assert_int_eq(
+        mastodon_compose(&a, "gw@mastodon.example", &p, err, sizeof(err)), 0);
+    ck_assert_str_eq(p.text, "@fred@x.org more");
+    mastodon_post_free(&p);
+}
+END_TEST
+
+START_TEST(test_compose_dm_and_post)
+{
+    struct gw_action a;
+    struct mastodon_post p;
+    char err[256];
+    memset(&a, 0, sizeof(a));
+    a.kind = GW_ACT_DM;
+    a.text = "got it";
+    a.handle = "@bob@other.example";
+    a.visibility = "public"; /* a DM is direct whatever is asked */
+    ck_assert_int_eq(
+        mastodon_compose(&a, "gw@mastodon.example", &p, err, sizeof(err)), 0);
+    ck_assert_str_eq(p.text, "@bob@other.example got it");
+    ck_assert_str_eq(p.visibility, "direct");
+    ck_assert_ptr_null(p.in_reply_to);
+    mastodon_post_free(&p);
+
+    /* Inside a DM thread: the parent, and everyone in it. */
+    const char *ms[] = {"carol@third.example"};
+    struct gw_post_ref dm = {.id = "112345679000000001",
+                             .author = "bob@other.example",
+                             .visibility = "direct",
+                             .mentions = ms,
+                             .nmentions = 1};
+    a.handle = "bob@other.example";
+    a.parent = &dm;
+    ck_assert_int_eq(
+        mastodon_compose(&a, "gw@mastodon.example", &p, err, sizeof(err)), 0);
+    ck_assert_str_eq(p.text, "@bob@other.example @carol@third.example got it");
+    ck_assert_str_eq(p.in_reply_to, "112345679000000001");
+    ck_assert_str_eq(p.visibility, "direct");
+    mastodon_post_free(&p);
+
+    a.handle = NULL; /* the parent alone names the recipients */
+    ck_assert_int_eq(mastodon_compose(&a, NULL, &p, err, sizeof(err)), 0);
+    ck_assert_str_eq(p.text, "@bob@other.example @carol@third.example got it");
+    mastodon_post_free(&p);
+
+    a.parent = NULL;
+    ck_assert_int_eq(mastodon_compose(&a, NULL, &p, err, sizeof(err)),
+                     UV_EINVAL);
+    ck_assert_str_eq(err, "no recipient for the direct message");
+    mastodon_post_free(&p);
+    a.handle = "bob smith";
+    ck_assert_int_eq(mastodon_compose(&a, NULL, &p, err, sizeof(err)),
+                     UV_EINVAL);
+    ck_assert_str_eq(err, "not a handle: bob smith");
+    mastodon_post_free(&p);
+
+    memset(&a, 0, sizeof(a));
+    a.kind = GW_ACT_POST;
+    a.text = "hello world";
+    ck_assert_int_eq(mastodon_compose(&a, NULL, &p, err, sizeof(err)), 0);
+    ck_assert_str_eq(p.text, "hello world");
+    ck_assert_str_eq(p.visibility, "public");
+    ck_assert_ptr_null(p.spoiler);
+    ck_assert_ptr_null(p.in_reply_to);
+    mastodon_post_free(&p);
+    a.visibility = "private";
+    a.cw = "birds";
+    ck_assert_int_eq(mastodon_compose(&a, NULL, &p, err, sizeof(err)), 0);
+    ck_assert_str_eq(p.visibility, "private");
+    ck_assert_str_eq(p.spoiler, "birds");
+    mastodon_post_free(&p);
+
+    a.visibility = "everyone";
+    ck_assert_int_eq(mastodon_compose(&a, NULL, &p, err, sizeof(err)),
+                     UV_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "unknown visibility"));
+    mastodon_post_free(&p);
+    a.visibility = NULL;
+    a.text = "  \n ";
+    ck_assert_int_eq(mastodon_compose(&a, NULL, &p, err, sizeof(err)),
+                     UV_EINVAL);
+    mastodon_post_free(&p);
+
+    struct gw_action r = reply_action("hi", NULL);
+    ck_assert_int_eq(mastodon_compose(&r, NULL, &p, err, sizeof(err)),
+                     UV_EINVAL);
+    ck_assert_str_eq(err, "no post to reply to");
+    mastodon_post_free(&p);
+    struct gw_post_ref bad = {.id = "../../x", .author = "a@b.c"};
+    r.parent = &bad;
+    ck_assert_int_eq(mastodon_compose(&r, NULL, &p, err, sizeof(err)),
+                     UV_EINVAL);
+    mastodon_post_free(&p);
+    r.kind = GW_ACT_FAV;
+    ck_assert_int_eq(mastodon_compose(&r, NULL, &p, err, sizeof(err)),
+                     UV_EINVAL);
+    mastodon_post_free(&p);
+}
+END_TEST
+
+START_TEST(test_length)
+{
+    struct mastodon_post p;
+    char err[256] = "";
+    char text[601];
+    memset(text, 'x', 600);
+    text[600] = '\0';
+    memset(&p, 0, sizeof(p));
+    p.text = text;
+    ck_assert_int_eq(mastodon_check_length(&p, 500, 23, err, sizeof(err)),
+                     UV_EMSGSIZE);
+    ck_assert_str_eq(err, "too long: 600 characters, the server allows 500");
+    ck_assert_int_eq(mastodon_check_length(&p, 600, 23, err, sizeof(err)), 0);
+    ck_assert_int_eq(mastodon_check_length(&p, 0, 23, err, sizeof(err)), 0);
+
+    /* The content warning counts too. */
+    text[590] = '\0';
+    p.spoiler = "0123456789a";
+    ck_assert_int_eq(mastodon_check_length(&p, 600, 23, err, sizeof(err)),
+                     UV_EMSGSIZE);
+    ck_assert_str_eq(err, "too long: 601 characters, the server allows 600");
+
+    /* A URL counts as 23 whatever its length. */
+    char *url = gw_xasprintf("see https://example.org/%0200d", 0);
+    p.text = url;
+    p.spoiler = NULL;
+    ck_assert_int_eq(mastodon_check_length(&p, 50, 23, err, sizeof(err)), 0);
+    free(url);
+}
+END_TEST
+
+/* ---- HTTP outcomes ------------------------------------------------------ */
+
+static struct gw_http_response resp(long status, const char *body)
+{
+    struct gw_http_response r;
+    memset(&r, 0, sizeof(r));
+    r.status = status;
+    r.errmsg = "";
+    r.body = body != NULL ? body : "";
+    r.body_len = strlen(r.body);
+    r.retry_after_s = -1;
+    r.ratelimit_remaining = -1;
+    return r;
+}
+
+START_TEST(test_map_status)
+{
+    ck_assert_int_eq(mastodon_map_status(200, 0), GW_ACT_OK);
+    ck_assert_int_eq(mastodon_map_status(201, 0), GW_ACT_OK);
+    ck_assert_int_eq(mastodon_map_status(204, 0), GW_ACT_OK);
+    ck_assert_int_eq(mastodon_map_status(0, UV_ECONNREFUSED), GW_ACT_RETRY);
+    ck_assert_int_eq(mastodon_map_status(0, UV_ETIMEDOUT), GW_ACT_RETRY);
+    ck_assert_int_eq(mastodon_map_status(0, 0), GW_ACT_RETRY);
+    ck_assert_int_eq(mastodon_map_status(408, 0), GW_ACT_RETRY);
+    ck_assert_int_eq(mastodon_map_status(429, 0), GW_ACT_RETRY);
+    ck_assert_int_eq(mastodon_map_status(500, 0), GW_ACT_RETRY);
+    ck_assert_int_eq(mastodon_map_status(502, 0), GW_ACT_RETRY);
+    ck_assert_int_eq(mastodon_map_status(503, 0), GW_ACT_RETRY);
+    ck_assert_int_eq(mastodon_map_status(400, 0), GW_ACT_FAILED);
+    ck_assert_int_eq(mastodon_map_status(401, 0), GW_ACT_FAILED);
+    ck_assert_int_eq(mastodon_map_status(403, 0), GW_ACT_FAILED);
+    ck_assert_int_eq(mastodon_map_status(404, 0), GW_ACT_FAILED);
+    ck_assert_int_eq(mastodon_map_status(422, 0), GW_ACT_FAILED);
+    ck_assert_int_eq(mastodon_map_status(302, 0), GW_ACT_FAILED);
+}
+END_TEST
+
+START_TEST(test_retry_after)
+{
+    int64_t now = 1000000000000LL;
+    struct gw_http_response r = resp(429, "{\"error\":\"Too many requests\"}");
+    r.retry_after_s = 4;
+    ck_assert_int_eq(mastodon_retry_after_ms(&r, now), 4000);
+    r.retry_after_s = -1;
+    r.ratelimit_remaining = 0;
+    r.ratelimit_reset_ms = now + 90500;
+    ck_assert_int_eq(mastodon_retry_after_ms(&r, now), 90500);
+    /* A reset that has passed, or none: the core's back-off decides. */
+    r.ratelimit_reset_ms = now - 5;
+    ck_assert_int_eq(mastodon_retry_after_ms(&r, now), 0);
+    /* A 503 with a rate-limit window that is not used up waits for
+     * nothing but the back-off. */
+    r = resp(503, "");
+    r.ratelimit_remaining = 250;
+    r.ratelimit_reset_ms = now + 200000;
+    ck_assert_int_eq(mastodon_retry_after_ms(&r, now), 0);
+    /* Absurd values are capped at an hour. */
+    r.retry_after_s = 999999999;
+    ck_assert_int_eq(mastodon_retry_after_ms(&r, now), 3600000);
+}
+END_TEST
+
+START_TEST(test_error_text)
+{
+    struct gw_http_response r =
+        resp(422, "{\"error\":\"Validation failed: Text can't be blank\"}");
+    char *t = mastodon_error_text(&r);
+    ck_assert_str_eq(t, "Validation failed: Text can't be blank");
+    free(t);
+    r = resp(401, "{\"error\":\"invalid_grant\",\"error_description\":"
+                  "\"The provided authorization grant is invalid.\"}");
+    t = mastodon_error_text(&r);
+    ck_assert_str_eq(t, "invalid_grant: The provided authorization grant is "
+                        "invalid.");
+    free(t);
+    r = resp(502, "<html><body>Bad Gateway</body></html>");
+    t = mastodon_error_text(&r);
+    ck_assert_str_eq(t, "HTTP 502");
+    free(t);
+    r = resp(404, "{\"error\":404}");
+    t = mastodon_error_text(&r);
+    ck_assert_str_eq(t, "HTTP 404");
+    free(t);
+    r = resp(0, NULL);
+    r.error = UV_ECONNREFUSED;
+    r.errmsg = "Couldn't connect to server";
+    t = mastodon_error_text(&r);
+    ck_assert_str_eq(t, "Couldn't connect to server");
+    free(t);
+    r.errmsg = NULL;
+    t = mastodon_error_text(&r);
+    ck_assert_str_eq(t, "network error");
+    free(t);
+
+    /* A hostile server cannot start a line of its own or flood one. */
+    r = resp(400, "{\"error\":\"bad\\r\\nPRIVMSG #x :pwned\\u0003\"}");
+    t = mastodon_error_text(&r);
+    ck_assert(one_line_safe(t));
+    ck_assert_str_eq(t, "bad PRIVMSG #x :pwned");
+    free(t);
+    struct gw_buf b;
+    gw_buf_init(&b, 1 << 20);
+    gw_buf_puts(&b, "{\"error\":\"");
+    for (int i = 0; i < 1000; i++)
+        gw_buf_puts(&b, "\xC3\xA9");
+    gw_buf_puts(&b, "\"}");
+    r = resp(400, b.data);
+    t = mastodon_error_text(&r);
+    ck_assert_uint_le(strlen(t), 300);
+    ck_assert_ptr_nonnull(strstr(t, ELLIPSIS));
+    free(t);
+    gw_buf_free(&b);
+}
+END_TEST
+
+/* ---- URLs --------------------------------------------------------------- */
+
+START_TEST(test_urls)
+{
+    char *s = mastodon_urlencode("a b&c=d/\xC3\xA9~_.-Z9");
+    ck_assert_str_eq(s, "a%20b%26c%3Dd%2F%C3%A9~_.-Z9");
+    free(s);
+    s = mastodon_authorize_url("https://mastodon.example", "ab c+&=");
+    ck_assert_str_eq(s, "https://mastodon.example/oauth/authorize?"
+                        "response_type=code&client_id=ab%20c%2B%26%3D"
+                        "&redirect_uri=urn:ietf:wg:oauth:2.0:oob"
+                        "&scope=read+write+follow");
+    free(s);
+
+    s = mastodon_base_url("https://mastodon.social/");
+    ck_assert_str_eq(s, "https://mastodon.social");
+    free(s);
+    s = mastodon_base_url("http://127.0.0.1:3000");
+    ck_assert_str_eq(s, "http://127.0.0.1:3000");
+    free(s);
+    s = mastodon_base_url("HTTPS://[::1]:8443/social//");
+    ck_assert_str_eq(s, "HTTPS://[::1]:8443/social");
+    free(s);
+    ck_assert_ptr_null(mastodon_base_url("ftp://x.org"));
+    ck_assert_ptr_null(mastodon_base_url("https://"));
+    ck_assert_ptr_null(mastodon_base_url("https:///path"));
+    ck_assert_ptr_null(mastodon_base_url("mastodon.social"));
+    ck_assert_ptr_null(mastodon_base_url("https://x.org/?a=b"));
+    ck_assert_ptr_null(mastodon_base_url("https://x.org/#f"));
+    ck_assert_ptr_null(mastodon_base_url("https://user:pw@x.org"));
+    ck_assert_ptr_null(mastodon_base_url("https://x.org/a b"));
+    ck_assert_ptr_null(mastodon_base_url("https://x.org\r\n"));
+    ck_assert_ptr_null(mastodon_base_url(NULL));
+
+    s = mastodon_base_from_handle("@me@mastodon.social");
+    ck_assert_str_eq(s, "https://mastodon.social");
+    free(s);
+    s = mastodon_base_from_handle("me@localhost:3000");
+    ck_assert_str_eq(s, "https://localhost:3000");
+    free(s);
+    ck_assert_ptr_null(mastodon_base_from_handle("@me"));
+    ck_assert_ptr_null(mastodon_base_from_handle("@me@"));
+    ck_assert_ptr_null(mastodon_base_from_handle("@me@host/x"));
+
+    s = mastodon_url_host("https://mastodon.example:8443/@gw");
+    ck_assert_str_eq(s, "mastodon.example:8443");
+    free(s);
+    ck_assert_ptr_null(mastodon_url_host("no scheme"));
+}
+END_TEST
+
+START_TEST(test_instance)
+{
+    cJSON *j = fixture("instance.json");
+    struct mastodon_instance in;
+    mastodon_instance_parse(j, &in);
+    ck_assert_int_eq(in.max_characters, 5000);
+    ck_assert_int_eq(in.url_weight, 23);
+    ck_assert_str_eq(in.domain, "mastodon.example");
+    ck_assert_str_eq(in.streaming_base, "https://streaming.mastodon.example");
+    mastodon_instance_free(&in);
+    cJSON_Delete(j);
+
+    /* Nothing said: stock values. */
+    mastodon_instance_parse(NULL, &in);
+    ck_assert_int_eq(in.max_characters, 500);
+    ck_assert_int_eq(in.url_weight, 23);
+    ck_assert_ptr_null(in.domain);
+    ck_assert_ptr_null(in.streaming_base);
+    mastodon_instance_free(&in);
+
+    j = cJSON_Parse("{\"domain\":\"bad domain\",\"configuration\":{"
+                    "\"statuses\":{\"max_characters\":\"5000\","
+                    "\"characters_reserved_per_url\":-4},"
+                    "\"urls\":{\"streaming\":\"ws://127.0.0.1:4000\"}}}");
+    mastodon_instance_parse(j, &in);
+    ck_assert_int_eq(in.max_characters, 500); /* a string is no number */
+    ck_assert_int_eq(in.url_weight, 0);       /* clamped */
+    ck_assert_ptr_null(in.domain);
+    ck_assert_str_eq(in.streaming_base, "http://127.0.0.1:4000");
+    mastodon_instance_free(&in);
+    cJSON_Delete(j);
+
+    j = cJSON_Parse("{\"max_toot_chars\":1e999,\"configuration\":[]}");
+    mastodon_instance_parse(j, &in);
+    ck_assert_int_eq(in.max_characters, 1000000);
+    mastodon_instance_free(&in);
+    cJSON_Delete(j);
+}
+END_TEST
+
+/* ---- !thread and !who --------------------------------------------------- */
+
+START_TEST(test_thread_lines)
+{
+    cJSON *st = fixture("thread_status.json");
+    cJSON *ctx = fixture("context.json");
+    char **lines = NULL;
+    int n = mastodon_thread_lines(st, ctx, "mastodon.example", &lines);
+    ck_assert_int_eq(n, 5);
+    ck_assert_str_eq(lines[0], "gw@mastodon.example: the start");
+    ck_assert_str_eq(lines[1], "alice@example.social: @gw@mastodon.example the "
+                               "middle");
+    ck_assert_str_eq(lines[2], "bob@other.example: [CW: careful] first answer");
+    ck_assert(strncmp(lines[3], "eve@other.example: \xC3\xA9", 21) == 0);
+    ck_assert_uint_le(strlen(lines[3]), 300);
+    ck_assert_ptr_nonnull(strstr(lines[3], ELLIPSIS));
+    ck_assert_str_eq(lines[4], "?: no account");
+    for (int i = 0; i < n; i++)
+        ck_assert(one_line_safe(lines[i]));
+    mastodon_lines_free(lines, n);
+
+    /* No context (it failed, or is empty): the post alone. */
+    n = mastodon_thread_lines(st, NULL, "mastodon.example", &lines);
+    ck_assert_int_eq(n, 1);
+    mastodon_lines_free(lines, n);
+    ck_assert_int_lt(mastodon_thread_lines(NULL, ctx, NULL, &lines), 0);
+    ck_assert_ptr_null(lines);
+    cJSON_Delete(st);
+    cJSON_Delete(ctx);
+
+    /* A huge thread is cut, and says so. */
+    cJSON *big = cJSON_CreateObject();
+    cJSON *anc = cJSON_AddArrayToObject(big, "ancestors");
+    cJSON *desc = cJSON_AddArrayToObject(big, "descendants");
+    for (int i = 0; i < 100; i++) {
+        cJSON *a = cJSON_Parse("{\"id\":\"1\",\"content\":\"<p>x</p>\","
+                               "\"account\":{\"acct\":\"a\"}}");
+        cJSON_AddItemToArray(anc, a);
+        cJSON_AddItemToArray(desc, cJSON_Duplicate(a, true));
+    }
+    st = cJSON_Parse("{\"id\":\"2\",\"content\":\"<p>me</p>\"}");
+    n = mastodon_thread_lines(st, big, "h", &lines);
+    ck_assert_int_le(n, 62);
+    ck_assert_str_eq(lines[0], ELLIPSIS " 80 earlier posts");
+    ck_assert_ptr_nonnull(strstr(lines[n - 1], "more replies"));
+    mastodon_lines_free(lines, n);
+    cJSON_Delete(st);
+    cJSON_Delete(big);
+}
+END_TEST
+
+START_TEST(test_who_lines)
+{
+    cJSON *acc = fixture("account.json");
+    char **lines = NULL;
+    int n = mastodon_who_lines(acc, "mastodon.example", &lines);
+    ck_assert_int_eq(n, 5);
+    ck_assert_str_eq(lines[0],
+                     "Alice \xE2\x9C\xA8 (@alice@example.social) [bot]");
+    ck_assert_str_eq(lines[1], "https://example.social/@alice");
+    ck_assert_str_eq(lines[2], "1234 followers, 56 following, 7890 posts");
+    ck_assert_str_eq(lines[3], "Speaker, #c fan.");
+    ck_assert_str_eq(lines[4], "Second paragraph.");
+    mastodon_lines_free(lines, n);
+    cJSON_Delete(acc);
+
+    acc = cJSON_Parse("{\"acct\":\"bob\",\"display_name\":\"\","
+                      "\"followers_count\":\"many\",\"note\":7}");
+    n = mastodon_who_lines(acc, "mastodon.example", &lines);
+    ck_assert_int_eq(n, 2);
+    ck_assert_str_eq(lines[0], "@bob@mastodon.example");
+    ck_assert_str_eq(lines[1], "0 followers, 0 following, 0 posts");
+    mastodon_lines_free(lines, n);
+    cJSON_Delete(acc);
+
+    acc = cJSON_Parse("{\"acct\":\"bad acct\"}");
+    ck_assert_int_lt(mastodon_who_lines(acc, NULL, &lines), 0);
+    ck_assert_ptr_null(lines);
+    cJSON_Delete(acc);
+}
+END_TEST
+
+/* ---- the ops table and settings ----------------------------------------- */
+
+static int check(const char *key, const char *value)
+{
+    char err[200] = "";
+    int rc = mastodon_ops.check_setting(key, value, err, sizeof(err));
+    if (rc < 0)
+        ck_assert_msg(err[0] != '\0', "%s: no message", key);
+    return rc;
+}
+
+START_TEST(test_ops_and_settings)
+{
+    ck_assert_int_eq(mastodon_ops.abi_version, GW_ADAPTER_ABI);
+    ck_assert_str_eq(mastodon_ops.name, "mastodon");
+    ck_assert(mastodon_ops.caps & GW_CAP_OAUTH);
+    ck_assert(mastodon_ops.caps & GW_CAP_STREAMING);
+    ck_assert_ptr_nonnull(mastodon_ops.start);
+    ck_assert_ptr_nonnull(mastodon_ops.stop);
+    ck_assert_ptr_nonnull(mastodon_ops.act);
+    ck_assert_ptr_nonnull(mastodon_ops.login);
+    ck_assert_ptr_nonnull(mastodon_ops.code);
+    ck_assert_ptr_nonnull(mastodon_ops.status);
+    const char *want[] = {"base_url",    "handle",    "token",
+                          "tls_verify",  "client_id", "client_secret",
+                          "app_base_url"};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        bool found = false;
+        for (const char *const *k = mastodon_ops.keys; *k != NULL; k++)
+            found = found || strcmp(*k, want[i]) == 0;
+        ck_assert_msg(found, "key %s", want[i]);
+    }
+
+    ck_assert_int_eq(check("base_url", "https://mastodon.social"), 0);
+    ck_assert_int_eq(check("base_url", "http://127.0.0.1:3000/"), 0);
+    ck_assert_int_eq(check("base_url", "mastodon.social"), UV_EINVAL);
+    ck_assert_int_eq(check("base_url", ""), UV_EINVAL);
+    ck_assert_int_eq(check("base_url", NULL), UV_EINVAL);
+    ck_assert_int_eq(check("handle", "@me@mastodon.social"), 0);
+    ck_assert_int_eq(check("handle", "me"), UV_EINVAL);
+    ck_assert_int_eq(check("streaming", "yes"), 0);
+    ck_assert_int_eq(check("streaming", "NO"), 0);
+    ck_assert_int_eq(check("streaming", "maybe"), UV_EINVAL);
+    ck_assert_int_eq(check("tls_verify", "no"), 0);
+    ck_assert_int_eq(check("tls_verify", "off"), UV_EINVAL);
+    ck_assert_int_eq(check("poll_seconds", "5"), 0);
+    ck_assert_int_eq(check("poll_seconds", "86400"), 0);
+    ck_assert_int_eq(check("poll_seconds", "4"), UV_EINVAL);
+    ck_assert_int_eq(check("poll_seconds", "86401"), UV_EINVAL);
+    ck_assert_int_eq(check("poll_seconds", "1m"), UV_EINVAL);
+    ck_assert_int_eq(check("token", "abcDEF-123_x"), 0);
+    ck_assert_int_eq(check("token", "abc def"), UV_EINVAL);
+    ck_assert_int_eq(check("token", "abc\r\nX-Evil: 1"), UV_EINVAL);
+    ck_assert_int_eq(check("client_secret", ""), UV_EINVAL);
+    ck_assert_int_eq(check("tls_ca", "ca.pem"), 0);
+    ck_assert_int_eq(check("tls_ca", ""), UV_EINVAL);
+    ck_assert_int_eq(check("channel", "#anything"), 0); /* not ours */
+}
+END_TEST
+
+static Suite *mastodon_suite(void)
+{
+    Suite *s = suite_create("mastodon");
+    TCase *ev = tcase_create("events");
+    tcase_add_test(ev, test_mention);
+    tcase_add_test(ev, test_dm);
+    tcase_add_test(ev, test_reply);
+    tcase_add_test(ev, test_reply_to_someone_else_is_a_mention);
+    tcase_add_test(ev, test_favourite_and_reblog);
+    tcase_add_test(ev, test_follow);
+    tcase_add_test(ev, test_update_is_an_edit_keyed_by_edit_time);
+    tcase_add_test(ev, test_media_with_alt_text);
+    tcase_add_test(ev, test_poll);
+    tcase_add_test(ev, test_content_warning);
+    tcase_add_test(ev, test_custom_emoji_and_local_author_with_20_digit_id);
+    tcase_add_test(ev, test_quote);
+    tcase_add_test(ev, test_unknown_type_ignored);
+    tcase_add_test(ev, test_own_status);
+    tcase_add_test(ev, test_hostile_items);
+    tcase_add_test(ev, test_without_me);
+    suite_add_tcase(s, ev);
+
+    TCase *ids = tcase_create("ids");
+    tcase_add_test(ids, test_id_order);
+    tcase_add_test(ids, test_id_valid);
+    tcase_add_test(ids, test_page_sorted);
+    suite_add_tcase(s, ids);
+
+    TCase *out = tcase_create("outbound");
+    tcase_add_test(out, test_handles);
+    tcase_add_test(out, test_mention_text);
+    tcase_add_test(out, test_visibility);
+    tcase_add_test(out, test_compose_reply);
+    tcase_add_test(out, test_compose_reply_from_extra);
+    tcase_add_test(out, test_compose_dm_and_post);
+    tcase_add_test(out, test_length);
+    suite_add_tcase(s, out);
+
+    TCase *http = tcase_create("http");
+    tcase_add_test(http, test_map_status);
+    tcase_add_test(http, test_retry_after);
+    tcase_add_test(http, test_error_text);
+    tcase_add_test(http, test_urls);
+    tcase_add_test(http, test_instance);
+    suite_add_tcase(s, http);
+
+    TCase *lines = tcase_create("lines");
+    tcase_add_test(lines, test_thread_lines);
+    tcase_add_test(lines, test_who_lines);
+    tcase_add_test(lines, test_ops_and_settings);
+    suite_add_tcase(s, lines);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(mastodon_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
