@@ -2096,7 +2096,9 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
                 cache_send(d, &rc, &o, to);
         }
         cache_free(&rc);
-        if ((ch->flags & GW_CHAN_MANAGED) && !tagmsg)
+        /* TAGMSG reaches the router too (text NULL): a reaction is an
+         * action on the network. */
+        if (ch->flags & GW_CHAN_MANAGED)
             gw_router_message(d->gw->router, c, m, ch->name, text, notice,
                               msgid);
         return;
@@ -2109,9 +2111,7 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
     if (gw_strcasecmp(target, BOT_NICK) == 0 || find_puppet(d, target)) {
         if (c->caps & GW_CAP_ECHO_MESSAGE)
             gw_ircd_send(c, &o);
-        if (!tagmsg)
-            gw_router_message(d->gw->router, c, m, target, text, notice,
-                              msgid);
+        gw_router_message(d->gw->router, c, m, target, text, notice, msgid);
         return;
     }
     struct gw_client *to = find_client(d, target);

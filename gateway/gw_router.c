@@ -1865,6 +1865,30 @@ static void query_text(struct ctx *x, const struct gw_irc_msg *m,
     gw_post_free(&p);
 }
 
+/* A reaction (+draft/react with +draft/reply=REF) favourites the post:
+ * the network's own way of saying "I like this". */
+static void tagmsg(struct gw_router *r, struct gw_client *c,
+                   const struct gw_irc_msg *m, const char *target)
+{
+    const char *react = gw_ircmsg_tag(m, "+draft/react");
+    const char *ref = gw_ircmsg_tag(m, "+draft/reply");
+    if (react == NULL || *react == '\0' || ref == NULL || *ref == '\0')
+        return;
+    struct ctx x;
+    memset(&x, 0, sizeof(x));
+    x.r = r;
+    x.c = c;
+    x.origin = target;
+    struct gw_post p;
+    memset(&p, 0, sizeof(p));
+    if (gw_store_post_by_ref(store(r), ref, &p) < 0)
+        return; /* a reaction to a line that is not a post: IRC only */
+    x.a = gw__router_account(r, p.account);
+    if (x.a)
+        enqueue(&x, GW_ACT_FAV, NULL, NULL, p.ref, NULL);
+    gw_post_free(&p);
+}
+
 /* What people say in account channels and queries is history too, so
  * CHATHISTORY and playback show the whole conversation. */
 static void record_client_line(struct gw_router *r, struct gw_client *c,
@@ -1890,6 +1914,10 @@ void gw_router_message(struct gw_router *r, struct gw_client *c,
 {
     if (r->stopping)
         return;
+    if (text == NULL) {
+        tagmsg(r, c, m, target);
+        return;
+    }
     if (gw_strcasecmp(target, r->gw->cfg->control_channel) != 0 &&
         gw_strcasecmp(target, gw_ircd_bot(ircd(r))) != 0)
         record_client_line(r, c, target, text, notice, msgid);

@@ -33,7 +33,8 @@ void gw_router_client_gone(struct gw_router *r, struct gw_client *c);
 /*
  * A PRIVMSG or NOTICE from a client to a managed channel, the bot or a
  * puppet (the ircd has already shown it to the other clients in a
- * channel). m is the whole parsed line (for client tags).
+ * channel). m is the whole parsed line (for client tags); text is NULL
+ * for a TAGMSG.
  */
 void gw_router_message(struct gw_router *r, struct gw_client *c,
                        const struct gw_irc_msg *m, const char *target,
