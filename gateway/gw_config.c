@@ -580,9 +580,6 @@ static void validate(struct parse_state *ps)
                "could connect");
     if (cfg->ntls_listen && (cfg->tls_cert == NULL || cfg->tls_key == NULL))
         errorf(ps, 0, "[irc] tls_listen needs tls_cert and tls_key");
-    if (cfg->ntls_listen)
-        errorf(ps, 0, "[irc] tls_listen is not supported by this build yet; "
-               "use a TLS terminator such as stunnel in front of listen");
 
     for (int i = 0; i < cfg->naccounts; i++) {
         struct gw_conf_account *a = &cfg->accounts[i];

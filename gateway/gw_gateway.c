@@ -121,6 +121,8 @@ int gw_gateway_reload(struct gateway *gw)
     gw->cfg = cfg;
     gw->log_level = cfg->log_level;
     gw_router_reload(gw->router);
+    if (gw_ircd_tls_reload(gw->ircd, err, sizeof(err)) < 0)
+        gw_log(gw, GW_LOG_ERROR, "TLS certificate not reloaded: %s", err);
     gw_config_free(keep);
     gw_log(gw, GW_LOG_INFO, "configuration reloaded");
     return 0;

@@ -375,3 +375,26 @@ void gw_router_markread_join(struct gw_router *r, struct gw_client *c,
     send_marker(c, channel, cur);
     free(cur);
 }
+
+/* ---- client certificates ------------------------------------------- */
+
+int gw_router_certfp(struct gw_router *r, const char *fp, char *account,
+                     size_t size)
+{
+    char key[128], *val = NULL;
+    snprintf(key, sizeof(key), "certfp:%s", fp);
+    if (gw_store_kv_get(store(r), key, &val) < 0)
+        return UV_ENOENT;
+    gw_strlcpy(account, val, size);
+    free(val);
+    return 0;
+}
+
+void gw_router_certfp_remember(struct gw_router *r, const char *fp,
+                               const char *account)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "certfp:%s", fp);
+    gw__router_group_flush(r);
+    gw_store_kv_set(store(r), key, account);
+}

@@ -12,6 +12,7 @@
 #include "gw_gateway.h"
 #include "gw_limits.h"
 #include "gw_router.h"
+#include "gw_tls.h"
 
 #define PARLEY_VERSION_STR "parley-0.1"
 #define BOT_NICK "parley"
@@ -51,6 +52,7 @@ struct gw_listener {
     uv_tcp_t tcp;
     struct gw_ircd *d;
     struct gw_listener *next;
+    bool tls;
 };
 
 /* One connection. Owned by the ircd; freed in the tcp close callback. */
@@ -71,7 +73,9 @@ struct gw_client {
     int cap_version;
     bool cap_negotiating;
     bool has_nick, has_user, registered, sasl_ok, closing, in_flush;
+    bool sasl_external; /* AUTHENTICATE EXTERNAL in progress */
     char *account;        /* SASL authcid, for account-tag/extended-join */
+    struct gw_tls_conn *tls; /* NULL on plaintext listeners */
     char *label;          /* labeled-response: label of the command */
     struct gw_buf capture; /* what the labeled command answered */
     bool capturing;
@@ -123,6 +127,7 @@ struct gw_ircd {
     int open_handles; /* prepare, sweep, throttle, listeners, clients */
     bool stopping;
     char *read_buf; /* SHARED_READ bytes */
+    struct gw_tls_ctx *tls_ctx; /* NULL without tls_listen */
     bool read_busy;
     char msgid_base[16];
 };
@@ -303,6 +308,21 @@ static void flush_list_del(struct gw_client *c)
 
 /* Queue raw bytes (CR LF included). The hard limit closes the client; the
  * close itself is deferred to the loop, so callers may keep going. */
+static void raw_write(struct gw_client *c, const char *data, size_t len);
+
+/* Soft-limit clock, and a flush before the loop sleeps. */
+static void note_queue(struct gw_client *c)
+{
+    size_t queued = c->out.len + c->inflight.len;
+    if (queued > GW_CLIENT_SENDQ_SOFT) {
+        if (c->soft_since == 0)
+            c->soft_since = gw_now_ms();
+    } else {
+        c->soft_since = 0;
+    }
+    flush_list_add(c);
+}
+
 static void client_write(struct gw_client *c, const char *data, size_t len)
 {
     if (c->closing)
@@ -313,19 +333,29 @@ static void client_write(struct gw_client *c, const char *data, size_t len)
             return;
         c->capturing = false;
     }
+    if (c->tls) {
+        size_t queued = c->out.len + c->inflight.len;
+        if (queued + len > GW_CLIENT_SENDQ_HARD ||
+            gw_tls_write(c->tls, data, len, &c->out) < 0) {
+            client_close(c, "SendQ exceeded");
+            return;
+        }
+        note_queue(c);
+        return;
+    }
+    raw_write(c, data, len);
+}
+
+/* Bytes for the socket as they are (ciphertext on TLS connections). */
+static void raw_write(struct gw_client *c, const char *data, size_t len)
+{
     size_t queued = c->out.len + c->inflight.len;
     if (queued + len > GW_CLIENT_SENDQ_HARD ||
         gw_buf_append(&c->out, data, len) < 0) {
         client_close(c, "SendQ exceeded");
         return;
     }
-    if (queued + len > GW_CLIENT_SENDQ_SOFT) {
-        if (c->soft_since == 0)
-            c->soft_since = gw_now_ms();
-    } else {
-        c->soft_since = 0;
-    }
-    flush_list_add(c);
+    note_queue(c);
 }
 
 /* Truncate a line to 510 bytes at a UTF-8 boundary and add CR LF. */
@@ -1191,6 +1221,7 @@ static void on_client_closed(uv_handle_t *h)
     gw_buf_free(&c->inflight);
     gw_buf_free(&c->sasl);
     gw_buf_free(&c->capture);
+    gw_tls_conn_free(c->tls);
     free(c->account);
     free(c->label);
     free(c->realname);
@@ -1239,8 +1270,14 @@ static void client_close(struct gw_client *c, const char *reason)
     int n = snprintf(line, sizeof(line), "ERROR :Closing link: (%s@%s) [%s]\r\n",
                      c->has_user ? c->user : "*", c->host, reason);
     if (n > 0 && (size_t)n < sizeof(line) &&
-        c->out.len + c->inflight.len < GW_CLIENT_SENDQ_HARD)
-        gw_buf_append(&c->out, line, (size_t)n);
+        c->out.len + c->inflight.len < GW_CLIENT_SENDQ_HARD) {
+        if (c->tls) {
+            gw_tls_write(c->tls, line, (size_t)n, &c->out);
+            gw_tls_shutdown(c->tls, &c->out);
+        } else {
+            gw_buf_append(&c->out, line, (size_t)n);
+        }
+    }
     c->closing = true;
     c->closing_since = gw_now_ms();
     uv_read_stop((uv_stream_t *)&c->tcp);
@@ -1320,6 +1357,11 @@ static void try_register(struct gw_client *c)
     }
     c->registered = true;
     d->nregistered++;
+    const char *fp = c->tls ? gw_tls_peer_fingerprint(c->tls) : NULL;
+    if (fp && d->gw->cfg->password[0] && (password_ok(d, c->pass) ||
+                                          (c->sasl_ok && c->account)))
+        gw_router_certfp_remember(d->gw->router, fp,
+                                  c->account ? c->account : c->nick);
     char date[32];
     gw_format_time(d->gw->started_ms, date, sizeof(date));
     numeric(c, "001", ":Welcome to Parley, %s!%s@%s", c->nick, c->user,
@@ -1449,7 +1491,7 @@ static void cap_list(struct gw_client *c, const char *sub, bool only_enabled)
         const char *val = "";
         if (!only_enabled && c->cap_version >= 302 &&
             strcmp(cap_names[i], "sasl") == 0)
-            val = "=PLAIN";
+            val = c->tls ? "=PLAIN,EXTERNAL" : "=PLAIN";
         len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s%s",
                                 len ? " " : "", cap_names[i], val);
     }
@@ -1599,13 +1641,40 @@ static void cmd_authenticate(struct gw_client *c, struct gw_irc_msg *m)
         return;
     }
     if (c->sasl.max == 0) {
-        if (gw_strcasecmp(arg, "PLAIN") != 0) {
-            numeric(c, "908", "PLAIN :are available SASL mechanisms");
+        bool external = gw_strcasecmp(arg, "EXTERNAL") == 0 && c->tls;
+        if (gw_strcasecmp(arg, "PLAIN") != 0 && !external) {
+            numeric(c, "908", "%s :are available SASL mechanisms",
+                    c->tls ? "PLAIN,EXTERNAL" : "PLAIN");
             numeric(c, "904", ":SASL authentication failed");
             return;
         }
+        c->sasl_external = external;
         gw_buf_init(&c->sasl, GW_SASL_MAX);
         client_printf(c, "AUTHENTICATE +");
+        return;
+    }
+    if (c->sasl_external) {
+        /* The certificate is the credential: a known fingerprint. */
+        c->sasl_external = false;
+        gw_buf_free(&c->sasl);
+        c->sasl.max = 0;
+        const char *fp = gw_tls_peer_fingerprint(c->tls);
+        char account[64];
+        if (fp == NULL ||
+            gw_router_certfp(c->d->gw->router, fp, account, sizeof(account)) <
+                0) {
+            numeric(c, "904", ":SASL authentication failed (%s)",
+                    fp ? "this certificate is not known yet: log in once "
+                         "with the password over TLS while presenting it"
+                       : "no client certificate");
+            return;
+        }
+        c->sasl_ok = true;
+        free(c->account);
+        c->account = gw_xstrdup(account);
+        numeric(c, "900", "%s!%s@%s %s :You are now logged in as %s", c->nick,
+                c->has_user ? c->user : "*", c->host, account, account);
+        numeric(c, "903", ":SASL authentication successful");
         return;
     }
     size_t len = strlen(arg);
@@ -2529,6 +2598,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void handle_input(struct gw_client *c, char *data, size_t len);
 
 static void start_reading(struct gw_client *c)
 {
@@ -2549,20 +2619,47 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     c->last_rx = gw_now_ms();
     c->ping_sent = 0;
+    if (c->tls == NULL) {
+        handle_input(c, buf->base, (size_t)nread);
+        return;
+    }
+    /* TLS: OpenSSL sees only the bytes we hand it and hands back
+     * plaintext, plus handshake bytes for the socket. */
+    struct gw_buf plain;
+    gw_buf_init(&plain, INBUF_MAX);
+    size_t before = c->out.len;
+    int rc = gw_tls_feed(c->tls, buf->base, (size_t)nread, &plain, &c->out);
+    if (c->out.len != before)
+        note_queue(c);
+    if (plain.len)
+        handle_input(c, plain.data, plain.len);
+    gw_buf_free(&plain);
+    if (rc < 0 && !c->closing) {
+        char why[300];
+        snprintf(why, sizeof(why), "TLS: %s",
+                 rc == UV_EOF ? "connection closed" : gw_tls_error(c->tls));
+        /* The alert (or a plaintext hint) is in out: send it, close. */
+        client_close(c, why);
+    }
+}
+
+/* Plaintext input: complete lines are handled, the rest is kept. */
+static void handle_input(struct gw_client *c, char *data, size_t len)
+{
     if (c->in.len == 0 && !c->paused) {
-        /* Common case: lines straight from the shared buffer; only the
+        /* Common case: lines straight from the read buffer; only the
          * incomplete tail is copied. */
         bool stopped;
-        size_t used = take_lines(c, buf->base, (size_t)nread, &stopped);
+        size_t used = take_lines(c, data, len, &stopped);
         if (c->closing)
             return;
-        if (used < (size_t)nread)
-            gw_buf_append(&c->in, buf->base + used, (size_t)nread - used);
+        if (used < len)
+            gw_buf_append(&c->in, data + used, len - used);
         if (stopped)
             throttle_add(c);
         return;
     }
-    if (gw_buf_append(&c->in, buf->base, (size_t)nread) < 0) {
+    if (gw_buf_append(&c->in, data, len) < 0) {
         client_close(c, "Input buffer exceeded");
         return;
     }
@@ -2594,6 +2691,8 @@ static void on_connection(uv_stream_t *server, int status)
     gw_buf_init(&c->out, GW_CLIENT_SENDQ_HARD + 1024);
     gw_buf_init(&c->inflight, GW_CLIENT_SENDQ_HARD + 1024);
     c->connected = c->last_rx = gw_now_ms();
+    if (l->tls)
+        c->tls = gw_tls_conn_new(d->tls_ctx);
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
         client_really_close(c);
         return;
@@ -2655,7 +2754,7 @@ static void on_sweep(uv_timer_t *t)
 /* ---- start / stop -------------------------------------------------- */
 
 static int listen_on(struct gw_ircd *d, const struct gw_conf_addr *a,
-                     char *err, size_t errlen)
+                     bool tls, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     int rc;
@@ -2674,6 +2773,7 @@ static int listen_on(struct gw_ircd *d, const struct gw_conf_addr *a,
     l->tcp.data = l;
     d->open_handles++;
     l->next = d->listeners;
+    l->tls = tls;
     d->listeners = l;
     unsigned flags = strchr(a->host, ':') ? UV_TCP_IPV6ONLY : 0;
     rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, flags);
@@ -2692,8 +2792,8 @@ static int listen_on(struct gw_ircd *d, const struct gw_conf_addr *a,
         int port = ntohs(bound.ss_family == AF_INET6
                              ? ((struct sockaddr_in6 *)&bound)->sin6_port
                              : ((struct sockaddr_in *)&bound)->sin_port);
-        gw_log(d->gw, GW_LOG_INFO, "listening on %s%s%s:%d",
-               strchr(a->host, ':') ? "[" : "", a->host,
+        gw_log(d->gw, GW_LOG_INFO, "listening%s on %s%s%s:%d",
+               tls ? " (TLS)" : "", strchr(a->host, ':') ? "[" : "", a->host,
                strchr(a->host, ':') ? "]" : "", port);
     }
     return 0;
@@ -2725,7 +2825,18 @@ int gw_ircd_start(struct gateway *gw, struct gw_ircd **out, char *err,
     *out = d;
     const struct gw_config *cfg = gw->cfg;
     for (int i = 0; i < cfg->nlisten; i++) {
-        int rc = listen_on(d, &cfg->listen[i], err, errlen);
+        int rc = listen_on(d, &cfg->listen[i], false, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    if (cfg->ntls_listen) {
+        int rc = gw_tls_ctx_new(&d->tls_ctx, cfg->tls_cert, cfg->tls_key, err,
+                                errlen);
+        if (rc < 0)
+            return rc;
+    }
+    for (int i = 0; i < cfg->ntls_listen; i++) {
+        int rc = listen_on(d, &cfg->tls_listen[i], true, err, errlen);
         if (rc < 0)
             return rc;
     }
@@ -2751,6 +2862,13 @@ void gw_ircd_stop(struct gw_ircd *d, const char *reason)
     uv_close((uv_handle_t *)&d->throttle, handle_closed);
 }
 
+int gw_ircd_tls_reload(struct gw_ircd *d, char *err, size_t errlen)
+{
+    if (d->tls_ctx == NULL)
+        return 0;
+    return gw_tls_ctx_reload(d->tls_ctx, err, errlen);
+}
+
 void gw_ircd_free(struct gw_ircd *d)
 {
     if (d == NULL)
@@ -2766,6 +2884,7 @@ void gw_ircd_free(struct gw_ircd *d)
         free(p->whois);
         free(p);
     }
+    gw_tls_ctx_free(d->tls_ctx);
     free(d->phash);
     free(d->read_buf);
     free(d);

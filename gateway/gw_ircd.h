@@ -72,6 +72,9 @@ int gw_ircd_start(struct gateway *gw, struct gw_ircd **out, char *err,
 /* Say goodbye to every client and close every handle (async). */
 void gw_ircd_stop(struct gw_ircd *d, const char *reason);
 void gw_ircd_free(struct gw_ircd *d);
+/* SIGHUP: load tls_cert and tls_key again for new connections; on failure
+ * the old certificate stays and err says why. */
+int gw_ircd_tls_reload(struct gw_ircd *d, char *err, size_t errlen);
 
 /* The bot's nick ("parley"). */
 const char *gw_ircd_bot(const struct gw_ircd *d);

@@ -40,6 +40,14 @@ void gw_router_message(struct gw_router *r, struct gw_client *c,
                        const struct gw_irc_msg *m, const char *target,
                        const char *text, bool notice, const char *msgid);
 
+/* SASL EXTERNAL: the account a client certificate stands for (0), or
+ * UV_ENOENT. A certificate becomes known when its owner registers once
+ * with the password over TLS. */
+int gw_router_certfp(struct gw_router *r, const char *fp, char *account,
+                     size_t size);
+void gw_router_certfp_remember(struct gw_router *r, const char *fp,
+                               const char *account);
+
 /* CHATHISTORY (draft/chathistory) and MARKREAD (draft/read-marker),
  * served from the store. */
 void gw_router_chathistory(struct gw_router *r, struct gw_client *c,

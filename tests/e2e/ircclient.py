@@ -42,13 +42,16 @@ class Msg:
 
 
 class Client:
-    def __init__(self, port, host="127.0.0.1", rcvbuf=None, timeout=10):
+    def __init__(self, port, host="127.0.0.1", rcvbuf=None, timeout=10,
+                 tls=None):
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
         self.sock.connect((host, port))
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname=host)
         self.buf = b""
         self.lines = []  # every line received, in order
         self.pending = []  # received and not yet consumed by expect()
