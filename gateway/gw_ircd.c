@@ -74,6 +74,7 @@ struct gw_client {
     bool cap_negotiating;
     bool has_nick, has_user, registered, sasl_ok, closing, in_flush;
     bool sasl_external; /* AUTHENTICATE EXTERNAL in progress */
+    bool sendq_full; /* over the hard limit: closed from on_prepare */
     char *account;        /* SASL authcid, for account-tag/extended-join */
     struct gw_tls_conn *tls; /* NULL on plaintext listeners */
     char *label;          /* labeled-response: label of the command */
@@ -310,6 +311,18 @@ static void flush_list_del(struct gw_client *c)
  * close itself is deferred to the loop, so callers may keep going. */
 static void raw_write(struct gw_client *c, const char *data, size_t len);
 
+/*
+ * Over the hard limit. The close waits for on_prepare: we are usually deep
+ * inside a loop over a channel's members (redis closes asynchronously for
+ * the same reason), and closing here would change that member list under
+ * the loop and recurse through every other slow member.
+ */
+static void sendq_full(struct gw_client *c)
+{
+    c->sendq_full = true;
+    flush_list_add(c);
+}
+
 /* Soft-limit clock, and a flush before the loop sleeps. */
 static void note_queue(struct gw_client *c)
 {
@@ -333,11 +346,13 @@ static void client_write(struct gw_client *c, const char *data, size_t len)
             return;
         c->capturing = false;
     }
+    if (c->sendq_full)
+        return;
     if (c->tls) {
         size_t queued = c->out.len + c->inflight.len;
         if (queued + len > GW_CLIENT_SENDQ_HARD ||
             gw_tls_write(c->tls, data, len, &c->out) < 0) {
-            client_close(c, "SendQ exceeded");
+            sendq_full(c);
             return;
         }
         note_queue(c);
@@ -352,7 +367,7 @@ static void raw_write(struct gw_client *c, const char *data, size_t len)
     size_t queued = c->out.len + c->inflight.len;
     if (queued + len > GW_CLIENT_SENDQ_HARD ||
         gw_buf_append(&c->out, data, len) < 0) {
-        client_close(c, "SendQ exceeded");
+        sendq_full(c);
         return;
     }
     note_queue(c);
@@ -450,9 +465,11 @@ static void client_flush(struct gw_client *c)
     if (c->out.len == 0 && c->inflight.len == 0) {
         c->soft_since = 0;
         /* Give back big buffers after a burst; idle clients stay small. */
-        if (c->out.cap > 8192)
+        /* Idle clients keep no buffers: most of a connection's memory
+         * would otherwise be send buffers kept after a burst. */
+        if (c->out.cap > 1024)
             gw_buf_free(&c->out);
-        if (c->inflight.cap > 8192 && !c->writing)
+        if (c->inflight.cap > 1024 && !c->writing)
             gw_buf_free(&c->inflight);
         if (c->closing)
             client_really_close(c);
@@ -465,6 +482,10 @@ static void on_prepare(uv_prepare_t *h)
     while (d->flush) {
         struct gw_client *c = d->flush;
         flush_list_del(c);
+        if (c->sendq_full && !c->closing) {
+            c->sendq_full = false;
+            client_close(c, "SendQ exceeded");
+        }
         client_flush(c);
     }
 }
