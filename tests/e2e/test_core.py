@@ -491,3 +491,47 @@ def test_corrupt_database_is_refused(parley_factory):
     assert proc.returncode != 0
     assert "parley.db" in proc.stderr
     assert "AddressSanitizer" not in proc.stderr
+
+
+def test_many_clients_that_never_read(parley):
+    """Several slow readers in one channel go over their send queue in the
+    same fan-out; each is dropped, nobody else notices, the server lives."""
+    slow = []
+    for i in range(12):
+        s = parley.client(rcvbuf=4096)
+        s.welcome("slow%d" % i)
+        s.send("JOIN #crowd")
+        s.expect(lambda m: m.command == "366" and m.params[1] == "#crowd")
+        slow.append(s)
+    fast = parley.client()
+    fast.welcome("fast")
+    fast.send("JOIN #crowd")
+    fast.expect(lambda m: m.command == "366" and m.params[1] == "#crowd")
+    talkers = []
+    for i in range(3):
+        t = parley.client()
+        t.welcome("talk%d" % i)
+        t.send("JOIN #crowd")
+        t.expect(lambda m: m.command == "366" and m.params[1] == "#crowd")
+        talkers.append(t)
+    line = "z" * 400
+    total = 0
+    for chunk in range(6):
+        for t in talkers:
+            t.send_raw(b"".join(("PRIVMSG #crowd :%d %s\r\n" % (i, line))
+                                .encode() for i in range(400)))
+            total += 400
+        fast.collect(0.05)
+    got = sum(1 for m in fast.lines if m.command == "PRIVMSG")
+    quits = set()
+    deadline = time.time() + 60
+    while (got < total or len(quits) < len(slow)) and time.time() < deadline:
+        for m in fast.collect(0.5):
+            if m.command == "PRIVMSG":
+                got += 1
+            if m.command == "QUIT":
+                quits.add(m.nick)
+    assert got == total
+    assert quits == {"slow%d" % i for i in range(12)}
+    fresh = parley.client()
+    fresh.welcome("fresh")
