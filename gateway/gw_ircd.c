@@ -75,6 +75,7 @@ struct gw_client {
     bool has_nick, has_user, registered, sasl_ok, closing, in_flush;
     bool sasl_external; /* AUTHENTICATE EXTERNAL in progress */
     bool sendq_full; /* over the hard limit: closed from on_prepare */
+    uint64_t mark;   /* send_peers() generation: already sent to */
     char *account;        /* SASL authcid, for account-tag/extended-join */
     struct gw_tls_conn *tls; /* NULL on plaintext listeners */
     char *label;          /* labeled-response: label of the command */
@@ -122,6 +123,7 @@ struct gw_ircd {
     int nclients, nregistered;
     uint64_t next_id;
     uint64_t msg_counter;
+    uint64_t mark_gen;
     uv_prepare_t prepare;
     uv_timer_t sweep;
     uv_timer_t throttle;
@@ -1038,20 +1040,33 @@ static void send_join(struct gw_ircd *d, struct gw_channel *ch,
     cache_free(&ra);
 }
 
-/* Everyone who shares a channel with c (optionally c itself), once. */
+/*
+ * Everyone who shares a channel with c, once (and c itself if self). Walks
+ * c's channels with a generation mark rather than every client, so a mass
+ * disconnect stays linear.
+ */
 static void send_peers(struct gw_client *c, const struct gw_out *o,
-                       unsigned need_cap, bool self)
+                       unsigned need_cap, bool self, bool skip_sessions)
 {
+    struct gw_ircd *d = c->d;
+    uint64_t gen = ++d->mark_gen;
     struct render_cache rc;
     memset(&rc, 0, sizeof(rc));
-    for (struct gw_client *o2 = c->d->clients; o2; o2 = o2->next) {
-        if (!o2->registered || (need_cap && !(o2->caps & need_cap)))
-            continue;
-        bool shares = o2 == c ? self : false;
-        for (int i = 0; o2 != c && i < c->nchans && !shares; i++)
-            shares = is_member(c->chans[i], o2);
-        if (shares)
-            cache_send(c->d, &rc, o, o2);
+    c->mark = gen;
+    if (self && (!need_cap || (c->caps & need_cap)))
+        cache_send(d, &rc, o, c);
+    for (int i = 0; i < c->nchans; i++) {
+        struct gw_channel *ch = c->chans[i];
+        for (int j = 0; j < ch->nmembers; j++) {
+            struct gw_client *m = ch->members[j];
+            if (m->mark == gen)
+                continue;
+            m->mark = gen;
+            if (!m->registered || (need_cap && !(m->caps & need_cap)) ||
+                (skip_sessions && same_person(m, c)))
+                continue;
+            cache_send(d, &rc, o, m);
+        }
     }
     cache_free(&rc);
 }
@@ -1205,20 +1220,7 @@ static void part_all(struct gw_client *c, const char *quit_reason)
     o.command = "QUIT";
     o.params[0] = quit_reason;
     o.nparams = 1;
-    struct render_cache rc;
-    memset(&rc, 0, sizeof(rc));
-    /* Mark recipients through a generation counter would need a field;
-     * a small seen-list is enough for the few channels a client is in. */
-    for (struct gw_client *o2 = c->d->clients; o2; o2 = o2->next) {
-        if (o2 == c || !o2->registered)
-            continue;
-        bool shares = false;
-        for (int i = 0; i < c->nchans && !shares; i++)
-            shares = is_member(c->chans[i], o2);
-        if (shares)
-            cache_send(c->d, &rc, &o, o2);
-    }
-    cache_free(&rc);
+    send_peers(c, &o, 0, false, false);
     while (c->nchans > 0)
         channel_remove(c, c->chans[0]);
 }
@@ -1421,19 +1423,7 @@ static void announce_nick(struct gw_client *c, const char *newnick)
     o.command = "NICK";
     o.params[0] = newnick;
     o.nparams = 1;
-    struct render_cache rc;
-    memset(&rc, 0, sizeof(rc));
-    cache_send(c->d, &rc, &o, c);
-    for (struct gw_client *o2 = c->d->clients; o2; o2 = o2->next) {
-        if (o2 == c || !o2->registered || same_person(o2, c))
-            continue;
-        bool shares = false;
-        for (int i = 0; i < c->nchans && !shares; i++)
-            shares = is_member(c->chans[i], o2);
-        if (shares)
-            cache_send(c->d, &rc, &o, o2);
-    }
-    cache_free(&rc);
+    send_peers(c, &o, 0, true, true);
 }
 
 static void cmd_nick(struct gw_client *c, struct gw_irc_msg *m)
@@ -2007,7 +1997,7 @@ static void cmd_away(struct gw_client *c, struct gw_irc_msg *m)
     o.command = "AWAY";
     o.params[0] = c->away;
     o.nparams = c->away ? 1 : 0;
-    send_peers(c, &o, GW_CAP_AWAY_NOTIFY, false);
+    send_peers(c, &o, GW_CAP_AWAY_NOTIFY, false, false);
 }
 
 static void cmd_setname(struct gw_client *c, struct gw_irc_msg *m)
@@ -2029,7 +2019,7 @@ static void cmd_setname(struct gw_client *c, struct gw_irc_msg *m)
     o.command = "SETNAME";
     o.params[0] = c->realname;
     o.nparams = 1;
-    send_peers(c, &o, GW_CAP_SETNAME, true);
+    send_peers(c, &o, GW_CAP_SETNAME, true, false);
 }
 
 static void cmd_invite(struct gw_client *c, struct gw_irc_msg *m)
