@@ -1159,7 +1159,8 @@ int gw_ircd_channel_open(struct gw_ircd *d, const char *name,
     if (topic && (ch->topic == NULL || strcmp(ch->topic, topic) != 0)) {
         free(ch->topic);
         ch->topic = gw_xstrdup(topic);
-        snprintf(ch->topic_by, sizeof(ch->topic_by), "%s", BOT_NICK);
+        snprintf(ch->topic_by, sizeof(ch->topic_by), "%s!%s@%s", BOT_NICK,
+                 BOT_NICK, srv(d));
         ch->topic_ms = gw_now_ms();
         if (!fresh) {
             char prefix[128];
