@@ -1,6 +1,9 @@
 #include "gw_gateway.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -41,16 +44,46 @@ static void on_signal(uv_signal_t *h, int signum)
     gw_gateway_stop(gw);
 }
 
+/*
+ * Two gateways on one state directory would both send the outbox: the
+ * second refuses to start. A POSIX record lock dies with its process, so a
+ * kill -9 leaves nothing to clean up.
+ */
+static int lock_state(struct gateway *gw, char *err, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/parley.lock", gw->cfg->state_dir);
+    gw->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (gw->lock_fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return UV_EIO;
+    }
+    struct flock fl;
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(gw->lock_fd, F_SETLK, &fl) < 0) {
+        snprintf(err, errlen, "another parley is already running with the "
+                 "state directory %s", gw->cfg->state_dir);
+        return UV_EBUSY;
+    }
+    return 0;
+}
+
 int gw_gateway_start(struct gateway *gw, uv_loop_t *loop, struct gw_config *cfg,
                      const char *config_path, char *err, size_t errlen)
 {
     memset(gw, 0, sizeof(*gw));
+    gw->lock_fd = -1;
     gw->loop = loop;
     gw->cfg = cfg;
     gw->config_path = gw_xstrdup(config_path);
     gw->started_ms = gw_now_ms();
     gw->log_level = cfg->log_level;
     int rc = gw_store_open(&gw->store, cfg->state_dir, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = lock_state(gw, err, errlen);
     if (rc < 0)
         return rc;
     rc = gw_http_new(&gw->http, loop);
@@ -152,5 +185,7 @@ void gw_gateway_free(struct gateway *gw)
     gw_store_close(gw->store);
     gw_config_free(gw->cfg);
     free(gw->config_path);
+    if (gw->lock_fd >= 0)
+        close(gw->lock_fd);
     memset(gw, 0, sizeof(*gw));
 }

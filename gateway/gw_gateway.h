@@ -32,6 +32,7 @@ struct gateway {
     uv_signal_t sig_term;
     uv_signal_t sig_int;
     bool signals_on;
+    int lock_fd; /* state_dir/parley.lock, held while running */
     bool stopping;
     int64_t started_ms;
     enum gw_log_level log_level;

@@ -535,3 +535,12 @@ def test_many_clients_that_never_read(parley):
     assert quits == {"slow%d" % i for i in range(12)}
     fresh = parley.client()
     fresh.welcome("fresh")
+
+
+def test_second_gateway_on_same_state_refuses(parley):
+    proc = subprocess.run([BIN, "-c", parley.conf], capture_output=True,
+                          text=True, timeout=20, cwd=parley.workdir)
+    assert proc.returncode != 0
+    assert "already running" in proc.stderr
+    c = parley.client()
+    c.welcome("still")
