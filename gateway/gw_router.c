@@ -557,7 +557,7 @@ static int show_prepare(struct show *s, const char *text)
             return rc;
     }
     if (last)
-        mark_seen(s->r, last);
+        s->r->group_seen = last;
     return 0;
 }
 
@@ -591,6 +591,8 @@ static void show_free(struct show *s)
     free(s->lines);
     free(s->msgids);
 }
+
+static void on_checkpoint(uv_timer_t *t);
 
 /* A show waiting for the group transaction to commit. */
 struct gw_pending {
@@ -651,6 +653,12 @@ static void group_flush(struct gw_router *r)
 {
     if (!r->group_open)
         return;
+    /* Connected clients are about to see everything the group holds: their
+     * read positions move in the same transaction, once per group. */
+    if (r->group_seen) {
+        mark_seen(r, r->group_seen);
+        r->group_seen = 0;
+    }
     r->group_open = false;
     int rc = gw_store_commit(store(r));
     struct gw_pending *p = r->pending;
@@ -669,13 +677,25 @@ static void group_flush(struct gw_router *r)
         pending_free(p);
         p = next;
     }
-    if (rc == 0)
+    if (rc == 0) {
         gw_ircd_flush(ircd(r));
+        /* Checkpoint a second after writing, not while writing; an idle
+         * gateway arms no timer at all. */
+        if (!uv_is_active((uv_handle_t *)&r->checkpoint_timer))
+            uv_timer_start(&r->checkpoint_timer, on_checkpoint, 1000, 0);
+    }
 }
 
 void gw__router_group_flush(struct gw_router *r)
 {
     group_flush(r);
+}
+
+static void on_checkpoint(uv_timer_t *t)
+{
+    struct gw_router *r = t->data;
+    if (!r->group_open && gw_store_checkpoint(store(r)) < 0)
+        gw_log(r->gw, GW_LOG_WARN, "store: %s", gw_store_errmsg(store(r)));
 }
 
 static void on_group_prepare(uv_prepare_t *h)
@@ -1905,7 +1925,7 @@ static void record_client_line(struct gw_router *r, struct gw_client *c,
     if (gw_store_history_add(store(r), t, gw_now_ms(), msgid ? msgid : "",
                              prefix, notice ? "NOTICE" : "PRIVMSG", text, "",
                              &id) == 0)
-        mark_seen(r, id);
+        r->group_seen = id;
 }
 
 void gw_router_message(struct gw_router *r, struct gw_client *c,
@@ -2115,7 +2135,9 @@ int gw_router_start(struct gateway *gw, struct gw_router **out, char *err,
     r->group_prepare.data = r;
     uv_prepare_start(&r->group_prepare, on_group_prepare);
     r->pending_tail = &r->pending;
-    r->open_handles = 2;
+    uv_timer_init(gw->loop, &r->checkpoint_timer);
+    r->checkpoint_timer.data = r;
+    r->open_handles = 3;
     *out = r;
     char topic[256];
     snprintf(topic, sizeof(topic), "Parley control: type 'help' here. "
@@ -2196,6 +2218,8 @@ void gw_router_stop(struct gw_router *r)
     group_flush(r);
     uv_close((uv_handle_t *)&r->outbox_timer, router_handle_closed);
     uv_close((uv_handle_t *)&r->group_prepare, router_handle_closed);
+    uv_close((uv_handle_t *)&r->checkpoint_timer, router_handle_closed);
+    gw_store_checkpoint(store(r));
 }
 
 void gw_router_free(struct gw_router *r)

@@ -52,7 +52,9 @@ struct gw_router {
     /* Group commit: events of one loop iteration share a transaction, and
      * what they show waits until it is committed (before the loop sleeps). */
     uv_prepare_t group_prepare;
+    uv_timer_t checkpoint_timer; /* WAL checkpoints off the message path */
     bool group_open;
+    int64_t group_seen; /* newest history id stored in the group */
     struct gw_pending *pending;      /* shows waiting for the commit */
     struct gw_pending **pending_tail;
     int open_handles;

@@ -33,6 +33,11 @@ int gw_store_open(struct gw_store **out, const char *state_dir, char *err,
 void gw_store_close(struct gw_store *st);
 const char *gw_store_errmsg(const struct gw_store *st);
 
+/* Copy the WAL into the database (PASSIVE) if anything was written since
+ * the last time; call it from a timer, outside transactions. 1 when it
+ * checkpointed, 0 when there was nothing to do. */
+int gw_store_checkpoint(struct gw_store *st);
+
 /* Group several writes into one transaction (nesting is counted). */
 int gw_store_begin(struct gw_store *st);
 int gw_store_commit(struct gw_store *st);
