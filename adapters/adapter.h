@@ -63,9 +63,9 @@ struct gw_event {
     const char *cw;          /* content warning, NULL when none */
     const struct gw_media *media;
     int nmedia;
-    const char *in_reply_to;  /* network id of the parent, may be NULL */
-    const char *conversation; /* thread or DM conversation id, may be NULL */
-    const char *visibility;   /* "public" "unlisted" "private" "direct" */
+    const char *in_reply_to;     /* network id of the parent, may be NULL */
+    const char *conversation;    /* thread or DM conversation id, may be NULL */
+    const char *visibility;      /* "public" "unlisted" "private" "direct" */
     const char *const *mentions; /* other participants' full handles */
     int nmentions;
     const char *target_id; /* FAV/BOOST: my post's network id */
@@ -83,21 +83,21 @@ enum gw_action_kind {
     GW_ACT_UNFAV,
     GW_ACT_BOOST,
     GW_ACT_UNBOOST,
-    GW_ACT_DELETE,   /* parent = my post */
-    GW_ACT_FOLLOW,   /* handle */
+    GW_ACT_DELETE, /* parent = my post */
+    GW_ACT_FOLLOW, /* handle */
     GW_ACT_UNFOLLOW,
-    GW_ACT_THREAD,   /* parent: answer with lines of the thread */
-    GW_ACT_WHO,      /* handle: answer with lines about the account */
+    GW_ACT_THREAD, /* parent: answer with lines of the thread */
+    GW_ACT_WHO,    /* handle: answer with lines about the account */
     GW_ACT_KIND_MAX,
 };
 
 /* What the router knows of a stored post an action refers to. */
 struct gw_post_ref {
-    const char *id;           /* network id */
-    const char *author;       /* full handle */
-    const char *visibility;   /* may be NULL */
-    const char *cw;           /* may be NULL */
-    const char *conversation; /* may be NULL */
+    const char *id;              /* network id */
+    const char *author;          /* full handle */
+    const char *visibility;      /* may be NULL */
+    const char *cw;              /* may be NULL */
+    const char *conversation;    /* may be NULL */
     const char *const *mentions; /* other participants, full handles */
     int nmentions;
     const char *extra; /* the JSON the adapter stored with the event */
@@ -111,7 +111,7 @@ struct gw_action {
     const char *visibility; /* requested, or NULL for the default */
     const char *handle;     /* DM/FOLLOW/WHO target handle, as typed */
     const struct gw_post_ref *parent; /* REPLY/FAV/.../THREAD; or NULL */
-    const char *idem_key;   /* same on every attempt of one outbox item */
+    const char *idem_key; /* same on every attempt of one outbox item */
 };
 
 enum gw_action_status {
@@ -144,15 +144,15 @@ enum gw_adapter_caps {
 };
 
 struct gw_adapter_status {
-    char signed_in_as[128]; /* "" when not signed in */
-    char mode[32];          /* "streaming", "polling", "signed out", ... */
-    int64_t last_event_ms;  /* 0 = never */
+    char signed_in_as[128];   /* "" when not signed in */
+    char mode[32];            /* "streaming", "polling", "signed out", ... */
+    int64_t last_event_ms;    /* 0 = never */
     long ratelimit_remaining; /* -1 = unknown */
-    char detail[256];       /* last problem, "" */
+    char detail[256];         /* last problem, "" */
 };
 
 struct gw_adapter_ops {
-    int abi_version; /* GW_ADAPTER_ABI */
+    int abi_version;  /* GW_ADAPTER_ABI */
     const char *name; /* network name in the config: "mastodon" */
     unsigned caps;
     /* Setting keys this network accepts besides the common ones (network,
@@ -183,10 +183,10 @@ struct gw_adapter_ops {
 /* One account's instance. The core owns it. */
 struct gw_adapter {
     const struct gw_adapter_ops *ops;
-    void *priv;          /* the adapter's, from start() to stop() */
-    struct gateway *gw;  /* opaque to adapters */
-    char *name;          /* account name */
-    void *core;          /* the core's per-account data */
+    void *priv;         /* the adapter's, from start() to stop() */
+    struct gateway *gw; /* opaque to adapters */
+    char *name;         /* account name */
+    void *core;         /* the core's per-account data */
 };
 
 /* ---- upcalls: adapter -> core ----------------------------------------- */

@@ -118,8 +118,8 @@ static int parse_addr(const char *s, struct gw_conf_addr *a, char *err,
         }
         hostlen = (size_t)(colon - s);
         if (memchr(s, ':', hostlen)) {
-            snprintf(err, errlen, "IPv6 address '%s' needs brackets: [addr]:port",
-                     s);
+            snprintf(err, errlen,
+                     "IPv6 address '%s' needs brackets: [addr]:port", s);
             return UV_EINVAL;
         }
     }
@@ -141,8 +141,10 @@ static int parse_addr(const char *s, struct gw_conf_addr *a, char *err,
     struct in6_addr a6;
     if (inet_pton(AF_INET, a->host, &a4) != 1 &&
         inet_pton(AF_INET6, a->host, &a6) != 1) {
-        snprintf(err, errlen, "'%s' is not an IP address (use 127.0.0.1, ::1, "
-                 "0.0.0.0 or ::)", a->host);
+        snprintf(err, errlen,
+                 "'%s' is not an IP address (use 127.0.0.1, ::1, "
+                 "0.0.0.0 or ::)",
+                 a->host);
         return UV_EINVAL;
     }
     a->loopback = is_loopback(a->host);
@@ -191,11 +193,9 @@ int gw_config_parse_addrs(const char *s, struct gw_conf_addr **out, int *n,
 
 bool gw_config_common_account_key(const char *key)
 {
-    static const char *const keys[] = {"network",      "channel",
-                                       "post_plain",   "streaming",
-                                       "poll_seconds", "tls_ca",
-                                       "tls_verify",   "base_url",
-                                       "token",        "handle"};
+    static const char *const keys[] = {
+        "network", "channel",    "post_plain", "streaming", "poll_seconds",
+        "tls_ca",  "tls_verify", "base_url",   "token",     "handle"};
     for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++)
         if (strcmp(key, keys[i]) == 0)
             return true;
@@ -235,7 +235,8 @@ static bool seen_before(struct parse_state *ps, const char *key)
             return true;
         }
     }
-    ps->seen = gw_xrealloc(ps->seen, sizeof(*ps->seen) * (size_t)(ps->nseen + 1));
+    ps->seen =
+        gw_xrealloc(ps->seen, sizeof(*ps->seen) * (size_t)(ps->nseen + 1));
     ps->seen[ps->nseen].key = gw_xstrdup(key);
     ps->seen[ps->nseen].value = NULL;
     ps->seen[ps->nseen].line = ps->line;
@@ -263,8 +264,10 @@ static void gateway_key(struct parse_state *ps, const char *key,
         errorf(ps, ps->line,
                "log_level '%s' is not one of error, warn, info, debug", value);
     } else {
-        errorf(ps, ps->line, "unknown key '%s' in [gateway] (known: "
-               "state_dir, log_level)", key);
+        errorf(ps, ps->line,
+               "unknown key '%s' in [gateway] (known: "
+               "state_dir, log_level)",
+               key);
     }
 }
 
@@ -296,9 +299,9 @@ static void irc_key(struct parse_state *ps, const char *key, const char *value)
             errorf(ps, ps->line, "listen: %s", err);
         }
     } else if (strcmp(key, "tls_listen") == 0) {
-        if (*value && gw_config_parse_addrs(value, &cfg->tls_listen,
-                                            &cfg->ntls_listen, err,
-                                            sizeof(err)) < 0)
+        if (*value &&
+            gw_config_parse_addrs(value, &cfg->tls_listen, &cfg->ntls_listen,
+                                  err, sizeof(err)) < 0)
             errorf(ps, ps->line, "tls_listen: %s", err);
     } else if (strcmp(key, "tls_cert") == 0) {
         set_str(&cfg->tls_cert, value);
@@ -313,14 +316,18 @@ static void irc_key(struct parse_state *ps, const char *key, const char *value)
             ok = isalnum((unsigned char)value[i]) || value[i] == '.' ||
                  value[i] == '-';
         if (!ok)
-            errorf(ps, ps->line, "server_name '%s' must be a host name with a "
-                   "dot (letters, digits, '-', '.')", value);
+            errorf(ps, ps->line,
+                   "server_name '%s' must be a host name with a "
+                   "dot (letters, digits, '-', '.')",
+                   value);
         else
             set_str(&cfg->server_name, value);
     } else if (strcmp(key, "control_channel") == 0) {
         if (!valid_channel(value, "&#"))
-            errorf(ps, ps->line, "control_channel '%s' must start with & or # "
-                   "and contain no spaces or commas", value);
+            errorf(ps, ps->line,
+                   "control_channel '%s' must start with & or # "
+                   "and contain no spaces or commas",
+                   value);
         else
             set_str(&cfg->control_channel, value);
     } else if (strcmp(key, "max_clients") == 0) {
@@ -331,9 +338,11 @@ static void irc_key(struct parse_state *ps, const char *key, const char *value)
         else
             cfg->max_clients = (int)v;
     } else {
-        errorf(ps, ps->line, "unknown key '%s' in [irc] (known: listen, "
+        errorf(ps, ps->line,
+               "unknown key '%s' in [irc] (known: listen, "
                "tls_listen, tls_cert, tls_key, password, server_name, "
-               "control_channel, max_clients)", key);
+               "control_channel, max_clients)",
+               key);
     }
 }
 
@@ -373,13 +382,14 @@ static void relay_key(struct parse_state *ps, const char *key,
     else if (strcmp(key, "dm_channel") == 0)
         slot = &r->dm_channel;
     if (slot == NULL) {
-        errorf(ps, ps->line, "unknown key '%s' in [relay %s] (known: server, "
-               "nick, password, channels, accounts, dm_channel)", key, r->name);
+        errorf(ps, ps->line,
+               "unknown key '%s' in [relay %s] (known: server, "
+               "nick, password, channels, accounts, dm_channel)",
+               key, r->name);
         return;
     }
     if (*slot != NULL) {
-        errorf(ps, ps->line, "'%s' is given twice in [relay %s]", key,
-               r->name);
+        errorf(ps, ps->line, "'%s' is given twice in [relay %s]", key, r->name);
         return;
     }
     *slot = gw_xstrdup(value);
@@ -416,15 +426,18 @@ static void begin_section(struct parse_state *ps, const char *section)
         bool account = strcmp(word, "account") == 0;
         ps->kind = account ? SEC_ACCOUNT : SEC_RELAY;
         if (!gw_config_valid_account_name(name)) {
-            errorf(ps, ps->line, "[%s %s]: the name must be 1-32 letters, "
-                   "digits, '-' or '_'", word, name);
+            errorf(ps, ps->line,
+                   "[%s %s]: the name must be 1-32 letters, "
+                   "digits, '-' or '_'",
+                   word, name);
         }
         if (account) {
             if (gw_config_account(cfg, name)) {
                 errorf(ps, ps->line, "[account %s] is defined twice", name);
             }
-            cfg->accounts = gw_xrealloc(
-                cfg->accounts, sizeof(*cfg->accounts) * (size_t)(cfg->naccounts + 1));
+            cfg->accounts =
+                gw_xrealloc(cfg->accounts, sizeof(*cfg->accounts) *
+                                               (size_t)(cfg->naccounts + 1));
             struct gw_conf_account *a = &cfg->accounts[cfg->naccounts++];
             memset(a, 0, sizeof(*a));
             a->name = gw_xstrdup(name);
@@ -439,8 +452,10 @@ static void begin_section(struct parse_state *ps, const char *section)
         }
     } else {
         ps->kind = SEC_NONE;
-        errorf(ps, ps->line, "unknown section [%s] (known: [gateway], [irc], "
-               "[account NAME], [relay NAME])", section);
+        errorf(ps, ps->line,
+               "unknown section [%s] (known: [gateway], [irc], "
+               "[account NAME], [relay NAME])",
+               section);
     }
 }
 
@@ -469,8 +484,10 @@ static int handler(void *user, const char *section, const char *name,
         break;
     case SEC_NONE:
         if (ps->section[0] == '\0')
-            errorf(ps, ps->line, "'%s' is outside any section (start with "
-                   "[gateway] or [irc])", name);
+            errorf(ps, ps->line,
+                   "'%s' is outside any section (start with "
+                   "[gateway] or [irc])",
+                   name);
         break;
     }
     return 1;
@@ -548,11 +565,15 @@ int gw_config_check_account_kv(const struct gw_adapter_ops *ops,
         snprintf(err, errlen, "%s must be yes or no, not '%s'", key, value);
     } else if (strcmp(key, "poll_seconds") == 0 &&
                gw_parse_long(value, 5, 86400, &l) < 0) {
-        snprintf(err, errlen, "poll_seconds must be a number from 5 to "
-                 "86400, not '%s'", value);
+        snprintf(err, errlen,
+                 "poll_seconds must be a number from 5 to "
+                 "86400, not '%s'",
+                 value);
     } else if (strcmp(key, "channel") == 0 && !valid_channel(value, "#")) {
-        snprintf(err, errlen, "channel '%s' must start with # and contain "
-                 "no spaces or commas", value);
+        snprintf(err, errlen,
+                 "channel '%s' must start with # and contain "
+                 "no spaces or commas",
+                 value);
     } else if (strcmp(key, "network") != 0 && ops->check_setting &&
                ops->check_setting(key, value, err, errlen) < 0) {
         /* err filled by the adapter */
@@ -572,11 +593,13 @@ static void validate(struct parse_state *ps)
     for (int i = 0; i < cfg->ntls_listen; i++)
         public_listen |= !cfg->tls_listen[i].loopback;
     if (public_listen && cfg->password[0] == '\0')
-        errorf(ps, cfg->listen_line, "[irc] listens on a non-loopback address but has no "
+        errorf(ps, cfg->listen_line,
+               "[irc] listens on a non-loopback address but has no "
                "password: set password = ... (anyone who can reach the port "
                "could use your accounts)");
     if (cfg->nlisten == 0 && cfg->ntls_listen == 0)
-        errorf(ps, cfg->listen_line, "[irc] has neither listen nor tls_listen: nobody "
+        errorf(ps, cfg->listen_line,
+               "[irc] has neither listen nor tls_listen: nobody "
                "could connect");
     if (cfg->ntls_listen && (cfg->tls_cert == NULL || cfg->tls_key == NULL))
         errorf(ps, 0, "[irc] tls_listen needs tls_cert and tls_key");
@@ -595,8 +618,10 @@ static void validate(struct parse_state *ps)
             for (int k = 0; k < a->nkv; k++)
                 if (strcmp(a->kv[k].key, "network") == 0)
                     line = a->kv[k].line;
-            errorf(ps, line, "network '%s' is not known (this build knows: "
-                   "mastodon)", net);
+            errorf(ps, line,
+                   "network '%s' is not known (this build knows: "
+                   "mastodon)",
+                   net);
             continue;
         }
         a->network = gw_xstrdup(net);
@@ -615,9 +640,10 @@ static void validate(struct parse_state *ps)
         for (int j = 0; j < i; j++)
             if (cfg->accounts[j].channel &&
                 gw_strcasecmp(cfg->accounts[j].channel, a->channel) == 0)
-                errorf(ps, a->line, "[account %s] uses channel %s, like "
-                       "[account %s]", a->name, a->channel,
-                       cfg->accounts[j].name);
+                errorf(ps, a->line,
+                       "[account %s] uses channel %s, like "
+                       "[account %s]",
+                       a->name, a->channel, cfg->accounts[j].name);
         if (gw_strcasecmp(a->channel, cfg->control_channel) == 0)
             errorf(ps, a->line, "[account %s] cannot use the control channel",
                    a->name);

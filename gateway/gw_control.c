@@ -45,7 +45,8 @@ static const struct help helps[] = {
     {"help", "help [COMMAND]", "this help; 'help account' for accounts"},
     {"account", "account list|add|set|del|on|off|login|code ...",
      "manage social accounts; 'help account add' and so on for each"},
-    {"account list", "account list", "every account: network, channel, "
+    {"account list", "account list",
+     "every account: network, channel, "
      "on/off, settings (secrets hidden)"},
     {"account add", "account add NAME NETWORK [@you@host] [key=value ...]",
      "add an account, e.g. 'account add social mastodon @me@example.social' "
@@ -63,7 +64,8 @@ static const struct help helps[] = {
      "CODE'"},
     {"account code", "account code NAME CODE",
      "finish the OAuth sign-in with the code the server showed"},
-    {"status", "status", "per account: signed in as, streaming or polling, "
+    {"status", "status",
+     "per account: signed in as, streaming or polling, "
      "last event, rate limit left, outbox depth"},
     {"outbox", "outbox", "actions waiting to be sent, and those that failed"},
     {"retry", "retry ID", "send a failed outbox action again"},
@@ -86,12 +88,12 @@ static void cmd_help(struct ctl *x, const char *topic)
         return;
     }
     say(x, "Commands here (no '!' needed): help [COMMAND], account list, "
-        "account add NAME NETWORK ..., account set NAME KEY VALUE, account "
-        "del NAME, account on|off NAME, account login NAME, account code "
-        "NAME CODE, status, outbox, retry ID.");
+           "account add NAME NETWORK ..., account set NAME KEY VALUE, account "
+           "del NAME, account on|off NAME, account login NAME, account code "
+           "NAME CODE, status, outbox, retry ID.");
     say(x, "In account channels: !re REF text, 'nick: text', !post, !dm, "
-        "!fav, !boost, !delete, !undo, !cw, !thread, !open, !who, !follow, "
-        "!claim, !done, !pending, !help.");
+           "!fav, !boost, !delete, !undo, !cw, !thread, !open, !who, !follow, "
+           "!claim, !done, !pending, !help.");
 }
 
 static char *word(char **s)
@@ -133,7 +135,8 @@ static void account_list(struct ctl *x)
         settings[0] = '\0';
         for (int i = 0; i < a->nsettings; i++) {
             const struct gw_setting *s = &a->settings[i];
-            if (strcmp(s->key, "network") == 0 || strcmp(s->key, "channel") == 0)
+            if (strcmp(s->key, "network") == 0 ||
+                strcmp(s->key, "channel") == 0)
                 continue;
             len += (size_t)snprintf(settings + len, sizeof(settings) - len,
                                     "%s%s=%s", len ? " " : "", s->key,
@@ -199,8 +202,7 @@ static void account_add(struct ctl *x, char *rest)
             key = w;
             value = eq + 1;
         }
-        if (gw_config_check_account_kv(ops, key, value, err, sizeof(err)) <
-            0) {
+        if (gw_config_check_account_kv(ops, key, value, err, sizeof(err)) < 0) {
             say(x, "%s", err);
             ok = false;
         }
@@ -269,18 +271,20 @@ static void account_set(struct ctl *x, char *rest)
     }
     int line = gw__account_config_line(a, key);
     if (line) {
-        say(x, "%s of %s is set in %s line %d; change it there and reload "
-            "(SIGHUP)", key, a->name, x->r->gw->cfg->path, line);
+        say(x,
+            "%s of %s is set in %s line %d; change it there and reload "
+            "(SIGHUP)",
+            key, a->name, x->r->gw->cfg->path, line);
         return;
     }
     if (strcmp(key, "network") == 0) {
         say(x, "the network of an account cannot change; add another "
-            "account");
+               "account");
         return;
     }
     char err[300];
-    if (*rest && gw_config_check_account_kv(a->ops, key, rest, err,
-                                            sizeof(err)) < 0) {
+    if (*rest &&
+        gw_config_check_account_kv(a->ops, key, rest, err, sizeof(err)) < 0) {
         say(x, "%s", err);
         return;
     }
@@ -355,8 +359,10 @@ static void account_login(struct ctl *x, char *rest, bool code)
     if (a == NULL)
         return;
     if ((code ? (void *)a->ops->code : (void *)a->ops->login) == NULL) {
-        say(x, "%s accounts sign in with settings (account set %s token "
-            "...), not with a login", a->network, a->name);
+        say(x,
+            "%s accounts sign in with settings (account set %s token "
+            "...), not with a login",
+            a->network, a->name);
         return;
     }
     if (!a->running) {
@@ -404,8 +410,8 @@ static void cmd_status(struct ctl *x)
     fmt_ago(r->gw->started_ms, up, sizeof(up));
     int64_t posts = 0;
     gw_store_post_count(r->gw->store, &posts);
-    say(x, "Parley: up since %s, %d client(s) connected, %lld posts stored",
-        up, gw_ircd_client_count(r->gw->ircd), (long long)posts);
+    say(x, "Parley: up since %s, %d client(s) connected, %lld posts stored", up,
+        gw_ircd_client_count(r->gw->ircd), (long long)posts);
     if (r->accounts == NULL)
         say(x, "no accounts: 'account add NAME mastodon @you@host'");
     for (struct gw_account *a = r->accounts; a; a = a->next) {
@@ -426,8 +432,10 @@ static void cmd_status(struct ctl *x)
             snprintf(rl, sizeof(rl), "%ld", st.ratelimit_remaining);
         else
             gw_strlcpy(rl, "unknown", sizeof(rl));
-        say(x, "%s (%s): %s%s, %s; last event %s; rate limit left %s; "
-            "outbox %lld%s%s", a->name, a->network,
+        say(x,
+            "%s (%s): %s%s, %s; last event %s; rate limit left %s; "
+            "outbox %lld%s%s",
+            a->name, a->network,
             st.signed_in_as[0] ? "signed in as " : "not signed in",
             st.signed_in_as, st.mode[0] ? st.mode : "?", last, rl,
             (long long)depth, st.detail[0] ? "; " : "", st.detail);
@@ -516,8 +524,10 @@ void gw__control_command(struct gw_router *r, struct gw_client *c,
         else if (strcmp(sub, "code") == 0)
             account_login(&x, rest, true);
         else
-            say(&x, "unknown: account %s; 'help account' lists the "
-                "subcommands", sub);
+            say(&x,
+                "unknown: account %s; 'help account' lists the "
+                "subcommands",
+                sub);
     } else if (strcmp(cmd, "status") == 0) {
         cmd_status(&x);
     } else if (strcmp(cmd, "outbox") == 0) {

@@ -3,19 +3,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
-#include <unistd.h>
 #include <stdio.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gw_http.h"
 #include "gw_ircd.h"
 #include "gw_router.h"
 #include "gw_store.h"
 
-void gw_log(const struct gateway *gw, enum gw_log_level level,
-            const char *fmt, ...)
+void gw_log(const struct gateway *gw, enum gw_log_level level, const char *fmt,
+            ...)
 {
     static const char *const names[] = {"error", "warn", "info", "debug"};
     if (gw && level > gw->log_level)
@@ -63,8 +63,10 @@ static int lock_state(struct gateway *gw, char *err, size_t errlen)
     fl.l_type = F_WRLCK;
     fl.l_whence = SEEK_SET;
     if (fcntl(gw->lock_fd, F_SETLK, &fl) < 0) {
-        snprintf(err, errlen, "another parley is already running with the "
-                 "state directory %s", gw->cfg->state_dir);
+        snprintf(err, errlen,
+                 "another parley is already running with the "
+                 "state directory %s",
+                 gw->cfg->state_dir);
         return UV_EBUSY;
     }
     return 0;
@@ -99,9 +101,10 @@ int gw_gateway_start(struct gateway *gw, uv_loop_t *loop, struct gw_config *cfg,
     if (rc < 0)
         return rc;
     for (int i = 0; i < cfg->nrelays; i++)
-        gw_log(gw, GW_LOG_WARN, "%s:%d: [relay %s] is not supported by this "
-               "build yet; it is ignored", cfg->path, cfg->relays[i].line,
-               cfg->relays[i].name);
+        gw_log(gw, GW_LOG_WARN,
+               "%s:%d: [relay %s] is not supported by this "
+               "build yet; it is ignored",
+               cfg->path, cfg->relays[i].line, cfg->relays[i].name);
     uv_signal_init(loop, &gw->sig_hup);
     uv_signal_init(loop, &gw->sig_term);
     uv_signal_init(loop, &gw->sig_int);
@@ -120,8 +123,10 @@ int gw_gateway_reload(struct gateway *gw)
     char err[4096];
     int rc = gw_config_load(gw->config_path, &cfg, err, sizeof(err));
     if (rc < 0) {
-        gw_log(gw, GW_LOG_ERROR, "reload refused, keeping the running "
-               "configuration:\n%s", err);
+        gw_log(gw, GW_LOG_ERROR,
+               "reload refused, keeping the running "
+               "configuration:\n%s",
+               err);
         return rc;
     }
     const struct gw_config *old = gw->cfg;
@@ -132,7 +137,8 @@ int gw_gateway_reload(struct gateway *gw)
     if (!same_listen || strcmp(old->state_dir, cfg->state_dir) != 0 ||
         strcmp(old->control_channel, cfg->control_channel) != 0 ||
         strcmp(old->server_name, cfg->server_name) != 0)
-        gw_log(gw, GW_LOG_WARN, "listen, state_dir, server_name and "
+        gw_log(gw, GW_LOG_WARN,
+               "listen, state_dir, server_name and "
                "control_channel changes take effect at the next restart");
     /* Keep what needs a restart as it is; take the rest. */
     struct gw_config *keep = gw->cfg;

@@ -22,11 +22,11 @@ struct gw_router;
 
 struct gateway {
     uv_loop_t *loop;
-    struct gw_config *cfg;   /* current configuration (swapped on reload) */
-    char *config_path;       /* as given with -c */
-    struct gw_store *store;  /* the database */
-    struct gw_http *http;    /* libcurl multi on the loop */
-    struct gw_ircd *ircd;    /* listeners and IRC clients */
+    struct gw_config *cfg;    /* current configuration (swapped on reload) */
+    char *config_path;        /* as given with -c */
+    struct gw_store *store;   /* the database */
+    struct gw_http *http;     /* libcurl multi on the loop */
+    struct gw_ircd *ircd;     /* listeners and IRC clients */
     struct gw_router *router; /* accounts, events, actions, control channel */
     uv_signal_t sig_hup;
     uv_signal_t sig_term;
@@ -49,7 +49,7 @@ void gw_gateway_free(struct gateway *gw);
 int gw_gateway_reload(struct gateway *gw);
 
 /* Log to stderr with a level and a timestamp. Never pass secrets. */
-void gw_log(const struct gateway *gw, enum gw_log_level level,
-            const char *fmt, ...) GW_PRINTF(3, 4);
+void gw_log(const struct gateway *gw, enum gw_log_level level, const char *fmt,
+            ...) GW_PRINTF(3, 4);
 
 #endif

@@ -253,8 +253,8 @@ void gw_router_chathistory(struct gw_router *r, struct gw_client *c,
         long half = limit / 2;
         int nlo = gw_store_history_range(store(r), t, 0, id + 1,
                                          (int)(limit - half), true, &lo);
-        int nhi = gw_store_history_range(store(r), t, id, 0, (int)half, false,
-                                         &hi);
+        int nhi =
+            gw_store_history_range(store(r), t, id, 0, (int)half, false, &hi);
         nlo = nlo > 0 ? nlo : 0;
         nhi = nhi > 0 ? nhi : 0;
         rows = gw_xcalloc((size_t)(nlo + nhi) + 1, sizeof(*rows));
@@ -292,15 +292,14 @@ send:
 
 /* ---- read markers ---------------------------------------------------- */
 
-static void marker_key(const struct gw_client *c, const char *target,
-                       char *buf, size_t size)
+static void marker_key(const struct gw_client *c, const char *target, char *buf,
+                       size_t size)
 {
     snprintf(buf, size, "markread:%s:%s", gw_client_nick(c), target);
     gw_strlower(buf);
 }
 
-static void send_marker(struct gw_client *c, const char *target,
-                        const char *ts)
+static void send_marker(struct gw_client *c, const char *target, const char *ts)
 {
     if (ts)
         gw_ircd_server_line(c, "MARKREAD %s timestamp=%s", target, ts);
@@ -327,8 +326,7 @@ void gw_router_markread(struct gw_router *r, struct gw_client *c,
 {
     const char *target = m->params[0];
     if (strlen(target) > GW_CHANNEL_MAX || strchr(target, ',')) {
-        gw_ircd_fail(c, "MARKREAD", "INVALID_PARAMS", target,
-                     "Invalid target");
+        gw_ircd_fail(c, "MARKREAD", "INVALID_PARAMS", target, "Invalid target");
         return;
     }
     char key[160], *cur = NULL;

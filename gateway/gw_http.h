@@ -29,15 +29,15 @@ struct gw_http_response {
     const char *body;   /* NUL-terminated (NUL not counted) */
     size_t body_len;
     /* Parsed headers; -1 / 0 / NULL when absent. */
-    long retry_after_s;          /* Retry-After (seconds or HTTP date) */
-    long ratelimit_remaining;    /* X-RateLimit-Remaining / x-rate-limit-* */
-    int64_t ratelimit_reset_ms;  /* epoch ms; ISO-8601 or epoch seconds */
-    const char *link_next;       /* Link: <...>; rel="next" */
-    const char *link_prev;       /* Link: <...>; rel="prev" */
+    long retry_after_s;         /* Retry-After (seconds or HTTP date) */
+    long ratelimit_remaining;   /* X-RateLimit-Remaining / x-rate-limit-* */
+    int64_t ratelimit_reset_ms; /* epoch ms; ISO-8601 or epoch seconds */
+    const char *link_next;      /* Link: <...>; rel="next" */
+    const char *link_prev;      /* Link: <...>; rel="prev" */
     const char *content_type;
-    const char *http_version;    /* "1.1", "2" */
-    const void *internal;        /* gw_http's own; NULL in a response
-                                    built elsewhere (tests) */
+    const char *http_version; /* "1.1", "2" */
+    const void *internal;     /* gw_http's own; NULL in a response
+                                 built elsewhere (tests) */
 };
 
 /* Case-insensitive lookup of a response header's value (last one wins);
@@ -48,10 +48,10 @@ const char *gw_http_response_header(const struct gw_http_response *r,
 typedef void (*gw_http_cb)(void *arg, const struct gw_http_response *r);
 
 struct gw_http_opts {
-    const char *method;  /* "GET" when NULL */
-    const char *url;     /* http:// or https:// */
+    const char *method;         /* "GET" when NULL */
+    const char *url;            /* http:// or https:// */
     const char *const *headers; /* NULL-terminated "Name: value" list */
-    const char *body;    /* copied; NULL for none */
+    const char *body;           /* copied; NULL for none */
     size_t body_len;
     const char *content_type; /* e.g. "application/json" */
     long connect_timeout_ms;  /* 0: 10 s */
@@ -109,8 +109,8 @@ struct gw_sse_opts {
 
 /* Open a stream that reconnects by itself until gw_sse_close(). */
 int gw_sse_open(struct gw_http *h, const struct gw_sse_opts *o,
-                gw_sse_event_cb on_event, gw_sse_state_cb on_state,
-                void *arg, struct gw_sse **out);
+                gw_sse_event_cb on_event, gw_sse_state_cb on_state, void *arg,
+                struct gw_sse **out);
 /* Stop and free; no callback runs after this returns. */
 void gw_sse_close(struct gw_sse *s);
 

@@ -15,7 +15,7 @@
 #include "gw_tls.h"
 
 #define PARLEY_VERSION_STR "parley-0.1"
-#define BOT_NICK "parley"
+#define BOT_NICK           "parley"
 /* Read buffer shared by all clients (data is consumed before the next). */
 #define SHARED_READ 65536
 /* Input held for one client: an incomplete line plus one read's worth
@@ -25,19 +25,19 @@
 /* A line over the limit is skipped; this much junk without a newline
  * closes the connection (ngircd: binary junk or a TLS hello on a
  * plaintext port would keep us busy forever). */
-#define JUNK_MAX (64 * 1024)
-#define SWEEP_MS 5000
+#define JUNK_MAX    (64 * 1024)
+#define SWEEP_MS    5000
 #define THROTTLE_MS 20
 /* Flood control in microseconds (see gw_limits.h for the idea). */
 #define FLOOD_PENALTY_US 200
-#define FLOOD_BURST_US 1000000
+#define FLOOD_BURST_US   1000000
 
 struct gw_ircd;
 struct gw_channel;
 
 struct gw_puppet {
-    struct gw_puppet *next;  /* all puppets */
-    struct gw_puppet *hnext; /* same hash bucket */
+    struct gw_puppet *next;      /* all puppets */
+    struct gw_puppet *hnext;     /* same hash bucket */
     struct gw_channel *chans[4]; /* channels it is in (a person is seen
                                     by one or two accounts) */
     int nchans;
@@ -73,13 +73,13 @@ struct gw_client {
     int cap_version;
     bool cap_negotiating;
     bool has_nick, has_user, registered, sasl_ok, closing, in_flush;
-    bool sasl_external; /* AUTHENTICATE EXTERNAL in progress */
-    bool sendq_full; /* over the hard limit: closed from on_prepare */
-    uint64_t mark;   /* send_peers() generation: already sent to */
-    char *account;        /* SASL authcid, for account-tag/extended-join */
+    bool sasl_external;      /* AUTHENTICATE EXTERNAL in progress */
+    bool sendq_full;         /* over the hard limit: closed from on_prepare */
+    uint64_t mark;           /* send_peers() generation: already sent to */
+    char *account;           /* SASL authcid, for account-tag/extended-join */
     struct gw_tls_conn *tls; /* NULL on plaintext listeners */
-    char *label;          /* labeled-response: label of the command */
-    struct gw_buf capture; /* what the labeled command answered */
+    char *label;             /* labeled-response: label of the command */
+    struct gw_buf capture;   /* what the labeled command answered */
     bool capturing;
     bool paused, in_throttle, writing, skipping;
     size_t skipped;
@@ -129,7 +129,7 @@ struct gw_ircd {
     uv_timer_t throttle;
     int open_handles; /* prepare, sweep, throttle, listeners, clients */
     bool stopping;
-    char *read_buf; /* SHARED_READ bytes */
+    char *read_buf;             /* SHARED_READ bytes */
     struct gw_tls_ctx *tls_ctx; /* NULL without tls_listen */
     bool read_busy;
     char msgid_base[16];
@@ -253,8 +253,7 @@ void gw_client_prefix(const struct gw_client *c, char *buf, size_t size)
     client_prefix(c, buf, size);
 }
 
-bool gw_client_same_person(const struct gw_client *a,
-                           const struct gw_client *b)
+bool gw_client_same_person(const struct gw_client *a, const struct gw_client *b)
 {
     return a == b || same_person(a, b);
 }
@@ -775,7 +774,8 @@ static bool valid_nick(const char *n)
         unsigned char ch = (unsigned char)n[i];
         bool alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
         bool digit = ch >= '0' && ch <= '9';
-        if (alpha || strchr(special, ch) != NULL || (i > 0 && (digit || ch == '-')))
+        if (alpha || strchr(special, ch) != NULL ||
+            (i > 0 && (digit || ch == '-')))
             continue;
         return false;
     }
@@ -966,8 +966,7 @@ static void send_names(struct gw_client *c, struct gw_channel *ch)
     char full[256];
     /* The bot sits (as operator) in every channel the gateway manages. */
     if (ch->flags & GW_CHAN_MANAGED) {
-        snprintf(full, sizeof(full), "%s!%s@%s", BOT_NICK, BOT_NICK,
-                 srv(c->d));
+        snprintf(full, sizeof(full), "%s!%s@%s", BOT_NICK, BOT_NICK, srv(c->d));
         names_add(&n, "@", uh ? full : BOT_NICK);
     }
     for (int i = 0; i < ch->nmembers; i++) {
@@ -1146,8 +1145,8 @@ static void channel_part(struct gw_client *c, struct gw_channel *ch,
     channel_remove(c, ch);
 }
 
-int gw_ircd_channel_open(struct gw_ircd *d, const char *name,
-                         const char *topic, unsigned flags)
+int gw_ircd_channel_open(struct gw_ircd *d, const char *name, const char *topic,
+                         unsigned flags)
 {
     if (!valid_channel_name(name))
         return UV_EINVAL;
@@ -1291,8 +1290,9 @@ static void client_close(struct gw_client *c, const char *reason)
         gw_buf_reset(&c->out);
     /* The ERROR line may exceed the hard limit: it is the last one. */
     char line[512];
-    int n = snprintf(line, sizeof(line), "ERROR :Closing link: (%s@%s) [%s]\r\n",
-                     c->has_user ? c->user : "*", c->host, reason);
+    int n =
+        snprintf(line, sizeof(line), "ERROR :Closing link: (%s@%s) [%s]\r\n",
+                 c->has_user ? c->user : "*", c->host, reason);
     if (n > 0 && (size_t)n < sizeof(line) &&
         c->out.len + c->inflight.len < GW_CLIENT_SENDQ_HARD) {
         if (c->tls) {
@@ -1324,12 +1324,23 @@ static void client_really_close(struct gw_client *c)
 
 /* In the order of enum gw_cap's bits. */
 static const char *const cap_names[] = {
-    "message-tags",     "server-time",       "echo-message",
-    "sasl",             "cap-notify",        "multi-prefix",
-    "batch",            "labeled-response",  "userhost-in-names",
-    "extended-join",    "away-notify",       "account-tag",
-    "setname",          "invite-notify",     "standard-replies",
-    "draft/chathistory", "draft/read-marker",
+    "message-tags",
+    "server-time",
+    "echo-message",
+    "sasl",
+    "cap-notify",
+    "multi-prefix",
+    "batch",
+    "labeled-response",
+    "userhost-in-names",
+    "extended-join",
+    "away-notify",
+    "account-tag",
+    "setname",
+    "invite-notify",
+    "standard-replies",
+    "draft/chathistory",
+    "draft/read-marker",
 };
 
 static void send_isupport(struct gw_client *c)
@@ -1351,7 +1362,8 @@ static void send_motd(struct gw_client *c)
 {
     const char *ctl = c->d->gw->cfg->control_channel;
     numeric(c, "375", ":- %s Message of the day -", srv(c->d));
-    numeric(c, "372", ":- Parley: your social networks' conversations on "
+    numeric(c, "372",
+            ":- Parley: your social networks' conversations on "
             "IRC.");
     numeric(c, "372", ":- Type 'help' in %s to get started.", ctl);
     numeric(c, "376", ":End of /MOTD command.");
@@ -1382,8 +1394,8 @@ static void try_register(struct gw_client *c)
     c->registered = true;
     d->nregistered++;
     const char *fp = c->tls ? gw_tls_peer_fingerprint(c->tls) : NULL;
-    if (fp && d->gw->cfg->password[0] && (password_ok(d, c->pass) ||
-                                          (c->sasl_ok && c->account)))
+    if (fp && d->gw->cfg->password[0] &&
+        (password_ok(d, c->pass) || (c->sasl_ok && c->account)))
         gw_router_certfp_remember(d->gw->router, fp,
                                   c->account ? c->account : c->nick);
     char date[32];
@@ -1456,8 +1468,7 @@ static void cmd_nick(struct gw_client *c, struct gw_irc_msg *m)
         announce_nick(c, nick);
         /* Every session of the person follows. */
         for (struct gw_client *o = c->d->clients; o; o = o->next) {
-            if (o != c && o->registered &&
-                gw_strcasecmp(o->nick, old) == 0) {
+            if (o != c && o->registered && gw_strcasecmp(o->nick, old) == 0) {
                 char prefix[256];
                 client_prefix(o, prefix, sizeof(prefix));
                 client_printf(o, ":%s NICK %s", prefix, nick);
@@ -1609,7 +1620,8 @@ static void sasl_finish(struct gw_client *c)
     }
     /* authzid NUL authcid NUL password */
     unsigned char *z1 = memchr(out, 0, (size_t)n);
-    unsigned char *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(out + n - z1 - 1)) : NULL;
+    unsigned char *z2 =
+        z1 ? memchr(z1 + 1, 0, (size_t)(out + n - z1 - 1)) : NULL;
     if (z2 == NULL) {
         sasl_fail(c, "904", "SASL authentication failed");
         return;
@@ -1672,9 +1684,8 @@ static void cmd_authenticate(struct gw_client *c, struct gw_irc_msg *m)
         c->sasl.max = 0;
         const char *fp = gw_tls_peer_fingerprint(c->tls);
         char account[64];
-        if (fp == NULL ||
-            gw_router_certfp(c->d->gw->router, fp, account, sizeof(account)) <
-                0) {
+        if (fp == NULL || gw_router_certfp(c->d->gw->router, fp, account,
+                                           sizeof(account)) < 0) {
             numeric(c, "904", ":SASL authentication failed (%s)",
                     fp ? "this certificate is not known yet: log in once "
                          "with the password over TLS while presenting it"
@@ -1739,8 +1750,10 @@ static void cmd_join(struct gw_client *c, struct gw_irc_msg *m)
             if (!valid_channel_name(p)) {
                 numeric(c, "479", "%s :Illegal channel name", p);
             } else if (ch == NULL && p[0] == '&') {
-                numeric(c, "403", "%s :No such channel (& channels belong to "
-                        "the gateway)", p);
+                numeric(c, "403",
+                        "%s :No such channel (& channels belong to "
+                        "the gateway)",
+                        p);
             } else if (ch == NULL && c->nchans >= 64) {
                 numeric(c, "405", "%s :You have joined too many channels", p);
             } else {
@@ -2006,8 +2019,10 @@ static void cmd_setname(struct gw_client *c, struct gw_irc_msg *m)
     const char *name = m->params[0];
     size_t n = strlen(name);
     if (n == 0 || n > GW_REALNAME_MAX) {
-        client_printf(c, ":%s FAIL SETNAME INVALID_REALNAME :Real name must "
-                      "be 1 to %d bytes", srv(c->d), GW_REALNAME_MAX);
+        client_printf(c,
+                      ":%s FAIL SETNAME INVALID_REALNAME :Real name must "
+                      "be 1 to %d bytes",
+                      srv(c->d), GW_REALNAME_MAX);
         return;
     }
     free(c->realname);
@@ -2096,8 +2111,8 @@ static void cmd_ison(struct gw_client *c, struct gw_irc_msg *m)
              p = strtok_r(NULL, " ", &save)) {
             if (gw_ircd_nick_taken(c->d, p) &&
                 len + strlen(p) + 2 < sizeof(list))
-                len += (size_t)snprintf(list + len, sizeof(list) - len,
-                                        "%s%s", len ? " " : "", p);
+                len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+                                        len ? " " : "", p);
         }
         free(copy);
     }
@@ -2117,9 +2132,9 @@ static void cmd_userhost(struct gw_client *c, struct gw_irc_msg *m)
                                     "%s%s=%c%s@%s", len ? " " : "", o->nick,
                                     o->away ? '-' : '+', o->user, o->host);
         else if (p && len < 300)
-            len += (size_t)snprintf(list + len, sizeof(list) - len,
-                                    "%s%s=+%s@%s", len ? " " : "", p->nick,
-                                    p->user, p->host);
+            len +=
+                (size_t)snprintf(list + len, sizeof(list) - len, "%s%s=+%s@%s",
+                                 len ? " " : "", p->nick, p->user, p->host);
     }
     numeric(c, "302", ":%s", list);
 }
@@ -2206,8 +2221,7 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
     for (struct gw_client *t = d->clients; t; t = t->next) {
         if (t != c && t->registered && !t->closing &&
             gw_strcasecmp(t->nick, to->nick) == 0 &&
-            (!tagmsg || (t->caps & GW_CAP_MESSAGE_TAGS)) &&
-            !same_person(t, c))
+            (!tagmsg || (t->caps & GW_CAP_MESSAGE_TAGS)) && !same_person(t, c))
             gw_ircd_send(t, &o);
     }
     if (c->caps & GW_CAP_ECHO_MESSAGE)
@@ -2328,8 +2342,7 @@ static void write_tagged(struct gw_client *c, const char *line, size_t len,
         n = snprintf(buf, sizeof(buf), "@%s=%s;%.*s", key, esc, (int)len - 1,
                      line + 1);
     else
-        n = snprintf(buf, sizeof(buf), "@%s=%s %.*s", key, esc, (int)len,
-                     line);
+        n = snprintf(buf, sizeof(buf), "@%s=%s %.*s", key, esc, (int)len, line);
     if (n > 0 && (size_t)n < sizeof(buf))
         client_write(c, buf, (size_t)n);
 }
@@ -2431,9 +2444,10 @@ static void dispatch_msg(struct gw_client *c, struct gw_irc_msg *mp, int rc,
     }
     if (!gw_utf8_valid(line, len)) {
         if (c->registered)
-            client_printf(c, ":%s FAIL %s INVALID_UTF8 :Message rejected, "
-                          "your IRC software must use UTF-8", srv(c->d),
-                          m.command);
+            client_printf(c,
+                          ":%s FAIL %s INVALID_UTF8 :Message rejected, "
+                          "your IRC software must use UTF-8",
+                          srv(c->d), m.command);
         else
             gw_ircd_server_notice(c, "Line rejected: not UTF-8");
         return;
@@ -2727,8 +2741,10 @@ static void on_connection(uv_stream_t *server, int status)
     }
     int max = d->gw->cfg->max_clients;
     if (d->stopping || d->nclients > max) {
-        client_printf(c, "ERROR :Closing link: (*@%s) [Too many connections "
-                      "(%d)]", c->host, max);
+        client_printf(c,
+                      "ERROR :Closing link: (*@%s) [Too many connections "
+                      "(%d)]",
+                      c->host, max);
         c->closing = true;
         c->closing_since = gw_now_ms();
         flush_list_add(c);
@@ -2765,8 +2781,8 @@ static void on_sweep(uv_timer_t *t)
 
 /* ---- start / stop -------------------------------------------------- */
 
-static int listen_on(struct gw_ircd *d, const struct gw_conf_addr *a,
-                     bool tls, char *err, size_t errlen)
+static int listen_on(struct gw_ircd *d, const struct gw_conf_addr *a, bool tls,
+                     char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     int rc;

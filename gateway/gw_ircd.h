@@ -51,8 +51,8 @@ struct gw_out {
     const char *command; /* "PRIVMSG" */
     const char *params[GW_IRC_PARAMS_MAX];
     int nparams;
-    int64_t time_ms; /* server-time; 0: now */
-    const char *msgid; /* NULL: none */
+    int64_t time_ms;               /* server-time; 0: now */
+    const char *msgid;             /* NULL: none */
     const struct gw_irc_tag *tags; /* client tags (+draft/reply, ...) */
     int ntags;
     /* Replace params[0] by each recipient's own nick (a query from a
@@ -83,8 +83,8 @@ int gw_ircd_client_count(const struct gw_ircd *d);
 
 /* Managed channels: every registered client is joined now and on
  * registration. Opening an open channel updates its topic. */
-int gw_ircd_channel_open(struct gw_ircd *d, const char *name,
-                         const char *topic, unsigned flags);
+int gw_ircd_channel_open(struct gw_ircd *d, const char *name, const char *topic,
+                         unsigned flags);
 void gw_ircd_channel_close(struct gw_ircd *d, const char *name,
                            const char *reason);
 bool gw_ircd_channel_exists(struct gw_ircd *d, const char *name);

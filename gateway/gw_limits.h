@@ -29,8 +29,8 @@
  * dropped at once (redis client-output-buffer-limit). A channel burst of
  * history fits well under the soft limit.
  */
-#define GW_CLIENT_SENDQ_SOFT (256 * 1024)
-#define GW_CLIENT_SENDQ_HARD (1024 * 1024)
+#define GW_CLIENT_SENDQ_SOFT     (256 * 1024)
+#define GW_CLIENT_SENDQ_HARD     (1024 * 1024)
 #define GW_CLIENT_SENDQ_GRACE_MS 10000
 
 /*
@@ -39,21 +39,21 @@
  * pauses instead of dropping, so a burst is slowed down, not lost.
  */
 #define GW_FLOOD_PENALTY_MS 2
-#define GW_FLOOD_BURST_MS 2000
+#define GW_FLOOD_BURST_MS   2000
 
 /* Connected clients, and clients still registering. */
-#define GW_CLIENTS_MAX 4096
+#define GW_CLIENTS_MAX             4096
 #define GW_REGISTRATION_TIMEOUT_MS 60000
 
 /* PING after this much silence, drop after as much again. */
-#define GW_PING_IDLE_MS 90000
+#define GW_PING_IDLE_MS    90000
 #define GW_PING_TIMEOUT_MS 60000
 
 /* Nicknames and channel names we accept from clients. */
-#define GW_NICK_MAX 30
+#define GW_NICK_MAX    30
 #define GW_CHANNEL_MAX 50
-#define GW_TOPIC_MAX 390
-#define GW_AWAY_MAX 200
+#define GW_TOPIC_MAX   390
+#define GW_AWAY_MAX    200
 
 /* Real names (USER, SETNAME; ISUPPORT NAMELEN). */
 #define GW_REALNAME_MAX 128

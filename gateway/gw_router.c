@@ -160,7 +160,8 @@ static void settings_build(struct gw_account *a)
 
 static void account_topic(struct gw_account *a, char *buf, size_t size)
 {
-    snprintf(buf, size, "Parley: %s account '%s'. Type !help for commands; "
+    snprintf(buf, size,
+             "Parley: %s account '%s'. Type !help for commands; "
              "mentions and replies arrive here, DMs as queries.",
              a->network, a->name);
 }
@@ -268,9 +269,10 @@ struct gw_account *gw__router_account_load(struct gw_router *r,
         return NULL;
     const struct gw_adapter_ops *ops = gw_adapter_find(row.network);
     if (ops == NULL) {
-        gw__control_say(r, "account %s: network '%s' is not known to this "
-                        "build; it stays stored but off", row.name,
-                        row.network);
+        gw__control_say(r,
+                        "account %s: network '%s' is not known to this "
+                        "build; it stays stored but off",
+                        row.name, row.network);
         gw_account_row_free(&row);
         return NULL;
     }
@@ -468,13 +470,13 @@ static int puppet_for(struct gw_account *a, const char *handle,
 
 struct show {
     struct gw_router *r;
-    const char *target;   /* channel, or the puppet nick of a query */
-    bool query;           /* to every client, addressed to its nick */
+    const char *target; /* channel, or the puppet nick of a query */
+    bool query;         /* to every client, addressed to its nick */
     const char *prefix;
     const char *command;
     int64_t time_ms;
-    const char *ref;      /* msgid base */
-    int n;                /* lines so far */
+    const char *ref; /* msgid base */
+    int n;           /* lines so far */
     /* Collected lines, shown after the transaction commits. */
     char **lines;
     char **msgids;
@@ -506,8 +508,8 @@ static size_t line_budget(const struct show *s)
     size_t tlen = strlen(s->target);
     if (s->query && tlen < GW_NICK_MAX)
         tlen = GW_NICK_MAX;
-    size_t overhead = 1 + strlen(s->prefix) + 1 + strlen(s->command) + 1 +
-                      tlen + 2 + 2;
+    size_t overhead =
+        1 + strlen(s->prefix) + 1 + strlen(s->command) + 1 + tlen + 2 + 2;
     return overhead < 400 ? GW_IRC_LINE_MAX - overhead : 100;
 }
 
@@ -598,7 +600,7 @@ static void on_checkpoint(uv_timer_t *t);
 struct gw_pending {
     struct gw_pending *next;
     struct show s;
-    char *join_nick;    /* puppet to join to s.target first, or NULL */
+    char *join_nick; /* puppet to join to s.target first, or NULL */
     char *target, *prefix, *command, *ref;
 };
 
@@ -665,8 +667,10 @@ static void group_flush(struct gw_router *r)
     r->pending = NULL;
     r->pending_tail = &r->pending;
     if (rc < 0)
-        gw_log(r->gw, GW_LOG_ERROR, "store: could not commit events (%s); "
-               "they will be fetched again", gw_store_errmsg(store(r)));
+        gw_log(r->gw, GW_LOG_ERROR,
+               "store: could not commit events (%s); "
+               "they will be fetched again",
+               gw_store_errmsg(store(r)));
     while (p) {
         struct gw_pending *next = p->next;
         if (rc == 0) {
@@ -705,8 +709,7 @@ static void on_group_prepare(uv_prepare_t *h)
 
 /* Show text now (and record it), outside any post. */
 static void show_text(struct gw_router *r, const char *target, bool query,
-                      const char *prefix, const char *command,
-                      const char *text)
+                      const char *prefix, const char *command, const char *text)
 {
     struct show s;
     memset(&s, 0, sizeof(s));
@@ -849,11 +852,11 @@ static int deliver_notice(struct gw_account *a, const struct gw_event *ev)
     char nick[GW_NICK_MAX + 1], prefix[256];
     struct gw_post target;
     memset(&target, 0, sizeof(target));
-    const char *about_id =
-        (ev->kind == GW_EV_FAV || ev->kind == GW_EV_BOOST) ? ev->target_id
-                                                            : ev->id;
-    bool known = about_id && gw_store_post_by_netid(store(r), a->name,
-                                                    about_id, &target) == 0;
+    const char *about_id = (ev->kind == GW_EV_FAV || ev->kind == GW_EV_BOOST)
+                               ? ev->target_id
+                               : ev->id;
+    bool known = about_id && gw_store_post_by_netid(store(r), a->name, about_id,
+                                                    &target) == 0;
     if (ev->author && *ev->author)
         puppet_for(a, ev->author, ev->author_name, ev->author_url, nick,
                    sizeof(nick), prefix, sizeof(prefix));
@@ -1012,8 +1015,7 @@ int gw_ad_cursor_get(struct gw_adapter *ad, const char *name, char **value)
     return gw_store_cursor_get(store(a->r), a->name, name, value);
 }
 
-int gw_ad_cursor_set(struct gw_adapter *ad, const char *name,
-                     const char *value)
+int gw_ad_cursor_set(struct gw_adapter *ad, const char *name, const char *value)
 {
     struct gw_account *a = ad->core;
     /* In the same transaction as the events it moves past. */
@@ -1344,8 +1346,7 @@ static void outbox_done(struct gw_router *r, int64_t id,
                 p.url = (char *)(ev.url ? ev.url : "");
                 if (gw_store_post_put(store(r), &p) == 0) {
                     record_undo(r, a->name, it.who, p.ref);
-                    tell_origin(r, it.origin, "[%s] sent by %s", p.ref,
-                                it.who);
+                    tell_origin(r, it.origin, "[%s] sent by %s", p.ref, it.who);
                 }
             } else if (ev.id && deliver_post(a, &ev) >= 0) {
                 struct gw_post p;
@@ -1367,8 +1368,8 @@ static void outbox_done(struct gw_router *r, int64_t id,
                             it.who);
             } else if (k != GW_ACT_REPLY && k != GW_ACT_DM &&
                        k != GW_ACT_POST) {
-                tell_origin(r, it.origin, "%s: %s [%s] done", it.who,
-                            it.action, parent);
+                tell_origin(r, it.origin, "%s: %s [%s] done", it.who, it.action,
+                            parent);
             }
             gw_post_free(&pp);
         } else if (action_kind(it.action) == GW_ACT_FOLLOW ||
@@ -1383,15 +1384,15 @@ static void outbox_done(struct gw_router *r, int64_t id,
     case GW_ACT_RETRY: {
         if (it.attempts + 1 >= GW_OUTBOX_ATTEMPTS_MAX) {
             gw_store_outbox_failed(store(r), id, msg);
-            tell_origin(r, it.origin, "%s: %s failed after %d attempts: %s "
-                        "(outbox %lld; 'retry %lld' in %s)", it.who, it.action,
-                        it.attempts + 1, msg, (long long)id, (long long)id,
-                        r->gw->cfg->control_channel);
+            tell_origin(r, it.origin,
+                        "%s: %s failed after %d attempts: %s "
+                        "(outbox %lld; 'retry %lld' in %s)",
+                        it.who, it.action, it.attempts + 1, msg, (long long)id,
+                        (long long)id, r->gw->cfg->control_channel);
             break;
         }
         int64_t backoff = OUTBOX_BACKOFF_MIN_MS;
-        for (int i = 0; i < it.attempts && backoff < OUTBOX_BACKOFF_MAX_MS;
-             i++)
+        for (int i = 0; i < it.attempts && backoff < OUTBOX_BACKOFF_MAX_MS; i++)
             backoff *= 2;
         if (backoff > OUTBOX_BACKOFF_MAX_MS)
             backoff = OUTBOX_BACKOFF_MAX_MS;
@@ -1399,9 +1400,10 @@ static void outbox_done(struct gw_router *r, int64_t id,
             backoff = res->retry_after_ms;
         gw_store_outbox_retry_at(store(r), id, gw_now_ms() + backoff, msg);
         if (it.attempts == 0)
-            tell_origin(r, it.origin, "%s: %s is delayed (%s); it stays in "
-                        "the outbox and is retried", it.who, it.action,
-                        msg[0] ? msg : "temporary failure");
+            tell_origin(r, it.origin,
+                        "%s: %s is delayed (%s); it stays in "
+                        "the outbox and is retried",
+                        it.who, it.action, msg[0] ? msg : "temporary failure");
         break;
     }
     case GW_ACT_FAILED:
@@ -1485,7 +1487,7 @@ struct ctx {
     struct gw_router *r;
     struct gw_client *c;
     struct gw_account *a;
-    const char *origin; /* channel, or the puppet nick of a query */
+    const char *origin;    /* channel, or the puppet nick of a query */
     const char *dm_handle; /* in a query: the person's handle */
 };
 
@@ -1529,8 +1531,8 @@ static void enqueue(struct ctx *x, enum gw_action_kind kind, const char *text,
     char *json = cJSON_PrintUnformatted(pl);
     int64_t id = 0;
     group_flush(r); /* the outbox commits on its own */
-    int rc = gw_store_outbox_add(store(r), x->a->name, action_names[kind],
-                                 json, x->origin, gw_client_nick(x->c), &id);
+    int rc = gw_store_outbox_add(store(r), x->a->name, action_names[kind], json,
+                                 x->origin, gw_client_nick(x->c), &id);
     cJSON_free(json);
     cJSON_Delete(pl);
     free(clean);
@@ -1540,8 +1542,10 @@ static void enqueue(struct ctx *x, enum gw_action_kind kind, const char *text,
         return;
     }
     if (!x->a->running)
-        tell(x, "account %s is not connected; the %s waits in the outbox "
-             "(%lld)", x->a->name, action_names[kind], (long long)id);
+        tell(x,
+             "account %s is not connected; the %s waits in the outbox "
+             "(%lld)",
+             x->a->name, action_names[kind], (long long)id);
     gw__router_outbox_kick(r);
 }
 
@@ -1607,8 +1611,8 @@ static bool need_post(struct ctx *x, const char *ref, struct gw_post *p)
         return false;
     }
     if (gw_strcasecmp(p->account, x->a->name) != 0) {
-        tell(x, "[%s] belongs to account %s; use it in %s", p->ref,
-             p->account, x->a->channel);
+        tell(x, "[%s] belongs to account %s; use it in %s", p->ref, p->account,
+             x->a->channel);
         gw_post_free(p);
         return false;
     }
@@ -1655,8 +1659,7 @@ static void cmd_pending(struct ctx *x)
         else if (age < 48 * 60)
             snprintf(agebuf, sizeof(agebuf), "%lldh", (long long)(age / 60));
         else
-            snprintf(agebuf, sizeof(agebuf), "%lldd",
-                     (long long)(age / 1440));
+            snprintf(agebuf, sizeof(agebuf), "%lldd", (long long)(age / 1440));
         char excerpt[160];
         gw_strlcpy(excerpt, p->text, sizeof(excerpt));
         excerpt[gw_utf8_cut(excerpt, strlen(excerpt))] = '\0';
@@ -1749,8 +1752,9 @@ static void account_command(struct ctx *x, char *line)
     } else if (strcmp(cmd, "cw") == 0) {
         free(x->a->cw_next);
         x->a->cw_next = *rest ? gw_xstrdup(rest) : NULL;
-        tell(x, *rest ? "your next post gets the content warning: %s"
-                      : "%scontent warning cleared",
+        tell(x,
+             *rest ? "your next post gets the content warning: %s"
+                   : "%scontent warning cleared",
              rest);
     } else if (strcmp(cmd, "thread") == 0) {
         char *ref = next_word(&rest);
@@ -1789,10 +1793,10 @@ static void account_command(struct ctx *x, char *line)
             bool claim = strcmp(cmd, "claim") == 0;
             if (p.state == GW_POST_NONE) {
                 tell(x, "[%s] is not in the inbox", p.ref);
-            } else if (gw_store_post_set_state(
-                           store(x->r), p.id,
-                           claim ? GW_POST_CLAIMED : GW_POST_DONE,
-                           gw_client_nick(x->c)) == 0) {
+            } else if (gw_store_post_set_state(store(x->r), p.id,
+                                               claim ? GW_POST_CLAIMED
+                                                     : GW_POST_DONE,
+                                               gw_client_nick(x->c)) == 0) {
                 char prefix[256];
                 bot_prefix(x->r, prefix, sizeof(prefix));
                 char text[256];
@@ -1968,8 +1972,7 @@ void gw_router_message(struct gw_router *r, struct gw_client *c,
     gw_strlower(lower);
     snprintf(key, sizeof(key), "handle-of:%s", lower);
     if (gw_store_kv_get(store(r), key, &handle) < 0) {
-        gw_ircd_bot_notice(c, target, "%s is not known to the gateway",
-                           target);
+        gw_ircd_bot_notice(c, target, "%s is not known to the gateway", target);
         return;
     }
     struct gw_post p;
@@ -2092,9 +2095,10 @@ static void load_accounts(struct gw_router *r)
         if (gw_store_account_get(store(r), ca->name, &row) < 0) {
             gw_store_account_add(store(r), ca->name, ca->network);
         } else if (strcmp(row.network, ca->network) != 0) {
-            gw_log(r->gw, GW_LOG_WARN, "account %s changed network from %s "
-                   "to %s; its stored sign-in is dropped", ca->name,
-                   row.network, ca->network);
+            gw_log(r->gw, GW_LOG_WARN,
+                   "account %s changed network from %s "
+                   "to %s; its stored sign-in is dropped",
+                   ca->name, row.network, ca->network);
             gw_store_account_del(store(r), ca->name);
             gw_store_account_add(store(r), ca->name, ca->network);
         }
@@ -2112,8 +2116,10 @@ static void load_accounts(struct gw_router *r)
         free(src);
         if (was_config && gw_config_account(cfg, rows[i].name) == NULL) {
             /* Removed from gateway.conf: removed. */
-            gw_log(r->gw, GW_LOG_INFO, "account %s is no longer in the "
-                   "configuration; removing it", rows[i].name);
+            gw_log(r->gw, GW_LOG_INFO,
+                   "account %s is no longer in the "
+                   "configuration; removing it",
+                   rows[i].name);
             gw_store_account_del(store(r), rows[i].name);
             continue;
         }
@@ -2140,7 +2146,8 @@ int gw_router_start(struct gateway *gw, struct gw_router **out, char *err,
     r->open_handles = 3;
     *out = r;
     char topic[256];
-    snprintf(topic, sizeof(topic), "Parley control: type 'help' here. "
+    snprintf(topic, sizeof(topic),
+             "Parley control: type 'help' here. "
              "Accounts: 'account list', 'account add NAME mastodon "
              "@you@host'.");
     gw_ircd_channel_open(gw->ircd, gw->cfg->control_channel, topic,
@@ -2161,8 +2168,10 @@ void gw_router_reload(struct gw_router *r)
     while (a) {
         struct gw_account *next = a->next;
         if (a->from_config && gw_config_account(cfg, a->name) == NULL) {
-            gw__control_say(r, "account %s was removed from the "
-                            "configuration", a->name);
+            gw__control_say(r,
+                            "account %s was removed from the "
+                            "configuration",
+                            a->name);
             char *name = gw_xstrdup(a->name);
             gw__router_account_drop(a);
             gw_store_account_del(store(r), name);

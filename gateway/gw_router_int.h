@@ -54,8 +54,8 @@ struct gw_router {
     uv_prepare_t group_prepare;
     uv_timer_t checkpoint_timer; /* WAL checkpoints off the message path */
     bool group_open;
-    int64_t group_seen; /* newest history id stored in the group */
-    struct gw_pending *pending;      /* shows waiting for the commit */
+    int64_t group_seen;         /* newest history id stored in the group */
+    struct gw_pending *pending; /* shows waiting for the commit */
     struct gw_pending **pending_tail;
     int open_handles;
     bool stopping;
@@ -81,8 +81,7 @@ int gw__account_config_line(const struct gw_account *a, const char *key);
 void gw__control_command(struct gw_router *r, struct gw_client *c,
                          const char *reply_to, const char *line);
 /* Say something in the control channel. */
-void gw__control_say(struct gw_router *r, const char *fmt, ...)
-    GW_PRINTF(2, 3);
+void gw__control_say(struct gw_router *r, const char *fmt, ...) GW_PRINTF(2, 3);
 void gw__router_outbox_kick(struct gw_router *r);
 /* Commit the group transaction and show what it holds (see gw_router.c). */
 void gw__router_group_flush(struct gw_router *r);

@@ -203,21 +203,21 @@ int gw_store_outbox_depth(struct gw_store *st, const char *account,
 /* ---- channel history ------------------------------------------------ */
 
 struct gw_history_row {
-    int64_t id;       /* increasing; the playback position */
-    char *target;     /* "#mastodon", or a nick for queries (lower case) */
-    int64_t time_ms;  /* server-time of the line */
-    char *msgid;      /* "a3" for posts, generated for others */
-    char *prefix;     /* "alice!alice@example.social" */
-    char *command;    /* PRIVMSG or NOTICE */
-    char *text;       /* one line */
-    char *tags;       /* extra client tags, escaped wire form, may be "" */
+    int64_t id;      /* increasing; the playback position */
+    char *target;    /* "#mastodon", or a nick for queries (lower case) */
+    int64_t time_ms; /* server-time of the line */
+    char *msgid;     /* "a3" for posts, generated for others */
+    char *prefix;    /* "alice!alice@example.social" */
+    char *command;   /* PRIVMSG or NOTICE */
+    char *text;      /* one line */
+    char *tags;      /* extra client tags, escaped wire form, may be "" */
 };
 void gw_history_rows_free(struct gw_history_row *rows, int n);
 
 int gw_store_history_add(struct gw_store *st, const char *target,
-                         int64_t time_ms, const char *msgid,
-                         const char *prefix, const char *command,
-                         const char *text, const char *tags, int64_t *id);
+                         int64_t time_ms, const char *msgid, const char *prefix,
+                         const char *command, const char *text,
+                         const char *tags, int64_t *id);
 /* Rows of target with id > after_id, oldest first, at most limit. */
 int gw_store_history_after(struct gw_store *st, const char *target,
                            int64_t after_id, int limit,

@@ -287,8 +287,8 @@ int gw_parse_time(const char *s, int64_t *ms)
     if (*p != '\0')
         return UV_EINVAL;
     int64_t days = days_from_civil(y, mo, d);
-    *ms = ((days * 24 + h) * 60 + mi) * 60000 + (int64_t)sec * 1000 + frac +
-          off;
+    *ms =
+        ((days * 24 + h) * 60 + mi) * 60000 + (int64_t)sec * 1000 + frac + off;
     return 0;
 }
 

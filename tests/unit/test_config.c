@@ -87,33 +87,33 @@ END_TEST
 
 START_TEST(full_file)
 {
-    struct gw_config *cfg = load_ok(
-        "; comment\n"
-        "[gateway]\n"
-        "state_dir = /var/lib/parley ; inline comment\n"
-        "log_level = debug\n"
-        "[irc]\n"
-        "listen = 127.0.0.1:7000, [::1]:7001\n"
-        "password = hunter2\n"
-        "server_name = irc.example.org\n"
-        "control_channel = &ctl\n"
-        "max_clients = 10\n"
-        "[account work]\n"
-        "network = mastodon\n"
-        "base_url = https://social.example\n"
-        "token = abc\n"
-        "post_plain = yes\n"
-        "streaming = no\n"
-        "poll_seconds = 30\n"
-        "[account home]\n"
-        "network = mastodon\n"
-        "handle = @me@home.example\n"
-        "channel = #house\n"
-        "[relay team]\n"
-        "server = irc.example.org:6667\n"
-        "nick = parley\n"
-        "channels = #social\n"
-        "accounts = work\n");
+    struct gw_config *cfg =
+        load_ok("; comment\n"
+                "[gateway]\n"
+                "state_dir = /var/lib/parley ; inline comment\n"
+                "log_level = debug\n"
+                "[irc]\n"
+                "listen = 127.0.0.1:7000, [::1]:7001\n"
+                "password = hunter2\n"
+                "server_name = irc.example.org\n"
+                "control_channel = &ctl\n"
+                "max_clients = 10\n"
+                "[account work]\n"
+                "network = mastodon\n"
+                "base_url = https://social.example\n"
+                "token = abc\n"
+                "post_plain = yes\n"
+                "streaming = no\n"
+                "poll_seconds = 30\n"
+                "[account home]\n"
+                "network = mastodon\n"
+                "handle = @me@home.example\n"
+                "channel = #house\n"
+                "[relay team]\n"
+                "server = irc.example.org:6667\n"
+                "nick = parley\n"
+                "channels = #social\n"
+                "accounts = work\n");
     ck_assert_str_eq(cfg->state_dir, "/var/lib/parley");
     ck_assert_int_eq(cfg->log_level, GW_LOG_DEBUG);
     ck_assert_int_eq(cfg->nlisten, 2);
@@ -211,9 +211,8 @@ END_TEST
 START_TEST(missing_file)
 {
     struct gw_config *cfg = NULL;
-    ck_assert_int_lt(gw_config_load("/nonexistent/x.conf", &cfg, err,
-                                    sizeof(err)),
-                     0);
+    ck_assert_int_lt(
+        gw_config_load("/nonexistent/x.conf", &cfg, err, sizeof(err)), 0);
     ck_assert_ptr_nonnull(strstr(err, "/nonexistent/x.conf: cannot open"));
 }
 END_TEST
@@ -223,15 +222,14 @@ START_TEST(account_checks)
     const struct gw_adapter_ops *ops = gw_adapter_find("mastodon");
     ck_assert_ptr_nonnull(ops);
     ck_assert_ptr_null(gw_adapter_find("myspace"));
-    ck_assert_int_eq(gw_config_check_account_kv(ops, "streaming", "yes", err,
-                                                sizeof(err)),
-                     0);
-    ck_assert_int_lt(gw_config_check_account_kv(ops, "streaming", "maybe", err,
-                                                sizeof(err)),
-                     0);
-    ck_assert_int_lt(gw_config_check_account_kv(ops, "nope", "1", err,
-                                                sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        gw_config_check_account_kv(ops, "streaming", "yes", err, sizeof(err)),
+        0);
+    ck_assert_int_lt(
+        gw_config_check_account_kv(ops, "streaming", "maybe", err, sizeof(err)),
+        0);
+    ck_assert_int_lt(
+        gw_config_check_account_kv(ops, "nope", "1", err, sizeof(err)), 0);
     ck_assert_ptr_nonnull(strstr(err, "unknown key 'nope'"));
     ck_assert(gw_config_valid_account_name("work-2_x"));
     ck_assert(!gw_config_valid_account_name(""));
