@@ -96,26 +96,6 @@ static void cmd_help(struct ctl *x, const char *topic)
            "!claim, !done, !pending, !help.");
 }
 
-static char *word(char **s)
-{
-    char *p = *s;
-    while (*p == ' ')
-        p++;
-    if (*p == '\0') {
-        *s = p;
-        return NULL;
-    }
-    char *w = p;
-    while (*p && *p != ' ')
-        p++;
-    if (*p)
-        *p++ = '\0';
-    while (*p == ' ')
-        p++;
-    *s = p;
-    return w;
-}
-
 static bool secret_key(const char *key)
 {
     return strcmp(key, "token") == 0 || strcmp(key, "client_secret") == 0 ||
@@ -164,8 +144,8 @@ static const struct gw_adapter_ops *network_ops(struct ctl *x,
 static void account_add(struct ctl *x, char *rest)
 {
     struct gw_router *r = x->r;
-    char *name = word(&rest);
-    char *network = word(&rest);
+    char *name = gw_next_word(&rest);
+    char *network = gw_next_word(&rest);
     if (name == NULL || network == NULL) {
         say(x, "usage: account add NAME NETWORK [@you@host] [key=value ...]");
         return;
@@ -187,7 +167,7 @@ static void account_add(struct ctl *x, char *rest)
     bool ok = true;
     char channel[64];
     snprintf(channel, sizeof(channel), "#%s", name);
-    while (ok && (w = word(&p)) != NULL) {
+    while (ok && (w = gw_next_word(&p)) != NULL) {
         const char *key, *value;
         char *eq = strchr(w, '=');
         if (w[0] == '@' && eq == NULL) {
@@ -221,7 +201,7 @@ static void account_add(struct ctl *x, char *rest)
     gw_store_begin(st);
     int rc = gw_store_account_add(st, name, network);
     p = rest;
-    while (rc == 0 && (w = word(&p)) != NULL) {
+    while (rc == 0 && (w = gw_next_word(&p)) != NULL) {
         char *eq = strchr(w, '=');
         if (eq == NULL) {
             rc = gw_store_setting_set(st, name, "handle", w);
@@ -261,10 +241,10 @@ static struct gw_account *need_account(struct ctl *x, const char *name)
 
 static void account_set(struct ctl *x, char *rest)
 {
-    struct gw_account *a = need_account(x, word(&rest));
+    struct gw_account *a = need_account(x, gw_next_word(&rest));
     if (a == NULL)
         return;
-    char *key = word(&rest);
+    char *key = gw_next_word(&rest);
     if (key == NULL) {
         say(x, "usage: account set NAME KEY VALUE");
         return;
@@ -315,7 +295,7 @@ static void account_set(struct ctl *x, char *rest)
 
 static void account_onoff(struct ctl *x, char *rest, bool on)
 {
-    struct gw_account *a = need_account(x, word(&rest));
+    struct gw_account *a = need_account(x, gw_next_word(&rest));
     if (a == NULL)
         return;
     if (gw_store_account_enable(x->r->gw->store, a->name, on) < 0) {
@@ -334,7 +314,7 @@ static void account_onoff(struct ctl *x, char *rest, bool on)
 
 static void account_del(struct ctl *x, char *rest)
 {
-    struct gw_account *a = need_account(x, word(&rest));
+    struct gw_account *a = need_account(x, gw_next_word(&rest));
     if (a == NULL)
         return;
     if (a->from_config) {
@@ -355,7 +335,7 @@ static void account_del(struct ctl *x, char *rest)
 
 static void account_login(struct ctl *x, char *rest, bool code)
 {
-    struct gw_account *a = need_account(x, word(&rest));
+    struct gw_account *a = need_account(x, gw_next_word(&rest));
     if (a == NULL)
         return;
     if ((code ? (void *)a->ops->code : (void *)a->ops->login) == NULL) {
@@ -375,7 +355,7 @@ static void account_login(struct ctl *x, char *rest, bool code)
         return;
     }
     if (code) {
-        char *c = word(&rest);
+        char *c = gw_next_word(&rest);
         if (c == NULL) {
             say(x, "usage: account code NAME CODE");
             return;
@@ -472,7 +452,7 @@ static void cmd_outbox(struct ctl *x)
 static void cmd_retry(struct ctl *x, char *rest)
 {
     long id;
-    char *w = word(&rest);
+    char *w = gw_next_word(&rest);
     if (w == NULL || gw_parse_long(w, 1, 0x7fffffffL, &id) < 0) {
         say(x, "usage: retry ID (the number 'outbox' shows)");
         return;
@@ -494,7 +474,7 @@ void gw__control_command(struct gw_router *r, struct gw_client *c,
     /* "!help" works too: people type it from habit. */
     if (*rest == '!')
         rest++;
-    char *cmd = word(&rest);
+    char *cmd = gw_next_word(&rest);
     if (cmd == NULL) {
         free(copy);
         return;
@@ -503,7 +483,7 @@ void gw__control_command(struct gw_router *r, struct gw_client *c,
     if (strcmp(cmd, "help") == 0) {
         cmd_help(&x, rest);
     } else if (strcmp(cmd, "account") == 0 || strcmp(cmd, "acc") == 0) {
-        char *sub = word(&rest);
+        char *sub = gw_next_word(&rest);
         if (sub == NULL)
             sub = "list";
         gw_strlower(sub);

@@ -1070,6 +1070,22 @@ static void send_peers(struct gw_client *c, const struct gw_out *o,
     cache_free(&rc);
 }
 
+/* "COMMAND [param]" from c to its peers (see send_peers). */
+static void peers_say(struct gw_client *c, const char *command,
+                      const char *param, unsigned need_cap, bool self,
+                      bool skip_sessions)
+{
+    char prefix[256];
+    client_prefix(c, prefix, sizeof(prefix));
+    struct gw_out o;
+    memset(&o, 0, sizeof(o));
+    o.prefix = prefix;
+    o.command = command;
+    o.params[0] = param;
+    o.nparams = param ? 1 : 0;
+    send_peers(c, &o, need_cap, self, skip_sessions);
+}
+
 static void channel_join(struct gw_client *c, struct gw_channel *ch)
 {
     if (is_member(ch, c))
@@ -1212,15 +1228,7 @@ static void part_all(struct gw_client *c, const char *quit_reason)
             channel_remove(c, c->chans[0]);
         return;
     }
-    char prefix[256];
-    client_prefix(c, prefix, sizeof(prefix));
-    struct gw_out o;
-    memset(&o, 0, sizeof(o));
-    o.prefix = prefix;
-    o.command = "QUIT";
-    o.params[0] = quit_reason;
-    o.nparams = 1;
-    send_peers(c, &o, 0, false, false);
+    peers_say(c, "QUIT", quit_reason, 0, false, false);
     while (c->nchans > 0)
         channel_remove(c, c->chans[0]);
 }
@@ -1428,15 +1436,7 @@ static void cmd_pass(struct gw_client *c, struct gw_irc_msg *m)
 
 static void announce_nick(struct gw_client *c, const char *newnick)
 {
-    char prefix[256];
-    client_prefix(c, prefix, sizeof(prefix));
-    struct gw_out o;
-    memset(&o, 0, sizeof(o));
-    o.prefix = prefix;
-    o.command = "NICK";
-    o.params[0] = newnick;
-    o.nparams = 1;
-    send_peers(c, &o, 0, true, true);
+    peers_say(c, "NICK", newnick, 0, true, true);
 }
 
 static void cmd_nick(struct gw_client *c, struct gw_irc_msg *m)
@@ -2003,15 +2003,7 @@ static void cmd_away(struct gw_client *c, struct gw_irc_msg *m)
     } else {
         numeric(c, "305", ":You are no longer marked as being away");
     }
-    char prefix[256];
-    client_prefix(c, prefix, sizeof(prefix));
-    struct gw_out o;
-    memset(&o, 0, sizeof(o));
-    o.prefix = prefix;
-    o.command = "AWAY";
-    o.params[0] = c->away;
-    o.nparams = c->away ? 1 : 0;
-    send_peers(c, &o, GW_CAP_AWAY_NOTIFY, false, false);
+    peers_say(c, "AWAY", c->away, GW_CAP_AWAY_NOTIFY, false, false);
 }
 
 static void cmd_setname(struct gw_client *c, struct gw_irc_msg *m)
@@ -2027,15 +2019,7 @@ static void cmd_setname(struct gw_client *c, struct gw_irc_msg *m)
     }
     free(c->realname);
     c->realname = gw_xstrdup(name);
-    char prefix[256];
-    client_prefix(c, prefix, sizeof(prefix));
-    struct gw_out o;
-    memset(&o, 0, sizeof(o));
-    o.prefix = prefix;
-    o.command = "SETNAME";
-    o.params[0] = c->realname;
-    o.nparams = 1;
-    send_peers(c, &o, GW_CAP_SETNAME, true, false);
+    peers_say(c, "SETNAME", c->realname, GW_CAP_SETNAME, true, false);
 }
 
 static void cmd_invite(struct gw_client *c, struct gw_irc_msg *m)

@@ -1619,27 +1619,6 @@ static bool need_post(struct ctx *x, const char *ref, struct gw_post *p)
     return true;
 }
 
-/* Split "word rest" in place. */
-static char *next_word(char **s)
-{
-    char *p = *s;
-    while (*p == ' ')
-        p++;
-    if (*p == '\0') {
-        *s = p;
-        return NULL;
-    }
-    char *w = p;
-    while (*p && *p != ' ')
-        p++;
-    if (*p)
-        *p++ = '\0';
-    while (*p == ' ')
-        p++;
-    *s = p;
-    return w;
-}
-
 static void cmd_pending(struct ctx *x)
 {
     struct gw_post *rows = NULL;
@@ -1687,7 +1666,7 @@ static const char *const account_help[] = {
 static void account_command(struct ctx *x, char *line)
 {
     char *rest = line + 1;
-    char *cmd = next_word(&rest);
+    char *cmd = gw_next_word(&rest);
     if (cmd == NULL)
         return;
     gw_strlower(cmd);
@@ -1701,7 +1680,7 @@ static void account_command(struct ctx *x, char *line)
         else
             enqueue(x, GW_ACT_POST, rest, NULL, NULL, NULL);
     } else if (strcmp(cmd, "re") == 0 || strcmp(cmd, "reply") == 0) {
-        char *ref = next_word(&rest);
+        char *ref = gw_next_word(&rest);
         if (ref == NULL || *rest == '\0') {
             tell(x, "usage: !re REF text");
         } else if (need_post(x, ref, &p)) {
@@ -1711,7 +1690,7 @@ static void account_command(struct ctx *x, char *line)
             gw_post_free(&p);
         }
     } else if (strcmp(cmd, "dm") == 0) {
-        char *who = next_word(&rest);
+        char *who = gw_next_word(&rest);
         if (who == NULL || *rest == '\0') {
             tell(x, "usage: !dm nick-or-handle text");
             return;
@@ -1732,7 +1711,7 @@ static void account_command(struct ctx *x, char *line)
     } else if (strcmp(cmd, "fav") == 0 || strcmp(cmd, "unfav") == 0 ||
                strcmp(cmd, "boost") == 0 || strcmp(cmd, "unboost") == 0 ||
                strcmp(cmd, "delete") == 0) {
-        char *ref = next_word(&rest);
+        char *ref = gw_next_word(&rest);
         if (need_post(x, ref, &p)) {
             enqueue(x, action_kind(cmd), NULL, NULL, p.ref, NULL);
             gw_post_free(&p);
@@ -1757,20 +1736,20 @@ static void account_command(struct ctx *x, char *line)
                    : "%scontent warning cleared",
              rest);
     } else if (strcmp(cmd, "thread") == 0) {
-        char *ref = next_word(&rest);
+        char *ref = gw_next_word(&rest);
         if (need_post(x, ref, &p)) {
             query(x, GW_ACT_THREAD, NULL, p.ref);
             gw_post_free(&p);
         }
     } else if (strcmp(cmd, "open") == 0) {
-        char *ref = next_word(&rest);
+        char *ref = gw_next_word(&rest);
         if (need_post(x, ref, &p)) {
             tell(x, "[%s] %s", p.ref, p.url[0] ? p.url : "(no URL known)");
             gw_post_free(&p);
         }
     } else if (strcmp(cmd, "who") == 0 || strcmp(cmd, "follow") == 0 ||
                strcmp(cmd, "unfollow") == 0) {
-        char *who = next_word(&rest);
+        char *who = gw_next_word(&rest);
         if (who == NULL) {
             tell(x, "usage: !%s nick-or-handle", cmd);
             return;
@@ -1788,7 +1767,7 @@ static void account_command(struct ctx *x, char *line)
             enqueue(x, action_kind(cmd), NULL, handle, NULL, NULL);
         free(handle);
     } else if (strcmp(cmd, "claim") == 0 || strcmp(cmd, "done") == 0) {
-        char *ref = next_word(&rest);
+        char *ref = gw_next_word(&rest);
         if (need_post(x, ref, &p)) {
             bool claim = strcmp(cmd, "claim") == 0;
             if (p.state == GW_POST_NONE) {

@@ -195,6 +195,26 @@ void gw_strlower(char *s)
         *s = (char)tolower((unsigned char)*s);
 }
 
+char *gw_next_word(char **s)
+{
+    char *p = *s;
+    while (*p == ' ')
+        p++;
+    if (*p == '\0') {
+        *s = p;
+        return NULL;
+    }
+    char *w = p;
+    while (*p && *p != ' ')
+        p++;
+    if (*p)
+        *p++ = '\0';
+    while (*p == ' ')
+        p++;
+    *s = p;
+    return w;
+}
+
 size_t gw_strlcpy(char *dst, const char *src, size_t size)
 {
     size_t len = strlen(src);

@@ -58,6 +58,10 @@ int gw_strcasecmp(const char *a, const char *b);
 int gw_strncasecmp(const char *a, const char *b, size_t n);
 void gw_strlower(char *s);
 
+/* Split the next space-separated word off *s in place (NUL-terminating it
+ * and moving *s past the spaces after it); NULL when none is left. */
+char *gw_next_word(char **s);
+
 /* Copy with truncation; always NUL-terminates when size > 0. */
 size_t gw_strlcpy(char *dst, const char *src, size_t size);
 
