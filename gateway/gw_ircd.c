@@ -28,9 +28,6 @@
 #define JUNK_MAX    (64 * 1024)
 #define SWEEP_MS    5000
 #define THROTTLE_MS 20
-/* Flood control in microseconds (see gw_limits.h for the idea). */
-#define FLOOD_PENALTY_US 200
-#define FLOOD_BURST_US   1000000
 
 struct gw_ircd;
 struct gw_channel;
@@ -2468,8 +2465,8 @@ static bool flood_check(struct gw_client *c)
     int64_t now = now_us();
     if (c->flood_us < now)
         c->flood_us = now;
-    c->flood_us += FLOOD_PENALTY_US;
-    return c->flood_us - now <= FLOOD_BURST_US;
+    c->flood_us += GW_FLOOD_PENALTY_US;
+    return c->flood_us - now <= GW_FLOOD_BURST_US;
 }
 
 static void on_throttle(uv_timer_t *t);
@@ -2543,7 +2540,7 @@ static size_t take_lines(struct gw_client *c, char *data, size_t len,
         }
         if (!flood_check(c)) {
             *stopped = true;
-            c->flood_us -= FLOOD_PENALTY_US;
+            c->flood_us -= GW_FLOOD_PENALTY_US;
             return pos;
         }
         c->last_rx = gw_now_ms();
@@ -2577,7 +2574,7 @@ static void on_throttle(uv_timer_t *t)
     struct gw_client **pp = &d->throttled;
     while (*pp) {
         struct gw_client *c = *pp;
-        if (c->closing || c->flood_us - now_us() > FLOOD_BURST_US / 2) {
+        if (c->closing || c->flood_us - now_us() > GW_FLOOD_BURST_US / 2) {
             pp = &c->tnext;
             continue;
         }

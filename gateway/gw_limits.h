@@ -34,12 +34,13 @@
 #define GW_CLIENT_SENDQ_GRACE_MS 10000
 
 /*
- * Flood control (ngircd-style penalty): each command costs this much time;
- * a client may be this far ahead of the clock before reading pauses. Reading
- * pauses instead of dropping, so a burst is slowed down, not lost.
+ * Flood control (ngircd-style penalty, in microseconds): each command costs
+ * this much time; a client may be this far ahead of the clock before its
+ * reading pauses. Reading pauses instead of dropping, so a burst of 5,000
+ * commands passes at once and more is slowed to 5,000/s, never lost.
  */
-#define GW_FLOOD_PENALTY_MS 2
-#define GW_FLOOD_BURST_MS   2000
+#define GW_FLOOD_PENALTY_US 200
+#define GW_FLOOD_BURST_US   1000000
 
 /* Connected clients, and clients still registering. */
 #define GW_CLIENTS_MAX             4096
