@@ -2012,20 +2012,12 @@ void gw_router_client_ready(struct gw_router *r, struct gw_client *c)
     free(val);
     int64_t count = 0;
     gw_store_history_count_since(store(r), after, &count);
-    if (count > PLAYBACK_MAX) {
+    if (count > PLAYBACK_MAX)
         gw_ircd_bot_notice(c, r->gw->cfg->control_channel,
                            "%lld lines arrived while you were away; showing "
                            "the last %d (!pending in an account channel lists "
                            "what is still open)",
                            (long long)count, PLAYBACK_MAX);
-        /* Skip to the newest PLAYBACK_MAX rows. */
-        struct gw_history_row *skip = NULL;
-        int n = gw_store_history_since(store(r), after,
-                                       (int)(count - PLAYBACK_MAX), &skip);
-        if (n > 0)
-            after = skip[n - 1].id;
-        gw_history_rows_free(skip, n > 0 ? n : 0);
-    }
     struct gw_history_row *rows = NULL;
     int n = gw_store_history_since(store(r), after, PLAYBACK_MAX, &rows);
     for (int i = 0; i < n; i++) {

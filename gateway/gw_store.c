@@ -290,8 +290,11 @@ static const char *const stmt_sql[S_COUNT] = {
                          "WHERE target = ?1 AND id < ?2 "
                          "ORDER BY id DESC LIMIT ?3",
     [S_HISTORY_SINCE] = "SELECT " HISTORY_COLS " FROM history "
-                        "WHERE id > ?1 ORDER BY id LIMIT ?2",
-    [S_HISTORY_COUNT] = "SELECT count(*) FROM history WHERE id > ?1",
+                        "WHERE id > ?1 ORDER BY id DESC LIMIT ?2",
+    /* History rows are never deleted and AUTOINCREMENT never reuses an id,
+     * so the id gap is the count; count(*) would read every row. */
+    [S_HISTORY_COUNT] = "SELECT max(coalesce(max(id), 0) - ?1, 0) "
+                        "FROM history",
     [S_HISTORY_LAST] = "SELECT coalesce(max(id), 0) FROM history",
     [S_HISTORY_FIND] = "SELECT id FROM history WHERE msgid = ?2 "
                        "AND target = ?1 ORDER BY id LIMIT 1",
@@ -1822,6 +1825,20 @@ static int history_list(struct gw_store *st, enum sid id,
     return n;
 }
 
+/* For statements that select newest first to take the latest rows: hand
+ * them out oldest first. */
+static int history_list_newest(struct gw_store *st, enum sid id,
+                               struct gw_history_row **rows)
+{
+    int n = history_list(st, id, rows);
+    for (int i = 0, j = n - 1; i < j; i++, j--) {
+        struct gw_history_row t = (*rows)[i];
+        (*rows)[i] = (*rows)[j];
+        (*rows)[j] = t;
+    }
+    return n;
+}
+
 int gw_store_history_add(struct gw_store *st, const char *target,
                          int64_t time_ms, const char *msgid, const char *prefix,
                          const char *command, const char *text,
@@ -1874,14 +1891,7 @@ int gw_store_history_before(struct gw_store *st, const char *target,
     bind_text(s, 1, target);
     sqlite3_bind_int64(s, 2, before_id == 0 ? INT64_MAX : before_id);
     sqlite3_bind_int(s, 3, limit);
-    int n = history_list(st, S_HISTORY_BEFORE, rows);
-    /* Selected newest first to take the latest rows; hand out oldest first. */
-    for (int i = 0, j = n - 1; i < j; i++, j--) {
-        struct gw_history_row t = (*rows)[i];
-        (*rows)[i] = (*rows)[j];
-        (*rows)[j] = t;
-    }
-    return n;
+    return history_list_newest(st, S_HISTORY_BEFORE, rows);
 }
 
 int gw_store_history_since(struct gw_store *st, int64_t after_id, int limit,
@@ -1895,7 +1905,7 @@ int gw_store_history_since(struct gw_store *st, int64_t after_id, int limit,
     sqlite3_stmt *s = st->stmts[S_HISTORY_SINCE];
     sqlite3_bind_int64(s, 1, after_id);
     sqlite3_bind_int(s, 2, limit);
-    return history_list(st, S_HISTORY_SINCE, rows);
+    return history_list_newest(st, S_HISTORY_SINCE, rows);
 }
 
 int gw_store_history_count_since(struct gw_store *st, int64_t after_id,
@@ -1949,13 +1959,8 @@ int gw_store_history_range(struct gw_store *st, const char *target,
     sqlite3_bind_int64(s, 2, after_id);
     sqlite3_bind_int64(s, 3, before_id <= 0 ? INT64_MAX : before_id);
     sqlite3_bind_int(s, 4, limit);
-    int n = history_list(st, id, rows);
-    for (int i = 0, j = n - 1; latest && i < j; i++, j--) {
-        struct gw_history_row t = (*rows)[i];
-        (*rows)[i] = (*rows)[j];
-        (*rows)[j] = t;
-    }
-    return n;
+    return latest ? history_list_newest(st, id, rows)
+                  : history_list(st, id, rows);
 }
 
 int gw_store_history_targets(struct gw_store *st, int64_t from_ms,

@@ -227,7 +227,8 @@ int gw_store_history_after(struct gw_store *st, const char *target,
 int gw_store_history_before(struct gw_store *st, const char *target,
                             int64_t before_id, int limit,
                             struct gw_history_row **rows);
-/* Rows of any target with id > after_id, oldest first (playback). */
+/* The newest limit rows of any target with id > after_id, oldest first
+ * (playback: the latest of what a client missed). */
 int gw_store_history_since(struct gw_store *st, int64_t after_id, int limit,
                            struct gw_history_row **rows);
 int gw_store_history_count_since(struct gw_store *st, int64_t after_id,

@@ -338,3 +338,36 @@ def test_playback_on_reconnect_without_chathistory(parley_factory):
         assert sum("while away" in t for t in texts) == 1
     finally:
         mock.stop()
+
+
+def test_playback_of_a_long_absence_shows_the_newest(parley_factory):
+    mock = MockMastodon().start()
+    try:
+        p = parley_factory(conf_extra="[account masto]\nnetwork = mastodon\n"
+                           "base_url = %s\ntoken = %s\n" % (mock.base_url,
+                                                            mock.token))
+        p.start()
+        c = p.client()
+        c.welcome("me", caps=["server-time"])
+        assert mock.wait_for(lambda: mock.stream_count() >= 1, timeout=10)
+        c.send("QUIT")
+        c.wait_closed()
+        # Another person stays, so we know when everything has arrived.
+        w = p.client()
+        w.welcome("watcher")
+        for i in range(230):
+            mock.add_mention("u%d@example.social" % i, "away number %d" % i)
+        w.expect(lambda m: m.command == "PRIVMSG" and
+                 m.params[1].endswith("away number 229"), timeout=30)
+        c = p.client()
+        c.welcome("me", caps=["server-time"])
+        note = c.expect(lambda m: m.command == "NOTICE" and
+                        "while you were away" in m.params[1])
+        assert note.params[1].startswith("230 lines arrived"), note.params[1]
+        c.expect(lambda m: m.command == "PRIVMSG" and
+                 m.params[1].endswith("away number 229"), timeout=30)
+        got = [int(m.params[1].rsplit(" ", 1)[1]) for m in c.lines
+               if m.command == "PRIVMSG" and "away number" in m.params[1]]
+        assert got == list(range(30, 230)), "the newest 200, oldest first"
+    finally:
+        mock.stop()

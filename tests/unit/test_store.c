@@ -1532,9 +1532,11 @@ START_TEST(test_history)
     ck_assert_int_eq(rows[1].id, ids[9]);
     ck_assert_int_eq(rows[2].id, full);
     gw_history_rows_free(rows, n);
+    /* Over the limit: the newest rows, still oldest first. */
     n = gw_store_history_since(st, 0, 4, &rows);
     ck_assert_int_eq(n, 4);
-    ck_assert_int_eq(rows[3].id, ids[3]);
+    ck_assert_int_eq(rows[0].id, ids[7]);
+    ck_assert_int_eq(rows[3].id, full);
     gw_history_rows_free(rows, n);
     ck_assert_int_eq(gw_store_history_since(st, full, 10, &rows), 0);
     ck_assert_int_eq(gw_store_history_since(st, 0, 0, &rows), 0);
@@ -1544,6 +1546,8 @@ START_TEST(test_history)
     ck_assert_int_eq(gw_store_history_count_since(st, ids[7], &count), 0);
     ck_assert_int_eq(count, 3);
     ck_assert_int_eq(gw_store_history_count_since(st, full, &count), 0);
+    ck_assert_int_eq(count, 0);
+    ck_assert_int_eq(gw_store_history_count_since(st, full + 5, &count), 0);
     ck_assert_int_eq(count, 0);
     ck_assert_int_eq(gw_store_history_last_id(st, &last), 0);
     ck_assert_int_eq(last, full);
