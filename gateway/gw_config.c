@@ -337,11 +337,18 @@ static void irc_key(struct parse_state *ps, const char *key, const char *value)
                    GW_CLIENTS_MAX);
         else
             cfg->max_clients = (int)v;
+    } else if (strcmp(key, "ping_seconds") == 0) {
+        long v;
+        if (gw_parse_long(value, 5, 3600, &v) < 0)
+            errorf(ps, ps->line,
+                   "ping_seconds must be a number from 5 to 3600");
+        else
+            cfg->ping_seconds = (int)v;
     } else {
         errorf(ps, ps->line,
                "unknown key '%s' in [irc] (known: listen, "
                "tls_listen, tls_cert, tls_key, password, server_name, "
-               "control_channel, max_clients)",
+               "control_channel, max_clients, ping_seconds)",
                key);
     }
 }
@@ -676,6 +683,7 @@ int gw_config_load(const char *path, struct gw_config **out, char *err,
     cfg->server_name = gw_xstrdup("parley.localhost");
     cfg->control_channel = gw_xstrdup("&parley");
     cfg->max_clients = 1024;
+    cfg->ping_seconds = 90;
     gw_config_parse_addrs("127.0.0.1:6667", &cfg->listen, &cfg->nlisten, err,
                           errlen);
     ps.cfg = cfg;

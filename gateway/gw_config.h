@@ -68,6 +68,7 @@ struct gw_config {
     char *server_name;
     char *control_channel;
     int max_clients;
+    int ping_seconds; /* PING after this much silence, close after as much */
     /* [account NAME] and [relay NAME] */
     struct gw_conf_account *accounts;
     int naccounts;

@@ -2734,10 +2734,20 @@ static void on_connection(uv_stream_t *server, int status)
     start_reading(c);
 }
 
+/* The sweep runs often enough to keep ping_seconds to about a fifth, and no
+ * more often than once a second: an idle gateway should sleep. */
+static uint64_t sweep_ms(const struct gw_ircd *d)
+{
+    uint64_t ms = (uint64_t)d->gw->cfg->ping_seconds * 1000 / 5;
+    return ms < 1000 ? 1000 : ms > SWEEP_MS ? SWEEP_MS : ms;
+}
+
 static void on_sweep(uv_timer_t *t)
 {
     struct gw_ircd *d = t->data;
     int64_t now = gw_now_ms();
+    int64_t ping_ms = (int64_t)d->gw->cfg->ping_seconds * 1000;
+    uv_timer_set_repeat(t, sweep_ms(d)); /* ping_seconds may have reloaded */
     for (struct gw_client *c = d->clients; c; c = c->next) {
         if (c->closing) {
             if (!uv_is_closing((uv_handle_t *)&c->tcp) &&
@@ -2750,10 +2760,10 @@ static void on_sweep(uv_timer_t *t)
         } else if (c->soft_since &&
                    now - c->soft_since > GW_CLIENT_SENDQ_GRACE_MS) {
             client_close(c, "SendQ exceeded (client is not reading)");
-        } else if (c->ping_sent && now - c->ping_sent > GW_PING_TIMEOUT_MS) {
+        } else if (c->ping_sent && now - c->ping_sent > ping_ms) {
             client_close(c, "Ping timeout");
         } else if (!c->ping_sent && c->registered &&
-                   now - c->last_rx > GW_PING_IDLE_MS) {
+                   now - c->last_rx > ping_ms) {
             c->ping_sent = now;
             client_printf(c, "PING :%s", srv(d));
         }
@@ -2827,7 +2837,7 @@ int gw_ircd_start(struct gateway *gw, struct gw_ircd **out, char *err,
     uv_prepare_start(&d->prepare, on_prepare);
     uv_timer_init(gw->loop, &d->sweep);
     d->sweep.data = d;
-    uv_timer_start(&d->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    uv_timer_start(&d->sweep, on_sweep, sweep_ms(d), sweep_ms(d));
     uv_timer_init(gw->loop, &d->throttle);
     d->throttle.data = d;
     d->open_handles = 3;

@@ -46,10 +46,6 @@
 #define GW_CLIENTS_MAX             4096
 #define GW_REGISTRATION_TIMEOUT_MS 60000
 
-/* PING after this much silence, drop after as much again. */
-#define GW_PING_IDLE_MS    90000
-#define GW_PING_TIMEOUT_MS 60000
-
 /* Nicknames and channel names we accept from clients. */
 #define GW_NICK_MAX    30
 #define GW_CHANNEL_MAX 50

@@ -58,6 +58,7 @@ class Client:
         self.closed = False
         self.timeout = timeout
         self.nick = None
+        self.auto_pong = True
 
     def send(self, line):
         data = line if isinstance(line, bytes) else line.encode()
@@ -85,7 +86,7 @@ class Client:
             raw, self.buf = self.buf.split(b"\n", 1)
             text = raw.rstrip(b"\r").decode("utf-8", "replace")
             msg = Msg(text)
-            if msg.command == "PING":
+            if msg.command == "PING" and self.auto_pong:
                 self.send("PONG :" + (msg.params[0] if msg.params else ""))
             self.lines.append(msg)
             self.pending.append(msg)

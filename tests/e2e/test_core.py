@@ -379,6 +379,26 @@ def test_client_limit(parley_factory):
     a.expect("PONG")
 
 
+def test_silent_client_is_pinged_then_dropped(parley_factory):
+    p = parley_factory(irc_extra="ping_seconds = 5").start()
+    alive = p.client()
+    alive.welcome("alive")
+    dead = p.client()
+    dead.auto_pong = False
+    dead.welcome("dead")
+    # alive answers every PING; dead reads but never answers.
+    quit_ = alive.expect(lambda m: m.command == "QUIT" and
+                         m.prefix.startswith("dead!"), timeout=20)
+    assert "Ping timeout" in quit_.params[0]
+    dead.wait_closed(timeout=5)
+    cmds = [m.command for m in dead.lines]
+    assert "PING" in cmds
+    assert "Ping timeout" in dead.lines[-1].raw, dead.lines[-1].raw
+    assert any(m.command == "PING" for m in alive.lines), "alive was pinged"
+    alive.send("PING :still")
+    alive.expect("PONG")
+
+
 def test_ipv6_listen(parley_factory):
     if not socket.has_ipv6:
         pytest.skip("no IPv6")
@@ -410,6 +430,7 @@ def run_check(tmp_path, text):
     ("[account m]\nnetwork = mastodon\nstreaming = maybe\n", 3, "yes or no"),
     ("[account m]\nnetwork = mastodon\nwhat = x\n", 3, "unknown key 'what'"),
     ("[account m]\nnetwork = mastodon\npoll_seconds = 1\n", 3, "poll_seconds"),
+    ("[irc]\nping_seconds = 2\n", 2, "ping_seconds must be"),
     ("[irc]\nlisten = 127.0.0.1:1\nlisten = 127.0.0.1:2\n", 3, "already set"),
     ("just garbage\n", 1, ""),
     ("[account m]\nnetwork = mastodon\nbase_url = gopher://x\n", 3, ""),
