@@ -95,10 +95,12 @@ bench:
 	@$(MAKE) --no-print-directory parley
 	/usr/bin/python3 bench/run.py --parley $(CURDIR)/parley
 
-# Formatting and banned calls (curl's checksrc idea, as a grep).
+# Formatting, Python mistakes (pyflakes) and banned calls (curl's checksrc
+# idea, as a grep).
 lint:
 	@command -v clang-format >/dev/null || { echo "lint: clang-format not installed, skipped"; exit 0; }; \
 	clang-format --dry-run --Werror gateway/*.[ch] adapters/*.[ch] tests/unit/*.[ch]
+	/usr/bin/python3 -m pyflakes tests/e2e tests/*.py bench
 	@! grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|gets|curl_easy_perform|usleep)\(' \
 		gateway/*.c adapters/*.c || (echo "banned call above"; false)
 

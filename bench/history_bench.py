@@ -33,9 +33,7 @@ parley per store side by side and measures from IRC clients on 127.0.0.1:
 
 import argparse
 import collections
-import datetime
 import os
-import platform
 import re
 import shutil
 import signal
@@ -48,6 +46,7 @@ import threading
 import time
 
 sys.dont_write_bytecode = True
+from run import machine as run_machine  # noqa: E402 (after the flag above)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -117,30 +116,10 @@ def base36(v):
             return out
 
 
-def read_first(path, prefix=None):
-    try:
-        with open(path) as f:
-            for line in f:
-                if prefix is None:
-                    return line.strip()
-                if line.startswith(prefix):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
 def machine():
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": read_first("/proc/cpuinfo", "model name"),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "loadavg": read_first("/proc/loadavg"),
-        "date": datetime.datetime.now(datetime.timezone.utc)
-        .strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+    m = run_machine()
+    m["sqlite"] = sqlite3.sqlite_version
+    return m
 
 
 def proc_mem(pid):

@@ -1158,7 +1158,7 @@ def report(res, servers, n_clients, args):
     table(f"3. Memory: RSS idle, and with {n_clients} idle registered clients "
           "(each in the one N-member channel)",
           [("RSS idle (KiB)", "lower", col("memory", "rss_idle_kib"), ",d"),
-           (f"RSS with clients (KiB)", "lower",
+           ("RSS with clients (KiB)", "lower",
             col("memory", "rss_with_clients_kib"), ",d"),
            ("KiB per idle client", "lower", col("memory", "kib_per_client"),
             ".1f"),

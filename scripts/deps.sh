@@ -10,7 +10,7 @@ PKGS="build-essential pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev
 libircclient-dev libsqlite3-dev libssl-dev libinih-dev libutf8proc-dev"
 if [ "$what" = test ] || [ "$what" = bench ]; then
     PKGS="$PKGS check python3-pytest sqlite3 openssl irssi weechat-headless
-tmux znc chromium clang-format"
+tmux znc chromium clang-format python3-pyflakes"
     # This machine kind ships Node.js with npm; elsewhere Debian's will do.
     command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 fi

@@ -16,6 +16,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 
 from ircclient import Client  # noqa: E402
+from mock_mastodon import MockMastodon  # noqa: E402
 
 BIN = os.environ.get("PARLEY_BIN", os.path.join(ROOT, "parley"))
 
@@ -131,6 +132,14 @@ def parley_factory(tmp_path):
             code = p.stop()
             assert code == 0, p.logtext()
         p.assert_clean()
+
+
+@pytest.fixture
+def mock():
+    """A mock Mastodon server (tests/mock_mastodon.py) on a free port."""
+    m = MockMastodon().start()
+    yield m
+    m.stop()
 
 
 @pytest.fixture

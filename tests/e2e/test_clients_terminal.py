@@ -5,23 +5,9 @@ import time
 
 import pytest
 
-from mock_mastodon import MockMastodon
 from realclients import (Irssi, WeeChat, have, iso_seconds, past_iso,
                          wait_until)
-from test_mastodon import account_conf, wait_posted, wait_stream
-
-
-@pytest.fixture
-def mock():
-    m = MockMastodon().start()
-    yield m
-    m.stop()
-
-
-def start_parley(parley_factory, mock):
-    p = parley_factory(conf_extra=account_conf(mock))
-    p.start()
-    return p
+from test_mastodon import start, wait_posted, wait_stream
 
 
 def replies_to(mock, status_id):
@@ -32,7 +18,7 @@ def replies_to(mock, status_id):
 @pytest.mark.skipif(not (have("irssi") and have("tmux")),
                     reason="irssi and tmux are needed (scripts/deps.sh test)")
 def test_irssi_sees_mention_and_replies(parley_factory, mock, tmp_path):
-    p = start_parley(parley_factory, mock)
+    p = start(parley_factory, mock)
     with Irssi(tmp_path, p.port, nick="tester").start() as irssi:
         screen = irssi.tmux
         # Registered: the welcome reached irssi's status window.
@@ -71,7 +57,7 @@ def test_irssi_sees_mention_and_replies(parley_factory, mock, tmp_path):
 @pytest.mark.skipif(not have("weechat-headless"),
                     reason="weechat-headless is needed (scripts/deps.sh test)")
 def test_weechat_server_time_and_reply(parley_factory, mock, tmp_path):
-    p = start_parley(parley_factory, mock)
+    p = start(parley_factory, mock)
     wc = WeeChat(tmp_path, p.port, nick="tester",
                  on_usr1="/msg -server parley #masto "
                          "alice: hello from weechat")
@@ -126,7 +112,7 @@ def test_weechat_server_time_and_reply(parley_factory, mock, tmp_path):
                     reason="irssi and tmux are needed (scripts/deps.sh test)")
 def test_irssi_dm_opens_query_and_answer_stays_direct(parley_factory, mock,
                                                       tmp_path):
-    p = start_parley(parley_factory, mock)
+    p = start(parley_factory, mock)
     with Irssi(tmp_path, p.port, nick="tester").start() as irssi:
         screen = irssi.tmux
         screen.wait_screen(r"Welcome to Parley, tester", timeout=15)
@@ -159,7 +145,7 @@ def test_weechat_reconnect_plays_back_missed_posts_once(parley_factory, mock,
     """Mentions that arrive while the client is away are played back on
     reconnect with their own time (WeeChat logs them at created_at), and
     what the client had already seen is not sent again."""
-    p = start_parley(parley_factory, mock)
+    p = start(parley_factory, mock)
     # Another user of the gateway: when it has a post, Parley has stored it.
     watcher = p.client()
     watcher.welcome("watcher")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import BIN, Parley
+from conftest import BIN
 
 
 def test_registration_without_cap(parley):

@@ -1,10 +1,7 @@
 """IRCv3 capabilities, each checked the way a modern client uses it."""
-import re
 import time
 
-import pytest
-
-from mock_mastodon import MockMastodon
+from test_mastodon import start
 
 ALL = ["message-tags", "server-time", "echo-message", "batch",
        "labeled-response", "userhost-in-names", "extended-join",
@@ -289,85 +286,64 @@ def test_sessions_of_one_person(parley):
     assert other.expect("NICK").params[0] == "renamed"
 
 
-def test_reaction_favourites_and_reply_tag(parley_factory):
-    mock = MockMastodon().start()
-    try:
-        p = parley_factory(conf_extra="[account masto]\nnetwork = mastodon\n"
-                           "base_url = %s\ntoken = %s\n" % (mock.base_url,
-                                                            mock.token))
-        p.start()
-        c = p.client()
-        c.welcome("me", caps=["message-tags", "server-time"])
-        assert mock.wait_for(lambda: mock.stream_count() >= 1, timeout=10)
-        n = mock.add_mention("alice@example.social", "react to me")
-        line = c.expect(lambda m: m.command == "PRIVMSG" and
-                        "react to me" in m.params[1])
-        ref = line.tags["msgid"]
-        c.send("@+draft/react=\U0001F44D;+draft/reply=%s TAGMSG #masto" % ref)
-        assert mock.wait_for(lambda: n["status"]["id"] in mock.favourited,
-                             timeout=10)
-    finally:
-        mock.stop()
+def test_reaction_favourites_and_reply_tag(parley_factory, mock):
+    p = start(parley_factory, mock)
+    c = p.client()
+    c.welcome("me", caps=["message-tags", "server-time"])
+    assert mock.wait_for(lambda: mock.stream_count() >= 1, timeout=10)
+    n = mock.add_mention("alice@example.social", "react to me")
+    line = c.expect(lambda m: m.command == "PRIVMSG" and
+                    "react to me" in m.params[1])
+    ref = line.tags["msgid"]
+    c.send("@+draft/react=\U0001F44D;+draft/reply=%s TAGMSG #masto" % ref)
+    assert mock.wait_for(lambda: n["status"]["id"] in mock.favourited,
+                         timeout=10)
 
 
-def test_playback_on_reconnect_without_chathistory(parley_factory):
-    mock = MockMastodon().start()
-    try:
-        p = parley_factory(conf_extra="[account masto]\nnetwork = mastodon\n"
-                           "base_url = %s\ntoken = %s\n" % (mock.base_url,
-                                                            mock.token))
-        p.start()
-        c = p.client()
-        c.welcome("me", caps=["server-time"])
-        assert mock.wait_for(lambda: mock.stream_count() >= 1, timeout=10)
-        mock.add_mention("alice@example.social", "while here")
-        c.expect(lambda m: m.command == "PRIVMSG" and "while here" in
-                 m.params[1])
-        c.send("QUIT")
-        c.wait_closed()
-        n = mock.add_mention("bob@example.social", "while away")
-        time.sleep(1)
-        c = p.client()
-        c.welcome("me", caps=["server-time"])
-        got = c.expect(lambda m: m.command == "PRIVMSG" and "while away" in
-                       m.params[1])
-        assert got.tags["time"][:19] == n["status"]["created_at"][:19]
-        later = c.collect(1)
-        texts = [m.params[1] for m in c.lines if m.command == "PRIVMSG"]
-        assert not any("while here" in t for t in texts), "nothing twice"
-        assert sum("while away" in t for t in texts) == 1
-    finally:
-        mock.stop()
+def test_playback_on_reconnect_without_chathistory(parley_factory, mock):
+    p = start(parley_factory, mock)
+    c = p.client()
+    c.welcome("me", caps=["server-time"])
+    assert mock.wait_for(lambda: mock.stream_count() >= 1, timeout=10)
+    mock.add_mention("alice@example.social", "while here")
+    c.expect(lambda m: m.command == "PRIVMSG" and "while here" in
+             m.params[1])
+    c.send("QUIT")
+    c.wait_closed()
+    n = mock.add_mention("bob@example.social", "while away")
+    time.sleep(1)
+    c = p.client()
+    c.welcome("me", caps=["server-time"])
+    got = c.expect(lambda m: m.command == "PRIVMSG" and "while away" in
+                   m.params[1])
+    assert got.tags["time"][:19] == n["status"]["created_at"][:19]
+    c.collect(1)
+    texts = [m.params[1] for m in c.lines if m.command == "PRIVMSG"]
+    assert not any("while here" in t for t in texts), "nothing twice"
+    assert sum("while away" in t for t in texts) == 1
 
 
-def test_playback_of_a_long_absence_shows_the_newest(parley_factory):
-    mock = MockMastodon().start()
-    try:
-        p = parley_factory(conf_extra="[account masto]\nnetwork = mastodon\n"
-                           "base_url = %s\ntoken = %s\n" % (mock.base_url,
-                                                            mock.token))
-        p.start()
-        c = p.client()
-        c.welcome("me", caps=["server-time"])
-        assert mock.wait_for(lambda: mock.stream_count() >= 1, timeout=10)
-        c.send("QUIT")
-        c.wait_closed()
-        # Another person stays, so we know when everything has arrived.
-        w = p.client()
-        w.welcome("watcher")
-        for i in range(230):
-            mock.add_mention("u%d@example.social" % i, "away number %d" % i)
-        w.expect(lambda m: m.command == "PRIVMSG" and
-                 m.params[1].endswith("away number 229"), timeout=30)
-        c = p.client()
-        c.welcome("me", caps=["server-time"])
-        note = c.expect(lambda m: m.command == "NOTICE" and
-                        "while you were away" in m.params[1])
-        assert note.params[1].startswith("230 lines arrived"), note.params[1]
-        c.expect(lambda m: m.command == "PRIVMSG" and
-                 m.params[1].endswith("away number 229"), timeout=30)
-        got = [int(m.params[1].rsplit(" ", 1)[1]) for m in c.lines
-               if m.command == "PRIVMSG" and "away number" in m.params[1]]
-        assert got == list(range(30, 230)), "the newest 200, oldest first"
-    finally:
-        mock.stop()
+def test_playback_of_a_long_absence_shows_the_newest(parley_factory, mock):
+    p = start(parley_factory, mock)
+    c = p.client()
+    c.welcome("me", caps=["server-time"])
+    assert mock.wait_for(lambda: mock.stream_count() >= 1, timeout=10)
+    c.send("QUIT")
+    c.wait_closed()
+    # Another person stays, so we know when everything has arrived.
+    w = p.client()
+    w.welcome("watcher")
+    for i in range(230):
+        mock.add_mention("u%d@example.social" % i, "away number %d" % i)
+    w.expect(lambda m: m.command == "PRIVMSG" and
+             m.params[1].endswith("away number 229"), timeout=30)
+    c = p.client()
+    c.welcome("me", caps=["server-time"])
+    note = c.expect(lambda m: m.command == "NOTICE" and
+                    "while you were away" in m.params[1])
+    assert note.params[1].startswith("230 lines arrived"), note.params[1]
+    c.expect(lambda m: m.command == "PRIVMSG" and
+             m.params[1].endswith("away number 229"), timeout=30)
+    got = [int(m.params[1].rsplit(" ", 1)[1]) for m in c.lines
+           if m.command == "PRIVMSG" and "away number" in m.params[1]]
+    assert got == list(range(30, 230)), "the newest 200, oldest first"

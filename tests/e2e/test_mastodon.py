@@ -5,18 +5,9 @@ import re
 import sqlite3
 import time
 
-import pytest
-
 from mock_mastodon import MockMastodon
 
 SERVER_TIME = ["server-time", "message-tags", "echo-message"]
-
-
-@pytest.fixture
-def mock():
-    m = MockMastodon().start()
-    yield m
-    m.stop()
 
 
 def account_conf(mock, name="masto", extra=""):
@@ -309,7 +300,7 @@ def test_stream_cut_mid_burst_loses_nothing(parley_factory, mock):
 
 def test_kill9_during_burst_loses_nothing(parley_factory, mock):
     p = start(parley_factory, mock)
-    c = connect(p)
+    connect(p)
     wait_stream(mock)
     mock.add_mentions(300, text="k9 {i}")
     time.sleep(0.05)

@@ -1,6 +1,5 @@
 """The TLS listener: OpenSSL over libuv, certificates reloaded on SIGHUP,
 SASL EXTERNAL with client certificates."""
-import base64
 import hashlib
 import os
 import re

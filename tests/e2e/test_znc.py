@@ -11,21 +11,13 @@ import time
 import pytest
 
 from ircclient import Client
-from mock_mastodon import MockMastodon
 from realclients import Znc, have, past_iso, wait_until
-from test_mastodon import account_conf, wait_posted, wait_stream
+from test_mastodon import start, wait_posted, wait_stream
 
 pytestmark = pytest.mark.skipif(
     not have("znc"), reason="znc is needed (scripts/deps.sh test)")
 
 REF_LINE = re.compile(r"^\[([0-9a-z]+)\] ")
-
-
-@pytest.fixture
-def mock():
-    m = MockMastodon().start()
-    yield m
-    m.stop()
 
 
 @pytest.fixture
@@ -48,12 +40,6 @@ def clients():
     yield made
     for c in made:
         c.close()
-
-
-def start_parley(parley_factory, mock):
-    p = parley_factory(conf_extra=account_conf(mock))
-    p.start()
-    return p
 
 
 def start_znc(znc_factory, p):
@@ -105,7 +91,7 @@ def posts_from_parley(z, run=None):
 
 def test_mention_through_znc_keeps_server_time(parley_factory, mock,
                                                znc_factory, clients):
-    p = start_parley(parley_factory, mock)
+    p = start(parley_factory, mock)
     z = start_znc(znc_factory, p)
     c = connect(z, clients)
     wait_stream(mock)
@@ -130,7 +116,7 @@ def test_reply_tag_through_znc(parley_factory, mock, znc_factory, clients):
     Message.ToString(ExcludePrefix | ExcludeTags) (src/Client.cpp), so the
     tag cannot reach Parley.  Parley must then treat the line as plain
     channel talk (which never leaves the gateway), not post it."""
-    p = start_parley(parley_factory, mock)
+    p = start(parley_factory, mock)
     z = start_znc(znc_factory, p)
     c = connect(z, clients)
     wait_stream(mock)
@@ -159,7 +145,7 @@ def test_reply_tag_through_znc(parley_factory, mock, znc_factory, clients):
 def test_reply_commands_through_znc(parley_factory, mock, znc_factory,
                                     clients):
     """The reply path through ZNC without tags: !re REF and nick: text."""
-    p = start_parley(parley_factory, mock)
+    p = start(parley_factory, mock)
     z = start_znc(znc_factory, p)
     c = connect(z, clients)
     wait_stream(mock)
@@ -190,7 +176,7 @@ def test_reply_commands_through_znc(parley_factory, mock, znc_factory,
 def test_dm_through_znc(parley_factory, mock, znc_factory, clients):
     """A DM arrives through ZNC as a query; answering the query through ZNC
     stays a direct reply in the same conversation."""
-    p = start_parley(parley_factory, mock)
+    p = start(parley_factory, mock)
     z = start_znc(znc_factory, p)
     c = connect(z, clients)
     wait_stream(mock)
@@ -218,7 +204,7 @@ def test_znc_restart_shows_nothing_twice(parley_factory, mock, znc_factory,
     crash it gets only what it missed, so the user sees every post once.
     ZNC's own buffer (AutoClearChanBuffer, cleared once played back) only
     replays what it buffered while no client was attached."""
-    p = start_parley(parley_factory, mock)
+    p = start(parley_factory, mock)
     # Another user of the gateway, directly: when it has a post, Parley has
     # stored it.
     watcher = p.client()
@@ -312,7 +298,7 @@ def test_znc_sigterm_restart_no_replay(parley_factory, mock, znc_factory,
                                        clients):
     """A clean ZNC shutdown (QUIT upstream) and restart, client attached the
     whole time it can be: nothing is replayed by Parley."""
-    p = start_parley(parley_factory, mock)
+    p = start(parley_factory, mock)
     z = start_znc(znc_factory, p)
     c = connect(z, clients)
     wait_stream(mock)
