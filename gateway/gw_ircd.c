@@ -33,10 +33,11 @@ struct gw_ircd;
 struct gw_channel;
 
 struct gw_puppet {
-    struct gw_puppet *next;      /* all puppets */
-    struct gw_puppet *hnext;     /* same hash bucket */
-    struct gw_channel *chans[4]; /* channels it is in (a person is seen
-                                    by one or two accounts) */
+    struct gw_puppet *newer, *older; /* all puppets, by last activity */
+    struct gw_puppet *hnext;         /* same hash bucket */
+    struct gw_channel *chans[4];     /* channels it is in (a person is seen
+                                        by one or two accounts) */
+    int slots[4]; /* its index in chans[i]->puppets: leaving is O(1) */
     int nchans;
     char nick[GW_NICK_MAX + 1];
     char *user;
@@ -112,7 +113,7 @@ struct gw_ircd {
     struct gw_client *flush;
     struct gw_client *throttled;
     struct gw_channel *channels;
-    struct gw_puppet *puppets;
+    struct gw_puppet *puppets, *oldest; /* newest first */
     /* Puppets by lower-case nick: one lookup per incoming post, and there
      * are as many puppets as people who ever wrote to us. */
     struct gw_puppet **phash;
@@ -733,7 +734,7 @@ static void phash_insert(struct gw_ircd *d, struct gw_puppet *p)
     if (d->npuppets + 1 > d->phash_size) {
         size_t size = d->phash_size ? d->phash_size * 2 : 256;
         struct gw_puppet **t = gw_xcalloc(size, sizeof(*t));
-        for (struct gw_puppet *q = d->puppets; q; q = q->next) {
+        for (struct gw_puppet *q = d->puppets; q; q = q->older) {
             if (q == p)
                 continue;
             size_t b = nick_hash(q->nick) & (size - 1);
@@ -748,6 +749,41 @@ static void phash_insert(struct gw_ircd *d, struct gw_puppet *p)
     p->hnext = d->phash[b];
     d->phash[b] = p;
     d->npuppets++;
+}
+
+static void phash_remove(struct gw_ircd *d, struct gw_puppet *p)
+{
+    struct gw_puppet **pp = &d->phash[nick_hash(p->nick) & (d->phash_size - 1)];
+    for (; *pp; pp = &(*pp)->hnext) {
+        if (*pp == p) {
+            *pp = p->hnext;
+            d->npuppets--;
+            return;
+        }
+    }
+}
+
+static void puppet_unlink(struct gw_ircd *d, struct gw_puppet *p)
+{
+    *(p->newer ? &p->newer->older : &d->puppets) = p->older;
+    *(p->older ? &p->older->newer : &d->oldest) = p->newer;
+    p->newer = p->older = NULL;
+}
+
+static void puppet_push(struct gw_ircd *d, struct gw_puppet *p)
+{
+    p->older = d->puppets;
+    *(d->puppets ? &d->puppets->newer : &d->oldest) = p;
+    d->puppets = p;
+}
+
+/* The person was heard from: the last to be let go. */
+static void puppet_touch(struct gw_ircd *d, struct gw_puppet *p)
+{
+    if (d->puppets != p) {
+        puppet_unlink(d, p);
+        puppet_push(d, p);
+    }
 }
 
 bool gw_ircd_nick_taken(struct gw_ircd *d, const char *nick)
@@ -804,9 +840,10 @@ int gw_ircd_puppet_set(struct gw_ircd *d, const char *nick, const char *user,
     if (p == NULL) {
         p = gw_xcalloc(1, sizeof(*p));
         gw_strlcpy(p->nick, nick, sizeof(p->nick));
-        p->next = d->puppets;
-        d->puppets = p;
+        puppet_push(d, p);
         phash_insert(d, p);
+    } else {
+        puppet_touch(d, p);
     }
     /* The same person posts again and again: copy only what changed. */
     const char *vals[4] = {user, host, realname ? realname : "",
@@ -836,12 +873,14 @@ int gw_ircd_puppet_join(struct gw_ircd *d, const char *nick,
     for (int i = 0; i < p->nchans; i++)
         if (p->chans[i] == ch)
             return 0;
-    if (p->nchans < (int)GW_ARRAY_LEN(p->chans))
+    if (p->nchans < (int)GW_ARRAY_LEN(p->chans)) {
+        p->slots[p->nchans] = ch->npuppets;
         p->chans[p->nchans++] = ch;
-    else
+    } else {
         for (int i = 0; i < ch->npuppets; i++)
             if (ch->puppets[i] == p)
                 return 0;
+    }
     if (ch->npuppets == ch->cappuppets) {
         ch->cappuppets = ch->cappuppets ? ch->cappuppets * 2 : 8;
         ch->puppets = gw_xrealloc(ch->puppets, sizeof(*ch->puppets) *
@@ -852,6 +891,75 @@ int gw_ircd_puppet_join(struct gw_ircd *d, const char *nick,
     puppet_prefix(p, prefix, sizeof(prefix));
     send_join(d, ch, prefix, NULL, p->realname, NULL);
     return 0;
+}
+
+static void puppet_free(struct gw_puppet *p)
+{
+    free(p->user);
+    free(p->host);
+    free(p->realname);
+    free(p->whois);
+    free(p);
+}
+
+/* Take p out of ch->puppets at index i; the last entry moves into its
+ * place, and that puppet's slot follows it. */
+static void channel_drop_puppet(struct gw_channel *ch, int i)
+{
+    struct gw_puppet *moved = ch->puppets[--ch->npuppets];
+    ch->puppets[i] = moved;
+    for (int j = 0; j < moved->nchans; j++)
+        if (moved->chans[j] == ch)
+            moved->slots[j] = i;
+}
+
+/* p leaves every channel and quits in the eyes of each client that shared
+ * one with it (once per client), then is freed. */
+static void puppet_quit(struct gw_ircd *d, struct gw_puppet *p,
+                        const char *reason)
+{
+    char prefix[256];
+    puppet_prefix(p, prefix, sizeof(prefix));
+    struct gw_out o;
+    memset(&o, 0, sizeof(o));
+    o.prefix = prefix;
+    o.command = "QUIT";
+    o.params[0] = reason;
+    o.nparams = 1;
+    struct render_cache rc;
+    memset(&rc, 0, sizeof(rc));
+    uint64_t gen = ++d->mark_gen;
+    bool overflow = p->nchans == (int)GW_ARRAY_LEN(p->chans);
+    for (struct gw_channel *ch = d->channels; ch; ch = ch->next) {
+        int at = -1;
+        for (int j = 0; j < p->nchans; j++)
+            if (p->chans[j] == ch)
+                at = p->slots[j];
+        /* Past four channels a puppet is not tracked: look for it. */
+        for (int i = 0; at < 0 && overflow && i < ch->npuppets; i++)
+            if (ch->puppets[i] == p)
+                at = i;
+        if (at < 0)
+            continue;
+        channel_drop_puppet(ch, at);
+        for (int i = 0; i < ch->nmembers; i++) {
+            struct gw_client *m = ch->members[i];
+            if (m->mark != gen) {
+                m->mark = gen;
+                cache_send(d, &rc, &o, m);
+            }
+        }
+    }
+    cache_free(&rc);
+    puppet_unlink(d, p);
+    phash_remove(d, p);
+    puppet_free(p);
+}
+
+void gw_ircd_puppets_trim(struct gw_ircd *d, size_t keep)
+{
+    while (d->npuppets > keep && d->oldest)
+        puppet_quit(d, d->oldest, "Not heard from lately");
 }
 
 static struct gw_channel *channel_new(struct gw_ircd *d, const char *name)
@@ -880,7 +988,9 @@ static void channel_free(struct gw_ircd *d, struct gw_channel *ch)
         struct gw_puppet *p = ch->puppets[i];
         for (int j = 0; j < p->nchans; j++) {
             if (p->chans[j] == ch) {
-                p->chans[j] = p->chans[--p->nchans];
+                p->nchans--;
+                p->chans[j] = p->chans[p->nchans];
+                p->slots[j] = p->slots[p->nchans];
                 break;
             }
         }
@@ -2185,7 +2295,13 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
         if (same_person(sib, c) &&
             (!tagmsg || (sib->caps & GW_CAP_MESSAGE_TAGS)))
             gw_ircd_send(sib, &o);
-    if (gw_strcasecmp(target, BOT_NICK) == 0 || find_puppet(d, target)) {
+    struct gw_puppet *pup = find_puppet(d, target);
+    if (pup)
+        puppet_touch(d, pup); /* a conversation keeps a person around */
+    /* A person who quit for quiet is still known to the router. */
+    if (gw_strcasecmp(target, BOT_NICK) == 0 || pup ||
+        (!find_client(d, target) &&
+         gw_router_knows_nick(d->gw->router, target))) {
         if (c->caps & GW_CAP_ECHO_MESSAGE)
             gw_ircd_send(c, &o);
         gw_router_message(d->gw->router, c, m, target, text, notice, msgid);
@@ -2896,12 +3012,8 @@ void gw_ircd_free(struct gw_ircd *d)
         channel_free(d, d->channels);
     while (d->puppets) {
         struct gw_puppet *p = d->puppets;
-        d->puppets = p->next;
-        free(p->user);
-        free(p->host);
-        free(p->realname);
-        free(p->whois);
-        free(p);
+        d->puppets = p->older;
+        puppet_free(p);
     }
     gw_tls_ctx_free(d->tls_ctx);
     free(d->phash);

@@ -100,6 +100,9 @@ int gw_ircd_puppet_set(struct gw_ircd *d, const char *nick, const char *user,
 /* Put a puppet in a channel (JOIN is shown once). */
 int gw_ircd_puppet_join(struct gw_ircd *d, const char *nick,
                         const char *channel);
+/* Keep at most keep puppets: the ones not heard from for longest quit
+ * (their nicks stay mapped in the store and come back when they speak). */
+void gw_ircd_puppets_trim(struct gw_ircd *d, size_t keep);
 /* Is the nick taken by a client or a puppet (case-insensitive)? */
 bool gw_ircd_nick_taken(struct gw_ircd *d, const char *nick);
 bool gw_ircd_is_puppet(struct gw_ircd *d, const char *nick);

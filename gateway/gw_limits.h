@@ -46,6 +46,14 @@
 #define GW_CLIENTS_MAX             4096
 #define GW_REGISTRATION_TIMEOUT_MS 60000
 
+/*
+ * People kept as IRC users (puppets, about 250 bytes each). Beyond this the
+ * one not heard from for longest quits, so memory does not grow with every
+ * person who ever wrote, and a nick list stays one a person can read. The
+ * nick stays theirs in the store and comes back when they speak again.
+ */
+#define GW_PUPPETS_MAX 4096
+
 /* Nicknames and channel names we accept from clients. */
 #define GW_NICK_MAX    30
 #define GW_CHANNEL_MAX 50

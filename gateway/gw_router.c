@@ -682,6 +682,9 @@ static void group_flush(struct gw_router *r)
         p = next;
     }
     if (rc == 0) {
+        /* Every puppet of the group has been shown: now the least recently
+         * heard from may go. */
+        gw_ircd_puppets_trim(ircd(r), GW_PUPPETS_MAX);
         gw_ircd_flush(ircd(r));
         /* Checkpoint a second after writing, not while writing; an idle
          * gateway arms no timer at all. */
@@ -1974,6 +1977,19 @@ void gw_router_message(struct gw_router *r, struct gw_client *c,
     x.dm_handle = handle;
     query_text(&x, m, text);
     free(handle);
+}
+
+bool gw_router_knows_nick(struct gw_router *r, const char *nick)
+{
+    char key[96], lower[GW_NICK_MAX + 1], *handle = NULL;
+    if (strlen(nick) > GW_NICK_MAX)
+        return false;
+    gw_strlcpy(lower, nick, sizeof(lower));
+    gw_strlower(lower);
+    snprintf(key, sizeof(key), "handle-of:%s", lower);
+    bool known = gw_store_kv_get(store(r), key, &handle) == 0;
+    free(handle);
+    return known;
 }
 
 /* ---- clients arriving and leaving ------------------------------------ */

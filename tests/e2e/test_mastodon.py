@@ -454,3 +454,48 @@ def test_status_shows_account(parley_factory, mock):
     assert acc, lines
     assert "signed in as" in acc[0] and "streaming" in acc[0]
     assert "outbox 0" in acc[0]
+
+
+def test_people_not_heard_from_lately_quit_and_come_back(parley_factory,
+                                                         mock):
+    """Parley keeps at most 4096 people as IRC users (GW_PUPPETS_MAX); the
+    one not heard from for longest quits, keeps their nick, can still be
+    written to, and joins again when they speak."""
+    p = start(parley_factory, mock)
+    c = connect(p)
+    wait_stream(mock)
+    mock.add_mention("bob@other.example", "hello all")
+    expect_post(c, "hello all")
+    n = mock.add_dm("bob@other.example", "first words")
+    c.expect(lambda m: m.command == "PRIVMSG" and m.params[0] == "me")
+    crowd = 4096 + 20
+    mock.add_mentions(crowd, acct_pattern="crowd{i}@example.social",
+                      text="crowd says {i}")
+    expect_post(c, "crowd says %d" % (crowd - 1), timeout=60)
+    c.send("PING :sync")  # the quits follow the group that caused them
+    c.expect("PONG")
+    quits = [m for m in c.lines if m.command == "QUIT"]
+    assert any(m.nick == "bob" for m in quits), "the quietest went first"
+    assert all(m.params[0] == "Not heard from lately" for m in quits)
+    assert 20 <= len(quits) <= 22, len(quits)
+    assert not any(m.nick == "crowd%d" % (crowd - 1) for m in quits)
+    c.send("NAMES #masto")
+    names = []
+    while True:
+        m = c.expect(lambda m: m.command in ("353", "366"))
+        if m.command == "366":
+            break
+        names += m.params[-1].split()
+    assert "bob" not in names
+    assert 4000 < len(names) <= 4096 + 2, len(names)  # + me, + the bot
+    # Still reachable: the answer is a DM to the same conversation.
+    c.say("bob", "still there?")
+    post = wait_posted(mock)
+    assert post["params"]["visibility"] == "direct"
+    assert post["params"]["in_reply_to_id"] == n["status"]["id"]
+    # And back, under the same nick, when they speak.
+    mock.add_mention("bob@other.example", "back again")
+    back = expect_post(c, "back again")
+    assert back.nick == "bob"
+    assert any(m.command == "JOIN" and m.nick == "bob" for m in c.lines)
+    assert p.proc.poll() is None
