@@ -125,6 +125,24 @@ static const char *const migrations[] = {
     /* 2: CHATHISTORY looks lines up by msgid and by time. */
     "CREATE INDEX history_msgid ON history (msgid);"
     "CREATE INDEX history_target_time ON history (target, time_ms);",
+    /* 3: "latest post by this author here" from a table with one row per
+     * (target, author), kept by a trigger, instead of an index over every
+     * post: authors interleave, so that index took each new post at a
+     * random leaf and a burst of posts dirtied (and wrote to the WAL) a
+     * page per post; the table stays a few pages per thousand authors.
+     * Posts are never deleted and their target and author never change,
+     * so gw_store_post_put keeping it on insert is all it takes (in C, not
+     * a trigger: a trigger made every insert a statement with a journal
+     * of its own, which cost more than the index). */
+    "CREATE TABLE posts_last ("
+    "  target TEXT NOT NULL COLLATE NOCASE,"
+    "  author TEXT NOT NULL COLLATE NOCASE,"
+    "  id INTEGER NOT NULL,"
+    "  PRIMARY KEY (target, author)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO posts_last (target, author, id)"
+    "  SELECT target, author, max(id) FROM posts GROUP BY target, author;"
+    "DROP INDEX posts_latest;",
 };
 
 _Static_assert(GW_ARRAY_LEN(migrations) == GW_STORE_SCHEMA_VERSION,
@@ -158,6 +176,7 @@ enum sid {
     S_ACCOUNT_EXISTS,
     S_POST_FIND,
     S_POST_INSERT,
+    S_POST_LAST_SET,
     S_POST_SEQ_UPDATE,
     S_POST_SEQ_INSERT,
     S_POST_BY_ID,
@@ -229,6 +248,9 @@ static const char *const stmt_sql[S_COUNT] = {
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
         "?15, ?16, ?17) "
         "ON CONFLICT (account, network_id, kind) DO NOTHING",
+    [S_POST_LAST_SET] = "INSERT INTO posts_last (target, author, id) "
+                        "VALUES (?1, ?2, ?3) ON CONFLICT (target, author) "
+                        "DO UPDATE SET id = max(id, excluded.id)",
     [S_POST_SEQ_UPDATE] = "UPDATE sqlite_sequence SET seq = ?1 "
                           "WHERE name = 'posts' AND seq < ?1",
     [S_POST_SEQ_INSERT] =
@@ -239,9 +261,9 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_POST_BY_NETID] = "SELECT " POST_COLS " FROM posts "
                         "WHERE account = ?1 AND network_id = ?2 "
                         "ORDER BY id LIMIT 1",
-    [S_POST_LATEST_BY] = "SELECT " POST_COLS " FROM posts "
-                         "WHERE target = ?1 AND author = ?2 "
-                         "ORDER BY id DESC LIMIT 1",
+    [S_POST_LATEST_BY] = "SELECT " POST_COLS " FROM posts WHERE id = "
+                         "(SELECT id FROM posts_last "
+                         "WHERE target = ?1 AND author = ?2)",
     /* Claiming names the claimer, done names who answered, reopening
      * clears both; GW_POST_NONE leaves the names alone. */
     [S_POST_SET_STATE] =
@@ -1358,7 +1380,15 @@ int gw_store_post_put(struct gw_store *st, struct gw_post *p)
     if (rc < 0)
         return rc;
     if (sqlite3_changes(st->db) == 1) {
-        post_handed_out(st, p, sqlite3_last_insert_rowid(st->db), stored);
+        id = sqlite3_last_insert_rowid(st->db);
+        s = st->stmts[S_POST_LAST_SET];
+        bind_text(s, 1, p->target);
+        bind_text(s, 2, p->author);
+        sqlite3_bind_int64(s, 3, id);
+        rc = run(st, S_POST_LAST_SET, "storing a post");
+        if (rc < 0)
+            return rc;
+        post_handed_out(st, p, id, stored);
         return 0;
     }
     /* Another connection stored it between our look and our insert. */

@@ -992,6 +992,36 @@ START_TEST(test_post_latest_by)
 }
 END_TEST
 
+/* A schema 2 database (posts_latest was an index then) opens, migrates,
+ * and answers from the posts it already held. */
+START_TEST(test_post_latest_by_migrated)
+{
+    struct gw_post r;
+    put("a", "1", "mention", "alice@ex.social", "#work", 10);
+    int64_t two = put("a", "2", "reply", "alice@ex.social", "#work", 5);
+    gw_store_close(st);
+    st = NULL;
+    sql_exec("DROP TABLE posts_last;"
+             "CREATE INDEX posts_latest ON posts (target, author, id);"
+             "PRAGMA user_version = 2;");
+    reopen();
+    ck_assert_int_eq(sql_int("PRAGMA user_version"), GW_STORE_SCHEMA_VERSION);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM sqlite_master "
+                             "WHERE name = 'posts_latest'"),
+                     0);
+    ck_assert_int_eq(
+        gw_store_post_latest_by(st, "#work", "alice@ex.social", &r), 0);
+    ck_assert_int_eq(r.id, two);
+    gw_post_free(&r);
+    int64_t three = put("a", "3", "mention", "Alice@ex.social", "#WORK", 1);
+    ck_assert_int_eq(
+        gw_store_post_latest_by(st, "#work", "alice@ex.social", &r), 0);
+    ck_assert_int_eq(r.id, three);
+    gw_post_free(&r);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM posts_last"), 1);
+}
+END_TEST
+
 START_TEST(test_post_state_and_text)
 {
     struct gw_post r;
@@ -1743,6 +1773,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_big_network_ids);
     tcase_add_test(tc, test_post_by_netid);
     tcase_add_test(tc, test_post_latest_by);
+    tcase_add_test(tc, test_post_latest_by_migrated);
     tcase_add_test(tc, test_post_state_and_text);
     tcase_add_test(tc, test_post_pending_order);
     tcase_add_test(tc, test_refs_never_reused_after_delete);
