@@ -1922,14 +1922,14 @@ static void on_sse_event(void *arg, const struct gw_sse_event *ev)
     } else if (strcmp(ev->event, "notification") == 0 ||
                strcmp(ev->event, "update") == 0 ||
                strcmp(ev->event, "status.update") == 0) {
-        cJSON *j = cJSON_Parse(ev->data);
+        cJSON *j = gw_json_parse(ev->data, strlen(ev->data));
         if (cJSON_IsObject(j)) {
             if (ev->event[0] == 'n')
                 stream_notification(m, j);
             else
                 stream_status(m, j, ev->event[0] == 's');
         }
-        cJSON_Delete(j);
+        gw_json_free(j);
     }
     leave(m);
 }

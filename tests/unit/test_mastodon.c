@@ -524,6 +524,45 @@ START_TEST(test_id_valid)
 }
 END_TEST
 
+/* Stream events are parsed into gw_json_parse's arena: a second tree while
+ * one is alive, a tree too big for the arena, and every other cJSON use
+ * must all still work and free cleanly (ASan checks the frees). */
+START_TEST(test_json_arena)
+{
+    cJSON *a = gw_json_parse("{\"k\":\"v\",\"n\":[1,2]}", 19);
+    ck_assert_ptr_nonnull(a);
+    cJSON *b = gw_json_parse("{\"k\":\"w\"}", 9);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_str_eq(cJSON_GetObjectItem(a, "k")->valuestring, "v");
+    ck_assert_str_eq(cJSON_GetObjectItem(b, "k")->valuestring, "w");
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "x", "y");
+    char *printed = cJSON_PrintUnformatted(c);
+    ck_assert_str_eq(printed, "{\"x\":\"y\"}");
+    cJSON_free(printed);
+    cJSON_Delete(c);
+    gw_json_free(b);
+    gw_json_free(a);
+    ck_assert_ptr_null(gw_json_parse("{", 1));
+
+    struct gw_buf big;
+    gw_buf_init(&big, 1 << 20);
+    gw_buf_puts(&big, "[");
+    for (int i = 0; i < 5000; i++)
+        gw_buf_printf(&big, "%s\"item number %d\"", i ? "," : "", i);
+    gw_buf_puts(&big, "]");
+    cJSON *d = gw_json_parse(big.data, big.len);
+    ck_assert_int_eq(cJSON_GetArraySize(d), 5000);
+    ck_assert_str_eq(cJSON_GetArrayItem(d, 4999)->valuestring,
+                     "item number 4999");
+    gw_json_free(d);
+    gw_buf_free(&big);
+    cJSON *e = gw_json_parse("[true]", 6);
+    ck_assert(cJSON_IsTrue(cJSON_GetArrayItem(e, 0)));
+    gw_json_free(e);
+}
+END_TEST
+
 START_TEST(test_page_sorted)
 {
     cJSON *page = fixture("page.json");
@@ -1245,6 +1284,7 @@ static Suite *mastodon_suite(void)
     tcase_add_test(ids, test_id_order);
     tcase_add_test(ids, test_id_valid);
     tcase_add_test(ids, test_page_sorted);
+    tcase_add_test(ids, test_json_arena);
     suite_add_tcase(s, ids);
 
     TCase *out = tcase_create("outbound");
