@@ -1311,11 +1311,8 @@ static void parser_dispatch(struct gw_sse_parser *p)
     parser_clear_event(p);
 }
 
-static void parser_line(struct gw_sse_parser *p)
+static void parser_line(struct gw_sse_parser *p, const char *l, size_t len)
 {
-    const char *l = p->line.data ? p->line.data : "";
-    size_t len = p->line.len;
-
     if (p->line_overflow) {
         /* Too long to be part of a valid event; a huge comment is harmless,
          * anything else spoils the event it belongs to. */
@@ -1392,7 +1389,7 @@ static void parser_take(struct gw_sse_parser *p, const char *s, size_t n)
 int gw_sse_parser_feed(struct gw_sse_parser *p, const char *data, size_t len)
 {
     static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
-    size_t i = 0;
+    size_t i = 0, lf = 0;
 
     if (p == NULL || (data == NULL && len))
         return UV_EINVAL;
@@ -1415,15 +1412,28 @@ int gw_sse_parser_feed(struct gw_sse_parser *p, const char *data, size_t len)
                 continue;
             }
         }
-        size_t k = i;
-        while (k < len && data[k] != '\r' && data[k] != '\n')
-            k++;
-        parser_take(p, data + i, k - i);
-        if (k == len)
+        /* The line ends at the first CR or LF: memchr for both, the LF
+         * looked up again only once passed, so a stream of bare CRs stays
+         * linear. */
+        if (lf <= i) {
+            const char *f = memchr(data + i, '\n', len - i);
+            lf = f ? (size_t)(f - data) : len;
+        }
+        const char *cr = memchr(data + i, '\r', lf - i);
+        size_t k = cr ? (size_t)(cr - data) : lf;
+        if (k == len) {
+            parser_take(p, data + i, k - i);
             break;
+        }
         p->skip_lf = data[k] == '\r';
+        if (p->line.len == 0 && !p->line_overflow && k - i <= p->line.max) {
+            /* The whole line is in this chunk: no copy into p->line. */
+            parser_line(p, data + i, k - i);
+        } else {
+            parser_take(p, data + i, k - i);
+            parser_line(p, p->line.data ? p->line.data : "", p->line.len);
+        }
         i = k + 1;
-        parser_line(p);
         gw_buf_reset(&p->line);
         p->line_overflow = false;
     }
