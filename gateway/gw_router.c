@@ -298,6 +298,8 @@ static void account_free(struct gw_account *a)
     free(a->network);
     free(a->channel);
     free(a->cw_next);
+    free(a->cursor_name);
+    free(a->cursor_value);
     free(a);
 }
 
@@ -646,6 +648,24 @@ static void group_queue(struct gw_router *r, struct show *s,
     r->pending_tail = &p->next;
 }
 
+/* Store the cursor the adapter last moved (in the open transaction). */
+static int cursor_write(struct gw_account *a)
+{
+    if (a->cursor_name == NULL)
+        return 0;
+    int rc = gw_store_cursor_set(store(a->r), a->name, a->cursor_name,
+                                 a->cursor_value);
+    if (rc < 0)
+        gw_log(a->r->gw, GW_LOG_WARN,
+               "%s: could not store the stream position (%s); "
+               "events after it will be fetched again",
+               a->name, gw_store_errmsg(store(a->r)));
+    free(a->cursor_name);
+    free(a->cursor_value);
+    a->cursor_name = a->cursor_value = NULL;
+    return rc;
+}
+
 /*
  * Commit the group and only then show what it stored: nothing reaches IRC
  * that a crash could take back. Also called before anything that must not
@@ -661,6 +681,10 @@ static void group_flush(struct gw_router *r)
         mark_seen(r, r->group_seen);
         r->group_seen = 0;
     }
+    /* A cursor that fails to store only lags: what it passed is fetched
+     * again and found already stored. */
+    for (struct gw_account *a = r->accounts; a; a = a->next)
+        cursor_write(a);
     r->group_open = false;
     int rc = gw_store_commit(store(r));
     struct gw_pending *p = r->pending;
@@ -1015,15 +1039,29 @@ void gw_ad_batch_end(struct gw_adapter *ad)
 int gw_ad_cursor_get(struct gw_adapter *ad, const char *name, char **value)
 {
     struct gw_account *a = ad->core;
+    if (a->cursor_name && strcmp(a->cursor_name, name) == 0) {
+        *value = a->cursor_value ? gw_xstrdup(a->cursor_value) : NULL;
+        return a->cursor_value ? 0 : UV_ENOENT;
+    }
     return gw_store_cursor_get(store(a->r), a->name, name, value);
 }
 
 int gw_ad_cursor_set(struct gw_adapter *ad, const char *name, const char *value)
 {
     struct gw_account *a = ad->core;
-    /* In the same transaction as the events it moves past. */
-    group_begin(a->r);
-    return gw_store_cursor_set(store(a->r), a->name, name, value);
+    /* In the same transaction as the events it moves past: kept here and
+     * stored once, when the group commits (group_flush). */
+    int rc = group_begin(a->r);
+    if (rc < 0)
+        return rc;
+    if (a->cursor_name && strcmp(a->cursor_name, name) != 0 &&
+        (rc = cursor_write(a)) < 0)
+        return rc;
+    if (a->cursor_name == NULL)
+        a->cursor_name = gw_xstrdup(name);
+    free(a->cursor_value);
+    a->cursor_value = value ? gw_xstrdup(value) : NULL; /* NULL: delete */
+    return 0;
 }
 
 bool gw_ad_seen(struct gw_adapter *ad, const char *network_id)

@@ -35,6 +35,9 @@ struct gw_account {
     int nsettings;
     char *cw_next; /* "!cw": content warning for the next post */
     int64_t last_event_ms;
+    /* A cursor the adapter moved in the open group transaction, stored
+     * when the group commits: a burst moves it once per event. */
+    char *cursor_name, *cursor_value;
 };
 
 struct gw_router {
