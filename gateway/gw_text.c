@@ -338,6 +338,18 @@ char *gw_text_sanitize(const char *s, size_t len)
     char *out = gw_xmalloc(len * 3 + 1);
     size_t o = 0, i = 0;
     while (s != NULL && i < len) {
+        /* Printable ASCII, most of any text, passes as it is: one copy per
+         * run, not a decode and a copy per character. */
+        size_t end = i;
+        while (end < len && (unsigned char)s[end] >= 0x20 &&
+               (unsigned char)s[end] < 0x7F)
+            end++;
+        if (end > i) {
+            memcpy(out + o, s + i, end - i);
+            o += end - i;
+            i = end;
+            continue;
+        }
         int32_t cp;
         size_t n = utf8_next(s + i, len - i, &cp);
         if (cp < 0) {
