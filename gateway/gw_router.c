@@ -725,7 +725,13 @@ void gw__router_group_flush(struct gw_router *r)
 static void on_checkpoint(uv_timer_t *t)
 {
     struct gw_router *r = t->data;
-    if (!r->group_open && gw_store_checkpoint(store(r)) < 0)
+    /* Events delivered from curl's timers share this phase of the loop,
+     * so the group is often open here: waiting for it to be closed skipped
+     * every checkpoint while a stream was busy, and the WAL grew until
+     * the hook's emergency checkpoint. Commit it now instead; it was about
+     * to be. */
+    group_flush(r);
+    if (gw_store_checkpoint(store(r)) < 0)
         gw_log(r->gw, GW_LOG_WARN, "store: %s", gw_store_errmsg(store(r)));
 }
 
