@@ -20,6 +20,8 @@
 
 #include <uv.h>
 
+#include "gw_json.h"
+
 /* One page of notifications; the API's default, and half its maximum. */
 #define PAGE_LIMIT  40
 #define OOB_URI     "urn:ietf:wg:oauth:2.0:oob"

@@ -2,14 +2,11 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
 #include <openssl/rand.h>
 #include <uv.h>
 
@@ -345,81 +342,4 @@ int gw_random_hex(char *buf, size_t size)
         buf[i] = "0123456789abcdef"[(raw[i / 2] >> (i % 2 ? 0 : 4)) & 15];
     buf[i] = '\0';
     return 0;
-}
-
-/* ---- short-lived JSON trees ------------------------------------------ */
-
-/*
- * cJSON mallocs every node, key and string on its own: a 2.5 KB mention
- * notification is some 250 mallocs, all freed a moment later, and that
- * traffic (plus cJSON_Delete's walk) was over a third of the stream's JSON
- * time. While gw_json_parse runs, cJSON bump-allocates from one block
- * instead; frees into the block are no-ops. Whatever does not fit, and all
- * other cJSON use, goes to malloc and free as before.
- */
-#define JSON_ARENA_SIZE (64 * 1024)
-
-static struct {
-    char *base;
-    size_t used;
-    bool parsing; /* cJSON is allocating for gw_json_parse */
-    bool spilled; /* part of the tree did not fit: it needs cJSON_Delete */
-    bool live;    /* a tree is in the arena */
-} arena;
-
-static bool json_in_arena(const void *p)
-{
-    uintptr_t a = (uintptr_t)p, b = (uintptr_t)arena.base;
-    return arena.base != NULL && a >= b && a < b + JSON_ARENA_SIZE;
-}
-
-static void *json_malloc(size_t n)
-{
-    if (arena.parsing) {
-        size_t need = (n + 15) & ~(size_t)15; /* malloc's alignment */
-        if (need >= n && need <= JSON_ARENA_SIZE - arena.used) {
-            void *p = arena.base + arena.used;
-            arena.used += need;
-            return p;
-        }
-        arena.spilled = true;
-    }
-    return malloc(n);
-}
-
-static void json_free(void *p)
-{
-    if (!json_in_arena(p))
-        free(p);
-}
-
-struct cJSON *gw_json_parse(const char *s, size_t len)
-{
-    if (arena.live)
-        return cJSON_ParseWithLength(s, len);
-    if (arena.base == NULL) {
-        cJSON_Hooks hooks = {json_malloc, json_free};
-        arena.base = gw_xmalloc(JSON_ARENA_SIZE);
-        cJSON_InitHooks(&hooks);
-    }
-    arena.used = 0;
-    arena.spilled = false;
-    arena.parsing = true;
-    cJSON *j = cJSON_ParseWithLength(s, len);
-    arena.parsing = false;
-    arena.live = j != NULL;
-    return j;
-}
-
-void gw_json_free(struct cJSON *j)
-{
-    if (j == NULL)
-        return;
-    if (!json_in_arena(j)) {
-        cJSON_Delete(j);
-        return;
-    }
-    if (arena.spilled)
-        cJSON_Delete(j);
-    arena.live = false;
 }

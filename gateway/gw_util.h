@@ -82,14 +82,4 @@ void gw_base36(uint64_t v, char *buf, size_t size);
 /* Fill buf with size-1 random hex characters (OpenSSL RAND_bytes). */
 int gw_random_hex(char *buf, size_t size);
 
-/*
- * cJSON_ParseWithLength for a tree that lives briefly (one stream event):
- * it is built in a reusable arena. Free it with gw_json_free before the
- * next gw_json_parse can reuse the arena; a tree parsed while another is
- * alive simply uses malloc. Every other cJSON call works as before.
- */
-struct cJSON;
-struct cJSON *gw_json_parse(const char *s, size_t len);
-void gw_json_free(struct cJSON *j);
-
 #endif

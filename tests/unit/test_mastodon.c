@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
+#include "gw_json.h"
 #include "gw_util.h"
 
 #define ELLIPSIS "\xE2\x80\xA6"
@@ -560,6 +561,88 @@ START_TEST(test_json_arena)
     cJSON *e = gw_json_parse("[true]", 6);
     ck_assert(cJSON_IsTrue(cJSON_GetArrayItem(e, 0)));
     gw_json_free(e);
+}
+END_TEST
+
+/* Compare two trees field by field, links included. */
+static void same_tree(const cJSON *a, const cJSON *b)
+{
+    ck_assert_int_eq(a->type, b->type);
+    ck_assert_int_eq(a->valueint, b->valueint);
+    ck_assert(
+        a->valuedouble == b->valuedouble ||
+        (a->valuedouble != a->valuedouble && b->valuedouble != b->valuedouble));
+    ck_assert_int_eq(a->valuestring == NULL, b->valuestring == NULL);
+    if (a->valuestring)
+        ck_assert_str_eq(a->valuestring, b->valuestring);
+    ck_assert_int_eq(a->string == NULL, b->string == NULL);
+    if (a->string)
+        ck_assert_str_eq(a->string, b->string);
+    ck_assert_int_eq(a->child == NULL, b->child == NULL);
+    if (a->child) {
+        /* cJSON points the first child's prev at the last one. */
+        ck_assert_int_eq(a->child->prev == NULL, b->child->prev == NULL);
+        const cJSON *x = a->child, *y = b->child;
+        for (; x && y; x = x->next, y = y->next)
+            same_tree(x, y);
+        ck_assert_ptr_null(x);
+        ck_assert_ptr_null(y);
+    }
+}
+
+/* gw_json_parse has a parser of its own for the common case: every input
+ * must give what cJSON gives, or fail where cJSON fails. */
+START_TEST(test_json_same_as_cjson)
+{
+    static const char *const docs[] = {
+        "{\"id\":\"1\",\"n\":-12,\"f\":1.5,\"e\":-2.5e-3,\"E\":1E+2,"
+        "\"big\":12345678901234567890,\"i\":2147483648,\"z\":-0,"
+        "\"t\":true,\"x\":false,\"u\":null,\"a\":[],\"o\":{},"
+        "\"s\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\" \\/ \\b\\f\\n\\r\\t\","
+        "\"raw\":\"\xc3\xa9\",\"dup\":1,\"dup\":2}",
+        " [ 1 , [ [ ] , { \"k\" : [ \"v\" ] } ] , \"\" ]\r\n",
+        "\"just a string\"",
+        "42",
+        "{\"a\":1}trailing",
+        "{\"a\":01}",
+        "{\"a\":1.}",
+        "{\"a\":.5}",
+        "{\"a\":+1}",
+        "{\"a\":\"\\u0000x\"}",
+        "{\"a\":\"\\ud83d\"}",
+        "{\"a\":\"\\ude00\"}",
+        "{\"a\":\"\\x\"}",
+        "{\"a\":\"tab\there\"}",
+        "{\"a\":[1,2,]}",
+        "{\"a\" 1}",
+        "{a:1}",
+        "[1 2]",
+        "[",
+        "",
+        "   ",
+        "nul",
+        "\xef\xbb\xbf{}",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        cJSON *want = cJSON_ParseWithLength(docs[i], strlen(docs[i]));
+        cJSON *got = gw_json_parse(docs[i], strlen(docs[i]));
+        ck_assert_msg((want == NULL) == (got == NULL), "%s", docs[i]);
+        if (want)
+            same_tree(want, got);
+        cJSON_Delete(want);
+        gw_json_free(got);
+    }
+    /* Deeper than gw_json_parse goes itself: cJSON's, still the same. */
+    struct gw_buf deep;
+    gw_buf_init(&deep, 4096);
+    for (int i = 0; i < 100; i++)
+        gw_buf_puts(&deep, "[");
+    for (int i = 0; i < 100; i++)
+        gw_buf_puts(&deep, "]");
+    cJSON *d = gw_json_parse(deep.data, deep.len);
+    ck_assert_ptr_nonnull(d);
+    gw_json_free(d);
+    gw_buf_free(&deep);
 }
 END_TEST
 
@@ -1285,6 +1368,7 @@ static Suite *mastodon_suite(void)
     tcase_add_test(ids, test_id_valid);
     tcase_add_test(ids, test_page_sorted);
     tcase_add_test(ids, test_json_arena);
+    tcase_add_test(ids, test_json_same_as_cjson);
     suite_add_tcase(s, ids);
 
     TCase *out = tcase_create("outbound");
