@@ -564,6 +564,26 @@ START_TEST(test_json_arena)
 }
 END_TEST
 
+/* The usual form is read without sscanf; every form still reads the same. */
+START_TEST(test_parse_time_forms)
+{
+    int64_t ms = 0;
+    ck_assert_int_eq(gw_parse_time("2026-11-25T19:40:05.123Z", &ms), 0);
+    ck_assert_int_eq(ms, 1795635605123LL);
+    ck_assert_int_eq(gw_parse_time("2026-11-25T19:40:05Z", &ms), 0);
+    ck_assert_int_eq(ms, 1795635605000LL);
+    ck_assert_int_eq(gw_parse_time("2026-11-25T21:40:05+02:00", &ms), 0);
+    ck_assert_int_eq(ms, 1795635605000LL);
+    /* Not the usual form: sscanf's reading, as before. */
+    ck_assert_int_eq(gw_parse_time("2026-11-5T19:40:05Z", &ms), 0);
+    ck_assert_int_eq(ms, 1793907605000LL);
+    ck_assert_int_eq(gw_parse_time("2026-13-25T19:40:05Z", &ms), UV_EINVAL);
+    ck_assert_int_eq(gw_parse_time("2026-11-25T19:40", &ms), UV_EINVAL);
+    ck_assert_int_eq(gw_parse_time("2026-11-25T19:40:05Zx", &ms), UV_EINVAL);
+    ck_assert_int_eq(gw_parse_time("", &ms), UV_EINVAL);
+}
+END_TEST
+
 /* Compare two trees field by field, links included. */
 static void same_tree(const cJSON *a, const cJSON *b)
 {
@@ -1369,6 +1389,7 @@ static Suite *mastodon_suite(void)
     tcase_add_test(ids, test_page_sorted);
     tcase_add_test(ids, test_json_arena);
     tcase_add_test(ids, test_json_same_as_cjson);
+    tcase_add_test(ids, test_parse_time_forms);
     suite_add_tcase(s, ids);
 
     TCase *out = tcase_create("outbound");
