@@ -817,6 +817,14 @@ int gw_store_open(struct gw_store **out, const char *state_dir, char *err,
     if (rc < 0)
         goto fail;
 
+    /* SQLite's memory statistics take a global mutex on every malloc and
+     * free (dozens per stored post); nothing here reads them. Only
+     * possible before SQLite initialises; later opens just get MISUSE. */
+    static bool configured;
+    if (!configured) {
+        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+        configured = true;
+    }
     /* NOMUTEX: the connection is only ever used from the loop thread. */
     rc = sqlite3_open_v2(st->path, &st->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
