@@ -22,6 +22,11 @@
  * alone. cJSON then allocates from the same block as far as it fits (its
  * hooks), and frees into it are no-ops.
  */
+/*
+ * The arena is the one piece of mutable state outside struct gateway:
+ * cJSON's allocation hooks are process-wide and take no context, so what
+ * they consult must be too. Parley runs one thread.
+ */
 #define JSON_ARENA_SIZE (64 * 1024)
 #define JSON_DEPTH_MAX  64
 #define JSON_NUMBER_MAX 64

@@ -79,6 +79,8 @@ def test_plaintext_on_tls_port_is_refused(tls_parley):
     ok.welcome("after", password="pw")
 
 
+# Offering TLS 1.0/1.1 on purpose, to see them refused.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_old_tls_versions_refused(tls_parley):
     ctx = context(tls_parley.cert)
     ctx.maximum_version = ssl.TLSVersion.TLSv1_1
