@@ -701,7 +701,10 @@ static int exec_sql(struct gw_store *st, const char *sql, const char *what)
  * design for: the OS still holds every written page. A power loss or kernel
  * panic may lose the last few transactions (never corrupt the file); FULL
  * would close that gap at the price of one fsync per commit, which would cap
- * ingest at the disk's sync rate.
+ * ingest at the disk's sync rate. Incoming posts lost that way come back:
+ * their cursor rolls back with them and the network still has them. What a
+ * person typed does not, so the outbox commits with FULL (see
+ * gw_store_outbox_add).
  */
 static int configure(struct gw_store *st)
 {
@@ -1685,10 +1688,19 @@ int gw_store_outbox_add(struct gw_store *st, const char *account,
     bind_text(s, 5, origin);
     bind_text(s, 6, who);
     sqlite3_bind_int64(s, 7, gw_now_ms());
-    int rc = run(st, S_OUTBOX_ADD, "queueing an outbound action");
+    /* What a person typed exists nowhere else: it is on the disk, not only
+     * in the OS's cache, before anything is sent. */
+    int rc = exec_sql(st, "PRAGMA synchronous=FULL",
+                      "queueing an outbound "
+                      "action");
+    if (rc == 0)
+        rc = run(st, S_OUTBOX_ADD, "queueing an outbound action");
     if (rc == 0 && id)
         *id = sqlite3_last_insert_rowid(st->db);
-    return rc;
+    int rc2 = exec_sql(st, "PRAGMA synchronous=NORMAL",
+                       "configuring the "
+                       "database");
+    return rc < 0 ? rc : rc2;
 }
 
 int gw_store_outbox_get(struct gw_store *st, int64_t id,

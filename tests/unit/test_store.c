@@ -1472,6 +1472,79 @@ START_TEST(test_outbox_add_rules)
 }
 END_TEST
 
+/* A VFS that is the default one with the WAL's syncs counted: what reaches
+ * the disk, not only the OS's cache, is what survives a power loss. */
+static sqlite3_vfs counting_vfs, *real_vfs;
+static sqlite3_io_methods counting_io;
+static const sqlite3_io_methods *real_io;
+static int syncs;
+
+static int counting_sync(sqlite3_file *f, int flags)
+{
+    syncs++;
+    return real_io->xSync(f, flags);
+}
+
+static int counting_open(sqlite3_vfs *vfs, sqlite3_filename name,
+                         sqlite3_file *f, int flags, int *out)
+{
+    (void)vfs;
+    int rc = real_vfs->xOpen(real_vfs, name, f, flags, out);
+    /* In WAL mode a commit is durable when the WAL is synced. */
+    if (rc == SQLITE_OK && f->pMethods && (flags & SQLITE_OPEN_WAL)) {
+        if (real_io == NULL) {
+            real_io = f->pMethods;
+            counting_io = *real_io;
+            counting_io.xSync = counting_sync;
+        }
+        if (f->pMethods == real_io)
+            f->pMethods = &counting_io;
+    }
+    return rc;
+}
+
+START_TEST(test_outbox_reaches_the_disk)
+{
+    real_vfs = sqlite3_vfs_find(NULL);
+    counting_vfs = *real_vfs;
+    counting_vfs.zName = "counting";
+    counting_vfs.xOpen = counting_open;
+    ck_assert_int_eq(sqlite3_vfs_register(&counting_vfs, 1), SQLITE_OK);
+    char dir[sizeof(state_dir) + 8], err[256];
+    snprintf(dir, sizeof(dir), "%s/synced", tmp_root);
+    struct gw_store *s2 = NULL;
+    ck_assert_msg(gw_store_open(&s2, dir, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(gw_store_history_add(s2, "#a", 1, "m", "p", "PRIVMSG",
+                                          "warm", NULL, NULL),
+                     0);
+    /* Incoming lines: appended to the WAL, no sync (the network still has
+     * them, and their cursor rolls back with them). */
+    int before = syncs;
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(gw_store_begin(s2), 0);
+        ck_assert_int_eq(gw_store_history_add(s2, "#a", 2, "m", "p", "PRIVMSG",
+                                              "in", NULL, NULL),
+                         0);
+        ck_assert_int_eq(gw_store_commit(s2), 0);
+    }
+    ck_assert_int_eq(syncs, before);
+    /* What a person typed: synced before gw_store_outbox_add returns. */
+    ck_assert_int_eq(
+        gw_store_outbox_add(s2, "a", "post", "{}", "#a", "me", NULL), 0);
+    ck_assert_int_gt(syncs, before);
+    /* And the gateway goes back to not syncing incoming lines. */
+    before = syncs;
+    ck_assert_int_eq(gw_store_begin(s2), 0);
+    ck_assert_int_eq(gw_store_history_add(s2, "#a", 3, "m", "p", "PRIVMSG",
+                                          "in again", NULL, NULL),
+                     0);
+    ck_assert_int_eq(gw_store_commit(s2), 0);
+    ck_assert_int_eq(syncs, before);
+    gw_store_close(s2);
+    sqlite3_vfs_unregister(&counting_vfs);
+}
+END_TEST
+
 /* ---- history --------------------------------------------------------- */
 
 static int64_t hist(const char *target, int64_t t, const char *text)
@@ -1783,6 +1856,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_kv);
     tcase_add_test(tc, test_outbox_lifecycle);
     tcase_add_test(tc, test_outbox_add_rules);
+    tcase_add_test(tc, test_outbox_reaches_the_disk);
     tcase_add_test(tc, test_history);
     tcase_add_test(tc, test_transactions_nested);
     tcase_add_test(tc, test_batch_insert);
