@@ -1503,6 +1503,16 @@ static int counting_open(sqlite3_vfs *vfs, sqlite3_filename name,
     return rc;
 }
 
+/* One incoming line, committed as the router commits a group. */
+static void incoming_line(struct gw_store *s2)
+{
+    ck_assert_int_eq(gw_store_begin(s2), 0);
+    ck_assert_int_eq(gw_store_history_add(s2, "#a", 2, "m", "p", "PRIVMSG",
+                                          "in", NULL, NULL),
+                     0);
+    ck_assert_int_eq(gw_store_commit(s2), 0);
+}
+
 START_TEST(test_outbox_reaches_the_disk)
 {
     real_vfs = sqlite3_vfs_find(NULL);
@@ -1520,13 +1530,8 @@ START_TEST(test_outbox_reaches_the_disk)
     /* Incoming lines: appended to the WAL, no sync (the network still has
      * them, and their cursor rolls back with them). */
     int before = syncs;
-    for (int i = 0; i < 5; i++) {
-        ck_assert_int_eq(gw_store_begin(s2), 0);
-        ck_assert_int_eq(gw_store_history_add(s2, "#a", 2, "m", "p", "PRIVMSG",
-                                              "in", NULL, NULL),
-                         0);
-        ck_assert_int_eq(gw_store_commit(s2), 0);
-    }
+    for (int i = 0; i < 5; i++)
+        incoming_line(s2);
     ck_assert_int_eq(syncs, before);
     /* What a person typed: synced before gw_store_outbox_add returns. */
     ck_assert_int_eq(
@@ -1534,11 +1539,7 @@ START_TEST(test_outbox_reaches_the_disk)
     ck_assert_int_gt(syncs, before);
     /* And the gateway goes back to not syncing incoming lines. */
     before = syncs;
-    ck_assert_int_eq(gw_store_begin(s2), 0);
-    ck_assert_int_eq(gw_store_history_add(s2, "#a", 3, "m", "p", "PRIVMSG",
-                                          "in again", NULL, NULL),
-                     0);
-    ck_assert_int_eq(gw_store_commit(s2), 0);
+    incoming_line(s2);
     ck_assert_int_eq(syncs, before);
     gw_store_close(s2);
     sqlite3_vfs_unregister(&counting_vfs);
