@@ -2013,6 +2013,10 @@ static void cmd_whois(struct gw_client *c, struct gw_irc_msg *m)
     const char *nick = m->params[m->nparams > 1 ? 1 : 0];
     struct gw_client *o = find_client(c->d, nick);
     struct gw_puppet *p = find_puppet(c->d, nick);
+    /* Someone who quit for quiet is still someone. */
+    if (o == NULL && p == NULL && gw_strcasecmp(nick, BOT_NICK) != 0 &&
+        gw_router_revive_nick(c->d->gw->router, nick))
+        p = find_puppet(c->d, nick);
     if (o && o->registered) {
         numeric(c, "311", "%s %s %s * :%s", o->nick, o->user, o->host,
                 o->realname ? o->realname : "");
@@ -2301,7 +2305,7 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
     /* A person who quit for quiet is still known to the router. */
     if (gw_strcasecmp(target, BOT_NICK) == 0 || pup ||
         (!find_client(d, target) &&
-         gw_router_knows_nick(d->gw->router, target))) {
+         gw_router_revive_nick(d->gw->router, target))) {
         if (c->caps & GW_CAP_ECHO_MESSAGE)
             gw_ircd_send(c, &o);
         gw_router_message(d->gw->router, c, m, target, text, notice, msgid);

@@ -468,6 +468,43 @@ static int puppet_for(struct gw_account *a, const char *handle,
     return rc;
 }
 
+/*
+ * The person behind a nick the gateway gave out: their handle, the account
+ * that last saw them (by their latest post in the query or the account's
+ * channel; the only account when there is one; else NULL) and, when out is
+ * given, that post. UV_ENOENT when the nick was never a person's.
+ */
+static int person_by_nick(struct gw_router *r, const char *nick, char **handle,
+                          struct gw_account **acct, struct gw_post *out)
+{
+    char key[96], lower[GW_NICK_MAX + 1];
+    *handle = NULL;
+    *acct = NULL;
+    if (strlen(nick) > GW_NICK_MAX)
+        return UV_ENOENT;
+    gw_strlcpy(lower, nick, sizeof(lower));
+    gw_strlower(lower);
+    snprintf(key, sizeof(key), "handle-of:%s", lower);
+    if (gw_store_kv_get(store(r), key, handle) < 0)
+        return UV_ENOENT;
+    struct gw_post p;
+    memset(&p, 0, sizeof(p));
+    for (struct gw_account *a = r->accounts; a && !*acct; a = a->next) {
+        if (gw_store_post_latest_by(store(r), lower, *handle, &p) == 0 ||
+            gw_store_post_latest_by(store(r), a->channel, *handle, &p) == 0)
+            *acct = gw__router_account(r, p.account);
+        if (*acct && out) {
+            *out = p;
+            return 0;
+        }
+        gw_post_free(&p);
+        memset(&p, 0, sizeof(p));
+    }
+    if (*acct == NULL && r->accounts && r->accounts->next == NULL)
+        *acct = r->accounts;
+    return 0;
+}
+
 /* ---- showing things on IRC ------------------------------------------ */
 
 struct show {
@@ -1995,26 +2032,11 @@ void gw_router_message(struct gw_router *r, struct gw_client *c,
         return;
     }
     /* A query with a puppet: a DM on the account that last saw them. */
-    char key[96], lower[GW_NICK_MAX + 1], *handle = NULL;
-    gw_strlcpy(lower, target, sizeof(lower));
-    gw_strlower(lower);
-    snprintf(key, sizeof(key), "handle-of:%s", lower);
-    if (gw_store_kv_get(store(r), key, &handle) < 0) {
+    char *handle = NULL;
+    if (person_by_nick(r, target, &handle, &x.a, NULL) < 0) {
         gw_ircd_bot_notice(c, target, "%s is not known to the gateway", target);
         return;
     }
-    struct gw_post p;
-    memset(&p, 0, sizeof(p));
-    /* The latest post by this person tells which account knows them. */
-    for (struct gw_account *a = r->accounts; a && !x.a; a = a->next) {
-        if (gw_store_post_latest_by(store(r), lower, handle, &p) == 0 ||
-            gw_store_post_latest_by(store(r), a->channel, handle, &p) == 0)
-            x.a = gw__router_account(r, p.account);
-        gw_post_free(&p);
-        memset(&p, 0, sizeof(p));
-    }
-    if (x.a == NULL && r->accounts && r->accounts->next == NULL)
-        x.a = r->accounts;
     if (x.a == NULL) {
         gw_ircd_bot_notice(c, target, "no account knows %s", handle);
         free(handle);
@@ -2025,17 +2047,22 @@ void gw_router_message(struct gw_router *r, struct gw_client *c,
     free(handle);
 }
 
-bool gw_router_knows_nick(struct gw_router *r, const char *nick)
+bool gw_router_revive_nick(struct gw_router *r, const char *nick)
 {
-    char key[96], lower[GW_NICK_MAX + 1], *handle = NULL;
-    if (strlen(nick) > GW_NICK_MAX)
+    char *handle = NULL;
+    struct gw_account *a = NULL;
+    struct gw_post p;
+    memset(&p, 0, sizeof(p));
+    if (person_by_nick(r, nick, &handle, &a, &p) < 0)
         return false;
-    gw_strlcpy(lower, nick, sizeof(lower));
-    gw_strlower(lower);
-    snprintf(key, sizeof(key), "handle-of:%s", lower);
-    bool known = gw_store_kv_get(store(r), key, &handle) == 0;
+    if (a) {
+        char n[GW_NICK_MAX + 1], prefix[256];
+        puppet_for(a, handle, p.author_name, p.author_url, n, sizeof(n), prefix,
+                   sizeof(prefix));
+    }
+    gw_post_free(&p);
     free(handle);
-    return known;
+    return true;
 }
 
 /* ---- clients arriving and leaving ------------------------------------ */

@@ -36,8 +36,9 @@ void gw_router_client_gone(struct gw_router *r, struct gw_client *c);
  * channel). m is the whole parsed line (for client tags); text is NULL
  * for a TAGMSG.
  */
-/* Does nick belong to a person of a network (in memory or not)? */
-bool gw_router_knows_nick(struct gw_router *r, const char *nick);
+/* Was nick given to a person of a network? Then true, and a person who
+ * had quit for quiet is an IRC user again (not in any channel). */
+bool gw_router_revive_nick(struct gw_router *r, const char *nick);
 void gw_router_message(struct gw_router *r, struct gw_client *c,
                        const struct gw_irc_msg *m, const char *target,
                        const char *text, bool notice, const char *msgid);

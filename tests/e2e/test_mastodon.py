@@ -488,7 +488,13 @@ def test_people_not_heard_from_lately_quit_and_come_back(parley_factory,
         names += m.params[-1].split()
     assert "bob" not in names
     assert 4000 < len(names) <= 4096 + 2, len(names)  # + me, + the bot
-    # Still reachable: the answer is a DM to the same conversation.
+    # Still someone: WHOIS answers from the store...
+    c.send("WHOIS bob")
+    w = c.expect(lambda m: m.command in ("311", "401"))
+    assert w.command == "311", w.raw
+    assert w.params[2:4] == ["bob", "other.example"], w.raw
+    c.expect(lambda m: m.command == "318")
+    # ...and the answer is a DM to the same conversation.
     c.say("bob", "still there?")
     post = wait_posted(mock)
     assert post["params"]["visibility"] == "direct"
