@@ -827,12 +827,9 @@ int gw_store_open(struct gw_store **out, const char *state_dir, char *err,
 
     /* SQLite's memory statistics take a global mutex on every malloc and
      * free (dozens per stored post); nothing here reads them. Only
-     * possible before SQLite initialises; later opens just get MISUSE. */
-    static bool configured;
-    if (!configured) {
-        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-        configured = true;
-    }
+     * possible before SQLite initialises: later opens get a harmless
+     * SQLITE_MISUSE, so no flag of our own needs to remember it. */
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     /* NOMUTEX: the connection is only ever used from the loop thread. */
     rc = sqlite3_open_v2(st->path, &st->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
