@@ -46,10 +46,11 @@ import threading
 import time
 
 sys.dont_write_bytecode = True
-from run import machine as run_machine  # noqa: E402 (after the flag above)
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from run import machine as run_machine  # noqa: E402 (after the flag above)
+from ircclient import parse  # noqa: E402 (the tests' IRC line parser)
 STORE_C = os.path.join(ROOT, "gateway", "gw_store.c")
 
 CHANNEL = "#bench"
@@ -233,28 +234,6 @@ class Parley:
 
 
 # ---- IRC client ------------------------------------------------------------
-
-
-def parse(line):
-    """(tags, prefix, command, params) of one IRC line."""
-    tags = {}
-    if line.startswith("@"):
-        raw, line = line[1:].split(" ", 1)
-        for t in raw.split(";"):
-            k, _, v = t.partition("=")
-            tags[k] = v
-    prefix = ""
-    if line.startswith(":"):
-        prefix, line = line[1:].split(" ", 1)
-    if " :" in line:
-        head, trail = line.split(" :", 1)
-        params = head.split()
-        cmd = params.pop(0) if params else ""
-        params.append(trail)
-    else:
-        params = line.split()
-        cmd = params.pop(0) if params else ""
-    return tags, prefix, cmd.upper(), params
 
 
 class Client:

@@ -2300,18 +2300,17 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
             (!tagmsg || (sib->caps & GW_CAP_MESSAGE_TAGS)))
             gw_ircd_send(sib, &o);
     struct gw_puppet *pup = find_puppet(d, target);
+    struct gw_client *to = find_client(d, target);
     if (pup)
         puppet_touch(d, pup); /* a conversation keeps a person around */
     /* A person who quit for quiet is still known to the router. */
     if (gw_strcasecmp(target, BOT_NICK) == 0 || pup ||
-        (!find_client(d, target) &&
-         gw_router_revive_nick(d->gw->router, target))) {
+        (to == NULL && gw_router_revive_nick(d->gw->router, target))) {
         if (c->caps & GW_CAP_ECHO_MESSAGE)
             gw_ircd_send(c, &o);
         gw_router_message(d->gw->router, c, m, target, text, notice, msgid);
         return;
     }
-    struct gw_client *to = find_client(d, target);
     if (to == NULL || !to->registered) {
         if (!notice)
             numeric(c, "401", "%s :No such nick/channel", target);

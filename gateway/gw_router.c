@@ -487,19 +487,18 @@ static int person_by_nick(struct gw_router *r, const char *nick, char **handle,
     snprintf(key, sizeof(key), "handle-of:%s", lower);
     if (gw_store_kv_get(store(r), key, handle) < 0)
         return UV_ENOENT;
+    /* Their latest post, in the query or else in an account channel. */
     struct gw_post p;
     memset(&p, 0, sizeof(p));
-    for (struct gw_account *a = r->accounts; a && !*acct; a = a->next) {
-        if (gw_store_post_latest_by(store(r), lower, *handle, &p) == 0 ||
-            gw_store_post_latest_by(store(r), a->channel, *handle, &p) == 0)
-            *acct = gw__router_account(r, p.account);
-        if (*acct && out) {
-            *out = p;
-            return 0;
-        }
+    bool found = gw_store_post_latest_by(store(r), lower, *handle, &p) == 0;
+    for (struct gw_account *a = r->accounts; a && !found; a = a->next)
+        found = gw_store_post_latest_by(store(r), a->channel, *handle, &p) == 0;
+    if (found)
+        *acct = gw__router_account(r, p.account);
+    if (*acct && out)
+        *out = p;
+    else
         gw_post_free(&p);
-        memset(&p, 0, sizeof(p));
-    }
     if (*acct == NULL && r->accounts && r->accounts->next == NULL)
         *acct = r->accounts;
     return 0;

@@ -30,15 +30,15 @@ void gw_router_reload(struct gw_router *r);
 void gw_router_client_ready(struct gw_router *r, struct gw_client *c);
 /* A client is going away. */
 void gw_router_client_gone(struct gw_router *r, struct gw_client *c);
+/* Was nick given to a person of a network? Then true, and a person who
+ * had quit for quiet is an IRC user again (not in any channel). */
+bool gw_router_revive_nick(struct gw_router *r, const char *nick);
 /*
  * A PRIVMSG or NOTICE from a client to a managed channel, the bot or a
  * puppet (the ircd has already shown it to the other clients in a
  * channel). m is the whole parsed line (for client tags); text is NULL
  * for a TAGMSG.
  */
-/* Was nick given to a person of a network? Then true, and a person who
- * had quit for quiet is an IRC user again (not in any channel). */
-bool gw_router_revive_nick(struct gw_router *r, const char *nick);
 void gw_router_message(struct gw_router *r, struct gw_client *c,
                        const struct gw_irc_msg *m, const char *target,
                        const char *text, bool notice, const char *msgid);

@@ -1336,20 +1336,24 @@ static void post_handed_out(struct gw_store *st, struct gw_post *p, int64_t id,
         st->post_hw = id;
 }
 
+static int post_last_run(struct gw_store *st, enum sid sid,
+                         const struct gw_post *p, int64_t id)
+{
+    bind_text(st->stmts[sid], 1, p->target);
+    bind_text(st->stmts[sid], 2, p->author);
+    sqlite3_bind_int64(st->stmts[sid], 3, id);
+    return run(st, sid, "storing a post");
+}
+
 /* An UPDATE that nearly always finds its row, else an INSERT: an UPSERT
  * looked the key up three times. */
 static int post_last_set(struct gw_store *st, const struct gw_post *p,
                          int64_t id)
 {
-    for (enum sid sid = S_POST_LAST_UPDATE;; sid = S_POST_LAST_INSERT) {
-        sqlite3_stmt *s = st->stmts[sid];
-        bind_text(s, 1, p->target);
-        bind_text(s, 2, p->author);
-        sqlite3_bind_int64(s, 3, id);
-        int rc = run(st, sid, "storing a post");
-        if (rc < 0 || sqlite3_changes(st->db) > 0 || sid == S_POST_LAST_INSERT)
-            return rc;
-    }
+    int rc = post_last_run(st, S_POST_LAST_UPDATE, p, id);
+    if (rc == 0 && sqlite3_changes(st->db) == 0)
+        rc = post_last_run(st, S_POST_LAST_INSERT, p, id);
+    return rc;
 }
 
 int gw_store_post_put(struct gw_store *st, struct gw_post *p)
@@ -1687,16 +1691,13 @@ int gw_store_outbox_add(struct gw_store *st, const char *account,
     sqlite3_bind_int64(s, 7, gw_now_ms());
     /* What a person typed exists nowhere else: it is on the disk, not only
      * in the OS's cache, before anything is sent. */
-    int rc = exec_sql(st, "PRAGMA synchronous=FULL",
-                      "queueing an outbound "
-                      "action");
+    const char *what = "queueing an outbound action";
+    int rc = exec_sql(st, "PRAGMA synchronous=FULL", what);
     if (rc == 0)
-        rc = run(st, S_OUTBOX_ADD, "queueing an outbound action");
+        rc = run(st, S_OUTBOX_ADD, what);
     if (rc == 0 && id)
         *id = sqlite3_last_insert_rowid(st->db);
-    int rc2 = exec_sql(st, "PRAGMA synchronous=NORMAL",
-                       "configuring the "
-                       "database");
+    int rc2 = exec_sql(st, "PRAGMA synchronous=NORMAL", what);
     return rc < 0 ? rc : rc2;
 }
 
