@@ -24,9 +24,9 @@ parley per store side by side and measures from IRC clients on 127.0.0.1:
 - during each playback, another client PINGs in a closed loop: its worst
   wait is how long the event loop was blocked for everyone;
 - RSS after the tests against RSS right after start;
-- EXPLAIN QUERY PLAN of the history queries (taken from gateway/gw_store.c)
-  and their time in Python's sqlite3 (the same SQLite library), to tell
-  database time from gateway time.
+- EXPLAIN QUERY PLAN of the history queries (taken from
+  gateway/store/gw_store_history.c) and their time in Python's sqlite3 (the
+  same SQLite library), to tell database time from gateway time.
 
     /usr/bin/python3 bench/history_bench.py --parley ./parley [--quick]
 """
@@ -51,7 +51,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from run import machine as run_machine  # noqa: E402 (after the flag above)
 from ircclient import parse  # noqa: E402 (the tests' IRC line parser)
-STORE_C = os.path.join(ROOT, "gateway", "gw_store.c")
+STORE_C = os.path.join(ROOT, "gateway", "store", "gw_store_history.c")
 
 CHANNEL = "#bench"
 ACCOUNT = "bench"
@@ -416,7 +416,7 @@ def load_store(db, n_posts, seen, unseen_open):
 
 
 def history_queries():
-    """The history statements of gateway/gw_store.c, by name."""
+    """The history statements of gateway/store/gw_store_history.c, by name."""
     try:
         with open(STORE_C) as f:
             src = f.read()
@@ -424,7 +424,7 @@ def history_queries():
         return {}
     cols = re.search(r'#define HISTORY_COLS\s+"([^"]*)"', src)
     out = {}
-    for m in re.finditer(r'\[(S_HISTORY_\w+)\]\s*=\s*((?:"[^"]*"|\s|'
+    for m in re.finditer(r'\[(GW_STORE__HISTORY_\w+)\]\s*=\s*((?:"[^"]*"|\s|'
                          r'HISTORY_COLS)+),', src):
         sql = ""
         for tok in re.finditer(r'"([^"]*)"|HISTORY_COLS', m.group(2)):
@@ -442,15 +442,16 @@ def explain(db, facts, unseen=0, reps=50):
     back = min(10000, facts["last_hist"] - facts["first_hist"])
     mid_ref = base36(max(facts["first_post"], facts["last_post"] - 5000))
     binds = {
-        "S_HISTORY_RANGE_DESC": (CHANNEL, 0, 2 ** 63 - 1, 100),
-        "S_HISTORY_RANGE": (CHANNEL, last - back, 2 ** 63 - 1, 100),
-        "S_HISTORY_FIND": (CHANNEL, mid_ref),
-        "S_HISTORY_SINCE": (last - back, 200),
-        "S_HISTORY_COUNT": (last - back,),
-        "S_HISTORY_LAST": (),
-        "S_HISTORY_AT": (CHANNEL, int(time.time() * 1000) - 3600 * 1000),
-        "S_HISTORY_AFTER": (CHANNEL, last - back, 100),
-        "S_HISTORY_BEFORE": (CHANNEL, last - back, 100),
+        "GW_STORE__HISTORY_RANGE_DESC": (CHANNEL, 0, 2 ** 63 - 1, 100),
+        "GW_STORE__HISTORY_RANGE": (CHANNEL, last - back, 2 ** 63 - 1, 100),
+        "GW_STORE__HISTORY_FIND": (CHANNEL, mid_ref),
+        "GW_STORE__HISTORY_SINCE": (last - back, 200),
+        "GW_STORE__HISTORY_COUNT": (last - back,),
+        "GW_STORE__HISTORY_LAST": (),
+        "GW_STORE__HISTORY_AT": (CHANNEL,
+                                 int(time.time() * 1000) - 3600 * 1000),
+        "GW_STORE__HISTORY_AFTER": (CHANNEL, last - back, 100),
+        "GW_STORE__HISTORY_BEFORE": (CHANNEL, last - back, 100),
     }
     con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
     out = {}
@@ -923,9 +924,9 @@ def report(out, m):
         w("  001 arrives with the playback, and every other client waits as "
           "long (worst PING).")
         w("  The newest %d lines are read newest first from the id index "
-          "(S_HISTORY_SINCE)" % pbs[0]["lines_played"])
-        w("  and the backlog is counted as an id gap (S_HISTORY_COUNT), so "
-          "the older unseen")
+          "(GW_STORE__HISTORY_SINCE)" % pbs[0]["lines_played"])
+        w("  and the backlog is counted as an id gap "
+          "(GW_STORE__HISTORY_COUNT), so the older unseen")
         w("  rows are never read: the larger backlogs above should cost what "
           "10,000 does.")
     bad = [k for k, v in out["checks"].items() if not v]
