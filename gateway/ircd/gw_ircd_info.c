@@ -217,7 +217,8 @@ void gw_ircd__cmd_userhost(struct gw_client *c, struct gw_irc_msg *m)
     char list[400];
     size_t len = 0;
     list[0] = '\0';
-    for (int i = 0; i < m->nparams && i < 5; i++) {
+    /* At most five nicks: the command table's max_params. */
+    for (int i = 0; i < m->nparams; i++) {
         struct gw_client *o = gw_ircd__find_client(c->d, m->params[i]);
         struct gw_puppet *p = gw_ircd__find_puppet(c->d, m->params[i]);
         if (o && len < 300)

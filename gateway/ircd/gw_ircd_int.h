@@ -145,7 +145,10 @@ struct gw_ircd {
 struct gw_ircd_cmd {
     const char *name;
     void (*fn)(struct gw_client *c, struct gw_irc_msg *m);
-    int min_params;
+    /* Fewer than min_params is answered 461. Parameters past max_params
+     * are dropped before fn runs: they mean nothing to the command, and
+     * servers have always ignored them. */
+    int min_params, max_params;
     bool need_reg; /* answered 451 before registration */
 };
 
@@ -218,6 +221,10 @@ void gw_ircd__peers_say(struct gw_client *c, const char *command,
 /* gw_ircd_msg.c: one input line (NUL-terminated at len), labeled-response
  * included. */
 void gw_ircd__dispatch(struct gw_client *c, char *line, size_t len);
+/* The command named name (any case); NULL: there is none. */
+const struct gw_ircd_cmd *gw_ircd__cmd_find(const char *name);
+/* The whole command table (count entries). */
+const struct gw_ircd_cmd *gw_ircd__cmds(size_t *count);
 
 /* gw_ircd_puppet.c */
 /* The client holding nick; a registered session is preferred. */

@@ -341,41 +341,63 @@ static void label_end(struct gw_client *c)
 
 /* ---- dispatch ------------------------------------------------------ */
 
+/*
+ * Every command: handler, fewest and most parameters, needs registration.
+ * The most is what the command reads (JOIN: channels and keys; WHOIS:
+ * server and nick; CHATHISTORY BETWEEN: five); ANY is for lists of any
+ * length.
+ */
+#define ANY GW_IRC_PARAMS_MAX
 static const struct gw_ircd_cmd commands[] = {
-    {"PASS", gw_ircd__cmd_pass, 1, false},
-    {"NICK", gw_ircd__cmd_nick, 1, false},
-    {"USER", gw_ircd__cmd_user, 4, false},
-    {"CAP", gw_ircd__cmd_cap, 1, false},
-    {"AUTHENTICATE", gw_ircd__cmd_authenticate, 1, false},
-    {"PING", gw_ircd__cmd_ping, 1, false},
-    {"PONG", gw_ircd__cmd_pong, 0, false},
-    {"QUIT", gw_ircd__cmd_quit, 0, false},
-    {"JOIN", gw_ircd__cmd_join, 1, true},
-    {"PART", gw_ircd__cmd_part, 1, true},
-    {"NAMES", gw_ircd__cmd_names, 0, true},
-    {"TOPIC", gw_ircd__cmd_topic, 1, true},
-    {"WHO", gw_ircd__cmd_who, 0, true},
-    {"WHOIS", gw_ircd__cmd_whois, 1, true},
-    {"MODE", gw_ircd__cmd_mode, 1, true},
-    {"LIST", gw_ircd__cmd_list, 0, true},
-    {"AWAY", gw_ircd__cmd_away, 0, true},
-    {"PRIVMSG", cmd_privmsg, 1, true},
-    {"NOTICE", cmd_notice, 1, true},
-    {"TAGMSG", cmd_tagmsg, 1, true},
-    {"MOTD", gw_ircd__cmd_motd, 0, true},
-    {"LUSERS", gw_ircd__cmd_lusers, 0, true},
-    {"VERSION", gw_ircd__cmd_version, 0, true},
-    {"ISON", gw_ircd__cmd_ison, 1, true},
-    {"USERHOST", gw_ircd__cmd_userhost, 1, true},
-    {"SETNAME", gw_ircd__cmd_setname, 1, true},
-    {"CHATHISTORY", cmd_chathistory, 1, true},
-    {"MARKREAD", cmd_markread, 1, true},
-    {"INVITE", gw_ircd__cmd_invite, 2, true},
-    {"KICK", cmd_not_here, 2, true},
-    {"OPER", cmd_not_here, 2, true},
-    {"KILL", cmd_not_here, 2, true},
-    {"SQUIT", cmd_not_here, 1, true},
+    {"PASS", gw_ircd__cmd_pass, 1, 1, false},
+    {"NICK", gw_ircd__cmd_nick, 1, 1, false},
+    {"USER", gw_ircd__cmd_user, 4, 4, false},
+    {"CAP", gw_ircd__cmd_cap, 1, 2, false},
+    {"AUTHENTICATE", gw_ircd__cmd_authenticate, 1, 1, false},
+    {"PING", gw_ircd__cmd_ping, 1, 2, false},
+    {"PONG", gw_ircd__cmd_pong, 0, 2, false},
+    {"QUIT", gw_ircd__cmd_quit, 0, 1, false},
+    {"JOIN", gw_ircd__cmd_join, 1, 2, true},
+    {"PART", gw_ircd__cmd_part, 1, 2, true},
+    {"NAMES", gw_ircd__cmd_names, 0, 2, true},
+    {"TOPIC", gw_ircd__cmd_topic, 1, 2, true},
+    {"WHO", gw_ircd__cmd_who, 0, 2, true},
+    {"WHOIS", gw_ircd__cmd_whois, 1, 2, true},
+    {"MODE", gw_ircd__cmd_mode, 1, ANY, true},
+    {"LIST", gw_ircd__cmd_list, 0, 2, true},
+    {"AWAY", gw_ircd__cmd_away, 0, 1, true},
+    {"PRIVMSG", cmd_privmsg, 1, 2, true},
+    {"NOTICE", cmd_notice, 1, 2, true},
+    {"TAGMSG", cmd_tagmsg, 1, 1, true},
+    {"MOTD", gw_ircd__cmd_motd, 0, 1, true},
+    {"LUSERS", gw_ircd__cmd_lusers, 0, 2, true},
+    {"VERSION", gw_ircd__cmd_version, 0, 1, true},
+    {"ISON", gw_ircd__cmd_ison, 1, ANY, true},
+    {"USERHOST", gw_ircd__cmd_userhost, 1, 5, true},
+    {"SETNAME", gw_ircd__cmd_setname, 1, 1, true},
+    {"CHATHISTORY", cmd_chathistory, 1, 5, true},
+    {"MARKREAD", cmd_markread, 1, 2, true},
+    {"INVITE", gw_ircd__cmd_invite, 2, 2, true},
+    {"KICK", cmd_not_here, 2, 3, true},
+    {"OPER", cmd_not_here, 2, 2, true},
+    {"KILL", cmd_not_here, 2, 2, true},
+    {"SQUIT", cmd_not_here, 1, 2, true},
 };
+#undef ANY
+
+const struct gw_ircd_cmd *gw_ircd__cmd_find(const char *name)
+{
+    for (size_t i = 0; i < GW_ARRAY_LEN(commands); i++)
+        if (gw_strcasecmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+const struct gw_ircd_cmd *gw_ircd__cmds(size_t *count)
+{
+    *count = GW_ARRAY_LEN(commands);
+    return commands;
+}
 
 static void dispatch_msg(struct gw_client *c, struct gw_irc_msg *mp, int rc,
                          char *line, size_t len);
@@ -424,13 +446,7 @@ static void dispatch_msg(struct gw_client *c, struct gw_irc_msg *mp, int rc,
             gw_ircd_server_notice(c, "Line rejected: not UTF-8");
         return;
     }
-    const struct gw_ircd_cmd *cmd = NULL;
-    for (size_t i = 0; i < GW_ARRAY_LEN(commands); i++) {
-        if (gw_strcasecmp(commands[i].name, m.command) == 0) {
-            cmd = &commands[i];
-            break;
-        }
-    }
+    const struct gw_ircd_cmd *cmd = gw_ircd__cmd_find(m.command);
     if (cmd == NULL) {
         if (c->registered)
             gw_ircd__numeric(c, ERR_UNKNOWNCOMMAND, "%s :Unknown command",
@@ -448,5 +464,10 @@ static void dispatch_msg(struct gw_client *c, struct gw_irc_msg *mp, int rc,
                          cmd->name);
         return;
     }
+    /* Extra parameters are ignored, as servers do (RFC 2812 gives them no
+     * meaning); dropping them here means no handler reads past what it
+     * takes. */
+    if (m.nparams > cmd->max_params)
+        m.nparams = cmd->max_params;
     cmd->fn(c, &m);
 }
