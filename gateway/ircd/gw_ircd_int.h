@@ -81,7 +81,8 @@ struct gw_client {
     bool cap_negotiating;
     bool has_nick, has_user, registered, sasl_ok, closing, in_flush;
     bool sasl_external;      /* AUTHENTICATE EXTERNAL in progress */
-    bool sendq_full;         /* over the hard limit: closed from on_prepare */
+    bool sendq_full;         /* over the hard limit: closed before the
+                                loop sleeps (gw_ircd__on_prepare) */
     uint64_t mark;           /* send_peers() generation: already sent to */
     char *account;           /* SASL authcid, for account-tag/extended-join */
     struct gw_tls_conn *tls; /* NULL on plaintext listeners */
