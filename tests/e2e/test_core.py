@@ -166,6 +166,25 @@ def test_numerics_for_errors(parley):
     assert pong.params[-1] == "tok123"
 
 
+def test_extra_parameters_are_ignored(parley):
+    """Parameters past the most a command takes are dropped, not merged
+    into the last one it reads."""
+    a = parley.client()
+    a.welcome("alice")
+    b = parley.client()
+    b.welcome("bob")
+    a.send("PRIVMSG bob hello there")
+    got = b.expect(lambda m: m.command == "PRIVMSG" and m.params[0] == "bob")
+    assert got.params[1] == "hello"
+    # USERHOST takes five nicks: bob, sixth, is not looked up.
+    a.send("USERHOST x1 x2 x3 x4 x5 bob")
+    assert a.expect("302").params[-1] == ""
+    a.send("USERHOST bob x1")
+    assert a.expect("302").params[-1].startswith("bob=+")
+    a.send("PING tok extra")
+    assert a.expect("PONG").params[-1] == "tok"
+
+
 def test_nick_change_seen_by_others(parley):
     a = parley.client()
     a.welcome("alice")

@@ -1,0 +1,473 @@
+/*
+ * Messages: PRIVMSG, NOTICE and TAGMSG to channels, clients, puppets and the
+ * bot; the bot's own lines; batches and labeled-response; and the command
+ * table that dispatch looks each line up in.
+ */
+#include "gw_ircd_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_gateway.h"
+#include "gw_numerics.h"
+#include "gw_router.h"
+
+static void next_msgid(struct gw_ircd *d, char *buf, size_t size)
+{
+    char n[16];
+    gw_base36(++d->msg_counter, n, sizeof(n));
+    snprintf(buf, size, "%s-%s", d->msgid_base, n);
+}
+
+static void bot_vsay(struct gw_ircd *d, struct gw_client *only,
+                     const char *command, const char *target, const char *fmt,
+                     va_list ap)
+{
+    char text[4096];
+    char prefix[128];
+    char msgid[48];
+    vsnprintf(text, sizeof(text), fmt, ap);
+    snprintf(prefix, sizeof(prefix), "%s!%s@%s", BOT_NICK, BOT_NICK,
+             gw_ircd_server_name(d));
+    /* One PRIVMSG per line of text. */
+    char *save = text;
+    while (save) {
+        char *nl = strchr(save, '\n');
+        if (nl)
+            *nl = '\0';
+        if (*save) {
+            struct gw_out o;
+            memset(&o, 0, sizeof(o));
+            next_msgid(d, msgid, sizeof(msgid));
+            o.prefix = prefix;
+            o.command = command;
+            o.params[0] = target;
+            o.params[1] = save;
+            o.nparams = 2;
+            o.msgid = msgid;
+            if (only)
+                gw_ircd_send(only, &o);
+            else
+                gw_ircd_send_channel(d, target, &o, NULL);
+        }
+        save = nl ? nl + 1 : NULL;
+    }
+}
+
+void gw_ircd_bot_say(struct gw_ircd *d, const char *channel, const char *fmt,
+                     ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    bot_vsay(d, NULL, "PRIVMSG", channel, fmt, ap);
+    va_end(ap);
+}
+
+void gw_ircd_bot_notice(struct gw_client *c, const char *target,
+                        const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    bot_vsay(c->d, c, "NOTICE", target, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- PRIVMSG, NOTICE, TAGMSG --------------------------------------- */
+
+static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
+                            const char *target, bool notice, bool tagmsg)
+{
+    struct gw_ircd *d = c->d;
+    const char *text = tagmsg ? NULL : m->params[1];
+    char prefix[256], msgid[48];
+    gw_client_prefix(c, prefix, sizeof(prefix));
+    next_msgid(d, msgid, sizeof(msgid));
+    /* Client-only tags (+...) travel with the message. */
+    struct gw_irc_tag ctags[GW_IRC_TAG_COUNT_MAX];
+    int nctags = 0;
+    for (int i = 0; i < m->ntags; i++)
+        if (m->tags[i].key[0] == '+')
+            ctags[nctags++] = m->tags[i];
+    struct gw_out o;
+    memset(&o, 0, sizeof(o));
+    o.prefix = prefix;
+    o.command = tagmsg ? "TAGMSG" : notice ? "NOTICE" : "PRIVMSG";
+    o.params[0] = target;
+    o.nparams = 1;
+    if (!tagmsg) {
+        o.params[1] = text;
+        o.nparams = 2;
+    }
+    o.msgid = msgid;
+    o.tags = ctags;
+    o.ntags = nctags;
+    o.account = c->account;
+
+    if (target[0] == '#' || target[0] == '&') {
+        struct gw_channel *ch = gw_ircd__find_channel(d, target);
+        if (ch == NULL) {
+            if (!notice)
+                gw_ircd__numeric(c, ERR_NOSUCHCHANNEL, "%s :No such channel",
+                                 target);
+            return;
+        }
+        if (!gw_ircd__is_member(ch, c)) {
+            if (!notice)
+                gw_ircd__numeric(c, ERR_CANNOTSENDTOCHAN,
+                                 "%s :Cannot send to channel (join it first)",
+                                 ch->name);
+            return;
+        }
+        o.params[0] = ch->name;
+        struct gw_render_cache rc;
+        memset(&rc, 0, sizeof(rc));
+        for (int i = 0; i < ch->nmembers; i++) {
+            struct gw_client *to = ch->members[i];
+            if (tagmsg && !(to->caps & GW_CAP_MESSAGE_TAGS))
+                continue;
+            if (to != c || (c->caps & GW_CAP_ECHO_MESSAGE))
+                gw_ircd__cache_send(d, &rc, &o, to);
+        }
+        gw_ircd__cache_free(&rc);
+        /* TAGMSG reaches the router too (text NULL): a reaction is an
+         * action on the network. */
+        if (ch->flags & GW_CHAN_MANAGED)
+            gw_router_message(d->gw->router, c, m, ch->name, text, notice,
+                              msgid);
+        return;
+    }
+    /* The person's other sessions see what this one sent. */
+    for (struct gw_client *sib = d->clients; sib; sib = sib->next)
+        if (gw_ircd__same_person(sib, c) &&
+            (!tagmsg || (sib->caps & GW_CAP_MESSAGE_TAGS)))
+            gw_ircd_send(sib, &o);
+    struct gw_puppet *pup = gw_ircd__find_puppet(d, target);
+    struct gw_client *to = gw_ircd__find_client(d, target);
+    /* A conversation keeps a person around. */
+    if (pup)
+        gw_ircd__puppet_touch(d, pup);
+    /* A person who quit for quiet is still known to the router. */
+    if (gw_strcasecmp(target, BOT_NICK) == 0 || pup ||
+        (to == NULL && gw_router_revive_nick(d->gw->router, target))) {
+        if (c->caps & GW_CAP_ECHO_MESSAGE)
+            gw_ircd_send(c, &o);
+        gw_router_message(d->gw->router, c, m, target, text, notice, msgid);
+        return;
+    }
+    if (to == NULL || !to->registered) {
+        if (!notice)
+            gw_ircd__numeric(c, ERR_NOSUCHNICK, "%s :No such nick/channel",
+                             target);
+        return;
+    }
+    o.params[0] = to->nick;
+    /* Every session of the person gets it. */
+    for (struct gw_client *t = d->clients; t; t = t->next) {
+        if (t != c && t->registered && !t->closing &&
+            gw_strcasecmp(t->nick, to->nick) == 0 &&
+            (!tagmsg || (t->caps & GW_CAP_MESSAGE_TAGS)) &&
+            !gw_ircd__same_person(t, c))
+            gw_ircd_send(t, &o);
+    }
+    if (c->caps & GW_CAP_ECHO_MESSAGE)
+        gw_ircd_send(c, &o);
+    if (to->away && !notice && !tagmsg)
+        gw_ircd__numeric(c, RPL_AWAY, "%s :%s", to->nick, to->away);
+}
+
+static void message_cmd(struct gw_client *c, struct gw_irc_msg *m, bool notice,
+                        bool tagmsg)
+{
+    const char *cmd = tagmsg ? "TAGMSG" : notice ? "NOTICE" : "PRIVMSG";
+    if (!tagmsg && (m->nparams < 2 || m->params[1][0] == '\0')) {
+        if (!notice)
+            gw_ircd__numeric(c, ERR_NOTEXTTOSEND, ":No text to send");
+        return;
+    }
+    char *copy = gw_xstrdup(m->params[0]);
+    int n = 0;
+    for (char *p = copy; p;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma++ = '\0';
+        if (*p) {
+            if (++n > GW_TARGETS_MAX) {
+                gw_ircd__numeric(c, ERR_TOOMANYTARGETS,
+                                 "%s :Too many targets for %s", p, cmd);
+                break;
+            }
+            deliver_message(c, m, p, notice, tagmsg);
+            if (c->closing)
+                break;
+        }
+        p = comma;
+    }
+    free(copy);
+}
+
+static void cmd_privmsg(struct gw_client *c, struct gw_irc_msg *m)
+{
+    message_cmd(c, m, false, false);
+}
+
+static void cmd_notice(struct gw_client *c, struct gw_irc_msg *m)
+{
+    message_cmd(c, m, true, false);
+}
+
+static void cmd_tagmsg(struct gw_client *c, struct gw_irc_msg *m)
+{
+    message_cmd(c, m, false, true);
+}
+
+static void cmd_chathistory(struct gw_client *c, struct gw_irc_msg *m)
+{
+    gw_router_chathistory(c->d->gw->router, c, m);
+}
+
+static void cmd_markread(struct gw_client *c, struct gw_irc_msg *m)
+{
+    gw_router_markread(c->d->gw->router, c, m);
+}
+
+static void cmd_not_here(struct gw_client *c, struct gw_irc_msg *m)
+{
+    if (m->nparams > 0 && gw_strcasecmp(m->command, "KICK") == 0)
+        gw_ircd__numeric(c, ERR_CHANOPRIVSNEEDED,
+                         "%s :You're not channel operator", m->params[0]);
+    else if (gw_strcasecmp(m->command, "OPER") == 0)
+        gw_ircd__numeric(c, ERR_NOOPERHOST, ":No O-lines for your host");
+    else
+        gw_ircd__numeric(c, ERR_NOPRIVILEGES,
+                         ":Permission Denied- You're not an IRC operator");
+}
+
+/* ---- batches and labeled-response ---------------------------------- */
+
+/* Write one captured line with an extra tag ("label=x" or "batch=y"). */
+static void write_tagged(struct gw_client *c, const char *line, size_t len,
+                         const char *key, const char *value)
+{
+    char esc[1024], buf[GW_IRC_WIRE_MAX + 64];
+    if (gw_ircmsg_escape_tag(esc, sizeof(esc), value) < 0)
+        return;
+    int n;
+    if (len > 0 && line[0] == '@')
+        n = snprintf(buf, sizeof(buf), "@%s=%s;%.*s", key, esc, (int)len - 1,
+                     line + 1);
+    else
+        n = snprintf(buf, sizeof(buf), "@%s=%s %.*s", key, esc, (int)len, line);
+    if (n > 0 && (size_t)n < sizeof(buf))
+        gw_ircd__write(c, buf, (size_t)n);
+}
+
+static void next_batch_id(struct gw_ircd *d, char *buf, size_t size)
+{
+    char n[16];
+    gw_base36(++d->msg_counter, n, sizeof(n));
+    snprintf(buf, size, "b%s", n);
+}
+
+void gw_ircd_batch_start(struct gw_client *c, char *id, size_t idsize,
+                         const char *type, const char *param)
+{
+    next_batch_id(c->d, id, idsize);
+    if (param)
+        gw_ircd__printf(c, ":%s BATCH +%s %s %s", gw_ircd_server_name(c->d), id,
+                        type, param);
+    else
+        gw_ircd__printf(c, ":%s BATCH +%s %s", gw_ircd_server_name(c->d), id,
+                        type);
+}
+
+void gw_ircd_batch_end(struct gw_client *c, const char *id)
+{
+    gw_ircd__printf(c, ":%s BATCH -%s", gw_ircd_server_name(c->d), id);
+}
+
+/*
+ * labeled-response: the whole answer to a labeled command comes back as
+ * one labeled line, a labeled batch, or a labeled ACK when there was none.
+ */
+static void label_end(struct gw_client *c)
+{
+    if (c->label == NULL)
+        return;
+    char *label = c->label;
+    c->label = NULL;
+    c->capturing = false;
+    struct gw_buf cap = c->capture;
+    gw_buf_init(&c->capture, GW_CLIENT_SENDQ_HARD);
+    int nlines = 0;
+    for (size_t i = 0; i < cap.len; i++)
+        if (cap.data[i] == '\n')
+            nlines++;
+    char id[24];
+    bool batch = nlines > 1 && (c->caps & GW_CAP_BATCH);
+    if (nlines == 0) {
+        gw_ircd__printf(c, "@label=%s :%s ACK", label,
+                        gw_ircd_server_name(c->d));
+    } else if (batch) {
+        next_batch_id(c->d, id, sizeof(id));
+        char start[96];
+        int n = snprintf(start, sizeof(start), ":%s BATCH +%s labeled-response",
+                         gw_ircd_server_name(c->d), id);
+        write_tagged(c, start, (size_t)n, "label", label);
+        gw_ircd__write(c, "\r\n", 2);
+    }
+    size_t pos = 0;
+    for (int i = 0; i < nlines; i++) {
+        char *nl = memchr(cap.data + pos, '\n', cap.len - pos);
+        size_t end = (size_t)(nl - cap.data);
+        size_t len = end - pos;
+        if (len && cap.data[pos + len - 1] == '\r')
+            len--;
+        if (batch)
+            write_tagged(c, cap.data + pos, len, "batch", id);
+        else if (i == 0)
+            write_tagged(c, cap.data + pos, len, "label", label);
+        else
+            gw_ircd__write(c, cap.data + pos, len);
+        gw_ircd__write(c, "\r\n", 2);
+        pos = end + 1;
+    }
+    if (batch)
+        gw_ircd__printf(c, ":%s BATCH -%s", gw_ircd_server_name(c->d), id);
+    gw_buf_free(&cap);
+    free(label);
+}
+
+/* ---- dispatch ------------------------------------------------------ */
+
+/*
+ * Every command: handler, fewest and most parameters, needs registration.
+ * The most is what the command reads (JOIN: channels and keys; WHOIS:
+ * server and nick; CHATHISTORY BETWEEN: five); ANY is for lists of any
+ * length.
+ */
+#define ANY GW_IRC_PARAMS_MAX
+static const struct gw_ircd_cmd commands[] = {
+    {"PASS", gw_ircd__cmd_pass, 1, 1, false},
+    {"NICK", gw_ircd__cmd_nick, 1, 1, false},
+    {"USER", gw_ircd__cmd_user, 4, 4, false},
+    {"CAP", gw_ircd__cmd_cap, 1, 2, false},
+    {"AUTHENTICATE", gw_ircd__cmd_authenticate, 1, 1, false},
+    {"PING", gw_ircd__cmd_ping, 1, 2, false},
+    {"PONG", gw_ircd__cmd_pong, 0, 2, false},
+    {"QUIT", gw_ircd__cmd_quit, 0, 1, false},
+    {"JOIN", gw_ircd__cmd_join, 1, 2, true},
+    {"PART", gw_ircd__cmd_part, 1, 2, true},
+    {"NAMES", gw_ircd__cmd_names, 0, 2, true},
+    {"TOPIC", gw_ircd__cmd_topic, 1, 2, true},
+    {"WHO", gw_ircd__cmd_who, 0, 2, true},
+    {"WHOIS", gw_ircd__cmd_whois, 1, 2, true},
+    {"MODE", gw_ircd__cmd_mode, 1, ANY, true},
+    {"LIST", gw_ircd__cmd_list, 0, 2, true},
+    {"AWAY", gw_ircd__cmd_away, 0, 1, true},
+    {"PRIVMSG", cmd_privmsg, 1, 2, true},
+    {"NOTICE", cmd_notice, 1, 2, true},
+    {"TAGMSG", cmd_tagmsg, 1, 1, true},
+    {"MOTD", gw_ircd__cmd_motd, 0, 1, true},
+    {"LUSERS", gw_ircd__cmd_lusers, 0, 2, true},
+    {"VERSION", gw_ircd__cmd_version, 0, 1, true},
+    {"ISON", gw_ircd__cmd_ison, 1, ANY, true},
+    {"USERHOST", gw_ircd__cmd_userhost, 1, 5, true},
+    {"SETNAME", gw_ircd__cmd_setname, 1, 1, true},
+    {"CHATHISTORY", cmd_chathistory, 1, 5, true},
+    {"MARKREAD", cmd_markread, 1, 2, true},
+    {"INVITE", gw_ircd__cmd_invite, 2, 2, true},
+    {"KICK", cmd_not_here, 2, 3, true},
+    {"OPER", cmd_not_here, 2, 2, true},
+    {"KILL", cmd_not_here, 2, 2, true},
+    {"SQUIT", cmd_not_here, 1, 2, true},
+};
+#undef ANY
+
+const struct gw_ircd_cmd *gw_ircd__cmd_find(const char *name)
+{
+    for (size_t i = 0; i < GW_ARRAY_LEN(commands); i++)
+        if (gw_strcasecmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+const struct gw_ircd_cmd *gw_ircd__cmds(size_t *count)
+{
+    *count = GW_ARRAY_LEN(commands);
+    return commands;
+}
+
+static void dispatch_msg(struct gw_client *c, struct gw_irc_msg *mp, int rc,
+                         char *line, size_t len);
+
+void gw_ircd__dispatch(struct gw_client *c, char *line, size_t len)
+{
+    struct gw_irc_msg m;
+    int rc = gw_ircmsg_parse(&m, line, len);
+    const char *label = rc == 0 ? gw_ircmsg_tag(&m, "label") : NULL;
+    if (label && *label && (c->caps & GW_CAP_LABELED_RESPONSE) &&
+        strlen(label) <= 64) {
+        c->label = gw_xstrdup(label);
+        gw_buf_init(&c->capture, GW_CLIENT_SENDQ_HARD);
+        c->capturing = true;
+    }
+    dispatch_msg(c, &m, rc, line, len);
+    if (c->label && !c->closing)
+        label_end(c);
+}
+
+static void dispatch_msg(struct gw_client *c, struct gw_irc_msg *mp, int rc,
+                         char *line, size_t len)
+{
+    struct gw_irc_msg m = *mp;
+    if (rc == GW_IRCMSG_EEMPTY)
+        return;
+    if (rc == GW_IRCMSG_ETOOLONG || rc == GW_IRCMSG_ETAGS) {
+        gw_ircd__numeric(c, ERR_INPUTTOOLONG, ":Input line was too long");
+        return;
+    }
+    if (rc == GW_IRCMSG_ENUL) {
+        gw_ircd_server_notice(c, "Ignored a line containing a NUL byte");
+        return;
+    }
+    if (rc < 0) {
+        gw_ircd__numeric(c, ERR_UNKNOWNCOMMAND, "* :Malformed line");
+        return;
+    }
+    if (!gw_utf8_valid(line, len)) {
+        if (c->registered)
+            gw_ircd__printf(c,
+                            ":%s FAIL %s INVALID_UTF8 :Message rejected, "
+                            "your IRC software must use UTF-8",
+                            gw_ircd_server_name(c->d), m.command);
+        else
+            gw_ircd_server_notice(c, "Line rejected: not UTF-8");
+        return;
+    }
+    const struct gw_ircd_cmd *cmd = gw_ircd__cmd_find(m.command);
+    if (cmd == NULL) {
+        if (c->registered)
+            gw_ircd__numeric(c, ERR_UNKNOWNCOMMAND, "%s :Unknown command",
+                             m.command);
+        else
+            gw_ircd__numeric(c, ERR_NOTREGISTERED, ":You have not registered");
+        return;
+    }
+    if (cmd->need_reg && !c->registered) {
+        gw_ircd__numeric(c, ERR_NOTREGISTERED, ":You have not registered");
+        return;
+    }
+    if (m.nparams < cmd->min_params) {
+        gw_ircd__numeric(c, ERR_NEEDMOREPARAMS, "%s :Not enough parameters",
+                         cmd->name);
+        return;
+    }
+    /* Extra parameters are ignored, as servers do (RFC 2812 gives them no
+     * meaning); dropping them here means no handler reads past what it
+     * takes. */
+    if (m.nparams > cmd->max_params)
+        m.nparams = cmd->max_params;
+    cmd->fn(c, &m);
+}

@@ -1,0 +1,413 @@
+/*
+ * Registration: PASS, NICK, USER, CAP negotiation and SASL (PLAIN, and
+ * EXTERNAL on TLS), then the welcome, ISUPPORT and MOTD.
+ */
+#include "gw_ircd_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "gw_gateway.h"
+#include "gw_numerics.h"
+#include "gw_router.h"
+#include "gw_tls.h"
+
+/* In the order of enum gw_cap's bits. */
+static const char *const cap_names[] = {
+    "message-tags",
+    "server-time",
+    "echo-message",
+    "sasl",
+    "cap-notify",
+    "multi-prefix",
+    "batch",
+    "labeled-response",
+    "userhost-in-names",
+    "extended-join",
+    "away-notify",
+    "account-tag",
+    "setname",
+    "invite-notify",
+    "standard-replies",
+    "draft/chathistory",
+    "draft/read-marker",
+};
+
+void gw_ircd__send_isupport(struct gw_client *c)
+{
+    gw_ircd__numeric(
+        c, RPL_ISUPPORT,
+        "AWAYLEN=%d CASEMAPPING=ascii CHANLIMIT=#&: CHANMODES=,,,nt "
+        "CHANNELLEN=%d CHANTYPES=#& MAXTARGETS=%d NETWORK=Parley "
+        "NICKLEN=%d PREFIX=(o)@ :are supported by this server",
+        GW_AWAY_MAX, GW_CHANNEL_MAX, GW_TARGETS_MAX, GW_NICK_MAX);
+    gw_ircd__numeric(
+        c, RPL_ISUPPORT,
+        "TARGMAX=PRIVMSG:%d,NOTICE:%d,TAGMSG:%d,NAMES:1,WHOIS:1 "
+        "TOPICLEN=%d UTF8ONLY NAMELEN=%d CHATHISTORY=%d "
+        "MSGREFTYPES=msgid,timestamp :are supported by this server",
+        GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TOPIC_MAX,
+        GW_REALNAME_MAX, GW_CHATHISTORY_MAX);
+}
+
+void gw_ircd__send_motd(struct gw_client *c)
+{
+    const char *ctl = c->d->gw->cfg->control_channel;
+    gw_ircd__numeric(c, RPL_MOTDSTART, ":- %s Message of the day -",
+                     gw_ircd_server_name(c->d));
+    gw_ircd__numeric(c, RPL_MOTD,
+                     ":- Parley: your social networks' conversations on "
+                     "IRC.");
+    gw_ircd__numeric(c, RPL_MOTD, ":- Type 'help' in %s to get started.", ctl);
+    gw_ircd__numeric(c, RPL_ENDOFMOTD, ":End of /MOTD command.");
+}
+
+static bool password_ok(const struct gw_ircd *d, const char *given)
+{
+    const char *want = d->gw->cfg->password;
+    if (want[0] == '\0')
+        return true;
+    if (given == NULL)
+        return false;
+    size_t a = strlen(want), b = strlen(given);
+    /* Constant time for equal lengths; length itself is not secret. */
+    return a == b && CRYPTO_memcmp(want, given, a) == 0;
+}
+
+static void try_register(struct gw_client *c)
+{
+    struct gw_ircd *d = c->d;
+    if (c->registered || !c->has_nick || !c->has_user || c->cap_negotiating)
+        return;
+    if (!c->sasl_ok && !password_ok(d, c->pass)) {
+        gw_ircd__numeric(c, ERR_PASSWDMISMATCH, ":Password incorrect");
+        gw_ircd__close(c, "Bad password");
+        return;
+    }
+    c->registered = true;
+    d->nregistered++;
+    const char *fp = c->tls ? gw_tls_peer_fingerprint(c->tls) : NULL;
+    if (fp && d->gw->cfg->password[0] &&
+        (password_ok(d, c->pass) || (c->sasl_ok && c->account)))
+        gw_router_certfp_remember(d->gw->router, fp,
+                                  c->account ? c->account : c->nick);
+    char date[32];
+    gw_format_time(d->gw->started_ms, date, sizeof(date));
+    gw_ircd__numeric(c, RPL_WELCOME, ":Welcome to Parley, %s!%s@%s", c->nick,
+                     c->user, c->host);
+    gw_ircd__numeric(c, RPL_YOURHOST, ":Your host is %s, running version %s",
+                     gw_ircd_server_name(d), PARLEY_VERSION_STR);
+    gw_ircd__numeric(c, RPL_CREATED, ":This server was created %s", date);
+    gw_ircd__numeric(c, RPL_MYINFO, "%s %s i nt", gw_ircd_server_name(d),
+                     PARLEY_VERSION_STR);
+    gw_ircd__send_isupport(c);
+    gw_ircd__numeric(c, RPL_LUSERCLIENT,
+                     ":There are %d users and 0 services on 1 server",
+                     d->nregistered);
+    gw_ircd__send_motd(c);
+    for (struct gw_channel *ch = d->channels; ch; ch = ch->next)
+        if ((ch->flags & GW_CHAN_MANAGED) || gw_ircd__sibling_in(ch, c))
+            gw_ircd__channel_join(c, ch);
+    gw_router_client_ready(d->gw->router, c);
+}
+
+void gw_ircd__cmd_pass(struct gw_client *c, struct gw_irc_msg *m)
+{
+    if (c->registered) {
+        gw_ircd__numeric(c, ERR_ALREADYREGISTERED, ":You may not reregister");
+        return;
+    }
+    free(c->pass);
+    c->pass = gw_xstrdup(m->params[0]);
+}
+
+static void announce_nick(struct gw_client *c, const char *newnick)
+{
+    gw_ircd__peers_say(c, "NICK", newnick, 0, true, true);
+}
+
+void gw_ircd__cmd_nick(struct gw_client *c, struct gw_irc_msg *m)
+{
+    const char *nick = m->params[0];
+    if (!gw_ircd__valid_nick(nick)) {
+        gw_ircd__numeric(c, ERR_ERRONEUSNICKNAME, "%s :Erroneous nickname",
+                         nick);
+        return;
+    }
+    struct gw_client *other = NULL;
+    for (struct gw_client *o = c->d->clients; o; o = o->next)
+        if (o != c && o->has_nick && gw_strcasecmp(o->nick, nick) == 0 &&
+            (other == NULL || o->registered))
+            other = o;
+    /* Registering with the nick of a connected person makes this a new
+     * session of theirs (a phone next to a desk); taking it later is not
+     * allowed. */
+    bool join_person = other && other->registered && !c->registered;
+    if ((other && !join_person) || gw_ircd__find_puppet(c->d, nick) ||
+        gw_strcasecmp(nick, BOT_NICK) == 0) {
+        gw_ircd__numeric(c, ERR_NICKNAMEINUSE, "%s :Nickname is already in use",
+                         nick);
+        return;
+    }
+    if (strcmp(nick, c->nick) == 0)
+        return;
+    if (c->registered) {
+        char old[GW_NICK_MAX + 1];
+        gw_strlcpy(old, c->nick, sizeof(old));
+        announce_nick(c, nick);
+        /* Every session of the person follows. */
+        for (struct gw_client *o = c->d->clients; o; o = o->next) {
+            if (o != c && o->registered && gw_strcasecmp(o->nick, old) == 0) {
+                char prefix[256];
+                gw_client_prefix(o, prefix, sizeof(prefix));
+                gw_ircd__printf(o, ":%s NICK %s", prefix, nick);
+                gw_strlcpy(o->nick, nick, sizeof(o->nick));
+            }
+        }
+    }
+    gw_strlcpy(c->nick, nick, sizeof(c->nick));
+    c->has_nick = true;
+    try_register(c);
+}
+
+void gw_ircd__cmd_user(struct gw_client *c, struct gw_irc_msg *m)
+{
+    if (c->registered || c->has_user) {
+        gw_ircd__numeric(c, ERR_ALREADYREGISTERED, ":You may not reregister");
+        return;
+    }
+    /* The username is cut to something safe for a prefix. */
+    size_t j = 0;
+    for (const char *p = m->params[0]; *p && j < sizeof(c->user) - 1; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch > ' ' && ch != '@' && ch != '!' && ch < 127)
+            c->user[j++] = (char)ch;
+    }
+    if (j == 0)
+        c->user[j++] = 'u';
+    c->user[j] = '\0';
+    free(c->realname);
+    c->realname = gw_xstrdup(m->params[3]);
+    c->has_user = true;
+    try_register(c);
+}
+
+static void cap_list(struct gw_client *c, const char *sub, bool only_enabled)
+{
+    char list[400];
+    size_t len = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < GW_ARRAY_LEN(cap_names); i++) {
+        if (only_enabled && !(c->caps & (1u << i)))
+            continue;
+        const char *val = "";
+        if (!only_enabled && c->cap_version >= 302 &&
+            strcmp(cap_names[i], "sasl") == 0)
+            val = c->tls ? "=PLAIN,EXTERNAL" : "=PLAIN";
+        len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s%s",
+                                len ? " " : "", cap_names[i], val);
+    }
+    gw_ircd__printf(c, ":%s CAP %s %s :%s", gw_ircd_server_name(c->d), c->nick,
+                    sub, list);
+}
+
+static int cap_index(const char *name)
+{
+    for (size_t i = 0; i < GW_ARRAY_LEN(cap_names); i++)
+        if (strcmp(cap_names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+void gw_ircd__cmd_cap(struct gw_client *c, struct gw_irc_msg *m)
+{
+    const char *sub = m->params[0];
+    if (gw_strcasecmp(sub, "LS") == 0) {
+        long v = 0;
+        if (m->nparams > 1)
+            gw_parse_long(m->params[1], 0, 999, &v);
+        if (v > c->cap_version)
+            c->cap_version = (int)v;
+        if (c->cap_version >= 302)
+            c->caps |= GW_CAP_CAP_NOTIFY;
+        if (!c->registered)
+            c->cap_negotiating = true;
+        cap_list(c, "LS", false);
+    } else if (gw_strcasecmp(sub, "LIST") == 0) {
+        cap_list(c, "LIST", true);
+    } else if (gw_strcasecmp(sub, "REQ") == 0) {
+        if (m->nparams < 2) {
+            gw_ircd__numeric(c, ERR_NEEDMOREPARAMS,
+                             "CAP :Not enough parameters");
+            return;
+        }
+        if (!c->registered)
+            c->cap_negotiating = true;
+        unsigned add = 0, del = 0;
+        bool ok = true;
+        char *copy = gw_xstrdup(m->params[1]);
+        for (char *p = copy; p && *p && ok;) {
+            char *sp = strchr(p, ' ');
+            if (sp)
+                *sp++ = '\0';
+            if (*p) {
+                bool neg = *p == '-';
+                int idx = cap_index(neg ? p + 1 : p);
+                if (idx < 0)
+                    ok = false;
+                else if (neg)
+                    del |= 1u << idx;
+                else
+                    add |= 1u << idx;
+            }
+            p = sp;
+        }
+        free(copy);
+        if (ok) {
+            c->caps = (c->caps | add) & ~del;
+            gw_ircd__printf(c, ":%s CAP %s ACK :%s", gw_ircd_server_name(c->d),
+                            c->nick, m->params[1]);
+        } else {
+            gw_ircd__printf(c, ":%s CAP %s NAK :%s", gw_ircd_server_name(c->d),
+                            c->nick, m->params[1]);
+        }
+    } else if (gw_strcasecmp(sub, "END") == 0) {
+        if (!c->registered) {
+            c->cap_negotiating = false;
+            try_register(c);
+        }
+    } else {
+        gw_ircd__numeric(c, ERR_INVALIDCAPCMD, "%s :Invalid CAP command", sub);
+    }
+}
+
+static void sasl_fail(struct gw_client *c, const char *num, const char *msg)
+{
+    gw_ircd__numeric(c, num, ":%s", msg);
+    gw_buf_free(&c->sasl);
+    c->sasl.max = 0;
+}
+
+static void sasl_finish(struct gw_client *c)
+{
+    unsigned char out[GW_SASL_MAX];
+    int n = 0;
+    if (c->sasl.len > 0) {
+        if (c->sasl.len % 4 != 0 || c->sasl.len / 4 * 3 > sizeof(out)) {
+            sasl_fail(c, ERR_SASLFAIL, "SASL authentication failed");
+            return;
+        }
+        n = EVP_DecodeBlock(out, (const unsigned char *)c->sasl.data,
+                            (int)c->sasl.len);
+        if (n < 0) {
+            sasl_fail(c, ERR_SASLFAIL, "SASL authentication failed");
+            return;
+        }
+        /* EVP_DecodeBlock counts padding as output bytes. */
+        if (c->sasl.len >= 1 && c->sasl.data[c->sasl.len - 1] == '=')
+            n--;
+        if (c->sasl.len >= 2 && c->sasl.data[c->sasl.len - 2] == '=')
+            n--;
+    }
+    /* authzid NUL authcid NUL password */
+    unsigned char *z1 = memchr(out, 0, (size_t)n);
+    unsigned char *z2 =
+        z1 ? memchr(z1 + 1, 0, (size_t)(out + n - z1 - 1)) : NULL;
+    if (z2 == NULL) {
+        sasl_fail(c, ERR_SASLFAIL, "SASL authentication failed");
+        return;
+    }
+    char pass[GW_SASL_MAX];
+    size_t plen = (size_t)(out + n - z2 - 1);
+    memcpy(pass, z2 + 1, plen);
+    pass[plen] = '\0';
+    char authcid[64];
+    size_t alen = (size_t)(z2 - z1 - 1);
+    if (alen >= sizeof(authcid))
+        alen = sizeof(authcid) - 1;
+    memcpy(authcid, z1 + 1, alen);
+    authcid[alen] = '\0';
+    bool ok = strlen(pass) == plen && password_ok(c->d, pass);
+    OPENSSL_cleanse(pass, sizeof(pass));
+    gw_buf_free(&c->sasl);
+    c->sasl.max = 0;
+    if (!ok) {
+        gw_ircd__numeric(c, ERR_SASLFAIL, ":SASL authentication failed");
+        return;
+    }
+    c->sasl_ok = true;
+    free(c->account);
+    c->account = gw_xstrdup(authcid[0] ? authcid : c->nick);
+    gw_ircd__numeric(
+        c, RPL_LOGGEDIN, "%s!%s@%s %s :You are now logged in as %s", c->nick,
+        c->has_user ? c->user : "*", c->host, authcid[0] ? authcid : c->nick,
+        authcid[0] ? authcid : c->nick);
+    gw_ircd__numeric(c, RPL_SASLSUCCESS, ":SASL authentication successful");
+}
+
+void gw_ircd__cmd_authenticate(struct gw_client *c, struct gw_irc_msg *m)
+{
+    const char *arg = m->params[0];
+    if (c->registered || c->sasl_ok) {
+        gw_ircd__numeric(c, ERR_SASLALREADY,
+                         ":You have already authenticated using SASL");
+        return;
+    }
+    if (strcmp(arg, "*") == 0) {
+        sasl_fail(c, ERR_SASLABORTED, "SASL authentication aborted");
+        return;
+    }
+    if (c->sasl.max == 0) {
+        bool external = gw_strcasecmp(arg, "EXTERNAL") == 0 && c->tls;
+        if (gw_strcasecmp(arg, "PLAIN") != 0 && !external) {
+            gw_ircd__numeric(c, RPL_SASLMECHS,
+                             "%s :are available SASL mechanisms",
+                             c->tls ? "PLAIN,EXTERNAL" : "PLAIN");
+            gw_ircd__numeric(c, ERR_SASLFAIL, ":SASL authentication failed");
+            return;
+        }
+        c->sasl_external = external;
+        gw_buf_init(&c->sasl, GW_SASL_MAX);
+        gw_ircd__printf(c, "AUTHENTICATE +");
+        return;
+    }
+    if (c->sasl_external) {
+        /* The certificate is the credential: a known fingerprint. */
+        c->sasl_external = false;
+        gw_buf_free(&c->sasl);
+        c->sasl.max = 0;
+        const char *fp = gw_tls_peer_fingerprint(c->tls);
+        char account[64];
+        if (fp == NULL || gw_router_certfp(c->d->gw->router, fp, account,
+                                           sizeof(account)) < 0) {
+            gw_ircd__numeric(
+                c, ERR_SASLFAIL, ":SASL authentication failed (%s)",
+                fp ? "this certificate is not known yet: log in once "
+                     "with the password over TLS while presenting it"
+                   : "no client certificate");
+            return;
+        }
+        c->sasl_ok = true;
+        free(c->account);
+        c->account = gw_xstrdup(account);
+        gw_ircd__numeric(
+            c, RPL_LOGGEDIN, "%s!%s@%s %s :You are now logged in as %s",
+            c->nick, c->has_user ? c->user : "*", c->host, account, account);
+        gw_ircd__numeric(c, RPL_SASLSUCCESS, ":SASL authentication successful");
+        return;
+    }
+    size_t len = strlen(arg);
+    if (strcmp(arg, "+") != 0) {
+        if (len > 400 || gw_buf_append(&c->sasl, arg, len) < 0) {
+            sasl_fail(c, ERR_SASLTOOLONG, "SASL message too long");
+            return;
+        }
+        if (len == 400)
+            return; /* more chunks follow */
+    }
+    sasl_finish(c);
+}
