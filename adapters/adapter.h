@@ -4,16 +4,31 @@
  * An adapter is a const ops table (one per network, serving any number of
  * accounts) plus a per-account instance, struct gw_adapter. The core calls
  * the adapter through ops; the adapter calls the core only through the
- * gw_ad_*() upcalls declared here. Adapters know nothing about IRC: they
- * hand the router social events and carry out actions the router asks for.
+ * gw_ad_*() functions declared here. Adapters know nothing about IRC: they
+ * hand the core social events and carry out actions the core asks for.
  *
- * Adapters may also use the pure helpers of gw_util.h and gw_text.h and the
- * HTTP client of gw_http.h (through gw_ad_http()). They never touch
- * SQLite, uv handles or IRC clients.
+ * Adapters include this header and the pure helpers (gw_util.h, gw_text.h,
+ * gw_json.h) and nothing else of the core. They never touch SQLite, uv
+ * handles, IRC clients or libcurl: HTTP, streams and timers go through the
+ * adapter runtime below, which tracks them per account.
  *
- * Lifetime: the core creates the instance, calls ops->start() (which
- * allocates priv) and later ops->stop() (which frees priv and cancels
- * everything it started); no upcall may happen after stop() returns.
+ * What the runtime does so that no adapter has to:
+ *  - every request, stream and timer is tracked and cancelled when the
+ *    account stops; no callback runs after that;
+ *  - the adapter's priv outlives any callback on the stack: ops->stop()
+ *    (which frees priv) runs only once no adapter frame is left, and
+ *    upcalls made after the stop return UV_ECANCELED;
+ *  - gw_ad_action_done() may be called anywhere, even inside ops->act():
+ *    the core hears of it once act() has returned;
+ *  - actions wait in the outbox until the adapter says it is ready
+ *    (gw_ad_ready()); nothing has to be held inside an adapter;
+ *  - rate limits hold one family of endpoints ("read", "write", "stream",
+ *    ...): a 429 on posting never delays reading. A request to a held
+ *    family waits for the hold to end and is then sent;
+ *  - when a request succeeds after failures, the outbox retries at once.
+ *
+ * Lifetime: the core creates the instance and calls ops->start() (which
+ * allocates priv) and later ops->stop() (which frees priv).
  */
 #ifndef GW_ADAPTER_H
 #define GW_ADAPTER_H
@@ -26,12 +41,28 @@
 #include "gw_text.h"
 #include "gw_util.h"
 
-#define GW_ADAPTER_ABI 1
+#define GW_ADAPTER_ABI 2
 
 struct gateway;
 struct gw_adapter;
+struct gw_rt;
 
-/* ---- inbound: what an adapter hands to the router -------------------- */
+/* ---- who may read a post --------------------------------------------- */
+
+/*
+ * The audience of a post, widest first. Each adapter maps its own words
+ * (Mastodon: public, unlisted, private, direct) onto these; the core keeps
+ * the rule that a reply is never read by more people than its parent.
+ */
+enum gw_audience {
+    GW_AUD_UNKNOWN = 0,
+    GW_AUD_PUBLIC,    /* anyone, in public timelines */
+    GW_AUD_UNLISTED,  /* anyone with the link, kept out of timelines */
+    GW_AUD_FOLLOWERS, /* the author's followers */
+    GW_AUD_MENTIONED, /* only the people it names (Mastodon "direct") */
+};
+
+/* ---- inbound: what an adapter hands to the core ----------------------- */
 
 enum gw_event_kind {
     GW_EV_MENTION = 1, /* someone mentioned me */
@@ -54,8 +85,13 @@ struct gw_media {
 
 struct gw_event {
     enum gw_event_kind kind;
-    const char *id;          /* network id of the post/notification */
-    const char *author;      /* full handle "alice@example.social" */
+    const char *id; /* network id of the post/notification */
+    /* The author: author_id is what never changes (a DID, a numeric user
+     * id, a URN, a fediverse acct); author is the handle people know them
+     * by ("alice@example.social", "alice.bsky.social"). The core gives a
+     * person one nick per (network, author_id). author_id NULL: author. */
+    const char *author_id;
+    const char *author;
     const char *author_name; /* display name, may be NULL */
     const char *author_url;  /* profile URL, may be NULL */
     const char *text;        /* plain text (already rendered), may be "" */
@@ -63,21 +99,23 @@ struct gw_event {
     const char *cw;          /* content warning, NULL when none */
     const struct gw_media *media;
     int nmedia;
-    const char *in_reply_to;     /* network id of the parent, may be NULL */
-    const char *conversation;    /* thread or DM conversation id, may be NULL */
-    const char *visibility;      /* "public" "unlisted" "private" "direct" */
-    const char *const *mentions; /* other participants' full handles */
+    const char *in_reply_to;  /* network id of the parent, may be NULL */
+    const char *conversation; /* thread or DM conversation id, may be NULL */
+    enum gw_audience audience;
+    /* The other people in the conversation, as handles (a reply names them
+     * where the network needs that). */
+    const char *const *mentions;
     int nmentions;
     const char *target_id; /* FAV/BOOST: my post's network id */
     int64_t created_ms;    /* the post's own time; 0 = now */
     const char *extra;     /* adapter JSON stored with the post, may be NULL */
 };
 
-/* ---- outbound: what the router asks an adapter to do ----------------- */
+/* ---- outbound: what the core asks an adapter to do --------------------- */
 
 enum gw_action_kind {
-    GW_ACT_POST = 1, /* text, cw, visibility */
-    GW_ACT_REPLY,    /* text, cw, parent */
+    GW_ACT_POST = 1, /* text, cw, audience */
+    GW_ACT_REPLY,    /* text, cw, audience, parent */
     GW_ACT_DM,       /* text, handle (or parent for a DM thread) */
     GW_ACT_FAV,      /* parent */
     GW_ACT_UNFAV,
@@ -91,27 +129,41 @@ enum gw_action_kind {
     GW_ACT_KIND_MAX,
 };
 
-/* What the router knows of a stored post an action refers to. */
+/* The bit of an action kind in gw_adapter_ops.actions. */
+#define GW_ACT_BIT(k) (1u << (k))
+
+/* What the core knows of a stored post an action refers to. */
 struct gw_post_ref {
-    const char *id;              /* network id */
-    const char *author;          /* full handle */
-    const char *visibility;      /* may be NULL */
+    const char *id;        /* network id */
+    const char *author;    /* handle */
+    const char *author_id; /* stable id */
+    enum gw_audience audience;
     const char *cw;              /* may be NULL */
     const char *conversation;    /* may be NULL */
-    const char *const *mentions; /* other participants, full handles */
+    const char *const *mentions; /* other participants, handles */
     int nmentions;
     const char *extra; /* the JSON the adapter stored with the event */
 };
 
+/*
+ * An action, as the core composed it: the text is stripped of IRC
+ * formatting and, where the network wants replies to name people
+ * (GW_NET_MENTION_REPLIES / _DMS), already starts with "@handle" for the
+ * author and the others in the conversation; cw is the one typed with !cw
+ * or else the parent's; audience is never wider than the parent's.
+ */
 struct gw_action {
     uint64_t token; /* pass back to gw_ad_action_done() */
     enum gw_action_kind kind;
-    const char *text;       /* already stripped of IRC formatting */
-    const char *cw;         /* content warning for this post, or NULL */
-    const char *visibility; /* requested, or NULL for the default */
-    const char *handle;     /* DM/FOLLOW/WHO target handle, as typed */
+    const char *text;
+    const char *cw; /* content warning for this post, or NULL */
+    enum gw_audience audience;
+    const char *handle; /* DM/FOLLOW/WHO target handle, as typed or known */
     const struct gw_post_ref *parent; /* REPLY/FAV/.../THREAD; or NULL */
     const char *idem_key; /* same on every attempt of one outbox item */
+    /* An earlier attempt ended in GW_ACT_MAYBE: it may have been made.
+     * Look (e.g. at my latest posts) before making it again. */
+    bool maybe_sent;
 };
 
 enum gw_action_status {
@@ -119,6 +171,10 @@ enum gw_action_status {
     GW_ACT_RETRY = 1,       /* transient (network, 5xx, 429): try later */
     GW_ACT_FAILED = 2,      /* permanent: message says why */
     GW_ACT_UNSUPPORTED = 3, /* this network cannot do it */
+    /* The request may have reached the network (a timeout after sending)
+     * and the network has no idempotency key: retried later with
+     * maybe_sent set, so the adapter looks before it sends again. */
+    GW_ACT_MAYBE = 4,
 };
 
 struct gw_action_result {
@@ -133,28 +189,31 @@ struct gw_action_result {
     int nlines;
 };
 
-/* ---- the ops table ---------------------------------------------------- */
+/* ---- the ops table ----------------------------------------------------- */
 
-enum gw_adapter_caps {
-    GW_CAP_STREAMING = 1 << 0,
-    GW_CAP_DM = 1 << 1,
-    GW_CAP_FAV = 1 << 2,
-    GW_CAP_BOOST = 1 << 3,
-    GW_CAP_OAUTH = 1 << 4,
+/* What a network is like (gw_adapter_ops.caps). */
+enum gw_net_caps {
+    GW_NET_STREAMING = 1 << 0, /* real time ("streaming = yes") */
+    GW_NET_OAUTH = 1 << 1,     /* "account login" and "account code" */
+    GW_NET_CW = 1 << 2,        /* content warnings */
+    GW_NET_AUDIENCE = 1 << 3,  /* audiences narrower than public */
+    /* A reply must name its author and the others in the thread. */
+    GW_NET_MENTION_REPLIES = 1 << 4,
+    /* A DM is a post that names its recipients. */
+    GW_NET_MENTION_DMS = 1 << 5,
 };
 
 struct gw_adapter_status {
-    char signed_in_as[128];   /* "" when not signed in */
-    char mode[32];            /* "streaming", "polling", "signed out", ... */
-    int64_t last_event_ms;    /* 0 = never */
-    long ratelimit_remaining; /* -1 = unknown */
-    char detail[256];         /* last problem, "" */
+    char mode[32];    /* overrides gw_ad_mode() when set */
+    char detail[256]; /* more for the "status" line, "" */
 };
 
 struct gw_adapter_ops {
-    int abi_version;  /* GW_ADAPTER_ABI */
-    const char *name; /* network name in the config: "mastodon" */
-    unsigned caps;
+    int abi_version;     /* GW_ADAPTER_ABI */
+    const char *name;    /* network name in the config: "mastodon" */
+    const char *summary; /* one line for "help account add" */
+    unsigned caps;       /* GW_NET_* */
+    unsigned actions;    /* GW_ACT_BIT() of every action it can do */
     /* Setting keys this network accepts besides the common ones (network,
      * channel, post_plain, streaming, poll_seconds, tls_ca); NULL-ended. */
     const char *const *keys;
@@ -166,18 +225,31 @@ struct gw_adapter_ops {
     /* Allocate priv and begin: sign in, stream or poll. < 0 with a notice
      * on failure. Required. */
     int (*start)(struct gw_adapter *ad);
-    /* Cancel everything, free priv. Required. */
+    /* Free priv: the runtime has already cancelled every request, stream
+     * and timer of this account. Required. */
     void (*stop)(struct gw_adapter *ad);
-    /* Carry out an action; later call gw_ad_action_done() exactly once
-     * with a.token. Return < 0 instead (and never call done) only for
-     * a bug such as an unknown kind. May be NULL (nothing supported). */
+    /* Carry out an action; call gw_ad_action_done() exactly once with
+     * a.token (now or later). Return < 0 instead (and never call done)
+     * only for a bug such as an unknown kind. Only called while ready and
+     * for kinds in .actions. May be NULL (no actions). */
     int (*act)(struct gw_adapter *ad, const struct gw_action *a);
+    /* Length as the network counts it: 0, or UV_EMSGSIZE with err ("too
+     * long: 612 characters, the server allows 500"). Called before an
+     * action is queued, so the user hears at once. May be NULL. */
+    int (*check_text)(struct gw_adapter *ad, const struct gw_action *a,
+                      char *err, size_t errlen);
     /* OAuth: "account login NAME" and "account code NAME CODE". May be
      * NULL when the network signs in with configured secrets only. */
     int (*login)(struct gw_adapter *ad);
     int (*code)(struct gw_adapter *ad, const char *code);
-    /* Fill st for the "status" command. Required. */
+    /* More for "status" than the runtime knows. May be NULL. */
     void (*status)(struct gw_adapter *ad, struct gw_adapter_status *st);
+    /* Before each request of a family: 0 to send it, < 0 to refuse it
+     * (then gw_ad_request() returns UV_ENOSPC and status shows why).
+     * Networks that bill per request (X) keep their budget here. May be
+     * NULL. */
+    int (*budget)(struct gw_adapter *ad, const char *family, char *why,
+                  size_t whylen);
 };
 
 /* One account's instance. The core owns it. */
@@ -187,9 +259,10 @@ struct gw_adapter {
     struct gateway *gw; /* opaque to adapters */
     char *name;         /* account name */
     void *core;         /* the core's per-account data */
+    struct gw_rt *rt;   /* the runtime's per-account data */
 };
 
-/* ---- upcalls: adapter -> core ----------------------------------------- */
+/* ---- upcalls: the core's side ----------------------------------------- */
 
 /* Effective setting: gateway.conf, then what the store holds (tokens from
  * OAuth), else NULL. Borrowed until the next reload. */
@@ -200,19 +273,28 @@ int gw_ad_setting_store(struct gw_adapter *ad, const char *key,
                         const char *value);
 
 /*
- * Hand an event to the router. It is committed to the store (and given a
+ * Hand an event to the core. It is committed to the store (and given a
  * ref) before it is shown. Returns 0 when new, 1 when it was already
  * stored (and is not shown again), < 0 when it could not be stored: then
  * the adapter must not move its cursor past it.
  */
 int gw_ad_deliver(struct gw_adapter *ad, const struct gw_event *ev);
 
+/*
+ * cb runs once everything delivered so far is committed (rc 0) or could
+ * not be (rc < 0): a webhook answers 200 only then. Runs from the loop,
+ * never inside this call.
+ */
+typedef void (*gw_ad_commit_cb)(struct gw_adapter *ad, void *arg, int rc);
+void gw_ad_after_commit(struct gw_adapter *ad, gw_ad_commit_cb cb, void *arg);
+
 /* Group deliveries and cursor moves into one transaction (a page of
  * back-fill). Nesting is fine. */
 void gw_ad_batch_begin(struct gw_adapter *ad);
 void gw_ad_batch_end(struct gw_adapter *ad);
 
-/* Cursors: get gives 0 and a malloc'd *value, or UV_ENOENT. */
+/* Cursors: get gives 0 and a malloc'd *value, or UV_ENOENT. A cursor set
+ * is stored in the same transaction as the events delivered before it. */
 int gw_ad_cursor_get(struct gw_adapter *ad, const char *name, char **value);
 int gw_ad_cursor_set(struct gw_adapter *ad, const char *name,
                      const char *value);
@@ -223,22 +305,83 @@ bool gw_ad_seen(struct gw_adapter *ad, const char *network_id);
 /* A line in the control channel about this account ("mastodon: ..."). */
 void gw_ad_notice(struct gw_adapter *ad, const char *fmt, ...) GW_PRINTF(2, 3);
 
+/* ---- the runtime ------------------------------------------------------- */
+
+/*
+ * Signed in as me_handle (my stable id me_id, may be NULL): actions that
+ * waited in the outbox go out now. The handle is never given to another
+ * person as their nick.
+ */
+void gw_ad_ready(struct gw_adapter *ad, const char *me_id,
+                 const char *me_handle);
+/* Not (or no longer) able to act: signing in again (signed_out false) or
+ * refused until someone signs in (true). Actions wait in the outbox; the
+ * person who asks is told why. */
+void gw_ad_not_ready(struct gw_adapter *ad, bool signed_out, const char *why);
+bool gw_ad_is_ready(const struct gw_adapter *ad);
+/* The account has stopped: new work is refused with UV_ECANCELED. */
+bool gw_ad_stopped(const struct gw_adapter *ad);
+
+/* What "status" shows: the mode ("streaming", "polling", "connecting")
+ * and the last problem ("" clears it). */
+void gw_ad_mode(struct gw_adapter *ad, const char *mode);
+void gw_ad_detail(struct gw_adapter *ad, const char *fmt, ...) GW_PRINTF(2, 3);
+
 /* The outcome of an action; exactly once per gw_action.token. */
 void gw_ad_action_done(struct gw_adapter *ad, uint64_t token,
                        const struct gw_action_result *r);
 
-/* The shared HTTP client. */
-struct gw_http *gw_ad_http(struct gw_adapter *ad);
+/* HTTP. cb runs exactly once, unless the account stops first: then
+ * free_arg(arg) runs instead (when given). < 0 when it could not start
+ * (UV_ENOSPC: the budget hook refused it); then neither runs. */
+typedef void (*gw_ad_http_cb)(struct gw_adapter *ad, void *arg,
+                              const struct gw_http_response *r);
+typedef void (*gw_ad_free_fn)(void *arg);
+struct gw_ad_request {
+    struct gw_http_opts http; /* copied: nothing needs to outlive the call */
+    const char *family;       /* rate-limit family; NULL: "default" */
+    gw_ad_free_fn free_arg;
+};
+int gw_ad_request(struct gw_adapter *ad, const struct gw_ad_request *rq,
+                  gw_ad_http_cb cb, void *arg);
+/* How long a response asks us to wait: Retry-After, else the rate-limit
+ * reset of a 429 or of a spent window; 0 when it says nothing; at most an
+ * hour. */
+long gw_ad_retry_after_ms(const struct gw_http_response *r);
 
-/* One-shot timers owned by the core; cb runs once unless stopped. */
+/* Hold a family until until_ms (a usage header, a daily quota): its
+ * requests wait; status says why and for how long. */
+void gw_ad_hold(struct gw_adapter *ad, const char *family, int64_t until_ms,
+                const char *why);
+
+/* SSE streams that reconnect by themselves; closing is allowed anywhere,
+ * even inside the stream's own callbacks. */
+struct gw_ad_stream;
+typedef void (*gw_ad_event_cb)(struct gw_adapter *ad, void *arg,
+                               const struct gw_sse_event *ev);
+typedef void (*gw_ad_state_cb)(struct gw_adapter *ad, void *arg,
+                               enum gw_sse_state state,
+                               const struct gw_http_response *resp);
+int gw_ad_stream_open(struct gw_adapter *ad, const char *family,
+                      const struct gw_sse_opts *o, gw_ad_event_cb on_event,
+                      gw_ad_state_cb on_state, void *arg,
+                      struct gw_ad_stream **out);
+void gw_ad_stream_close(struct gw_ad_stream *s);
+
+/* One-shot timers; cb runs once unless stopped. NULL is fine to stop;
+ * not after cb has run. */
 struct gw_ad_timer;
-typedef void (*gw_ad_timer_cb)(void *arg);
+typedef void (*gw_ad_timer_cb)(struct gw_adapter *ad, void *arg);
 struct gw_ad_timer *gw_ad_timer_start(struct gw_adapter *ad, uint64_t ms,
                                       gw_ad_timer_cb cb, void *arg);
-/* Stop and release; NULL is fine; not after cb has run. */
 void gw_ad_timer_stop(struct gw_ad_timer *t);
 
-/* The registry of networks this build knows (adapters/registry.c). */
+/* ---- the networks this build knows (adapters/registry.c) --------------- */
+
 const struct gw_adapter_ops *gw_adapter_find(const char *network);
+/* The registry's networks in order, NULL after the last. */
+const struct gw_adapter_ops *gw_adapter_at(size_t i);
+/* "mastodon, bluesky, x" into buf. */
+void gw_adapter_names(char *buf, size_t size);
 
 #endif

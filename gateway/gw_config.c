@@ -625,10 +625,10 @@ static void validate(struct parse_state *ps)
             for (int k = 0; k < a->nkv; k++)
                 if (strcmp(a->kv[k].key, "network") == 0)
                     line = a->kv[k].line;
-            errorf(ps, line,
-                   "network '%s' is not known (this build knows: "
-                   "mastodon)",
-                   net);
+            char known[256];
+            gw_adapter_names(known, sizeof(known));
+            errorf(ps, line, "network '%s' is not known (this build knows: %s)",
+                   net, known);
             continue;
         }
         a->network = gw_xstrdup(net);

@@ -94,10 +94,11 @@ int gw_gateway_start(struct gateway *gw, uv_loop_t *loop, struct gw_config *cfg,
                  uv_strerror(rc));
         return rc;
     }
-    rc = gw_ircd_start(gw, &gw->ircd, err, errlen);
+    /* The router first: the IRC server joins it as a front-end. */
+    rc = gw_router_start(gw, &gw->router, err, errlen);
     if (rc < 0)
         return rc;
-    rc = gw_router_start(gw, &gw->router, err, errlen);
+    rc = gw_ircd_start(gw, &gw->ircd, err, errlen);
     if (rc < 0)
         return rc;
     for (int i = 0; i < cfg->nrelays; i++)

@@ -19,6 +19,7 @@ struct gw_store;
 struct gw_http;
 struct gw_ircd;
 struct gw_router;
+struct gw_adapter_ops;
 
 struct gateway {
     uv_loop_t *loop;
@@ -28,6 +29,9 @@ struct gateway {
     struct gw_http *http;     /* libcurl multi on the loop */
     struct gw_ircd *ircd;     /* listeners and IRC clients */
     struct gw_router *router; /* accounts, events, actions, control channel */
+    /* Networks besides the build's (adapters/registry.c): the unit tests'
+     * "test" network. NULL-terminated, or NULL. */
+    const struct gw_adapter_ops *const *extra_networks;
     uv_signal_t sig_hup;
     uv_signal_t sig_term;
     uv_signal_t sig_int;

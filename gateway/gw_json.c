@@ -404,3 +404,51 @@ void gw_json_free(cJSON *j)
         cJSON_Delete(j);
     arena.live = false;
 }
+
+/* cJSON_GetObjectItemCaseSensitive, with the first byte compared before
+ * calling strcmp: a Mastodon status has some 25 keys, read about 20 times
+ * per post. */
+const cJSON *gw_json_get(const cJSON *o, const char *k)
+{
+    if (!cJSON_IsObject(o))
+        return NULL;
+    for (const cJSON *c = o->child; c != NULL && c->string != NULL; c = c->next)
+        if (c->string[0] == k[0] && strcmp(c->string, k) == 0)
+            return c;
+    return NULL;
+}
+
+const char *gw_json_str(const cJSON *o, const char *k)
+{
+    const cJSON *v = gw_json_get(o, k);
+    if (!cJSON_IsString(v) || v->valuestring == NULL)
+        return NULL;
+    return v->valuestring;
+}
+
+const cJSON *gw_json_obj(const cJSON *o, const char *k)
+{
+    const cJSON *v = gw_json_get(o, k);
+    return cJSON_IsObject(v) ? v : NULL;
+}
+
+const cJSON *gw_json_arr(const cJSON *o, const char *k)
+{
+    const cJSON *v = gw_json_get(o, k);
+    return cJSON_IsArray(v) ? v : NULL;
+}
+
+long gw_json_long(const cJSON *o, const char *k, long dflt, long min, long max)
+{
+    const cJSON *v = gw_json_get(o, k);
+    if (!cJSON_IsNumber(v))
+        return dflt;
+    double d = v->valuedouble;
+    if (!(d == d))
+        return dflt;
+    if (d < (double)min)
+        return min;
+    if (d > (double)max)
+        return max;
+    return (long)d;
+}

@@ -18,4 +18,17 @@
 cJSON *gw_json_parse(const char *s, size_t len);
 void gw_json_free(cJSON *j);
 
+/*
+ * Reading JSON from a network without trusting a type: each returns NULL
+ * (or dflt) when o is not an object, k is missing or the value is of
+ * another type. Strings and objects are borrowed from o.
+ */
+const cJSON *gw_json_get(const cJSON *o, const char *k);
+const char *gw_json_str(const cJSON *o, const char *k);
+const cJSON *gw_json_obj(const cJSON *o, const char *k);
+const cJSON *gw_json_arr(const cJSON *o, const char *k);
+/* A number clamped to [min, max]; for counts and limits, never ids (a
+ * double keeps 15 digits of an 18-digit id). */
+long gw_json_long(const cJSON *o, const char *k, long dflt, long min, long max);
+
 #endif

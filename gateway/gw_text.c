@@ -21,7 +21,7 @@
  * truncated character left behind and a stray byte never swallows the next
  * character. Overlongs (C0 8D for CR) and surrogates are ill-formed.
  */
-static size_t utf8_next(const char *str, size_t len, int32_t *cp)
+size_t gw_utf8_next(const char *str, size_t len, int32_t *cp)
 {
     const unsigned char *s = (const unsigned char *)str;
     unsigned c = s[0];
@@ -351,7 +351,7 @@ char *gw_text_sanitize(const char *s, size_t len)
             continue;
         }
         int32_t cp;
-        size_t n = utf8_next(s + i, len - i, &cp);
+        size_t n = gw_utf8_next(s + i, len - i, &cp);
         if (cp < 0) {
             memcpy(out + o, REPLACEMENT_CHAR, 3);
             o += 3;
@@ -581,7 +581,7 @@ static void text_run(struct html *h, const char *s, size_t len)
         }
         /* The input was sanitised, so this is a well-formed character. */
         int32_t cp;
-        size_t n = utf8_next(s + i, len - i, &cp);
+        size_t n = gw_utf8_next(s + i, len - i, &cp);
         text_char(h, s + i, n);
         i += n;
     }
@@ -1091,7 +1091,7 @@ static size_t split_point(const char *s, size_t len, size_t max)
     int32_t prev = -1, state = 0;
     while (q < len) {
         int32_t cp;
-        size_t n = utf8_next(s + q, len - q, &cp);
+        size_t n = gw_utf8_next(s + q, len - q, &cp);
         if (q > 0) {
             bool brk = grapheme_break(prev, cp, &state);
             if (q > max)
@@ -1242,7 +1242,7 @@ long gw_text_graphemes(const char *s)
     int32_t prev = -1, state = 0;
     while (i < len) {
         int32_t cp;
-        size_t n = utf8_next(s + i, len - i, &cp);
+        size_t n = gw_utf8_next(s + i, len - i, &cp);
         if (grapheme_break(prev, cp, &state))
             count++;
         prev = cp;
@@ -1262,7 +1262,7 @@ static bool is_space_cp(int32_t cp)
            cat == UTF8PROC_CATEGORY_ZP;
 }
 
-static bool is_word_cp(int32_t cp)
+bool gw_text_is_word_cp(int32_t cp)
 {
     if (cp < 0)
         return false;
@@ -1274,11 +1274,11 @@ static bool is_word_cp(int32_t cp)
 
 /* Length of an http(s) URL at s[0], up to the next whitespace, or 0. Like
  * twitter-text, a URL glued to a word or to '@', '$', '#' is not one. */
-static size_t url_at(const char *s, size_t len, int32_t before)
+size_t gw_text_url_at(const char *s, size_t len, int32_t before)
 {
     size_t i;
-    if (before >= 0 &&
-        (is_word_cp(before) || before == '@' || before == '$' || before == '#'))
+    if (before >= 0 && (gw_text_is_word_cp(before) || before == '@' ||
+                        before == '$' || before == '#'))
         return 0;
     if (len >= 8 && gw_strncasecmp(s, "https://", 8) == 0)
         i = 8;
@@ -1289,7 +1289,7 @@ static size_t url_at(const char *s, size_t len, int32_t before)
     size_t start = i;
     while (i < len) {
         int32_t cp;
-        size_t n = utf8_next(s + i, len - i, &cp);
+        size_t n = gw_utf8_next(s + i, len - i, &cp);
         if (is_space_cp(cp))
             break;
         i += n;
@@ -1297,78 +1297,71 @@ static size_t url_at(const char *s, size_t len, int32_t before)
     return i > start ? i : 0;
 }
 
-static bool is_user_char(char c)
+size_t gw_text_grapheme(const char *s, size_t len, int32_t *last_cp)
 {
-    return is_alnum((unsigned char)c) || c == '_';
-}
-
-/*
- * A mention "@user@domain" at s[0] (Mastodon's MENTION_RE: not after a word
- * character, '/' or '='). Returns its length and the length of "user" in
- * *user_len, or 0 when there is no domain part (then it is counted as the
- * text it is anyway).
- */
-static size_t mention_at(const char *s, size_t len, int32_t before,
-                         size_t *user_len)
-{
-    if (s[0] != '@' ||
-        (before >= 0 && (is_word_cp(before) || before == '/' || before == '=')))
-        return 0;
-    size_t i = 1;
-    if (i >= len || !is_user_char(s[i]))
-        return 0;
-    while (i < len && (is_user_char(s[i]) || s[i] == '.' || s[i] == '-'))
-        i++;
-    while (s[i - 1] == '.' || s[i - 1] == '-')
-        i--;
-    *user_len = i - 1;
-    if (i + 1 >= len || s[i] != '@')
-        return 0;
-    size_t d = i + 1, end = d;
-    bool sep_ok = false;
-    while (d < len) {
-        int32_t cp;
-        size_t n = utf8_next(s + d, len - d, &cp);
-        if (is_word_cp(cp)) {
-            d += n;
-            end = d;
-            sep_ok = true;
-        } else if ((cp == '.' || cp == '-') && sep_ok) {
-            d += n;
-            sep_ok = false;
-        } else {
-            break;
-        }
-    }
-    return end > i + 1 ? end : 0;
-}
-
-long gw_text_mastodon_length(const char *s, long url_weight)
-{
-    if (s == NULL)
-        return 0;
-    size_t len = strlen(s), i = 0;
-    long count = 0;
-    int32_t prev = -1, state = 0, before = -1;
+    int32_t prev = -1, state = 0, cp = -1;
+    size_t i = 0;
     while (i < len) {
-        size_t n = url_at(s + i, len - i, before), user_len = 0;
-        if (n > 0) {
-            count += url_weight;
-        } else if ((n = mention_at(s + i, len - i, before, &user_len)) > 0) {
-            count += 1 + (long)user_len;
-        }
-        if (n > 0) {
-            i += n;
-            prev = -1;
-            before = 'x';
-            continue;
-        }
-        int32_t cp;
-        n = utf8_next(s + i, len - i, &cp);
-        if (grapheme_break(prev, cp, &state))
-            count++;
-        prev = before = cp;
+        size_t n = gw_utf8_next(s + i, len - i, &cp);
+        if (i > 0 && grapheme_break(prev, cp, &state))
+            break;
+        prev = cp;
         i += n;
     }
-    return count;
+    if (last_cp != NULL)
+        *last_cp = prev;
+    return i;
+}
+
+char *gw_text_one_line(const char *s)
+{
+    char *t = gw_text_sanitize(s, strlen(s));
+    char *w = t;
+    bool space = false;
+    for (const char *p = t; *p != '\0'; p++) {
+        char c = *p == '\n' ? ' ' : *p;
+        if (c == ' ' && space)
+            continue;
+        space = c == ' ';
+        *w++ = c;
+    }
+    *w = '\0';
+    gw_trim(t);
+    return t;
+}
+
+void gw_text_truncate(char *s, size_t max)
+{
+    size_t len = strlen(s);
+    if (len <= max || max < 4)
+        return;
+    size_t cut = max - 3;
+    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+        cut--;
+    memcpy(s + cut, "\xe2\x80\xa6", 4);
+}
+
+bool gw_text_url_ok(const char *s)
+{
+    if (s == NULL)
+        return false;
+    if (gw_strncasecmp(s, "https://", 8) != 0 &&
+        gw_strncasecmp(s, "http://", 7) != 0)
+        return false;
+    size_t n = 0;
+    for (; *s != '\0'; s++, n++) {
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7f)
+            return false;
+    }
+    return n <= 4096;
+}
+
+size_t gw_text_cut(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
 }

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Resolve a link inside HTML: given the href of an <a> that looks like a
@@ -65,14 +66,37 @@ int gw_text_split(const char *text, size_t max_bytes, gw_text_line_cb cb,
  * from what an IRC user typed, before it reaches a network. */
 char *gw_text_strip_formatting(const char *s);
 
-/*
- * Length as Mastodon counts it: extended grapheme clusters (utf8proc),
- * every http:// or https:// URL counts as url_weight, a mention
- * "@user@domain" counts as "@user".
- */
-long gw_text_mastodon_length(const char *s, long url_weight);
-
 /* Extended grapheme clusters in a UTF-8 string. */
 long gw_text_graphemes(const char *s);
+
+/* Untrusted text as one sanitised line: line breaks become spaces, runs of
+ * spaces collapse, the ends are trimmed. */
+char *gw_text_one_line(const char *s);
+/* The longest prefix of s[0..len) of at most max bytes that does not end
+ * inside a UTF-8 character (s is valid UTF-8). */
+size_t gw_text_cut(const char *s, size_t len, size_t max);
+/* Cut s in place to at most max bytes at a UTF-8 boundary, ending in an
+ * ellipsis when it was cut. */
+void gw_text_truncate(char *s, size_t max);
+/* An http:// or https:// URL of printable characters, at most 4 KiB? */
+bool gw_text_url_ok(const char *s);
+
+/*
+ * The pieces networks count text with (each adapter knows its own rules:
+ * Mastodon weighs URLs 23 and "@user@domain" as "@user", X weighs CJK 2).
+ *  - gw_utf8_next: decode one code point from s[0..len) (len > 0); the
+ *    bytes consumed (at least 1); an ill-formed sequence gives *cp = -1;
+ *  - gw_text_grapheme: the bytes of the extended grapheme cluster that
+ *    starts at s (0 when len is 0), its last code point in *last_cp;
+ *  - gw_text_url_at: the length of the http(s) URL at s[0] (up to the next
+ *    whitespace), 0 when there is none or it is glued to the previous
+ *    character (before: its code point, -1 at the start), as twitter-text
+ *    decides;
+ *  - gw_text_is_word_cp: a letter, mark or number (Unicode), or '_'.
+ */
+size_t gw_utf8_next(const char *s, size_t len, int32_t *cp);
+size_t gw_text_grapheme(const char *s, size_t len, int32_t *last_cp);
+size_t gw_text_url_at(const char *s, size_t len, int32_t before);
+bool gw_text_is_word_cp(int32_t cp);
 
 #endif

@@ -361,3 +361,60 @@ int gw_random_hex(char *buf, size_t size)
     buf[i] = '\0';
     return 0;
 }
+
+uint32_t gw_random_below(uint32_t n)
+{
+    uint32_t v = 0;
+    if (n <= 1 || RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
+        return 0;
+    return v % n;
+}
+
+long gw_backoff_next(struct gw_backoff *b)
+{
+    long step = b->step_ms < b->min_ms ? b->min_ms : b->step_ms;
+    if (step > b->max_ms)
+        step = b->max_ms;
+    b->step_ms = step > b->max_ms / 2 ? b->max_ms : step * 2;
+    long spread = step / 2;
+    return step - step / 4 +
+           (spread > 0 ? (long)gw_random_below((uint32_t)spread + 1) : 0);
+}
+
+void gw_backoff_reset(struct gw_backoff *b)
+{
+    b->step_ms = 0;
+}
+
+bool gw_blank(const char *s)
+{
+    for (; s != NULL && *s != '\0'; s++) {
+        if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
+            return false;
+    }
+    return true;
+}
+
+bool gw_printable_word(const char *s, size_t max)
+{
+    size_t n = 0;
+    if (s == NULL || *s == '\0')
+        return false;
+    for (; *s != '\0'; s++, n++) {
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+            return false;
+    }
+    return n <= max;
+}
+
+void gw_trim(char *s)
+{
+    size_t len = strlen(s);
+    size_t start = 0;
+    while (len > 0 && s[len - 1] == ' ')
+        len--;
+    while (start < len && s[start] == ' ')
+        start++;
+    memmove(s, s + start, len - start);
+    s[len - start] = '\0';
+}

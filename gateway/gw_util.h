@@ -6,6 +6,7 @@
 #define GW_UTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,14 @@ void gw_strlower(char *s);
  * and moving *s past the spaces after it); NULL when none is left. */
 char *gw_next_word(char **s);
 
+/* Only spaces, tabs and line breaks (or nothing, or NULL)? */
+bool gw_blank(const char *s);
+/* Printable ASCII without spaces, 1..max bytes: tokens, codes and ids that
+ * go into headers and forms, where CR or LF would split a header. */
+bool gw_printable_word(const char *s, size_t max);
+/* Remove leading and trailing spaces in place. */
+void gw_trim(char *s);
+
 /* Copy with truncation; always NUL-terminates when size > 0. */
 size_t gw_strlcpy(char *dst, const char *src, size_t size);
 
@@ -81,5 +90,20 @@ void gw_base36(uint64_t v, char *buf, size_t size);
 
 /* Fill buf with size-1 random hex characters (OpenSSL RAND_bytes). */
 int gw_random_hex(char *buf, size_t size);
+/* A random number in [0, n) (n > 0). */
+uint32_t gw_random_below(uint32_t n);
+
+/*
+ * Exponential back-off with jitter: steps from min_ms doubling up to
+ * max_ms, each delay drawn between 3/4 and 5/4 of its step, so that many
+ * accounts that failed together do not all come back at the same moment.
+ * A zeroed struct with min and max set is ready; reset after a success.
+ */
+struct gw_backoff {
+    long min_ms, max_ms;
+    long step_ms; /* the next step, 0 before the first */
+};
+long gw_backoff_next(struct gw_backoff *b);
+void gw_backoff_reset(struct gw_backoff *b);
 
 #endif

@@ -265,6 +265,8 @@ int gw_ircd_start(struct gateway *gw, struct gw_ircd **out, char *err,
         if (rc < 0)
             return rc;
     }
+    gw_ircd__front_init(d);
+    gw_router_attach(gw->router, &d->fe);
     return 0;
 }
 
@@ -285,6 +287,8 @@ void gw_ircd_stop(struct gw_ircd *d, const char *reason)
     uv_close((uv_handle_t *)&d->prepare, handle_closed);
     uv_close((uv_handle_t *)&d->sweep, handle_closed);
     uv_close((uv_handle_t *)&d->throttle, handle_closed);
+    if (d->fe.ops != NULL)
+        gw_router_detach(d->gw->router, &d->fe);
 }
 
 int gw_ircd_tls_reload(struct gw_ircd *d, char *err, size_t errlen)

@@ -321,7 +321,7 @@ void gw_ircd__channel_join(struct gw_client *c, struct gw_channel *ch)
     }
     send_topic(c, ch, false);
     if (c->caps & GW_CAP_READ_MARKER)
-        gw_router_markread_join(c->d->gw->router, c, ch->name);
+        gw_ircd__markread_join(c, ch->name);
     send_names(c, ch);
 }
 

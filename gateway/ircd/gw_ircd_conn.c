@@ -430,7 +430,9 @@ void gw_ircd__close(struct gw_client *c, const char *reason)
     gw_log(d->gw, GW_LOG_DEBUG, "client %s closing: %s", c->host, reason);
     if (c->registered) {
         d->nregistered--;
-        gw_router_client_gone(d->gw->router, c);
+        struct gw_ircd_speaker s;
+        gw_ircd__speaker(c, &s);
+        gw_router_left(d->gw->router, &s.sp);
         char q[300];
         snprintf(q, sizeof(q), "%s", reason);
         gw_ircd__part_all(c, q);

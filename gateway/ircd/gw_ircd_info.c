@@ -83,7 +83,7 @@ void gw_ircd__cmd_whois(struct gw_client *c, struct gw_irc_msg *m)
     struct gw_puppet *p = gw_ircd__find_puppet(c->d, nick);
     /* Someone who quit for quiet is still someone. */
     if (o == NULL && p == NULL && gw_strcasecmp(nick, BOT_NICK) != 0 &&
-        gw_router_revive_nick(c->d->gw->router, nick))
+        gw_router_person_back(c->d->gw->router, nick))
         p = gw_ircd__find_puppet(c->d, nick);
     if (o && o->registered) {
         gw_ircd__numeric(c, RPL_WHOISUSER, "%s %s %s * :%s", o->nick, o->user,

@@ -12,6 +12,9 @@
  *                     labeled-response, the command table and dispatch
  *   gw_ircd_info.c    queries: WHO, WHOIS, LIST, ISON, USERHOST, AWAY, ...
  *   gw_ircd_puppet.c  nicks: clients by nick, puppets and their LRU
+ *   gw_ircd_front.c   the server as the router's front-end (gw_frontend.h),
+ *                     and the speakers it hands the router
+ *   gw_ircd_history.c CHATHISTORY, MARKREAD, client certificates
  */
 #ifndef GW_IRCD_INT_H
 #define GW_IRCD_INT_H
@@ -22,16 +25,18 @@
 
 #include <uv.h>
 
+#include "gw_frontend.h"
 #include "gw_ircd.h"
 #include "gw_ircmsg.h"
 #include "gw_limits.h"
+#include "gw_router.h"
 #include "gw_util.h"
 
 struct gw_tls_conn;
 struct gw_tls_ctx;
 
 #define PARLEY_VERSION_STR "parley-0.1"
-#define BOT_NICK           "parley"
+#define BOT_NICK           GW_BOT_NICK
 
 /* Read buffer shared by all clients (data is consumed before the next). */
 #define SHARED_READ 65536
@@ -118,6 +123,7 @@ struct gw_channel {
 
 struct gw_ircd {
     struct gateway *gw;
+    struct gw_frontend fe; /* how the router sees this server */
     struct gw_listener *listeners;
     struct gw_client *clients;
     struct gw_client *flush;
@@ -264,5 +270,30 @@ void gw_ircd__cmd_lusers(struct gw_client *c, struct gw_irc_msg *m);
 void gw_ircd__cmd_version(struct gw_client *c, struct gw_irc_msg *m);
 void gw_ircd__cmd_ison(struct gw_client *c, struct gw_irc_msg *m);
 void gw_ircd__cmd_userhost(struct gw_client *c, struct gw_irc_msg *m);
+
+/* ---- the router's front-end (gw_ircd_front.c) ------------------------ */
+
+/* A client as the router sees it; the strings live in the struct. */
+struct gw_ircd_speaker {
+    struct gw_speaker sp;
+    char prefix[256];
+    char reader[GW_NICK_MAX + 20];
+};
+void gw_ircd__speaker(struct gw_client *c, struct gw_ircd_speaker *s);
+void gw_ircd__front_init(struct gw_ircd *d);
+
+/* ---- history (gw_ircd_history.c) --------------------------------------- */
+
+void gw_ircd__chathistory(struct gw_client *c, const struct gw_irc_msg *m);
+void gw_ircd__markread(struct gw_client *c, const struct gw_irc_msg *m);
+/* A client with draft/read-marker joined channel: tell it its marker. */
+void gw_ircd__markread_join(struct gw_client *c, const char *channel);
+/* SASL EXTERNAL: the account a client certificate stands for (0), or
+ * UV_ENOENT. A certificate becomes known when its owner registers once
+ * with the password over TLS. */
+int gw_ircd__certfp(struct gw_ircd *d, const char *fp, char *account,
+                    size_t size);
+void gw_ircd__certfp_remember(struct gw_ircd *d, const char *fp,
+                              const char *account);
 
 #endif

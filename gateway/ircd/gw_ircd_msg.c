@@ -76,6 +76,27 @@ void gw_ircd_bot_notice(struct gw_client *c, const char *target,
 
 /* ---- PRIVMSG, NOTICE, TAGMSG --------------------------------------- */
 
+/* Tell the router what c said to a place it keeps, a person or the bot. */
+static void said(struct gw_client *c, const struct gw_irc_msg *m,
+                 const char *place, const char *text, bool notice,
+                 const char *msgid)
+{
+    struct gw_ircd_speaker s;
+    gw_ircd__speaker(c, &s);
+    const char *reply_to = gw_ircmsg_tag(m, "+draft/reply");
+    if (reply_to == NULL)
+        reply_to = gw_ircmsg_tag(m, "+reply");
+    struct gw_said said = {
+        .place = place,
+        .text = text,
+        .notice = notice,
+        .msgid = msgid,
+        .reply_to = reply_to,
+        .react = gw_ircmsg_tag(m, "+draft/react"),
+    };
+    gw_router_said(c->d->gw->router, &s.sp, &said);
+}
+
 static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
                             const char *target, bool notice, bool tagmsg)
 {
@@ -134,8 +155,7 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
         /* TAGMSG reaches the router too (text NULL): a reaction is an
          * action on the network. */
         if (ch->flags & GW_CHAN_MANAGED)
-            gw_router_message(d->gw->router, c, m, ch->name, text, notice,
-                              msgid);
+            said(c, m, ch->name, text, notice, msgid);
         return;
     }
     /* The person's other sessions see what this one sent. */
@@ -150,10 +170,10 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
         gw_ircd__puppet_touch(d, pup);
     /* A person who quit for quiet is still known to the router. */
     if (gw_strcasecmp(target, BOT_NICK) == 0 || pup ||
-        (to == NULL && gw_router_revive_nick(d->gw->router, target))) {
+        (to == NULL && gw_router_person_back(d->gw->router, target))) {
         if (c->caps & GW_CAP_ECHO_MESSAGE)
             gw_ircd_send(c, &o);
-        gw_router_message(d->gw->router, c, m, target, text, notice, msgid);
+        said(c, m, target, text, notice, msgid);
         return;
     }
     if (to == NULL || !to->registered) {
@@ -224,12 +244,12 @@ static void cmd_tagmsg(struct gw_client *c, struct gw_irc_msg *m)
 
 static void cmd_chathistory(struct gw_client *c, struct gw_irc_msg *m)
 {
-    gw_router_chathistory(c->d->gw->router, c, m);
+    gw_ircd__chathistory(c, m);
 }
 
 static void cmd_markread(struct gw_client *c, struct gw_irc_msg *m)
 {
-    gw_router_markread(c->d->gw->router, c, m);
+    gw_ircd__markread(c, m);
 }
 
 static void cmd_not_here(struct gw_client *c, struct gw_irc_msg *m)

@@ -93,8 +93,7 @@ static void try_register(struct gw_client *c)
     const char *fp = c->tls ? gw_tls_peer_fingerprint(c->tls) : NULL;
     if (fp && d->gw->cfg->password[0] &&
         (password_ok(d, c->pass) || (c->sasl_ok && c->account)))
-        gw_router_certfp_remember(d->gw->router, fp,
-                                  c->account ? c->account : c->nick);
+        gw_ircd__certfp_remember(d, fp, c->account ? c->account : c->nick);
     char date[32];
     gw_format_time(d->gw->started_ms, date, sizeof(date));
     gw_ircd__numeric(c, RPL_WELCOME, ":Welcome to Parley, %s!%s@%s", c->nick,
@@ -112,7 +111,9 @@ static void try_register(struct gw_client *c)
     for (struct gw_channel *ch = d->channels; ch; ch = ch->next)
         if ((ch->flags & GW_CHAN_MANAGED) || gw_ircd__sibling_in(ch, c))
             gw_ircd__channel_join(c, ch);
-    gw_router_client_ready(d->gw->router, c);
+    struct gw_ircd_speaker s;
+    gw_ircd__speaker(c, &s);
+    gw_router_arrived(d->gw->router, &s.sp);
 }
 
 void gw_ircd__cmd_pass(struct gw_client *c, struct gw_irc_msg *m)
@@ -382,8 +383,8 @@ void gw_ircd__cmd_authenticate(struct gw_client *c, struct gw_irc_msg *m)
         c->sasl.max = 0;
         const char *fp = gw_tls_peer_fingerprint(c->tls);
         char account[64];
-        if (fp == NULL || gw_router_certfp(c->d->gw->router, fp, account,
-                                           sizeof(account)) < 0) {
+        if (fp == NULL ||
+            gw_ircd__certfp(c->d, fp, account, sizeof(account)) < 0) {
             gw_ircd__numeric(
                 c, ERR_SASLFAIL, ":SASL authentication failed (%s)",
                 fp ? "this certificate is not known yet: log in once "

@@ -150,6 +150,40 @@ static const char *const migrations[] = {
     "  SELECT lower(target), lower(author), max(id) FROM posts"
     "  GROUP BY lower(target), lower(author);"
     "DROP INDEX posts_latest;",
+    /* 4: networks beyond Mastodon. A person is (network, author id): the
+     * id never changes (a DID, a numeric id), the handle may, so nicks
+     * move from the key/values (keyed by handle) to a table keyed by both;
+     * posts keep the author's id and what the core's reply rules need
+     * (audience, content warning, the others in the thread), which lived
+     * in Mastodon's own JSON; posts_last is keyed by author id (for
+     * Mastodon, the lower-cased acct it was keyed by); an outbox entry
+     * remembers that an attempt may have been made. */
+    "ALTER TABLE posts ADD COLUMN author_id TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE posts ADD COLUMN audience INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE posts ADD COLUMN cw TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE posts ADD COLUMN mentions TEXT NOT NULL DEFAULT '';"
+    "UPDATE posts SET author_id = lower(author);"
+    "UPDATE posts SET"
+    "  cw = coalesce(json_extract(extra, '$.cw'), ''),"
+    "  mentions = coalesce(json_extract(extra, '$.mentions'), ''),"
+    "  audience = CASE json_extract(extra, '$.visibility')"
+    "    WHEN 'public' THEN 1 WHEN 'unlisted' THEN 2"
+    "    WHEN 'private' THEN 3 WHEN 'direct' THEN 4 ELSE 0 END"
+    "  WHERE json_valid(extra);"
+    "ALTER TABLE outbox ADD COLUMN maybe INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE people ("
+    "  network TEXT NOT NULL,"
+    "  author_id TEXT NOT NULL,"
+    "  handle TEXT NOT NULL,"
+    "  nick TEXT NOT NULL,"
+    "  PRIMARY KEY (network, author_id)"
+    ") WITHOUT ROWID;"
+    "CREATE UNIQUE INDEX people_nick ON people (lower(nick));"
+    "INSERT OR IGNORE INTO people (network, author_id, handle, nick)"
+    "  SELECT 'mastodon', lower(h.value), h.value, n.value"
+    "  FROM kv h JOIN kv n ON n.key = 'nick-of:' || lower(h.value)"
+    "  WHERE h.key LIKE 'handle-of:%';"
+    "DELETE FROM kv WHERE key LIKE 'nick-of:%' OR key LIKE 'handle-of:%';",
 };
 
 _Static_assert(GW_ARRAY_LEN(migrations) == GW_STORE_SCHEMA_VERSION,
@@ -494,6 +528,7 @@ static const char *const *const stmt_tables[] = {
     gw_store__post_sql,
     gw_store__outbox_sql,
     gw_store__history_sql,
+    gw_store__people_sql,
 };
 
 /* The one text of statement i, or NULL when none or several files give

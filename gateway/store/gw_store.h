@@ -20,7 +20,7 @@
 struct gw_store;
 
 /* Schema version this build writes; a newer database is refused. */
-#define GW_STORE_SCHEMA_VERSION 3
+#define GW_STORE_SCHEMA_VERSION 4
 
 /*
  * Open or create state_dir (mode 0700) and state_dir/parley.db (0600),
@@ -95,7 +95,8 @@ struct gw_post {
     char *account;      /* account name */
     char *network_id;   /* the network's id, as a string, never a number */
     char *kind;         /* mention reply quote dm own ... (router's words) */
-    char *author;       /* full handle "alice@example.social" */
+    char *author;       /* handle "alice@example.social" */
+    char *author_id;    /* the author's stable id on the network */
     char *author_name;  /* display name, may be "" */
     char *author_url;   /* profile URL, may be "" */
     char *url;          /* the post's URL, may be "" */
@@ -103,7 +104,10 @@ struct gw_post {
     char *conversation; /* network conversation/thread id, may be "" */
     char *in_reply_to;  /* network id of the parent, may be "" */
     char *target;       /* IRC target it was shown in: "#mastodon", "alice" */
-    char *extra;        /* adapter data as JSON (mentions, cw, visibility) */
+    char *extra;        /* the adapter's own JSON */
+    int audience;       /* enum gw_audience */
+    char *cw;           /* content warning, may be "" */
+    char *mentions;     /* the others in the thread: a JSON array, or "" */
     int64_t created_ms; /* the post's own time */
     int64_t stored_ms;  /* when Parley stored it */
     enum gw_post_state state;
@@ -125,7 +129,7 @@ int gw_store_post_by_ref(struct gw_store *st, const char *ref,
                          struct gw_post *out);
 int gw_store_post_by_netid(struct gw_store *st, const char *account,
                            const char *network_id, struct gw_post *out);
-/* Latest post by author (handle, case-insensitive) shown in target. */
+/* Latest post by an author (their id, case-insensitive) shown in target. */
 int gw_store_post_latest_by(struct gw_store *st, const char *target,
                             const char *author, struct gw_post *out);
 /* Update inbox state; who may be NULL. */
@@ -168,6 +172,7 @@ struct gw_outbox_item {
     char *result;   /* network id of what was created, "" */
     enum gw_outbox_state state;
     int attempts;
+    bool maybe; /* an attempt may have been made: look before sending */
     int64_t created_ms;
     int64_t next_ms; /* not before this time */
 };
@@ -189,9 +194,14 @@ int gw_store_outbox_next_time(struct gw_store *st, int64_t *ms);
 /* Pending and failed items (not sent ones), oldest first. */
 int gw_store_outbox_list(struct gw_store *st, int limit,
                          struct gw_outbox_item **items);
-/* Record an attempt that will be retried at next_ms (attempts += 1). */
+/* Record an attempt that will be retried at next_ms (attempts += 1);
+ * maybe: it may have been made (kept once set). */
 int gw_store_outbox_retry_at(struct gw_store *st, int64_t id, int64_t next_ms,
-                             const char *error);
+                             const char *error, bool maybe);
+/* The network answers again: an account's pending items waiting later
+ * than now are due now. */
+int gw_store_outbox_wake(struct gw_store *st, const char *account,
+                         int64_t now_ms);
 int gw_store_outbox_sent(struct gw_store *st, int64_t id, const char *result);
 int gw_store_outbox_failed(struct gw_store *st, int64_t id, const char *error);
 /* Failed -> pending, now, attempts reset. UV_ENOENT if not failed. */
@@ -252,6 +262,27 @@ int gw_store_history_range(struct gw_store *st, const char *target,
 int gw_store_history_targets(struct gw_store *st, int64_t from_ms,
                              int64_t to_ms, int limit,
                              struct gw_history_row **rows);
+
+/* ---- people of the networks ---------------------------------------- */
+
+/* A person is (network, author_id); their nick is unique (ASCII case
+ * folded) among people. */
+struct gw_person_row {
+    char *network;
+    char *author_id;
+    char *handle; /* as last seen */
+    char *nick;
+};
+void gw_person_row_free(struct gw_person_row *p);
+/* 0 and *out filled, or UV_ENOENT. */
+int gw_store_person_get(struct gw_store *st, const char *network,
+                        const char *author_id, struct gw_person_row *out);
+int gw_store_person_by_nick(struct gw_store *st, const char *nick,
+                            struct gw_person_row *out);
+/* Insert or update; UV_EEXIST when another person holds the nick. */
+int gw_store_person_put(struct gw_store *st, const char *network,
+                        const char *author_id, const char *handle,
+                        const char *nick);
 
 /* ---- small key/values (read positions, app registrations) ----------- */
 

@@ -9,6 +9,7 @@
  *   gw_store_posts.c     posts, refs, inbox state, latest post by author
  *   gw_store_outbox.c    the outbox of outbound actions
  *   gw_store_history.c   IRC channel history
+ *   gw_store_people.c    the people of the networks and their nicks
  */
 #ifndef GW_STORE_INT_H
 #define GW_STORE_INT_H
@@ -81,6 +82,7 @@ enum gw_store__sid {
     GW_STORE__OUTBOX_FAILED,
     GW_STORE__OUTBOX_REQUEUE,
     GW_STORE__OUTBOX_DEPTH,
+    GW_STORE__OUTBOX_WAKE,
     /* gw_store_history.c */
     GW_STORE__HISTORY_ADD,
     GW_STORE__HISTORY_AFTER,
@@ -93,6 +95,10 @@ enum gw_store__sid {
     GW_STORE__HISTORY_RANGE,
     GW_STORE__HISTORY_RANGE_DESC,
     GW_STORE__HISTORY_TARGETS,
+    /* gw_store_people.c */
+    GW_STORE__PERSON_GET,
+    GW_STORE__PERSON_BY_NICK,
+    GW_STORE__PERSON_PUT,
     GW_STORE__STMT_COUNT
 };
 
@@ -101,6 +107,7 @@ extern const char *const gw_store__account_sql[GW_STORE__STMT_COUNT];
 extern const char *const gw_store__post_sql[GW_STORE__STMT_COUNT];
 extern const char *const gw_store__outbox_sql[GW_STORE__STMT_COUNT];
 extern const char *const gw_store__history_sql[GW_STORE__STMT_COUNT];
+extern const char *const gw_store__people_sql[GW_STORE__STMT_COUNT];
 
 struct gw_store {
     sqlite3 *db;

@@ -17,7 +17,7 @@
 
 #define OUTBOX_COLS                                                            \
     "id, account, action, payload, idem_key, origin, who, error, result, "     \
-    "state, attempts, created_ms, next_ms"
+    "state, attempts, created_ms, next_ms, maybe"
 
 /* This file's statements; gw_store.c prepares them at open (see enum
  * gw_store__sid). */
@@ -36,7 +36,8 @@ const char *const gw_store__outbox_sql[GW_STORE__STMT_COUNT] = {
                               "WHERE state IN (0, 2) ORDER BY id LIMIT ?1",
     [GW_STORE__OUTBOX_RETRY] =
         "UPDATE outbox SET attempts = attempts + 1, "
-        "next_ms = ?2, error = ?3 WHERE id = ?1 AND state = 0",
+        "next_ms = ?2, error = ?3, maybe = max(maybe, ?4) "
+        "WHERE id = ?1 AND state = 0",
     [GW_STORE__OUTBOX_SENT] =
         "UPDATE outbox SET state = 1, attempts = attempts + 1, "
         "result = ?2 WHERE id = ?1 AND state = 0",
@@ -45,6 +46,9 @@ const char *const gw_store__outbox_sql[GW_STORE__STMT_COUNT] = {
         "error = ?2 WHERE id = ?1 AND state = 0",
     [GW_STORE__OUTBOX_REQUEUE] = "UPDATE outbox SET state = 0, attempts = 0, "
                                  "next_ms = ?2 WHERE id = ?1 AND state = 2",
+    [GW_STORE__OUTBOX_WAKE] = "UPDATE outbox SET next_ms = ?2 "
+                              "WHERE state = 0 AND account = ?1 "
+                              "AND next_ms > ?2",
     [GW_STORE__OUTBOX_DEPTH] = "SELECT count(*) FROM outbox WHERE state = 0 "
                                "AND (?1 IS NULL OR account = ?1)",
 };
@@ -107,6 +111,7 @@ static void outbox_fill(sqlite3_stmt *s, void *elem)
                                         : (int)attempts;
     it->created_ms = sqlite3_column_int64(s, 11);
     it->next_ms = sqlite3_column_int64(s, 12);
+    it->maybe = sqlite3_column_int64(s, 13) != 0;
 }
 
 static void outbox_clear(void *elem)
@@ -251,7 +256,7 @@ static int outbox_update(struct gw_store *st, enum gw_store__sid sid,
 }
 
 int gw_store_outbox_retry_at(struct gw_store *st, int64_t id, int64_t next_ms,
-                             const char *error)
+                             const char *error, bool maybe)
 {
     if (st == NULL)
         return UV_EINVAL;
@@ -259,7 +264,19 @@ int gw_store_outbox_retry_at(struct gw_store *st, int64_t id, int64_t next_ms,
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_int64(s, 2, next_ms);
     gw_store__bind_text(s, 3, error);
+    sqlite3_bind_int(s, 4, maybe ? 1 : 0);
     return outbox_update(st, GW_STORE__OUTBOX_RETRY, id);
+}
+
+int gw_store_outbox_wake(struct gw_store *st, const char *account,
+                         int64_t now_ms)
+{
+    if (st == NULL)
+        return UV_EINVAL;
+    sqlite3_stmt *s = st->stmts[GW_STORE__OUTBOX_WAKE];
+    gw_store__bind_text(s, 1, account);
+    sqlite3_bind_int64(s, 2, now_ms);
+    return gw_store__run(st, GW_STORE__OUTBOX_WAKE, "waking the outbox");
 }
 
 int gw_store_outbox_sent(struct gw_store *st, int64_t id, const char *result)

@@ -18,7 +18,7 @@
 #define POST_COLS                                                              \
     "id, account, network_id, kind, author, author_name, author_url, url, "    \
     "text, conversation, in_reply_to, target, extra, created_ms, stored_ms, "  \
-    "state, claimer, answered_by"
+    "state, claimer, answered_by, author_id, audience, cw, mentions"
 
 /* This file's statements; gw_store.c prepares them at open (see enum
  * gw_store__sid). */
@@ -29,9 +29,10 @@ const char *const gw_store__post_sql[GW_STORE__STMT_COUNT] = {
     [GW_STORE__POST_INSERT] =
         "INSERT INTO posts (account, network_id, kind, author, author_name, "
         "author_url, url, text, conversation, in_reply_to, target, extra, "
-        "created_ms, stored_ms, state, claimer, answered_by) "
+        "created_ms, stored_ms, state, claimer, answered_by, author_id, "
+        "audience, cw, mentions) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-        "?15, ?16, ?17) "
+        "?15, ?16, ?17, ?18, ?19, ?20, ?21) "
         "ON CONFLICT (account, network_id, kind) DO NOTHING",
     /* Ids only grow: the newest post is the one just inserted. */
     [GW_STORE__POST_LAST_UPDATE] =
@@ -89,6 +90,9 @@ void gw_post_free(struct gw_post *p)
     free(p->extra);
     free(p->claimer);
     free(p->answered_by);
+    free(p->author_id);
+    free(p->cw);
+    free(p->mentions);
     memset(p, 0, sizeof(*p));
 }
 
@@ -137,6 +141,10 @@ static void post_fill(sqlite3_stmt *s, void *elem)
     p->state = post_state(sqlite3_column_int64(s, 15));
     p->claimer = gw_store__col_str(s, 16);
     p->answered_by = gw_store__col_str(s, 17);
+    p->author_id = gw_store__col_str(s, 18);
+    p->audience = sqlite3_column_int(s, 19);
+    p->cw = gw_store__col_str(s, 20);
+    p->mentions = gw_store__col_str(s, 21);
 }
 
 static void post_clear(void *elem)
@@ -216,11 +224,17 @@ static void post_handed_out(struct gw_store *st, struct gw_post *p, int64_t id,
         st->post_hw = id;
 }
 
+/* Who wrote it, by what never changes; the handle where no id was given. */
+static const char *post_author_id(const struct gw_post *p)
+{
+    return p->author_id != NULL && *p->author_id ? p->author_id : p->author;
+}
+
 static int post_last_run(struct gw_store *st, enum gw_store__sid sid,
                          const struct gw_post *p, int64_t id)
 {
     gw_store__bind_text(st->stmts[sid], 1, p->target);
-    gw_store__bind_text(st->stmts[sid], 2, p->author);
+    gw_store__bind_text(st->stmts[sid], 2, post_author_id(p));
     sqlite3_bind_int64(st->stmts[sid], 3, id);
     return gw_store__run(st, sid, "storing a post");
 }
@@ -289,6 +303,10 @@ int gw_store_post_put(struct gw_store *st, struct gw_post *p)
     sqlite3_bind_int(s, 15, (int)post_state(p->state));
     gw_store__bind_text(s, 16, p->claimer);
     gw_store__bind_text(s, 17, p->answered_by);
+    gw_store__bind_text(s, 18, post_author_id(p));
+    sqlite3_bind_int(s, 19, p->audience);
+    gw_store__bind_text(s, 20, p->cw);
+    gw_store__bind_text(s, 21, p->mentions);
     rc = gw_store__run(st, GW_STORE__POST_INSERT, "storing a post");
     if (rc < 0)
         return rc;

@@ -992,6 +992,15 @@ START_TEST(test_post_latest_by)
 }
 END_TEST
 
+/* What schema 4 added, taken away again: a database as schema 3 left it. */
+#define UNDO_SCHEMA_4                                                          \
+    "ALTER TABLE posts DROP COLUMN author_id;"                                 \
+    "ALTER TABLE posts DROP COLUMN audience;"                                  \
+    "ALTER TABLE posts DROP COLUMN cw;"                                        \
+    "ALTER TABLE posts DROP COLUMN mentions;"                                  \
+    "ALTER TABLE outbox DROP COLUMN maybe;"                                    \
+    "DROP TABLE people;"
+
 /* A schema 2 database (posts_latest was an index then) opens, migrates,
  * and answers from the posts it already held. */
 START_TEST(test_post_latest_by_migrated)
@@ -1001,9 +1010,10 @@ START_TEST(test_post_latest_by_migrated)
     int64_t two = put("a", "2", "reply", "alice@ex.social", "#work", 5);
     gw_store_close(st);
     st = NULL;
-    sql_exec("DROP TABLE posts_last;"
-             "CREATE INDEX posts_latest ON posts (target, author, id);"
-             "PRAGMA user_version = 2;");
+    sql_exec(UNDO_SCHEMA_4 "DROP TABLE posts_last;"
+                           "CREATE INDEX posts_latest ON posts (target, "
+                           "author, id);"
+                           "PRAGMA user_version = 2;");
     reopen();
     ck_assert_int_eq(sql_int("PRAGMA user_version"), GW_STORE_SCHEMA_VERSION);
     ck_assert_int_eq(sql_int("SELECT count(*) FROM sqlite_master "
@@ -1019,6 +1029,90 @@ START_TEST(test_post_latest_by_migrated)
     ck_assert_int_eq(r.id, three);
     gw_post_free(&r);
     ck_assert_int_eq(sql_int("SELECT count(*) FROM posts_last"), 1);
+}
+END_TEST
+
+/* A schema 3 database: the nicks Mastodon people had (kept by handle in
+ * the key/values) and what replies need of a post (kept in Mastodon's own
+ * JSON) move to where schema 4 keeps them, so nobody's nick changes and a
+ * reply to an old post still keeps its audience and content warning. */
+START_TEST(test_migrate_people_and_reply_rules)
+{
+    struct gw_post p = post_of("m", "1", "mention", "Alice@Ex.Social", "#m", 9);
+    p.extra = "{\"visibility\":\"private\",\"cw\":\"birds\","
+              "\"mentions\":[\"bob@x.org\"]}";
+    ck_assert_int_eq(gw_store_post_put(st, &p), 0);
+    p = post_of("m", "2", "mention", "carol@x.org", "#m", 10);
+    p.extra = "not json";
+    ck_assert_int_eq(gw_store_post_put(st, &p), 0);
+    ck_assert_int_eq(gw_store_kv_set(st, "nick-of:alice@ex.social", "alice"),
+                     0);
+    ck_assert_int_eq(gw_store_kv_set(st, "handle-of:alice", "Alice@Ex.Social"),
+                     0);
+    ck_assert_int_eq(gw_store_kv_set(st, "seen:me/me", "7"), 0);
+    gw_store_close(st);
+    st = NULL;
+    sql_exec(UNDO_SCHEMA_4 "PRAGMA user_version = 3;");
+    reopen();
+    ck_assert_int_eq(sql_int("PRAGMA user_version"), GW_STORE_SCHEMA_VERSION);
+
+    struct gw_person_row who;
+    memset(&who, 0, sizeof(who));
+    ck_assert_int_eq(gw_store_person_by_nick(st, "ALICE", &who), 0);
+    ck_assert_str_eq(who.network, "mastodon");
+    ck_assert_str_eq(who.author_id, "alice@ex.social");
+    ck_assert_str_eq(who.handle, "Alice@Ex.Social");
+    gw_person_row_free(&who);
+    char *v = NULL;
+    ck_assert_int_eq(gw_store_kv_get(st, "handle-of:alice", &v), UV_ENOENT);
+    ck_assert_int_eq(gw_store_kv_get(st, "seen:me/me", &v), 0);
+    free(v);
+
+    struct gw_post r;
+    ck_assert_int_eq(gw_store_post_by_netid(st, "m", "1", &r), 0);
+    ck_assert_str_eq(r.author_id, "alice@ex.social");
+    ck_assert_int_eq(r.audience, 3); /* GW_AUD_FOLLOWERS */
+    ck_assert_str_eq(r.cw, "birds");
+    ck_assert_str_eq(r.mentions, "[\"bob@x.org\"]");
+    gw_post_free(&r);
+    ck_assert_int_eq(gw_store_post_by_netid(st, "m", "2", &r), 0);
+    ck_assert_int_eq(r.audience, 0);
+    ck_assert_str_eq(r.cw, "");
+    gw_post_free(&r);
+    /* The author's latest post is found by the id the handle became. */
+    ck_assert_int_eq(gw_store_post_latest_by(st, "#m", "alice@ex.social", &r),
+                     0);
+    ck_assert_str_eq(r.network_id, "1");
+    gw_post_free(&r);
+}
+END_TEST
+
+/* People: one nick each, unique whatever its case; a handle may change. */
+START_TEST(test_people)
+{
+    struct gw_person_row w;
+    memset(&w, 0, sizeof(w));
+    ck_assert_int_eq(gw_store_person_get(st, "bluesky", "did:plc:a", &w),
+                     UV_ENOENT);
+    ck_assert_int_eq(gw_store_person_put(st, "bluesky", "did:plc:a",
+                                         "ann.bsky.social", "ann"),
+                     0);
+    ck_assert_int_eq(gw_store_person_put(st, "x", "12", "ann", "Ann"),
+                     UV_EEXIST);
+    ck_assert_ptr_nonnull(strstr(gw_store_errmsg(st), "Ann"));
+    ck_assert_int_eq(gw_store_person_put(st, "x", "12", "ann", "ann_x"), 0);
+    ck_assert_int_eq(gw_store_person_put(st, "bluesky", "did:plc:a",
+                                         "ann.example.org", "ann"),
+                     0);
+    ck_assert_int_eq(gw_store_person_get(st, "bluesky", "did:plc:a", &w), 0);
+    ck_assert_str_eq(w.handle, "ann.example.org");
+    ck_assert_str_eq(w.nick, "ann");
+    gw_person_row_free(&w);
+    ck_assert_int_eq(gw_store_person_by_nick(st, "ANN_X", &w), 0);
+    ck_assert_str_eq(w.network, "x");
+    ck_assert_str_eq(w.author_id, "12");
+    gw_person_row_free(&w);
+    ck_assert_int_eq(gw_store_person_by_nick(st, "nobody", &w), UV_ENOENT);
 }
 END_TEST
 
@@ -1353,22 +1447,29 @@ START_TEST(test_outbox_lifecycle)
     ck_assert_int_eq(depth, 0);
 
     /* a: a transient failure, retried later with the same key. */
-    ck_assert_int_eq(gw_store_outbox_retry_at(st, a, now + 60000, "HTTP 503"),
-                     0);
+    ck_assert_int_eq(
+        gw_store_outbox_retry_at(st, a, now + 60000, "HTTP 503", false), 0);
     ck_assert_int_eq(gw_store_outbox_get(st, a, &it), 0);
     ck_assert_int_eq(it.attempts, 1);
     ck_assert_int_eq(it.next_ms, now + 60000);
     ck_assert_str_eq(it.error, "HTTP 503");
     ck_assert_str_eq(it.idem_key, key_a);
     ck_assert_int_eq(it.state, GW_OUTBOX_PENDING);
+    ck_assert_int_eq(it.maybe, false);
     gw_outbox_item_free(&it);
     n = gw_store_outbox_due(st, now, 10, &items);
     ck_assert_int_eq(n, 2);
     ck_assert_int_eq(items[0].id, b);
     gw_outbox_items_free(items, n);
-    ck_assert_int_eq(gw_store_outbox_retry_at(st, a, now + 120000, "429"), 0);
+    /* A timeout after sending: the attempt may have been made, and that
+     * stays known whatever the next attempt says. */
+    ck_assert_int_eq(
+        gw_store_outbox_retry_at(st, a, now + 120000, "timeout", true), 0);
+    ck_assert_int_eq(
+        gw_store_outbox_retry_at(st, a, now + 120000, "429", false), 0);
     ck_assert_int_eq(gw_store_outbox_get(st, a, &it), 0);
-    ck_assert_int_eq(it.attempts, 2);
+    ck_assert_int_eq(it.maybe, true);
+    ck_assert_int_eq(it.attempts, 3);
     ck_assert_str_eq(it.idem_key, key_a);
     gw_outbox_item_free(&it);
 
@@ -1381,7 +1482,8 @@ START_TEST(test_outbox_lifecycle)
     gw_outbox_item_free(&it);
     ck_assert_int_eq(gw_store_outbox_sent(st, b, "x"), UV_EINVAL);
     ck_assert_ptr_nonnull(strstr(gw_store_errmsg(st), "sent"));
-    ck_assert_int_eq(gw_store_outbox_retry_at(st, b, now, "x"), UV_EINVAL);
+    ck_assert_int_eq(gw_store_outbox_retry_at(st, b, now, "x", false),
+                     UV_EINVAL);
     ck_assert_int_eq(gw_store_outbox_failed(st, b, "x"), UV_EINVAL);
     ck_assert_int_eq(gw_store_outbox_requeue(st, b), UV_ENOENT);
 
@@ -1393,7 +1495,8 @@ START_TEST(test_outbox_lifecycle)
     ck_assert_str_eq(it.error, "422 too long");
     ck_assert_int_eq(it.attempts, 1);
     gw_outbox_item_free(&it);
-    ck_assert_int_eq(gw_store_outbox_retry_at(st, c, now, "x"), UV_EINVAL);
+    ck_assert_int_eq(gw_store_outbox_retry_at(st, c, now, "x", false),
+                     UV_EINVAL);
     ck_assert_ptr_nonnull(strstr(gw_store_errmsg(st), "failed"));
 
     /* Only a is pending now (not due yet): next_time says when. */
@@ -1430,7 +1533,8 @@ START_TEST(test_outbox_lifecycle)
     ck_assert_int_eq(gw_store_outbox_next_time(st, &ms), 0);
     ck_assert_int_le(ms, gw_now_ms());
 
-    ck_assert_int_eq(gw_store_outbox_retry_at(st, 9999, now, "x"), UV_ENOENT);
+    ck_assert_int_eq(gw_store_outbox_retry_at(st, 9999, now, "x", false),
+                     UV_ENOENT);
     ck_assert_int_eq(gw_store_outbox_sent(st, 9999, "x"), UV_ENOENT);
     ck_assert_int_eq(gw_store_outbox_failed(st, 9999, "x"), UV_ENOENT);
     ck_assert_int_eq(gw_store_outbox_requeue(st, 9999), UV_ENOENT);
@@ -1439,8 +1543,33 @@ START_TEST(test_outbox_lifecycle)
     reopen();
     ck_assert_int_eq(gw_store_outbox_get(st, a, &it), 0);
     ck_assert_str_eq(it.idem_key, key_a);
-    ck_assert_int_eq(it.attempts, 2);
+    ck_assert_int_eq(it.attempts, 3);
+    ck_assert_int_eq(it.maybe, true);
     gw_outbox_item_free(&it);
+}
+END_TEST
+
+/* The network answers again: an account's waiting items are due now, the
+ * others' keep their time. */
+START_TEST(test_outbox_wake)
+{
+    int64_t a, b, next, now = gw_now_ms();
+    ck_assert_int_eq(
+        gw_store_outbox_add(st, "work", "post", "{}", "#work", "me", &a), 0);
+    ck_assert_int_eq(
+        gw_store_outbox_add(st, "home", "post", "{}", "#home", "me", &b), 0);
+    ck_assert_int_eq(gw_store_outbox_retry_at(st, a, now + 60000, "503", false),
+                     0);
+    ck_assert_int_eq(gw_store_outbox_retry_at(st, b, now + 60000, "503", false),
+                     0);
+    ck_assert_int_eq(gw_store_outbox_next_time(st, &next), 0);
+    ck_assert_int_ge(next, now + 60000);
+    ck_assert_int_eq(gw_store_outbox_wake(st, "WORK", now), 0);
+    struct gw_outbox_item *items = NULL;
+    int n = gw_store_outbox_due(st, now, 10, &items);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(items[0].id, a);
+    gw_outbox_items_free(items, n);
 }
 END_TEST
 
@@ -1835,6 +1964,8 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_reopen_keeps_data);
     tcase_add_test(tc, test_migrations_idempotent);
     tcase_add_test(tc, test_newer_schema_refused);
+    tcase_add_test(tc, test_migrate_people_and_reply_rules);
+    tcase_add_test(tc, test_people);
     tcase_add_test(tc, test_corrupt_refused);
     tcase_add_test(tc, test_corrupt_data_pages_no_crash);
     tcase_add_test(tc, test_survives_kill9);
@@ -1857,6 +1988,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_kv);
     tcase_add_test(tc, test_outbox_lifecycle);
     tcase_add_test(tc, test_outbox_add_rules);
+    tcase_add_test(tc, test_outbox_wake);
     tcase_add_test(tc, test_outbox_reaches_the_disk);
     tcase_add_test(tc, test_history);
     tcase_add_test(tc, test_transactions_nested);

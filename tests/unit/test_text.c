@@ -896,50 +896,6 @@ START_TEST(count_graphemes)
 }
 END_TEST
 
-START_TEST(count_mastodon)
-{
-    ck_assert_int_eq(gw_text_mastodon_length("h" E_ACUTE "llo", 23), 5);
-    ck_assert_int_eq(gw_text_mastodon_length(FAMILY, 23), 1);
-    ck_assert_int_eq(gw_text_mastodon_length(FLAG_FR, 23), 1);
-
-    char url[101];
-    memcpy(url, "https://example.com/", 20);
-    memset(url + 20, 'x', 80);
-    url[100] = '\0';
-    ck_assert_int_eq(gw_text_mastodon_length(url, 23), 23);
-    char *s = gw_xasprintf("see %s ok", url);
-    ck_assert_int_eq(gw_text_mastodon_length(s, 23), 4 + 23 + 3);
-    free(s);
-    s = gw_xasprintf("%s\n%s", url, url);
-    ck_assert_int_eq(gw_text_mastodon_length(s, 23), 23 + 1 + 23);
-    free(s);
-    ck_assert_int_eq(gw_text_mastodon_length("http://a", 23), 23);
-    ck_assert_int_eq(gw_text_mastodon_length("HTTPS://A.B", 23), 23);
-    ck_assert_int_eq(gw_text_mastodon_length("http://a", 0), 0);
-    ck_assert_int_eq(gw_text_mastodon_length("http:// x", 23), 9);
-    ck_assert_int_eq(gw_text_mastodon_length("xhttps://a.b", 23), 12);
-    ck_assert_int_eq(gw_text_mastodon_length("(https://a.b/c)", 23), 24);
-    /* A URL ends at Unicode spaces too (U+3000). */
-    ck_assert_int_eq(gw_text_mastodon_length("https://a.b\xE3\x80\x80"
-                                             "ab",
-                                             23),
-                     26);
-
-    ck_assert_int_eq(gw_text_mastodon_length("@alice@example.social hi", 23),
-                     9);
-    ck_assert_int_eq(gw_text_mastodon_length("@alice hi", 23), 9);
-    ck_assert_int_eq(gw_text_mastodon_length("hi @a.b@x.org.", 23), 8);
-    ck_assert_int_eq(gw_text_mastodon_length("@alice@", 23), 7);
-    ck_assert_int_eq(gw_text_mastodon_length("mail a@b.example", 23), 16);
-    ck_assert_int_eq(gw_text_mastodon_length("@bob@b\xC3\xBC"
-                                             "cher.de",
-                                             23),
-                     4);
-    ck_assert_int_eq(gw_text_mastodon_length("", 23), 0);
-    ck_assert_int_eq(gw_text_mastodon_length(NULL, 23), 0);
-}
-END_TEST
-
 static Suite *text_suite(void)
 {
     Suite *s = suite_create("text");
@@ -985,7 +941,6 @@ static Suite *text_suite(void)
 
     tc = tcase_create("count");
     tcase_add_test(tc, count_graphemes);
-    tcase_add_test(tc, count_mastodon);
     suite_add_tcase(s, tc);
     return s;
 }

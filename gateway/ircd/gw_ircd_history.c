@@ -1,10 +1,12 @@
 /*
  * History for modern clients: CHATHISTORY (draft/chathistory) and MARKREAD
- * (draft/read-marker), both served from the store. Lines are ordered by
+ * (draft/read-marker), both served from the store (the router keeps the
+ * history; this file reads it), and the client certificates that stand
+ * for accounts (SASL EXTERNAL). Lines are ordered by
  * their history id, the order in which Parley showed them; a timestamp
  * reference means "the first line at or after that time".
  */
-#include "gw_router.h"
+#include "gw_ircd_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,14 +15,13 @@
 #include <uv.h>
 
 #include "gw_gateway.h"
-#include "gw_ircd.h"
 #include "gw_limits.h"
-#include "gw_router_int.h"
+#include "gw_router.h"
 #include "gw_store.h"
 
-static struct gw_store *store(struct gw_router *r)
+static struct gw_store *store(struct gw_ircd *d)
 {
-    return r->gw->store;
+    return d->gw->store;
 }
 
 static bool is_channel(const char *t)
@@ -30,13 +31,11 @@ static bool is_channel(const char *t)
 
 /* May c read target's history? Channels it is in; queries with people of
  * the networks and with the bot (the gateway is shared by its users). */
-static bool may_read(struct gw_router *r, struct gw_client *c,
-                     const char *target)
+static bool may_read(struct gw_ircd *d, struct gw_client *c, const char *target)
 {
     if (is_channel(target))
-        return gw_ircd_is_member(r->gw->ircd, target, c);
-    return gw_ircd_is_puppet(r->gw->ircd, target) ||
-           gw_strcasecmp(target, gw_ircd_bot(r->gw->ircd)) == 0;
+        return gw_ircd_is_member(d, target, c);
+    return gw_ircd_is_puppet(d, target) || gw_strcasecmp(target, BOT_NICK) == 0;
 }
 
 enum ref_kind { REF_NONE, REF_MSGID, REF_TIME, REF_BAD };
@@ -67,23 +66,23 @@ static struct ref parse_ref(const char *s)
  * after it (*found false when there is none: "after the end"). For a msgid,
  * UV_ENOENT when unknown.
  */
-static int ref_id(struct gw_router *r, const char *target,
-                  const struct ref *ref, int64_t *id, bool *found)
+static int ref_id(struct gw_ircd *d, const char *target, const struct ref *ref,
+                  int64_t *id, bool *found)
 {
     *found = true;
     if (ref->kind == REF_MSGID)
-        return gw_store_history_find(store(r), target, ref->msgid, id);
-    int rc = gw_store_history_at(store(r), target, ref->time_ms, id);
+        return gw_store_history_find(store(d), target, ref->msgid, id);
+    int rc = gw_store_history_at(store(d), target, ref->time_ms, id);
     if (rc == UV_ENOENT) {
         *found = false;
-        return gw_store_history_last_id(store(r), id) == 0 ? 0 : rc;
+        return gw_store_history_last_id(store(d), id) == 0 ? 0 : rc;
     }
     return rc;
 }
 
 /* Send rows to c in a chathistory batch, each line as it was shown. */
-static void send_batch(struct gw_router *r, struct gw_client *c,
-                       const char *target, struct gw_history_row *rows, int n)
+static void send_batch(struct gw_client *c, const char *target,
+                       struct gw_history_row *rows, int n)
 {
     char id[24];
     gw_ircd_batch_start(c, id, sizeof(id), "chathistory", target);
@@ -103,11 +102,10 @@ static void send_batch(struct gw_router *r, struct gw_client *c,
          * the reader; what a user typed was addressed to the person. */
         if (!is_channel(h->target)) {
             size_t nl = strcspn(h->prefix, "!");
-            bool from_them =
-                (nl == strlen(h->target) &&
-                 gw_strncasecmp(h->prefix, h->target, nl) == 0) ||
-                (nl == strlen(gw_ircd_bot(r->gw->ircd)) &&
-                 strncmp(h->prefix, gw_ircd_bot(r->gw->ircd), nl) == 0);
+            bool from_them = (nl == strlen(h->target) &&
+                              gw_strncasecmp(h->prefix, h->target, nl) == 0) ||
+                             (nl == strlen(BOT_NICK) &&
+                              strncmp(h->prefix, BOT_NICK, nl) == 0);
             o.to_each_nick = from_them;
         }
         gw_ircd_send(c, &o);
@@ -115,7 +113,7 @@ static void send_batch(struct gw_router *r, struct gw_client *c,
     gw_ircd_batch_end(c, id);
 }
 
-static void targets(struct gw_router *r, struct gw_client *c,
+static void targets(struct gw_ircd *d, struct gw_client *c,
                     const struct gw_irc_msg *m)
 {
     if (m->nparams < 4) {
@@ -134,13 +132,13 @@ static void targets(struct gw_router *r, struct gw_client *c,
     if (limit > GW_CHATHISTORY_MAX)
         limit = GW_CHATHISTORY_MAX;
     struct gw_history_row *rows = NULL;
-    int n = gw_store_history_targets(store(r), a.time_ms, b.time_ms,
+    int n = gw_store_history_targets(store(d), a.time_ms, b.time_ms,
                                      (int)limit * 4, &rows);
     char id[24];
     gw_ircd_batch_start(c, id, sizeof(id), "draft/chathistory-targets", NULL);
     int sent = 0;
     for (int i = 0; i < n && sent < limit; i++) {
-        if (!may_read(r, c, rows[i].target))
+        if (!may_read(d, c, rows[i].target))
             continue;
         char ts[32];
         gw_format_time(rows[i].time_ms, ts, sizeof(ts));
@@ -161,13 +159,13 @@ static void targets(struct gw_router *r, struct gw_client *c,
     gw_history_rows_free(rows, n > 0 ? n : 0);
 }
 
-void gw_router_chathistory(struct gw_router *r, struct gw_client *c,
-                           const struct gw_irc_msg *m)
+void gw_ircd__chathistory(struct gw_client *c, const struct gw_irc_msg *m)
 {
-    gw__router_group_flush(r);
+    struct gw_ircd *d = c->d;
+    gw_router_commit(d->gw->router);
     const char *sub = m->params[0];
     if (gw_strcasecmp(sub, "TARGETS") == 0) {
-        targets(r, c, m);
+        targets(d, c, m);
         return;
     }
     bool between = gw_strcasecmp(sub, "BETWEEN") == 0;
@@ -205,7 +203,7 @@ void gw_router_chathistory(struct gw_router *r, struct gw_client *c,
                      "References are msgid=..., timestamp=... or * (LATEST)");
         return;
     }
-    if (!may_read(r, c, target)) {
+    if (!may_read(d, c, target)) {
         gw_ircd_fail(c, "CHATHISTORY", "INVALID_TARGET", sub,
                      "No history for %s", target);
         return;
@@ -223,38 +221,38 @@ void gw_router_chathistory(struct gw_router *r, struct gw_client *c,
     if (latest_cmd) {
         newest = true;
         if (a.kind != REF_NONE) {
-            if (ref_id(r, t, &a, &id, &found) < 0)
+            if (ref_id(d, t, &a, &id, &found) < 0)
                 goto send;
             /* LATEST after a reference: lines newer than it. */
             after = found ? (a.kind == REF_MSGID ? id : id - 1) : id;
         }
     } else if (gw_strcasecmp(sub, "BEFORE") == 0) {
         newest = true;
-        if (ref_id(r, t, &a, &id, &found) < 0)
+        if (ref_id(d, t, &a, &id, &found) < 0)
             goto send;
         before = found ? id : id + 1;
     } else if (gw_strcasecmp(sub, "AFTER") == 0) {
-        if (ref_id(r, t, &a, &id, &found) < 0 || !found)
+        if (ref_id(d, t, &a, &id, &found) < 0 || !found)
             goto send;
         after = a.kind == REF_MSGID ? id : id - 1;
         if (a.kind == REF_TIME) {
             /* Strictly after the time: skip lines at exactly it. */
             struct ref next = a;
             next.time_ms++;
-            if (ref_id(r, t, &next, &id, &found) < 0 || !found)
+            if (ref_id(d, t, &next, &id, &found) < 0 || !found)
                 goto send;
             after = id - 1;
         }
     } else if (gw_strcasecmp(sub, "AROUND") == 0) {
-        if (ref_id(r, t, &a, &id, &found) < 0)
+        if (ref_id(d, t, &a, &id, &found) < 0)
             goto send;
         /* Half before (the reference included), half after. */
         struct gw_history_row *lo = NULL, *hi = NULL;
         long half = limit / 2;
-        int nlo = gw_store_history_range(store(r), t, 0, id + 1,
+        int nlo = gw_store_history_range(store(d), t, 0, id + 1,
                                          (int)(limit - half), true, &lo);
         int nhi =
-            gw_store_history_range(store(r), t, id, 0, (int)half, false, &hi);
+            gw_store_history_range(store(d), t, id, 0, (int)half, false, &hi);
         nlo = nlo > 0 ? nlo : 0;
         nhi = nhi > 0 ? nhi : 0;
         rows = gw_xcalloc((size_t)(nlo + nhi) + 1, sizeof(*rows));
@@ -267,7 +265,7 @@ void gw_router_chathistory(struct gw_router *r, struct gw_client *c,
     } else { /* BETWEEN */
         int64_t ia, ib;
         bool fa, fb;
-        if (ref_id(r, t, &a, &ia, &fa) < 0 || ref_id(r, t, &b, &ib, &fb) < 0)
+        if (ref_id(d, t, &a, &ia, &fa) < 0 || ref_id(d, t, &b, &ib, &fb) < 0)
             goto send;
         if (!fa)
             ia++;
@@ -283,10 +281,10 @@ void gw_router_chathistory(struct gw_router *r, struct gw_client *c,
         if (b.kind == REF_TIME && ib < ia)
             after = ib - 1;
     }
-    n = gw_store_history_range(store(r), t, after, before, (int)limit, newest,
+    n = gw_store_history_range(store(d), t, after, before, (int)limit, newest,
                                &rows);
 send:
-    send_batch(r, c, target, rows, n > 0 ? n : 0);
+    send_batch(c, target, rows, n > 0 ? n : 0);
     gw_history_rows_free(rows, n > 0 ? n : 0);
 }
 
@@ -321,9 +319,9 @@ static void marker_to_sessions(void *arg, struct gw_client *c)
         send_marker(c, w->target, w->ts);
 }
 
-void gw_router_markread(struct gw_router *r, struct gw_client *c,
-                        const struct gw_irc_msg *m)
+void gw_ircd__markread(struct gw_client *c, const struct gw_irc_msg *m)
 {
+    struct gw_ircd *d = c->d;
     const char *target = m->params[0];
     if (strlen(target) > GW_CHANNEL_MAX || strchr(target, ',')) {
         gw_ircd_fail(c, "MARKREAD", "INVALID_PARAMS", target, "Invalid target");
@@ -331,7 +329,7 @@ void gw_router_markread(struct gw_router *r, struct gw_client *c,
     }
     char key[160], *cur = NULL;
     marker_key(c, target, key, sizeof(key));
-    gw_store_kv_get(store(r), key, &cur);
+    gw_store_kv_get(store(d), key, &cur);
     if (m->nparams < 2) {
         send_marker(c, target, cur);
         free(cur);
@@ -354,45 +352,45 @@ void gw_router_markread(struct gw_router *r, struct gw_client *c,
     free(cur);
     char ts[32];
     gw_format_time(ref.time_ms, ts, sizeof(ts));
-    gw__router_group_flush(r);
-    if (gw_store_kv_set(store(r), key, ts) < 0) {
+    gw_router_commit(d->gw->router);
+    if (gw_store_kv_set(store(d), key, ts) < 0) {
         gw_ircd_fail(c, "MARKREAD", "INTERNAL_ERROR", target,
                      "Could not store the marker");
         return;
     }
     struct marker_walk w = {c, target, ts};
-    gw_ircd_each_client(r->gw->ircd, marker_to_sessions, &w);
+    gw_ircd_each_client(d, marker_to_sessions, &w);
 }
 
-void gw_router_markread_join(struct gw_router *r, struct gw_client *c,
-                             const char *channel)
+void gw_ircd__markread_join(struct gw_client *c, const char *channel)
 {
+    struct gw_ircd *d = c->d;
     char key[160], *cur = NULL;
     marker_key(c, channel, key, sizeof(key));
-    gw_store_kv_get(store(r), key, &cur);
+    gw_store_kv_get(store(d), key, &cur);
     send_marker(c, channel, cur);
     free(cur);
 }
 
 /* ---- client certificates ------------------------------------------- */
 
-int gw_router_certfp(struct gw_router *r, const char *fp, char *account,
-                     size_t size)
+int gw_ircd__certfp(struct gw_ircd *d, const char *fp, char *account,
+                    size_t size)
 {
     char key[128], *val = NULL;
     snprintf(key, sizeof(key), "certfp:%s", fp);
-    if (gw_store_kv_get(store(r), key, &val) < 0)
+    if (gw_store_kv_get(store(d), key, &val) < 0)
         return UV_ENOENT;
     gw_strlcpy(account, val, size);
     free(val);
     return 0;
 }
 
-void gw_router_certfp_remember(struct gw_router *r, const char *fp,
-                               const char *account)
+void gw_ircd__certfp_remember(struct gw_ircd *d, const char *fp,
+                              const char *account)
 {
     char key[128];
     snprintf(key, sizeof(key), "certfp:%s", fp);
-    gw__router_group_flush(r);
-    gw_store_kv_set(store(r), key, account);
+    gw_router_commit(d->gw->router);
+    gw_store_kv_set(store(d), key, account);
 }

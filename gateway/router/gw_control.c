@@ -3,21 +3,19 @@
  * status, the outbox. Everything said here is stored at once; there is no
  * "save".
  */
-#include "gw_router_int.h"
-
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gw_gateway.h"
-#include "gw_ircd.h"
+#include "gw_router_int.h"
 #include "gw_store.h"
 
 struct ctl {
     struct gw_router *r;
-    struct gw_client *c;
-    const char *reply_to; /* the control channel, or the bot's nick */
+    const struct gw_speaker *sp;
+    const char *place; /* the control channel, or the bot's query */
 };
 
 static void say(struct ctl *x, const char *fmt, ...) GW_PRINTF(2, 3);
@@ -29,10 +27,10 @@ static void say(struct ctl *x, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    if (gw_strcasecmp(x->reply_to, x->r->gw->cfg->control_channel) == 0)
+    if (gw_strcasecmp(x->place, x->r->gw->cfg->control_channel) == 0)
         gw__control_say(x->r, "%s", text);
     else
-        gw_ircd_bot_notice(x->c, gw_client_nick(x->c), "%s", text);
+        gw__tell(x->sp, x->place, "%s", text);
 }
 
 struct help {
@@ -50,8 +48,9 @@ static const struct help helps[] = {
      "on/off, settings (secrets hidden)"},
     {"account add", "account add NAME NETWORK [@you@host] [key=value ...]",
      "add an account, e.g. 'account add social mastodon @me@example.social' "
-     "then 'account login social'. Keys: base_url, token, channel, "
-     "streaming, poll_seconds, post_plain, tls_ca, tls_verify"},
+     "then 'account login social'. Keys for every network: channel, "
+     "streaming, poll_seconds, post_plain, tls_ca, tls_verify; the "
+     "networks and their own keys follow"},
     {"account set", "account set NAME KEY VALUE",
      "change a setting (stored at once; the account restarts). Keys set in "
      "gateway.conf are changed there"},
@@ -71,6 +70,22 @@ static const struct help helps[] = {
     {"retry", "retry ID", "send a failed outbox action again"},
 };
 
+/* Each network this build knows: what it is and the keys it takes. */
+static void help_networks(struct ctl *x)
+{
+    const struct gw_adapter_ops *ops;
+    for (size_t i = 0; (ops = gw_adapter_at(i)) != NULL; i++) {
+        char keys[512];
+        size_t n = 0;
+        keys[0] = '\0';
+        for (const char *const *k = ops->keys; k && *k && n < sizeof(keys); k++)
+            n += (size_t)snprintf(keys + n, sizeof(keys) - n, "%s%s",
+                                  n ? ", " : "", *k);
+        say(x, "%s: %s. Keys: %s", ops->name,
+            ops->summary ? ops->summary : ops->name, keys);
+    }
+}
+
 static void cmd_help(struct ctl *x, const char *topic)
 {
     if (topic && *topic) {
@@ -83,6 +98,8 @@ static void cmd_help(struct ctl *x, const char *topic)
                 found = true;
             }
         }
+        if (found && gw_strncasecmp(topic, "account add", 11) == 0)
+            help_networks(x);
         if (!found)
             say(x, "no help for '%s'; 'help' lists the commands", topic);
         return;
@@ -134,10 +151,13 @@ static void account_list(struct ctl *x)
 static const struct gw_adapter_ops *network_ops(struct ctl *x,
                                                 const char *network)
 {
-    const struct gw_adapter_ops *ops = gw_adapter_find(network);
-    if (ops == NULL)
-        say(x, "network '%s' is not known (this build knows: mastodon)",
-            network);
+    const struct gw_adapter_ops *ops = gw__network(x->r, network);
+    if (ops == NULL) {
+        char known[256];
+        gw_adapter_names(known, sizeof(known));
+        say(x, "network '%s' is not known (this build knows: %s)", network,
+            known);
+    }
     return ops;
 }
 
@@ -157,7 +177,7 @@ static void account_add(struct ctl *x, char *rest)
     const struct gw_adapter_ops *ops = network_ops(x, network);
     if (ops == NULL)
         return;
-    if (gw__router_account(r, name)) {
+    if (gw__account(r, name)) {
         say(x, "account %s already exists", name);
         return;
     }
@@ -192,7 +212,7 @@ static void account_add(struct ctl *x, char *rest)
     free(copy);
     if (!ok)
         return;
-    if (gw__router_account_by_channel(r, channel) ||
+    if (gw__account_by_channel(r, channel) ||
         gw_strcasecmp(channel, r->gw->cfg->control_channel) == 0) {
         say(x, "channel %s is already used; add channel=#other", channel);
         return;
@@ -219,12 +239,12 @@ static void account_add(struct ctl *x, char *rest)
         say(x, "could not store account %s: %s", name, gw_store_errmsg(st));
         return;
     }
-    struct gw_account *a = gw__router_account_load(r, name);
+    struct gw_account *a = gw__account_load(r, name);
     if (a == NULL)
         return;
     say(x, "account %s added (%s, channel %s)", a->name, a->network,
         a->channel);
-    gw__router_account_start(a);
+    gw__account_start(a);
 }
 
 static struct gw_account *need_account(struct ctl *x, const char *name)
@@ -233,7 +253,7 @@ static struct gw_account *need_account(struct ctl *x, const char *name)
         say(x, "which account? 'account list' shows them");
         return NULL;
     }
-    struct gw_account *a = gw__router_account(x->r, name);
+    struct gw_account *a = gw__account(x->r, name);
     if (a == NULL)
         say(x, "no account named '%s'; 'account list' shows them", name);
     return a;
@@ -269,7 +289,7 @@ static void account_set(struct ctl *x, char *rest)
         return;
     }
     if (strcmp(key, "channel") == 0 && *rest) {
-        struct gw_account *o = gw__router_account_by_channel(x->r, rest);
+        struct gw_account *o = gw__account_by_channel(x->r, rest);
         if ((o && o != a) ||
             gw_strcasecmp(rest, x->r->gw->cfg->control_channel) == 0) {
             say(x, "channel %s is already used", rest);
@@ -288,9 +308,9 @@ static void account_set(struct ctl *x, char *rest)
     }
     say(x, "%s: %s %s", a->name, key,
         *rest ? (secret_key(key) ? "set" : rest) : "removed");
-    gw__router_account_refresh(a, true);
+    gw__account_refresh(a, true);
     if (!a->running)
-        gw__router_account_start(a);
+        gw__account_start(a);
 }
 
 static void account_onoff(struct ctl *x, char *rest, bool on)
@@ -304,10 +324,10 @@ static void account_onoff(struct ctl *x, char *rest, bool on)
     }
     a->enabled = on;
     if (on) {
-        gw__router_account_start(a);
+        gw__account_start(a);
         say(x, "%s is on", a->name);
     } else {
-        gw__router_account_stop(a);
+        gw__account_stop(a);
         say(x, "%s is off", a->name);
     }
 }
@@ -324,7 +344,7 @@ static void account_del(struct ctl *x, char *rest)
         return;
     }
     char *name = gw_xstrdup(a->name);
-    gw__router_account_drop(a);
+    gw__account_drop(a);
     if (gw_store_account_del(x->r->gw->store, name) < 0)
         say(x, "could not delete %s: %s", name,
             gw_store_errmsg(x->r->gw->store));
@@ -338,7 +358,7 @@ static void account_login(struct ctl *x, char *rest, bool code)
     struct gw_account *a = need_account(x, gw_next_word(&rest));
     if (a == NULL)
         return;
-    if ((code ? (void *)a->ops->code : (void *)a->ops->login) == NULL) {
+    if (!(a->ops->caps & GW_NET_OAUTH)) {
         say(x,
             "%s accounts sign in with settings (account set %s token "
             "...), not with a login",
@@ -348,7 +368,7 @@ static void account_login(struct ctl *x, char *rest, bool code)
     if (!a->running) {
         a->enabled = true;
         gw_store_account_enable(x->r->gw->store, a->name, true);
-        gw__router_account_start(a);
+        gw__account_start(a);
     }
     if (!a->running) {
         say(x, "%s could not start; see the messages above", a->name);
@@ -360,9 +380,9 @@ static void account_login(struct ctl *x, char *rest, bool code)
             say(x, "usage: account code NAME CODE");
             return;
         }
-        a->ops->code(&a->ad, c);
+        gw_rt_code(&a->ad, c);
     } else {
-        a->ops->login(&a->ad);
+        gw_rt_login(&a->ad);
     }
 }
 
@@ -390,35 +410,41 @@ static void cmd_status(struct ctl *x)
     fmt_ago(r->gw->started_ms, up, sizeof(up));
     int64_t posts = 0;
     gw_store_post_count(r->gw->store, &posts);
-    say(x, "Parley: up since %s, %d client(s) connected, %lld posts stored", up,
-        gw_ircd_client_count(r->gw->ircd), (long long)posts);
+    say(x, "Parley: up since %s, %lld posts stored", up, (long long)posts);
+    for (struct gw_frontend *fe = r->fronts; fe != NULL; fe = fe->next) {
+        char line[512] = "";
+        if (fe->ops->status != NULL)
+            fe->ops->status(fe, line, sizeof(line));
+        if (line[0] != '\0')
+            say(x, "%s", line);
+    }
     if (r->accounts == NULL)
         say(x, "no accounts: 'account add NAME mastodon @you@host'");
     for (struct gw_account *a = r->accounts; a; a = a->next) {
-        struct gw_adapter_status st;
+        struct gw_rt_status st;
         memset(&st, 0, sizeof(st));
         st.ratelimit_remaining = -1;
         if (a->running)
-            a->ops->status(&a->ad, &st);
+            gw_rt_status(&a->ad, &st);
         else
             gw_strlcpy(st.mode, a->enabled ? "not running" : "off",
                        sizeof(st.mode));
         int64_t depth = 0;
         gw_store_outbox_depth(r->gw->store, a->name, &depth);
         char last[32], rl[32];
-        fmt_ago(st.last_event_ms ? st.last_event_ms : a->last_event_ms, last,
-                sizeof(last));
+        fmt_ago(a->last_event_ms, last, sizeof(last));
         if (st.ratelimit_remaining >= 0)
             snprintf(rl, sizeof(rl), "%ld", st.ratelimit_remaining);
         else
             gw_strlcpy(rl, "unknown", sizeof(rl));
+        const char *me = a->running ? gw_rt_me(&a->ad) : "";
         say(x,
-            "%s (%s): %s%s, %s; last event %s; rate limit left %s; "
-            "outbox %lld%s%s",
-            a->name, a->network,
-            st.signed_in_as[0] ? "signed in as " : "not signed in",
-            st.signed_in_as, st.mode[0] ? st.mode : "?", last, rl,
-            (long long)depth, st.detail[0] ? "; " : "", st.detail);
+            "%s (%s): %s%s%s, %s; last event %s; rate limit left %s; "
+            "outbox %lld%s%s%s%s",
+            a->name, a->network, me[0] ? "signed in as " : "not signed in",
+            me[0] && me[0] != '@' ? "@" : "", me, st.mode[0] ? st.mode : "?",
+            last, rl, (long long)depth, st.holds[0] ? "; held: " : "", st.holds,
+            st.detail[0] ? "; " : "", st.detail);
     }
 }
 
@@ -457,18 +483,18 @@ static void cmd_retry(struct ctl *x, char *rest)
         say(x, "usage: retry ID (the number 'outbox' shows)");
         return;
     }
-    if (gw__router_outbox_retry(x->r, id) < 0)
+    if (gw__outbox_retry(x->r, id) < 0)
         say(x, "outbox item %ld has not failed (or does not exist)", id);
     else
         say(x, "outbox item %ld queued again", id);
 }
 
-void gw__control_command(struct gw_router *r, struct gw_client *c,
-                         const char *reply_to, const char *line)
+void gw__control_command(struct gw_router *r, const struct gw_speaker *sp,
+                         const char *place, const char *line)
 {
-    struct ctl x = {r, c, reply_to};
+    struct ctl x = {r, sp, place};
     /* Commands write settings in transactions of their own. */
-    gw__router_group_flush(r);
+    gw__group_flush(r);
     char *copy = gw_xstrdup(line);
     char *rest = copy;
     /* "!help" works too: people type it from habit. */
@@ -514,7 +540,7 @@ void gw__control_command(struct gw_router *r, struct gw_client *c,
         cmd_outbox(&x);
     } else if (strcmp(cmd, "retry") == 0) {
         cmd_retry(&x, rest);
-    } else if (gw_strcasecmp(reply_to, r->gw->cfg->control_channel) == 0) {
+    } else if (gw_strcasecmp(place, r->gw->cfg->control_channel) == 0) {
         /* Talk among people in the control channel is fine; only answer
          * what looks like a mistyped command. */
         if (line[0] == '!' || rest[0] == '\0')

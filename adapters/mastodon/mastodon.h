@@ -1,9 +1,11 @@
 /*
  * The Mastodon adapter (client API v1/v2: notifications, statuses, SSE
- * streaming, OAuth out-of-band). The runtime lives behind mastodon_ops; what
- * this header adds are the pure pieces the runtime is built from, exported
- * so that unit tests can check them against recorded JSON: none of them
- * calls a gw_ad_*() upcall, touches the network or keeps state.
+ * streaming, OAuth out-of-band), for Mastodon and the servers that speak its
+ * API (GoToSocial, Pleroma, Akkoma). The account's runtime lives behind
+ * mastodon_ops (api.c, stream.c, oauth.c); what this header adds are the
+ * pure pieces it is built from (convert.c: JSON in; compose.c: posts out),
+ * exported so that unit tests can check them against recorded JSON: none of
+ * them calls the core, touches the network or keeps state.
  *
  * Ownership: every char * returned here is malloc'd and freed by the caller;
  * struct mastodon_event and struct mastodon_post own their strings and are
@@ -67,10 +69,11 @@ int mastodon_notification_to_event(const cJSON *n, const struct mastodon_me *me,
  * by host and user name when the link is the actor id), the leading run of
  * mentions of me dropped (every reply starts with one), a "[poll] a / b"
  * line appended for polls; media go to ev.media with their descriptions as
- * alt. ev.mentions: every mentioned full handle but mine. For EDIT,
- * created_ms is edited_at (the core keys each edit by id and time). ev.extra is
- * JSON {"visibility","cw","mentions":[...],"author_id", "edited_at"} with the
- * fields that are present. 0 or UV_EINVAL; out is always initialised.
+ * alt. ev.author and ev.author_id: the full acct. ev.audience from the
+ * visibility. ev.mentions: every mentioned full handle but mine. For EDIT,
+ * created_ms is edited_at (the core keys each edit by id and time). ev.extra
+ * is JSON {"visibility","cw","mentions":[...],"author_id", "edited_at"} with
+ * the fields that are present. 0 or UV_EINVAL; out is always initialised.
  */
 int mastodon_status_to_event(const cJSON *st, enum gw_event_kind kind,
                              const struct mastodon_me *me,
@@ -110,24 +113,12 @@ int mastodon_page_sorted(const cJSON *page, const cJSON ***items);
 bool mastodon_handle_valid(const char *h);
 char *mastodon_handle_full(const char *h, const char *domain);
 
-/*
- * Text with "@handle " prepended for each handle that is valid, not me (case
- * aside), not a repeat and not already mentioned in text as "@handle" (full
- * handle, at a word boundary). Handles are written as given, minus a leading
- * '@'; they should be full handles.
- */
-char *mastodon_mention_text(const char *text, const char *const *handles,
-                            int nhandles, const char *me_acct);
-
-/* 0 public, 1 unlisted, 2 private, 3 direct; -1 for anything else. */
-int mastodon_visibility_rank(const char *v);
-/*
- * The visibility of a reply: the parent's, or requested when that is
- * narrower; never wider than the parent. A parent of unknown visibility
- * gives requested, or "unlisted" when nothing valid was requested.
- */
-const char *mastodon_visibility_narrow(const char *parent,
-                                       const char *requested);
+/* The audience a visibility word stands for (GW_AUD_UNKNOWN for words of
+ * other servers, such as "local"), and the word for an audience
+ * ("unlisted" when unknown: off public timelines, still reaching everyone
+ * named). */
+enum gw_audience mastodon_audience(const char *visibility);
+const char *mastodon_visibility(enum gw_audience a);
 
 /* What POST /api/v1/statuses gets for a POST, REPLY or DM action. */
 struct mastodon_post {
@@ -138,22 +129,24 @@ struct mastodon_post {
 };
 
 /*
- * Build the post for a POST, REPLY or DM action (see design.md: a reply
- * mentions the author and the other participants by full handle, keeps the
- * parent's content warning unless a->cw gives one, and never widens the
- * parent's visibility; a DM is "direct" and mentions its recipient). The
- * parent's visibility, cw and mentions come from the post ref, or else from
- * the JSON this adapter stored in ref->extra. 0, or UV_EINVAL with a
- * message for the user in err.
+ * The post for a POST, REPLY or DM action as the core composed it (the
+ * text already names the people it must, the cw and the audience follow
+ * the parent's): the visibility word for the audience ("direct" for a DM),
+ * the parent's id. 0, or UV_EINVAL with a message for the user in err (an
+ * empty text, a reply without a parent, a DM without a recipient).
  */
-int mastodon_compose(const struct gw_action *a, const char *me_acct,
-                     struct mastodon_post *out, char *err, size_t errlen);
+int mastodon_compose(const struct gw_action *a, struct mastodon_post *out,
+                     char *err, size_t errlen);
 void mastodon_post_free(struct mastodon_post *p);
 
+/* Length as Mastodon counts it: extended grapheme clusters, every http://
+ * or https:// URL as url_weight, a mention "@user@domain" as "@user". */
+long mastodon_text_length(const char *s, long url_weight);
+
 /*
- * Length as the server counts it (spoiler_text + text, URLs as url_weight,
- * "@user@domain" as "@user") against max: 0, or UV_EMSGSIZE with "too long:
- * N characters, the server allows M" in err. max <= 0 means no limit.
+ * Length as the server counts it (spoiler_text + text) against max: 0, or
+ * UV_EMSGSIZE with "too long: N characters, the server allows M" in err.
+ * max <= 0 means no limit.
  */
 int mastodon_check_length(const struct mastodon_post *p, long max,
                           long url_weight, char *err, size_t errlen);
@@ -163,9 +156,6 @@ int mastodon_check_length(const struct mastodon_post *p, long max,
  * 5xx are RETRY; 2xx OK; 401 and other statuses FAILED.
  */
 enum gw_action_status mastodon_map_status(long status, int error);
-/* Wait before a retry: Retry-After, else X-RateLimit-Reset - now, else 0;
- * capped at one hour. */
-long mastodon_retry_after_ms(const struct gw_http_response *r, int64_t now_ms);
 /*
  * The server's own words for a failure: "error" (plus ": " and
  * "error_description" when given) from a JSON body, else "HTTP N", else the

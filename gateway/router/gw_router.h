@@ -1,0 +1,77 @@
+/*
+ * The router: the only place where networks and people meet. It owns the
+ * accounts (each an adapter behind adapters/adapter.h), stores every event
+ * before it shows it through the front-ends (gw_frontend.h), and turns what
+ * people type into actions through the outbox, or answers it.
+ *
+ * This header is what front-ends call. They speak of people and places, not
+ * of networks; the router speaks to them only through their ops table.
+ */
+#ifndef GW_ROUTER_H
+#define GW_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gw_frontend.h"
+
+/* The bot's name, the same in every front-end. */
+#define GW_BOT_NICK "parley"
+
+struct gateway;
+struct gw_router;
+
+int gw_router_start(struct gateway *gw, struct gw_router **out, char *err,
+                    size_t errlen);
+/* Stop every account and timer (async close of handles). */
+void gw_router_stop(struct gw_router *r);
+void gw_router_free(struct gw_router *r);
+/* The configuration changed: start, stop or restart accounts. */
+void gw_router_reload(struct gw_router *r);
+
+/* ---- for front-ends ---------------------------------------------------- */
+
+/* A front-end joins: it is told every place that is open. */
+void gw_router_attach(struct gw_router *r, struct gw_frontend *fe);
+void gw_router_detach(struct gw_router *r, struct gw_frontend *fe);
+
+/* Someone who speaks through a front-end. */
+struct gw_speaker {
+    struct gw_frontend *fe;
+    void *who;          /* the front-end's own, for tell() and replay() */
+    const char *person; /* their name: who asked, claimed, answered */
+    const char *prefix; /* nick!user@host, as their lines are kept */
+    const char *reader; /* their read position, NULL for none */
+};
+
+/* What they said. */
+struct gw_said {
+    const char *place; /* a channel, or a nick for a query */
+    const char *text;  /* NULL: no text (a reaction) */
+    bool notice;       /* NOTICEs are never acted on */
+    const char *msgid;
+    const char *reply_to; /* the post it answers (+draft/reply), or NULL */
+    const char *react;    /* a reaction (+draft/react), or NULL */
+};
+
+/*
+ * A line to a place the router keeps (the control channel, an account's
+ * channel), the bot or a person of a network. The front-end has already
+ * shown it to the others present.
+ */
+void gw_router_said(struct gw_router *r, const struct gw_speaker *sp,
+                    const struct gw_said *m);
+/* Someone is here (registered): show them what they missed. */
+void gw_router_arrived(struct gw_router *r, const struct gw_speaker *sp);
+/* Someone left: remember how far they read. */
+void gw_router_left(struct gw_router *r, const struct gw_speaker *sp);
+/* Was nick given to a person of a network? Then true, and they are known
+ * to the front-ends again (a person who had quit for quiet). */
+bool gw_router_person_back(struct gw_router *r, const char *nick);
+/* Is place one the router keeps, and of which kind? 0 when not. */
+enum gw_place_kind gw_router_place(struct gw_router *r, const char *place);
+/* Commit what the router holds open before a front-end writes the store
+ * itself (a read marker), so that the two never share a transaction. */
+void gw_router_commit(struct gw_router *r);
+
+#endif
