@@ -11,7 +11,7 @@ with the test process that started it. Standard library only.
 Endpoints (query parameter k= names a hit counter, so tests stay apart):
   /json                     200 JSON
   /echo                     any method: JSON of method, path, headers, body
-  /status?code=N&body=B     status N with body B
+  /status?code=N&body=B     status N with body B (&retry=S: Retry-After)
   /headers?case=NAME        canned header sets (retry, ratelimit, link ...)
   /raw?h=Name:Value&h=...   200 with exactly those headers
   /huge-headers?n=N         N headers of 1000 bytes each
@@ -134,8 +134,9 @@ class Handler(BaseHTTPRequestHandler):
                 "body": body.decode("latin-1"),
             }))
         if path == "/status":
+            extra = [("Retry-After", q["retry"])] if "retry" in q else []
             return self.reply(int(q.get("code", "200")), q.get("body", ""),
-                              "text/plain")
+                              "text/plain", headers=extra)
         if path == "/headers":
             case = q.get("case", "")
             code = 503 if case == "retry" else 200

@@ -23,12 +23,12 @@
 
 #include "gw_limits.h"
 #include "gw_util.h"
+#include "testserver.h"
 
 #define SECRET "SECRET-TOKEN-4711"
 
 static int g_port;
 static int g_tls_port;
-static char g_tmpdir[64];
 static char g_cert[128];
 
 /* ---- harness ------------------------------------------------------------ */
@@ -1442,90 +1442,20 @@ END_TEST
 
 /* ---- test server -------------------------------------------------------- */
 
-static pid_t g_server;
-static int g_server_stdin = -1;
-
-static int read_ports(const char *file)
-{
-    for (int i = 0; i < 500; i++) {
-        FILE *f = fopen(file, "r");
-        if (f) {
-            int n = fscanf(f, "%d %d", &g_port, &g_tls_port);
-            fclose(f);
-            if (n == 2)
-                return 0;
-        }
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    return -1;
-}
+static struct testserver g_srv;
 
 static int start_server(void)
 {
-    const char *dir = getenv("GW_TEST_SRCDIR");
-    char script[512], portfile[128];
-    snprintf(script, sizeof(script), "%s/http_test_server.py",
-             dir && *dir ? dir : "tests/unit");
-    if (access(script, R_OK) != 0) {
-        fprintf(stderr, "test_http: cannot find %s (set GW_TEST_SRCDIR)\n",
-                script);
-        return -1;
-    }
-    gw_strlcpy(g_tmpdir, "/tmp/gw_test_http.XXXXXX", sizeof(g_tmpdir));
-    if (mkdtemp(g_tmpdir) == NULL)
-        return -1;
-    snprintf(portfile, sizeof(portfile), "%s/ports", g_tmpdir);
-    snprintf(g_cert, sizeof(g_cert), "%s/cert.pem", g_tmpdir);
-
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
-    g_server = fork();
-    if (g_server < 0)
-        return -1;
-    if (g_server == 0) {
-        dup2(fds[0], 0);
-        close(fds[0]);
-        close(fds[1]);
-        char *argv[] = {"/usr/bin/python3", script,   "--port-file", portfile,
-                        "--tls-dir",        g_tmpdir, NULL};
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(fds[0]);
-    g_server_stdin = fds[1];
-    return read_ports(portfile);
+    int rc = testserver_start(&g_srv);
+    g_port = g_srv.port;
+    g_tls_port = g_srv.tls_port;
+    gw_strlcpy(g_cert, g_srv.cert, sizeof(g_cert));
+    return rc;
 }
 
 static void stop_server(void)
 {
-    if (g_server_stdin >= 0)
-        close(g_server_stdin);
-    if (g_server > 0) {
-        int st;
-        pid_t got = 0;
-        for (int i = 0; i < 100 && got == 0; i++) {
-            got = waitpid(g_server, &st, WNOHANG);
-            if (got == 0) {
-                struct timespec ts = {0, 20 * 1000 * 1000};
-                nanosleep(&ts, NULL);
-            }
-        }
-        if (got == 0) {
-            kill(g_server, SIGKILL);
-            waitpid(g_server, &st, 0);
-        }
-    }
-    if (g_tmpdir[0]) {
-        static const char *const files[] = {"ports", "cert.pem", "key.pem"};
-        for (size_t i = 0; i < GW_ARRAY_LEN(files); i++) {
-            char p[160];
-            snprintf(p, sizeof(p), "%s/%s", g_tmpdir, files[i]);
-            unlink(p);
-        }
-        rmdir(g_tmpdir);
-    }
+    testserver_stop(&g_srv);
 }
 
 static Suite *http_suite(void)

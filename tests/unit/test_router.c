@@ -1,0 +1,545 @@
+/*
+ * The router against the network "test" (testnet.c) and a fake front-end
+ * (fakefront.c): refs, replies in every style, the rules a reply follows,
+ * the outbox and each outcome, the ready state, capabilities, the inbox,
+ * catching up, and the people's nicks. No HTTP, no IRC server.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fakefront.h"
+#include "gw_router_int.h"
+#include "gw_store.h"
+#include "testnet.h"
+
+#define ACCOUNT_T                                                              \
+    "[account t]\nnetwork = test\nready = yes\nme = me@test.example\n"
+#define ACCOUNT_P "[account p]\nnetwork = plain\nready = yes\nme = me\n"
+
+static struct testgw g;
+
+static void setup_t(void)
+{
+    testgw_start(&g, ACCOUNT_T);
+}
+
+static void teardown(void)
+{
+    testgw_stop(&g);
+}
+
+struct want {
+    struct testnet *tn;
+    int n;
+};
+
+static bool has_actions(void *arg)
+{
+    struct want *w = arg;
+    return w->tn->nacts >= w->n;
+}
+
+/* Run until the network has been handed n actions. */
+static void wait_actions(struct testnet *tn, int n, int ms)
+{
+    struct want w = {tn, n};
+    ck_assert_msg(testgw_run_until(&g, has_actions, &w, ms),
+                  "the network got %d actions, not %d", tn->nacts, n);
+}
+
+/* The ref of the first shown line containing s ("[a3] ..." -> "a3"). */
+static const char *ref_of(const char *s)
+{
+    static char ref[16];
+    const struct fake_line *l = fakefront_shown(&g.front, s);
+    ck_assert_msg(l != NULL, "not shown: %s", s);
+    ck_assert_int_eq(l->text[0], '[');
+    size_t n = strcspn(l->text + 1, "]");
+    ck_assert_uint_lt(n, sizeof(ref));
+    memcpy(ref, l->text + 1, n);
+    ref[n] = '\0';
+    return ref;
+}
+
+static void mention_from(struct testnet *tn, const char *id, const char *who,
+                         const char *text, const char *const *mentions,
+                         int nmentions, const char *cw, enum gw_audience aud)
+{
+    struct gw_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = GW_EV_MENTION;
+    ev.id = id;
+    ev.author = who;
+    ev.text = text;
+    ev.mentions = mentions;
+    ev.nmentions = nmentions;
+    ev.cw = cw;
+    ev.audience = aud;
+    ck_assert_int_eq(testnet_deliver_ev(tn, &ev), 0);
+    testgw_run(&g, 0);
+}
+
+/* ---- showing ------------------------------------------------------------ */
+
+START_TEST(test_mention_shown_once_with_ref)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    ck_assert_int_eq(testnet_deliver(tn, GW_EV_MENTION, "1", "alice@x.org",
+                                     "loved the talk"),
+                     0);
+    /* Stored in the group, shown only once it commits. */
+    ck_assert_int_eq(g.front.nshown, 0);
+    testgw_run(&g, 0);
+    const struct fake_line *l = fakefront_shown(&g.front, "loved the talk");
+    ck_assert_ptr_nonnull(l);
+    ck_assert_str_eq(l->place, "#t");
+    ck_assert_str_eq(l->prefix, "alice!alice@x.org");
+    ck_assert_str_eq(l->msgid, ref_of("loved the talk"));
+    ck_assert_int_eq(l->kind, GW_PLACE_ACCOUNT);
+    /* The person was made present in the channel first. */
+    ck_assert_str_eq(g.front.persons[0], "alice!alice@x.org #t");
+    /* The same event again: stored already, not shown again. */
+    ck_assert_int_eq(testnet_deliver(tn, GW_EV_MENTION, "1", "alice@x.org",
+                                     "loved the talk"),
+                     1);
+    testgw_run(&g, 0);
+    ck_assert_int_eq(fakefront_count(&g.front, "loved the talk"), 1);
+}
+END_TEST
+
+START_TEST(test_dm_is_a_query)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    ck_assert_int_eq(
+        testnet_deliver(tn, GW_EV_DM, "d1", "bob@y.org", "psst, a secret"), 0);
+    testgw_run(&g, 0);
+    const struct fake_line *l = fakefront_shown(&g.front, "psst");
+    ck_assert_ptr_nonnull(l);
+    ck_assert_str_eq(l->place, "bob");
+    ck_assert_int_eq(l->kind, GW_PLACE_QUERY);
+    ck_assert_int_eq(l->from_user, false);
+}
+END_TEST
+
+/* ---- replying ----------------------------------------------------------- */
+
+/* !re: the reply names the author and the others (not me), keeps the
+ * parent's content warning and never reaches more people than it. */
+START_TEST(test_reply_follows_the_rules)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    const char *others[] = {"carol@z.org", "me@test.example"};
+    mention_from(tn, "1", "alice@x.org", "films?", others, 2, "film ending",
+                 GW_AUD_FOLLOWERS);
+    char line[64];
+    snprintf(line, sizeof(line), "!re %s the butler", ref_of("films?"));
+    testgw_say(&g, "you", "#t", line);
+    wait_actions(tn, 1, 2000);
+    struct testnet_action *a = &tn->acts[0];
+    ck_assert_int_eq(a->kind, GW_ACT_REPLY);
+    ck_assert_str_eq(a->text, "@alice@x.org @carol@z.org the butler");
+    ck_assert_str_eq(a->cw, "film ending");
+    ck_assert_int_eq(a->audience, GW_AUD_FOLLOWERS);
+    ck_assert_str_eq(a->parent_id, "1");
+    ck_assert_ptr_nonnull(a->idem_key);
+    ck_assert_int_eq(a->maybe_sent, false);
+}
+END_TEST
+
+/* A network without those rules gets the text as typed. */
+START_TEST(test_plain_network_gets_plain_text)
+{
+    testgw_stop(&g);
+    testgw_start(&g, ACCOUNT_P);
+    struct testnet *tn = testgw_net(&g, "p");
+    mention_from(tn, "1", "alice", "hello", NULL, 0, "cw", GW_AUD_FOLLOWERS);
+    testgw_say(&g, "you", "#p", "alice: hi back");
+    wait_actions(tn, 1, 2000);
+    ck_assert_str_eq(tn->acts[0].text, "hi back");
+    ck_assert_ptr_null(tn->acts[0].cw);
+    /* A command the network cannot do says so before anything waits. */
+    char line[64];
+    snprintf(line, sizeof(line), "!boost %s", ref_of("hello"));
+    testgw_say(&g, "you", "#p", line);
+    ck_assert_ptr_nonnull(fakefront_told(&g.front, "plain cannot boost"));
+    int64_t depth = -1;
+    gw_store_outbox_depth(g.gw.store, "p", &depth);
+    ck_assert_int_eq(depth, 1); /* the reply only */
+}
+END_TEST
+
+/* Every way of replying reaches the network as a reply to that post. */
+START_TEST(test_reply_styles)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    mention_from(tn, "1", "alice@x.org", "first", NULL, 0, NULL, GW_AUD_PUBLIC);
+    mention_from(tn, "2", "alice@x.org", "second", NULL, 0, NULL,
+                 GW_AUD_PUBLIC);
+    char first[16];
+    snprintf(first, sizeof(first), "%s", ref_of("first"));
+    /* nick: text -> her latest post here. */
+    testgw_say(&g, "you", "#t", "alice: one");
+    /* +draft/reply -> that post. */
+    testgw_say_tagged(&g, "you", "#t", "two", first);
+    /* !reply with "[ref]" copied from the channel. */
+    char line[64];
+    snprintf(line, sizeof(line), "!reply [%s] three", first);
+    testgw_say(&g, "you", "#t", line);
+    /* Plain talk stays among people. */
+    testgw_say(&g, "you", "#t", "just talking");
+    wait_actions(tn, 3, 2000);
+    testgw_run(&g, 50);
+    ck_assert_int_eq(tn->nacts, 3);
+    ck_assert_str_eq(tn->acts[0].parent_id, "2");
+    ck_assert_str_eq(tn->acts[0].text, "@alice@x.org one");
+    ck_assert_str_eq(tn->acts[1].parent_id, "1");
+    ck_assert_str_eq(tn->acts[2].parent_id, "1");
+    ck_assert_str_eq(tn->acts[2].text, "@alice@x.org three");
+}
+END_TEST
+
+/* The network made it: echoed with its own ref, the parent answered. */
+START_TEST(test_reply_ok_echo_and_inbox)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    mention_from(tn, "1", "alice@x.org", "question", NULL, 0, NULL,
+                 GW_AUD_PUBLIC);
+    char ref[16];
+    snprintf(ref, sizeof(ref), "%s", ref_of("question"));
+    testgw_say(&g, "you", "#t", "alice: answer");
+    wait_actions(tn, 1, 2000);
+    testnet_answer(tn, 0, GW_ACT_OK, NULL);
+    testgw_run(&g, 0);
+    const struct fake_line *echo = fakefront_shown(&g.front, "answer");
+    ck_assert_ptr_nonnull(echo);
+    ck_assert_str_eq(echo->place, "#t");
+    ck_assert_ptr_nonnull(strstr(echo->prefix, "me!"));
+    char want[64];
+    snprintf(want, sizeof(want), "[%s] answered by you", ref);
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, want));
+    struct gw_post p;
+    ck_assert_int_eq(gw_store_post_by_ref(g.gw.store, ref, &p), 0);
+    ck_assert_int_eq(p.state, GW_POST_DONE);
+    ck_assert_str_eq(p.answered_by, "you");
+    gw_post_free(&p);
+}
+END_TEST
+
+/* ---- the outbox --------------------------------------------------------- */
+
+START_TEST(test_retry_then_ok_same_key)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    testgw_say(&g, "you", "#t", "!post hello world");
+    wait_actions(tn, 1, 2000);
+    testnet_answer(tn, 0, GW_ACT_RETRY, "HTTP 503");
+    testgw_run(&g, 0);
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "is delayed (HTTP 503)"));
+    /* Retried after the back-off (1 s), with the same key. */
+    wait_actions(tn, 2, 3000);
+    ck_assert_str_eq(tn->acts[1].idem_key, tn->acts[0].idem_key);
+    ck_assert_int_eq(tn->acts[1].maybe_sent, false);
+    testnet_answer(tn, 1, GW_ACT_OK, NULL);
+    testgw_run(&g, 0);
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "hello world"));
+    int64_t depth = -1;
+    gw_store_outbox_depth(g.gw.store, "t", &depth);
+    ck_assert_int_eq(depth, 0);
+}
+END_TEST
+
+/* It may have been made: the next attempt looks first. */
+START_TEST(test_maybe_sent)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    testgw_say(&g, "you", "#t", "!post maybe");
+    wait_actions(tn, 1, 2000);
+    testnet_answer(tn, 0, GW_ACT_MAYBE, "timed out after sending");
+    wait_actions(tn, 2, 3000);
+    ck_assert_int_eq(tn->acts[1].maybe_sent, true);
+    /* And it stays known across a restart. */
+    testgw_restart(&g);
+    tn = testgw_net(&g, "t");
+    wait_actions(tn, 1, 3000);
+    ck_assert_int_eq(tn->acts[0].maybe_sent, true);
+}
+END_TEST
+
+START_TEST(test_failed_says_why)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    testgw_say(&g, "you", "#t", "!post nope");
+    wait_actions(tn, 1, 2000);
+    testnet_answer(tn, 0, GW_ACT_FAILED, "422 text too long");
+    testgw_run(&g, 0);
+    const struct fake_line *l =
+        fakefront_shown(&g.front, "you: post failed: 422 text too long");
+    ck_assert_ptr_nonnull(l);
+    ck_assert_int_eq(l->notice, true);
+    struct gw_outbox_item *items = NULL;
+    int n = gw_store_outbox_list(g.gw.store, 10, &items);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(items[0].state, GW_OUTBOX_FAILED);
+    gw_outbox_items_free(items, n);
+}
+END_TEST
+
+/* Too long for the network: said at once, nothing queued. */
+START_TEST(test_too_long_refused_before_queueing)
+{
+    testgw_stop(&g);
+    testgw_start(&g, ACCOUNT_T "max = 10\n");
+    testgw_say(&g, "you", "#t", "!post this is far too long for it");
+    ck_assert_ptr_nonnull(fakefront_told(
+        &g.front, "not sent: too long: 27 characters, the test allows 10"));
+    int64_t depth = -1;
+    gw_store_outbox_depth(g.gw.store, "t", &depth);
+    ck_assert_int_eq(depth, 0);
+}
+END_TEST
+
+/* ---- ready or not ------------------------------------------------------- */
+
+START_TEST(test_actions_wait_until_ready)
+{
+    testgw_stop(&g);
+    testgw_start(&g, "[account t]\nnetwork = test\n");
+    struct testnet *tn = testgw_net(&g, "t");
+    testgw_say(&g, "you", "#t", "!post early");
+    testgw_run(&g, 50);
+    ck_assert_int_eq(tn->nacts, 0);
+    testnet_ready(tn);
+    wait_actions(tn, 1, 2000);
+    ck_assert_str_eq(tn->acts[0].text, "early");
+}
+END_TEST
+
+START_TEST(test_signed_out_says_so_and_waits)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    testnet_signed_out(tn, "the token was refused");
+    testgw_say(&g, "you", "#t", "!post later");
+    ck_assert_ptr_nonnull(fakefront_told(
+        &g.front, "account t is not signed in (the token was refused); the "
+                  "post waits in the outbox"));
+    testgw_run(&g, 50);
+    ck_assert_int_eq(tn->nacts, 0);
+    testnet_ready(tn);
+    wait_actions(tn, 1, 2000);
+}
+END_TEST
+
+/* ---- queries ------------------------------------------------------------ */
+
+START_TEST(test_thread_lines)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    mention_from(tn, "1", "alice@x.org", "a thread", NULL, 0, NULL,
+                 GW_AUD_PUBLIC);
+    char line[64];
+    snprintf(line, sizeof(line), "!thread %s", ref_of("a thread"));
+    testgw_say(&g, "you", "#t", line);
+    wait_actions(tn, 1, 2000);
+    ck_assert_int_eq(tn->acts[0].kind, GW_ACT_THREAD);
+    testnet_answer(tn, 0, GW_ACT_OK, NULL);
+    testgw_run(&g, 0);
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "#t line one"));
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "#t line two"));
+    /* Nothing of a query waits in the outbox. */
+    int64_t depth = -1;
+    gw_store_outbox_depth(g.gw.store, "t", &depth);
+    ck_assert_int_eq(depth, 0);
+}
+END_TEST
+
+/* ---- the inbox ---------------------------------------------------------- */
+
+START_TEST(test_claim_done_pending)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    mention_from(tn, "1", "alice@x.org", "first ask", NULL, 0, NULL,
+                 GW_AUD_PUBLIC);
+    mention_from(tn, "2", "bob@y.org", "second ask", NULL, 0, NULL,
+                 GW_AUD_PUBLIC);
+    char a[16], b[16], line[64];
+    snprintf(a, sizeof(a), "%s", ref_of("first ask"));
+    snprintf(b, sizeof(b), "%s", ref_of("second ask"));
+    snprintf(line, sizeof(line), "!claim %s", a);
+    testgw_say(&g, "ann", "#t", line);
+    snprintf(line, sizeof(line), "[%s] claimed by ann", a);
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, line));
+    snprintf(line, sizeof(line), "!done %s", b);
+    testgw_say(&g, "ben", "#t", line);
+    testgw_say(&g, "ben", "#t", "!pending");
+    snprintf(line, sizeof(line), "[%s]", a);
+    const char *t = fakefront_told(&g.front, line);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_ptr_nonnull(strstr(t, "claimed by ann"));
+    snprintf(line, sizeof(line), "[%s] ", b);
+    ck_assert_ptr_null(fakefront_told(&g.front, line));
+}
+END_TEST
+
+/* ---- people ------------------------------------------------------------- */
+
+/* One nick per (network, author id): a handle that changes keeps it; a
+ * second person with the same name gets another; a connected person's nick
+ * is never given out. */
+START_TEST(test_nicks)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    g.front.taken[0] = "carol";
+    struct gw_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = GW_EV_MENTION;
+    ev.id = "1";
+    ev.author_id = "did:1";
+    ev.author = "ann.bsky.social";
+    ev.text = "one";
+    ck_assert_int_eq(testnet_deliver_ev(tn, &ev), 0);
+    ev.id = "2";
+    ev.author_id = "did:1";
+    ev.author = "ann.example.org"; /* she changed her handle */
+    ev.text = "two";
+    ck_assert_int_eq(testnet_deliver_ev(tn, &ev), 0);
+    ev.id = "3";
+    ev.author_id = "did:2";
+    ev.author = "ann.other.net";
+    ev.text = "three";
+    ck_assert_int_eq(testnet_deliver_ev(tn, &ev), 0);
+    ev.id = "4";
+    ev.author_id = NULL;
+    ev.author = "carol@x.org";
+    ev.text = "four";
+    ck_assert_int_eq(testnet_deliver_ev(tn, &ev), 0);
+    testgw_run(&g, 0);
+    ck_assert_str_eq(fakefront_shown(&g.front, "one")->prefix,
+                     "ann!ann.bsky.social@test");
+    ck_assert_str_eq(fakefront_shown(&g.front, "two")->prefix,
+                     "ann!ann.example.org@test");
+    ck_assert_str_eq(fakefront_shown(&g.front, "three")->prefix,
+                     "ann_other!ann.other.net@test");
+    ck_assert_str_eq(fakefront_shown(&g.front, "four")->prefix,
+                     "carol_x!carol@x.org");
+    /* And after a restart, the same. */
+    testgw_restart(&g);
+    tn = testgw_net(&g, "t");
+    ev.id = "5";
+    ev.author_id = "did:2";
+    ev.author = "ann.other.net";
+    ev.text = "five";
+    ck_assert_int_eq(testnet_deliver_ev(tn, &ev), 0);
+    testgw_run(&g, 0);
+    ck_assert_str_eq(fakefront_shown(&g.front, "five")->prefix,
+                     "ann_other!ann.other.net@test");
+    ck_assert(gw_router_person_back(g.gw.router, "ANN"));
+    ck_assert(!gw_router_person_back(g.gw.router, "nobody"));
+}
+END_TEST
+
+/* ---- catching up -------------------------------------------------------- */
+
+START_TEST(test_catch_up_on_arrival)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    mention_from(tn, "1", "alice@x.org", "while away", NULL, 0, NULL,
+                 GW_AUD_PUBLIC);
+    ck_assert_int_eq(testnet_deliver(tn, GW_EV_DM, "d", "bob@y.org", "dm"), 0);
+    testgw_run(&g, 0);
+    testgw_say(&g, "you", "bob", "my answer");
+    struct gw_speaker sp = {&g.front.fe, NULL, "you", "you!you@127.0.0.1",
+                            "you/you"};
+    gw_router_arrived(g.gw.router, &sp);
+    ck_assert_int_ge(g.front.nreplayed, 3);
+    bool seen_mention = false, seen_answer = false;
+    for (int i = 0; i < g.front.nreplayed; i++) {
+        struct fake_line *l = &g.front.replayed[i];
+        if (strstr(l->text, "while away"))
+            seen_mention = true;
+        if (strstr(l->text, "my answer")) {
+            /* What a user said in a query is theirs, not the person's. */
+            ck_assert_int_eq(l->from_user, true);
+            seen_answer = true;
+        }
+    }
+    ck_assert(seen_mention && seen_answer);
+    /* Read up to here: nothing again next time. */
+    gw_router_left(g.gw.router, &sp);
+    int before = g.front.nreplayed;
+    gw_router_arrived(g.gw.router, &sp);
+    ck_assert_int_eq(g.front.nreplayed, before);
+}
+END_TEST
+
+/* A reader present sees a line and its read position moves with it: a
+ * crash after that replays nothing. */
+START_TEST(test_read_position_moves_with_lines)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    g.front.readers[0] = "you/you";
+    mention_from(tn, "1", "alice@x.org", "live", NULL, 0, NULL, GW_AUD_PUBLIC);
+    struct gw_speaker sp = {&g.front.fe, NULL, "you", "you!you@127.0.0.1",
+                            "you/you"};
+    gw_router_arrived(g.gw.router, &sp);
+    ck_assert_int_eq(g.front.nreplayed, 0);
+}
+END_TEST
+
+/* ---- the control channel ------------------------------------------------ */
+
+START_TEST(test_control_account_add_and_networks)
+{
+    testgw_say(&g, "you", "&parley", "account add u nosuchnet");
+    ck_assert_ptr_nonnull(fakefront_shown(
+        &g.front, "network 'nosuchnet' is not known (this build knows: "));
+    testgw_say(&g, "you", "&parley", "account add u test ready=yes");
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "account u added (test"));
+    struct testnet *tn = testgw_net(&g, "u");
+    ck_assert_int_eq(testnet_deliver(tn, GW_EV_MENTION, "9", "zed@q.org", "hi"),
+                     0);
+    testgw_run(&g, 0);
+    ck_assert_str_eq(fakefront_shown(&g.front, "zed!")->place, "#u");
+    testgw_say(&g, "you", "&parley", "status");
+    ck_assert_ptr_nonnull(
+        fakefront_shown(&g.front, "u (test): signed in as @me@test.example"));
+}
+END_TEST
+
+static Suite *router_suite(void)
+{
+    Suite *s = suite_create("router");
+    TCase *tc = tcase_create("router");
+    tcase_add_checked_fixture(tc, setup_t, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_mention_shown_once_with_ref);
+    tcase_add_test(tc, test_dm_is_a_query);
+    tcase_add_test(tc, test_reply_follows_the_rules);
+    tcase_add_test(tc, test_plain_network_gets_plain_text);
+    tcase_add_test(tc, test_reply_styles);
+    tcase_add_test(tc, test_reply_ok_echo_and_inbox);
+    tcase_add_test(tc, test_retry_then_ok_same_key);
+    tcase_add_test(tc, test_maybe_sent);
+    tcase_add_test(tc, test_failed_says_why);
+    tcase_add_test(tc, test_too_long_refused_before_queueing);
+    tcase_add_test(tc, test_actions_wait_until_ready);
+    tcase_add_test(tc, test_signed_out_says_so_and_waits);
+    tcase_add_test(tc, test_thread_lines);
+    tcase_add_test(tc, test_claim_done_pending);
+    tcase_add_test(tc, test_nicks);
+    tcase_add_test(tc, test_catch_up_on_arrival);
+    tcase_add_test(tc, test_read_position_moves_with_lines);
+    tcase_add_test(tc, test_control_account_add_and_networks);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(router_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
