@@ -605,6 +605,7 @@ int gw_http_new(struct gw_http **out, uv_loop_t *loop)
         return UV_EIO;
     struct gw_http *h = gw_xcalloc(1, sizeof(*h));
     h->loop = loop;
+    h->wake_end = &h->wake_head;
     h->multi = curl_multi_init();
     if (h->multi == NULL)
         goto fail;

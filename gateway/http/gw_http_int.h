@@ -72,9 +72,13 @@ struct gw_http {
     struct req_list done;    /* finished, callback not yet run */
     struct sock_ctx *socks;  /* polls currently open */
     struct gw_sse *streams;  /* every stream not yet closed */
-    int nreqs;               /* user requests whose callback is pending */
-    int nstreams;            /* streams not closed and not FAILED */
-    bool closing;            /* gw_http_free() was called */
+    /* Streams with bytes or a CONNECTED to hand over, oldest first, so that
+     * a socket event costs what it brought, not a walk over every stream. */
+    struct gw_sse *wake_head;
+    struct gw_sse **wake_end; /* &wake_head, or the last one's wake_next */
+    int nreqs;                /* user requests whose callback is pending */
+    int nstreams;             /* streams not closed and not FAILED */
+    bool closing;             /* gw_http_free() was called */
 };
 
 /*
@@ -132,7 +136,8 @@ void gw__sse_connected(struct gw_sse *s);
 /* Stream bytes from curl, parsed at the next flush; UV_ENOBUFS when more
  * is waiting than one action can honestly bring. */
 int gw__sse_data(struct gw_sse *s, const char *p, size_t len);
-/* Outside curl's callbacks: hand over what streams received. */
+/* Outside curl's callbacks: hand over what streams received, in the
+ * order they were woken. */
 void gw__sse_flush_all(struct gw_http *h);
 /* gw_http_free() with the stream still open: stop it for good, report. */
 void gw__sse_detach(struct gw_sse *s);

@@ -78,7 +78,8 @@ struct gw_sse {
     struct gw_http_req *req; /* current connection, or NULL */
     struct gw_buf pending;   /* received, not yet parsed */
     enum sse_phase phase;
-    bool work;              /* pending or connected_pending is set */
+    bool woken;             /* in h's wake queue: pending or
+                               connected_pending is set */
     bool connected_pending; /* 2xx headers arrived, not yet reported */
     bool got_event;         /* this connection dispatched an event */
     bool closing;           /* gw_sse_close() was called */
@@ -88,6 +89,7 @@ struct gw_sse {
     uint64_t connected_at;  /* loop time of CONNECTED */
     struct gw_sse *prev;    /* in h->streams */
     struct gw_sse *next;
+    struct gw_sse *wake_next; /* in h's wake queue */
 };
 
 static void stream_req_done(void *arg, const struct gw_http_response *r);
@@ -300,6 +302,37 @@ int gw_sse_parser_feed(struct gw_sse_parser *p, const char *data, size_t len)
 
 /* ---- what the connection tells its stream ----------------------------- */
 
+/*
+ * The wake queue: streams with something for their callbacks, which run
+ * after curl_multi_socket_action has returned, never inside it. It holds
+ * the streams that heard something in one action, so the search in unwake()
+ * is short; the flush takes the head, found at once.
+ */
+static void wake(struct gw_sse *s)
+{
+    if (s->woken)
+        return;
+    s->woken = true;
+    s->wake_next = NULL;
+    *s->h->wake_end = s;
+    s->h->wake_end = &s->wake_next;
+}
+
+static void unwake(struct gw_sse *s)
+{
+    struct gw_http *h = s->h;
+    if (!s->woken)
+        return;
+    s->woken = false;
+    struct gw_sse **pp = &h->wake_head;
+    while (*pp != s)
+        pp = &(*pp)->wake_next;
+    *pp = s->wake_next;
+    if (h->wake_end == &s->wake_next)
+        h->wake_end = pp;
+    s->wake_next = NULL;
+}
+
 void gw__sse_heard(struct gw_sse *s)
 {
     s->last_rx = uv_now(s->h->loop);
@@ -308,14 +341,14 @@ void gw__sse_heard(struct gw_sse *s)
 void gw__sse_connected(struct gw_sse *s)
 {
     s->connected_pending = true;
-    s->work = true;
+    wake(s);
 }
 
 int gw__sse_data(struct gw_sse *s, const char *p, size_t len)
 {
     int rc = gw_buf_append(&s->pending, p, len);
     if (rc == 0)
-        s->work = true;
+        wake(s);
     return rc;
 }
 
@@ -367,7 +400,6 @@ static void stream_on_retry(void *arg, long ms)
 /* Report CONNECTED and parse what arrived, outside curl's callbacks. */
 static void stream_flush(struct gw_sse *s)
 {
-    s->work = false;
     if (s->connected_pending && s->req) {
         struct gw_http_req *r = s->req;
         struct delivery d;
@@ -397,16 +429,13 @@ static void stream_flush(struct gw_sse *s)
     }
 }
 
-/* A callback may close any stream or shut the client down, so each search
- * starts again from the head. */
+/* A callback may close any stream or shut the client down, so the queue's
+ * head is taken anew each time. */
 void gw__sse_flush_all(struct gw_http *h)
 {
-    for (;;) {
-        struct gw_sse *s = h->streams;
-        while (s && !s->work)
-            s = s->next;
-        if (h->closing || s == NULL)
-            break;
+    while (!h->closing && h->wake_head) {
+        struct gw_sse *s = h->wake_head;
+        unwake(s);
         stream_flush(s);
     }
 }
@@ -456,7 +485,7 @@ static void stream_drop_req(struct gw_sse *s)
     }
     gw_buf_reset(&s->pending);
     s->connected_pending = false;
-    s->work = false;
+    unwake(s);
 }
 
 static void stream_on_timer(uv_timer_t *t);
