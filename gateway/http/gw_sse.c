@@ -206,7 +206,9 @@ static void parser_line(struct gw_sse_parser *p, const char *l, size_t len)
         gw_buf_append(&p->data, v, vl);
         p->has_data = true;
     } else if (fl == 5 && memcmp(l, "event", 5) == 0) {
-        if (p->oversized)
+        /* A name holding NUL is ignored, as an id is: the callback would
+         * see only what comes before it, "" even. */
+        if (p->oversized || memchr(v, '\0', vl) != NULL)
             return;
         if (p->data.len + vl > p->max_event) {
             parser_oversized(p);
