@@ -127,6 +127,24 @@ static void truncate_utf8(char *s, size_t max)
     memcpy(s + cut, "\xe2\x80\xa6", 4);
 }
 
+/*
+ * Beyond ASCII, text that goes to IRC as it is (URLs, handles) must be what
+ * gw_text_sanitize() leaves alone: UTF-8 without C1 controls. A server can
+ * send any bytes, and Parley promises its clients UTF8ONLY.
+ */
+static bool non_ascii_ok(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)s[i] >= 0x80) {
+            char *t = gw_text_sanitize(s, len);
+            bool same = strlen(t) == len && memcmp(t, s, len) == 0;
+            free(t);
+            return same;
+        }
+    }
+    return true;
+}
+
 static bool url_ok(const char *s)
 {
     if (s == NULL)
@@ -135,11 +153,11 @@ static bool url_ok(const char *s)
         gw_strncasecmp(s, "http://", 7) != 0)
         return false;
     size_t n = 0;
-    for (; *s != '\0'; s++, n++) {
-        if ((unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7f)
+    for (; s[n] != '\0'; n++) {
+        if ((unsigned char)s[n] <= 0x20 || (unsigned char)s[n] == 0x7f)
             return false;
     }
-    return n <= 4096;
+    return n <= 4096 && non_ascii_ok(s, n);
 }
 
 /* ---- JSON access that never trusts a type ----------------------------- */
@@ -297,7 +315,7 @@ bool mastodon_handle_valid(const char *h)
             return false;
     }
     if (at == NULL)
-        return true;
+        return non_ascii_ok(h, ulen);
     const char *d = at + 1;
     size_t dlen = strlen(d);
     if (dlen == 0 || dlen > 253 || *d == '.' || *d == '-' || *d == ':')
@@ -306,7 +324,7 @@ bool mastodon_handle_valid(const char *h)
         if (!handle_char((unsigned char)d[i], true))
             return false;
     }
-    return true;
+    return non_ascii_ok(h, ulen + 1 + dlen);
 }
 
 char *mastodon_handle_full(const char *h, const char *domain)
