@@ -46,7 +46,8 @@ ASAN_TESTLIB_OBJS = $(patsubst %.c,$(A)/%.o,$(TESTLIB_SRCS))
 PYTEST := /usr/bin/python3 -m pytest
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all run test test-unit test-e2e bench install clean deps asan lint format
+.PHONY: all run test test-unit test-e2e bench install clean deps asan lint format \
+        fuzz
 
 all: parley
 
@@ -123,4 +124,60 @@ install: parley
 clean:
 	rm -rf build parley
 
--include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang into build/fuzz/
+# and each run for FUZZ_SECONDS: new inputs go to build/fuzz/corpus/<target>,
+# the seeds in tests/fuzz/corpus/<target> are only read, and a crash leaves
+# its input in build/fuzz/. Not part of `make test`: it is slow by design.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 20
+F := build/fuzz
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES = $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRCS))
+FUZZ_BINS = $(addprefix $(F)/,$(FUZZ_NAMES))
+FUZZ_LIB_OBJS = $(patsubst %.c,$(F)/%.o,$(LIB_SRCS))
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+           -fno-omit-frame-pointer
+# gcc's -Wno-format-truncation is unknown to clang, and clang alone asks
+# vprintf-style wrappers for a format attribute; the gcc build keeps
+# checking both.
+FUZZ_CFLAGS = $(STD) $(filter-out -Wno-format-truncation,$(WARN)) \
+              -Wno-format-nonliteral -O1 -g $(FUZZ_SAN) \
+              -fsanitize=fuzzer-no-link $(addprefix -I,$(INC_DIRS)) \
+              $(PKG_CFLAGS) -MMD -MP
+# Longest input worth trying, per target (libFuzzer guesses otherwise).
+FUZZ_OPTS_fuzz_ircmsg := -max_len=9000
+FUZZ_OPTS_fuzz_json := -max_len=4096
+FUZZ_OPTS_fuzz_sse := -max_len=4096
+FUZZ_OPTS_fuzz_mastodon := -max_len=16384
+# Seeds beyond tests/fuzz/corpus/<target>: the recorded Mastodon JSON.
+FUZZ_SEEDS_fuzz_mastodon := tests/fixtures/mastodon
+
+$(F)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+# An archive, so that each target links only the objects it needs.
+$(F)/libparley.a: $(FUZZ_LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(F)/fuzz_%: $(F)/tests/fuzz/fuzz_%.o $(F)/libparley.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+fuzz:
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+	@$(MAKE) --no-print-directory -j1 $(addprefix fuzz-run-,$(FUZZ_NAMES))
+
+# Made on the way to fuzz-run-%, and kept: they are not by-products.
+.SECONDARY: $(FUZZ_BINS) $(FUZZ_SRCS:%.c=$(F)/%.o)
+
+fuzz-run-%: $(F)/%
+	@mkdir -p $(F)/corpus/$*
+	@echo "== $* for $(FUZZ_SECONDS) s"
+	$< -max_total_time=$(FUZZ_SECONDS) -timeout=10 -artifact_prefix=$(F)/$*- \
+		$(FUZZ_OPTS_$*) $(F)/corpus/$* $(wildcard tests/fuzz/corpus/$*) \
+		$(FUZZ_SEEDS_$*)
+
+-include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(FUZZ_LIB_OBJS:.o=.d) \
+         $(FUZZ_SRCS:%.c=$(F)/%.d)

@@ -1341,6 +1341,21 @@ void gw_text_truncate(char *s, size_t max)
     memcpy(s + cut, "\xe2\x80\xa6", 4);
 }
 
+bool gw_text_is_clean(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f || c >= 0x80) {
+            /* Only text beyond plain ASCII pays for the full check. */
+            char *t = gw_text_sanitize(s, len);
+            bool same = strlen(t) == len && memcmp(t, s, len) == 0;
+            free(t);
+            return same;
+        }
+    }
+    return true;
+}
+
 bool gw_text_url_ok(const char *s)
 {
     if (s == NULL)
@@ -1349,11 +1364,11 @@ bool gw_text_url_ok(const char *s)
         gw_strncasecmp(s, "http://", 7) != 0)
         return false;
     size_t n = 0;
-    for (; *s != '\0'; s++, n++) {
-        if ((unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7f)
+    for (; s[n] != '\0'; n++) {
+        if ((unsigned char)s[n] <= 0x20 || (unsigned char)s[n] == 0x7f)
             return false;
     }
-    return n <= 4096;
+    return n <= 4096 && gw_text_is_clean(s, n);
 }
 
 size_t gw_text_cut(const char *s, size_t len, size_t max)

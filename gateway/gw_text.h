@@ -78,7 +78,13 @@ size_t gw_text_cut(const char *s, size_t len, size_t max);
 /* Cut s in place to at most max bytes at a UTF-8 boundary, ending in an
  * ellipsis when it was cut. */
 void gw_text_truncate(char *s, size_t max);
-/* An http:// or https:// URL of printable characters, at most 4 KiB? */
+/* Is s[0..len) what gw_text_sanitize() leaves alone (valid UTF-8, no
+ * control characters but line breaks)? A server can send any bytes, and
+ * Parley promises its clients UTF8ONLY: text that goes to IRC as it is
+ * (URLs, handles) must pass. */
+bool gw_text_is_clean(const char *s, size_t len);
+/* An http:// or https:// URL of printable characters, at most 4 KiB, and
+ * clean beyond ASCII? */
 bool gw_text_url_ok(const char *s);
 
 /*

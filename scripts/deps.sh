@@ -4,6 +4,7 @@
 #   scripts/deps.sh        what `make run` needs: the build
 #   scripts/deps.sh test   plus what `make test` needs: test tools, clients
 #   scripts/deps.sh bench  plus the benchmarks' baselines
+#   scripts/deps.sh fuzz   plus clang and libFuzzer, for `make fuzz` only
 set -e
 what="${1:-run}"
 PKGS="build-essential pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev
@@ -13,6 +14,11 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
 tmux znc chromium clang-format python3-pyflakes"
     # This machine kind ships Node.js with npm; elsewhere Debian's will do.
     command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
+fi
+# libFuzzer and the sanitizer runtimes come with clang's runtime package,
+# which --no-install-recommends would leave out.
+if [ "$what" = fuzz ]; then
+    PKGS="$PKGS clang libclang-rt-14-dev"
 fi
 # Only `make bench` installs the baselines: where systemd runs, Debian starts
 # ngircd and bitlbee on port 6667, which would take make run's port.
@@ -35,7 +41,8 @@ if [ -n "$missing" ]; then
 fi
 # The Lounge and Playwright (for the browser test) come from the npm
 # registry, pinned by tests/clients/package-lock.json.
-if [ "$what" != run ] && [ -f tests/clients/package.json ] &&
+if { [ "$what" = test ] || [ "$what" = bench ]; } &&
+    [ -f tests/clients/package.json ] &&
     [ ! -d tests/clients/node_modules ]; then
     echo "parley: installing test clients from npm (tests/clients)"
     (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)

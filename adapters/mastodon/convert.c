@@ -134,7 +134,7 @@ bool mastodon_handle_valid(const char *h)
             return false;
     }
     if (at == NULL)
-        return true;
+        return gw_text_is_clean(h, ulen);
     const char *d = at + 1;
     size_t dlen = strlen(d);
     if (dlen == 0 || dlen > 253 || *d == '.' || *d == '-' || *d == ':')
@@ -143,7 +143,7 @@ bool mastodon_handle_valid(const char *h)
         if (!handle_char((unsigned char)d[i], true))
             return false;
     }
-    return true;
+    return gw_text_is_clean(h, ulen + 1 + dlen);
 }
 
 char *mastodon_handle_full(const char *h, const char *domain)

@@ -106,7 +106,8 @@ int mastodon_page_sorted(const cJSON *page, const cJSON ***items);
 /*
  * A handle as users type it ("@alice@host", "alice@host", "alice"):
  * user[@domain], user from [A-Za-z0-9_.-] or UTF-8, domain from
- * [A-Za-z0-9.-:] or UTF-8, leading '@' optional. mastodon_handle_full()
+ * [A-Za-z0-9.-:] or UTF-8 (valid, without C1 controls), leading '@'
+ * optional. mastodon_handle_full()
  * drops the '@' and appends "@domain" when there is none (domain may be
  * NULL); NULL when the handle is invalid.
  */

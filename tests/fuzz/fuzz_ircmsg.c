@@ -7,10 +7,7 @@
  * The UTF-8 helpers get the same bytes: repair must always yield valid
  * UTF-8, leave valid input alone, and cut must never grow a string.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Igateway \
- *       $(pkg-config --cflags libuv) gateway/gw_ircmsg.c \
- *       tests/fuzz/fuzz_ircmsg.c -o fuzz_ircmsg
- *   ./fuzz_ircmsg -max_len=9000 -max_total_time=60
+ * Built and run by `make fuzz` (longer: make fuzz FUZZ_SECONDS=600).
  */
 #include "gw_ircmsg.h"
 

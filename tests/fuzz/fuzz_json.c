@@ -3,11 +3,7 @@
  * cJSON. Every input must parse to the same tree as cJSON_ParseWithLength
  * gives (types, values, keys, links), or fail where cJSON fails.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Igateway \
- *       $(pkg-config --cflags libuv libcjson) gateway/gw_json.c \
- *       gateway/gw_util.c tests/fuzz/fuzz_json.c \
- *       $(pkg-config --libs libuv libcjson libcrypto) -o fuzz_json
- *   ./fuzz_json -max_len=4096 -max_total_time=60
+ * Built and run by `make fuzz` (longer: make fuzz FUZZ_SECONDS=600).
  */
 #include "gw_json.h"
 

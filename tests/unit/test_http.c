@@ -972,6 +972,19 @@ START_TEST(test_parser_fields)
 }
 END_TEST
 
+START_TEST(test_parser_nul_event)
+{
+    /* Found by tests/fuzz/fuzz_sse.c: an event name holding NUL reached the
+     * callback cut at the NUL, even as "". It is ignored, as an id holding
+     * NUL is, and the event keeps the name it had. */
+    const char s1[] = "event:\0x\ndata: a\n\n"
+                      "event: up\ndata: b\nevent: x\0y\n\n";
+    char *r1 = parse_in_chunks(s1, sizeof(s1) - 1, 0, 0, NULL);
+    ck_assert_str_eq(r1, "message|a|;up|b|;");
+    free(r1);
+}
+END_TEST
+
 START_TEST(test_parser_fuzz)
 {
     /* Hostile bytes: nothing may crash or grow without bound. */
@@ -1492,6 +1505,7 @@ static Suite *http_suite(void)
     tcase_add_test(tp, test_parser_long_line);
     tcase_add_test(tp, test_parser_bom);
     tcase_add_test(tp, test_parser_fields);
+    tcase_add_test(tp, test_parser_nul_event);
     tcase_add_test(tp, test_parser_fuzz);
     suite_add_tcase(s, tp);
 

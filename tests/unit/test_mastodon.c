@@ -461,6 +461,57 @@ START_TEST(test_hostile_items)
 }
 END_TEST
 
+/*
+ * Found by tests/fuzz/fuzz_mastodon.c: URLs and handles were taken with any
+ * bytes above ASCII and reached IRC clients as they were (!open shows a
+ * post's URL) though Parley announces UTF8ONLY. Now they must be UTF-8
+ * without C1 controls, or they are not taken.
+ */
+START_TEST(test_urls_and_handles_not_utf8)
+{
+    ck_assert(mastodon_handle_valid("j\xC3\xB6rg@b\xC3\xBC\x63her.example"));
+    ck_assert(!mastodon_handle_valid("j\xF6rg@example.social"));   /* Latin-1 */
+    ck_assert(!mastodon_handle_valid("jo@example\xC2\x85social")); /* NEL */
+    ck_assert(!mastodon_handle_valid("j\xC3"));                    /* cut */
+    ck_assert_ptr_null(mastodon_handle_full("\xFF", "example.social"));
+
+    cJSON *st = cJSON_Parse(
+        "{\"id\": \"7\", \"content\": \"<p>hi</p>\","
+        " \"url\": \"https://example.social/@a/\xFF\","
+        " \"uri\": \"https://example.social/users/a/statuses/7\","
+        " \"account\": {\"id\": \"1\", \"acct\": \"a@example.social\","
+        "   \"url\": \"https://example.social/@\xC0\xAF\"},"
+        " \"mentions\": [{\"acct\": \"b\xE2\x82@example.social\"},"
+        "   {\"acct\": \"c\xC3\xA7@example.social\"}],"
+        " \"media_attachments\": ["
+        "   {\"url\": \"https://example.social/m/\xED\xA0\x80.png\","
+        "    \"remote_url\": \"https://elsewhere.example/m.png\"},"
+        "   {\"url\": \"https://example.social/m/\xC2\x9B.png\"},"
+        "   {\"url\": \"https://example.social/m/\xE2\x9C\x93.png\"}]}");
+    ck_assert_ptr_nonnull(st);
+    struct mastodon_event e;
+    ck_assert_int_eq(mastodon_status_to_event(st, GW_EV_OWN, &ME, &e), 0);
+    ck_assert_str_eq(e.ev.url, "https://example.social/users/a/statuses/7");
+    ck_assert_ptr_null(e.ev.author_url);
+    ck_assert_int_eq(e.ev.nmentions, 1);
+    ck_assert_str_eq(e.ev.mentions[0], "c\xC3\xA7@example.social");
+    ck_assert_int_eq(e.ev.nmedia, 2);
+    ck_assert_str_eq(e.ev.media[0].url, "https://elsewhere.example/m.png");
+    ck_assert_str_eq(e.ev.media[1].url,
+                     "https://example.social/m/\xE2\x9C\x93.png");
+    mastodon_event_free(&e);
+
+    /* An author whose handle is not UTF-8 makes no event. */
+    cJSON *acct =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(st, "account"), "acct");
+    cJSON_SetValuestring(acct, "a\xF0\x9F@example.social");
+    ck_assert_int_eq(mastodon_status_to_event(st, GW_EV_OWN, &ME, &e),
+                     UV_EINVAL);
+    mastodon_event_free(&e);
+    cJSON_Delete(st);
+}
+END_TEST
+
 /* Every fixture converted without knowing who I am (me == NULL). */
 START_TEST(test_without_me)
 {
@@ -1301,6 +1352,7 @@ static Suite *mastodon_suite(void)
     tcase_add_test(ev, test_content_warning);
     tcase_add_test(ev, test_custom_emoji_and_local_author_with_20_digit_id);
     tcase_add_test(ev, test_quote);
+    tcase_add_test(ev, test_urls_and_handles_not_utf8);
     tcase_add_test(ev, test_unknown_type_ignored);
     tcase_add_test(ev, test_own_status);
     tcase_add_test(ev, test_hostile_items);
