@@ -85,7 +85,7 @@ class RateLimiter(object):
 
     def throttled(self, headers, wait):
         """(status, body, headers) of the 429 for a request that take()
-        told to wait."""
+        told to wait; headers replace the ones take() gave."""
         headers = self.exhausted_headers(headers)
         if self.retry_after:
             headers.append(("Retry-After", str(max(1, math.ceil(wait)))))

@@ -412,8 +412,9 @@ class MockServer(object):
         if rule is not None and self._apply_fault(call, rule):
             return
         if wait is not None:
-            return self.respond(call, *call.limiter.throttled(
-                call.ratelimit_headers, wait))
+            status, body, call.ratelimit_headers = call.limiter.throttled(
+                call.ratelimit_headers, wait)
+            return self.respond(call, status, body)
         try:
             self.prepare(call)
             result = self._route(call)
