@@ -105,7 +105,7 @@ bench:
 lint:
 	@command -v clang-format >/dev/null || { echo "lint: clang-format not installed, skipped"; exit 0; }; \
 	clang-format --dry-run --Werror $(C_FILES)
-	/usr/bin/python3 -m pyflakes tests/e2e tests/*.py bench
+	/usr/bin/python3 -m pyflakes tests/e2e tests/mocktest tests/mockframe tests/*.py bench
 	@! grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|gets|curl_easy_perform|usleep)\(' \
 		$(filter %.c,$(SRCS)) || (echo "banned call above"; false)
 
