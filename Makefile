@@ -91,7 +91,9 @@ test-unit:
 	@set -e; for t in $(UNIT_BINS) $(ASAN_UNIT_BINS); do \
 		echo "== $$t"; CK_FORK=yes $$t; done
 
+# The mocks' own tests first: the end-to-end tests stand on them.
 test-e2e:
+	$(PYTEST) -q tests/mocktest
 	PARLEY_BIN=$(CURDIR)/parley $(PYTEST) -q tests/e2e
 	PARLEY_BIN=$(CURDIR)/$(A)/parley $(PYTEST) -q tests/e2e
 
