@@ -92,7 +92,9 @@ test-unit:
 	@set -e; for t in $(UNIT_BINS) $(ASAN_UNIT_BINS); do \
 		echo "== $$t"; CK_FORK=yes $$t; done
 
+# The mocks' own tests first: the end-to-end tests stand on them.
 test-e2e:
+	$(PYTEST) -q tests/mocktest
 	PARLEY_BIN=$(CURDIR)/parley $(PYTEST) -q tests/e2e
 	PARLEY_BIN=$(CURDIR)/$(A)/parley $(PYTEST) -q tests/e2e
 
@@ -106,7 +108,7 @@ bench:
 lint:
 	@command -v clang-format >/dev/null || { echo "lint: clang-format not installed, skipped"; exit 0; }; \
 	clang-format --dry-run --Werror $(C_FILES)
-	/usr/bin/python3 -m pyflakes tests/e2e tests/*.py bench
+	/usr/bin/python3 -m pyflakes tests/e2e tests/mocktest tests/mockframe tests/*.py bench
 	@! grep -nE '\b(sprintf|strcpy|strcat|strtok|atoi|gets|curl_easy_perform|usleep)\(' \
 		$(filter %.c,$(SRCS)) || (echo "banned call above"; false)
 

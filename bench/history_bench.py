@@ -36,10 +36,8 @@ import collections
 import os
 import re
 import shutil
-import signal
 import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -49,8 +47,10 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
 from run import machine as run_machine  # noqa: E402 (after the flag above)
 from ircclient import parse  # noqa: E402 (the tests' IRC line parser)
+import launch  # noqa: E402 (the tests' way to start parley)
 STORE_C = os.path.join(ROOT, "gateway", "store", "gw_store_history.c")
 
 CHANNEL = "#bench"
@@ -60,14 +60,7 @@ AIM_MS = 50.0
 PLAYBACK_NOTICE = re.compile(r"(\d+) lines arrived while you were away; "
                              r"showing the last (\d+)")
 
-CONF = """[gateway]
-state_dir = state
-log_level = info
-
-[irc]
-listen = 127.0.0.1:0
-
-[account bench]
+ACCOUNT_CONF = """[account bench]
 network = mastodon
 base_url = http://127.0.0.1:9
 token = x
@@ -164,73 +157,20 @@ def stats(ms):
 # ---- parley ----------------------------------------------------------------
 
 
-class Parley:
+class Parley(launch.Parley):
+    """tests/launch.py's Parley with the bench account."""
+
     def __init__(self, binary, workdir):
-        self.binary = binary
-        self.workdir = workdir
-        self.conf = os.path.join(workdir, "gateway.conf")
-        self.db = os.path.join(workdir, "state", "parley.db")
-        self.proc = None
-        self.port = None
-        self.log = []
-        self.lock = threading.Lock()
-        with open(self.conf, "w") as f:
-            f.write(CONF)
+        launch.Parley.__init__(self, workdir, binary,
+                               conf_extra=ACCOUNT_CONF, log_level="info")
 
-    def _reader(self, proc):
-        for raw in proc.stderr:
-            with self.lock:
-                self.log.append(raw.decode("utf-8", "replace").rstrip("\n"))
-
-    def start(self, timeout=60):
+    def start_timed(self, timeout=60):
         """Start and wait for "Parley started"; returns the ms it took."""
-        self.log = []
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen([self.binary, "-c", self.conf],
-                                     cwd=self.workdir,
-                                     stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        threading.Thread(target=self._reader, args=(self.proc,),
-                         daemon=True).start()
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            with self.lock:
-                for line in self.log:
-                    m = re.search(r"listening on .*:(\d+)$", line)
-                    if m:
-                        self.port = int(m.group(1))
-                started = any("Parley started" in x for x in self.log)
-            if self.port and started:
-                self.t_started = time.perf_counter()
-                return (self.t_started - t0) * 1000.0
-            if self.proc.poll() is not None:
-                time.sleep(0.2)
-                raise RuntimeError("parley exited %s:\n%s"
-                                   % (self.proc.returncode, self.logtext()))
-            time.sleep(0.005)
-        self.kill()
-        raise RuntimeError("parley did not start:\n" + self.logtext())
-
-    def logtext(self, last=40):
-        with self.lock:
-            return "\n".join(self.log[-last:])
-
-    def stop(self, timeout=30):
-        """SIGTERM and wait; the exit code."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        self.start(timeout)
+        self.wait_log("Parley started", timeout)
+        self.t_started = time.perf_counter()
+        return (self.t_started - t0) * 1000.0
 
 
 # ---- IRC client ------------------------------------------------------------
@@ -329,7 +269,7 @@ class Client:
 def prepare_state(binary, workdir):
     """Let parley create state/ with the bench account and channel."""
     p = Parley(binary, workdir)
-    p.start()
+    p.start_timed()
     code = p.stop()
     if code != 0:
         raise RuntimeError("parley exited %s on SIGTERM:\n%s"
@@ -758,7 +698,7 @@ def bench(binary, root, cfg, n_small, n_large, log):
     setup_store(binary, root, large, cfg, True, log)
     try:
         for s in sides:
-            s.res["startup_ms"] = round(s.p.start(), 1)
+            s.res["startup_ms"] = round(s.p.start_timed(), 1)
         time.sleep(0.3)
         for s in sides:
             mem_point(s, "start")
@@ -782,7 +722,10 @@ def bench(binary, root, cfg, n_small, n_large, log):
             if s.c is not None:
                 s.c.close()
             if s.p.proc is not None:
-                code = s.p.stop()
+                try:
+                    code = s.p.stop(30)
+                except launch.ParleyError:  # killed: no exit code
+                    code = None
                 s.res["exit_code"] = code
                 s.checks["clean_exit"] = code == 0
     for s in sides:

@@ -25,8 +25,13 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "tests"))
+import launch  # noqa: E402 (the tests' way to start parley)
 
 HOST = "127.0.0.1"
 RECV = 262144
@@ -178,16 +183,21 @@ class Server:
 class ParleyServer(Server):
     key, label = "parley", "Parley"
 
-    def argv(self):
-        conf = os.path.join(self.dir, "gateway.conf")
-        with open(conf, "w") as f:
-            f.write("[gateway]\n"
-                    f"state_dir = {os.path.join(self.dir, 'state')}\n"
-                    "log_level = warn\n"
-                    "[irc]\n"
-                    f"listen = {HOST}:{self.port}\n"
-                    "max_clients = 4096\n")
-        return [self.binary, "-c", conf]
+    def start(self):
+        # log_level warn keeps logging out of the measurements; then the
+        # port is fixed, and the launcher waits for it to take connections
+        self.parley = launch.Parley(self.dir, self.binary,
+                                    listen=f"{HOST}:{free_port()}",
+                                    log_level="warn",
+                                    irc_extra="max_clients = 4096")
+        try:
+            self.parley.start(15)
+        except launch.ParleyError as e:
+            raise BenchError(str(e))
+        self.proc, self.port = self.parley.proc, self.parley.port
+
+    def log_tail(self, n=15):
+        return self.parley.logtext(n)
 
 
 class NgircdServer(Server):

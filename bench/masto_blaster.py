@@ -52,11 +52,14 @@ import shutil
 import signal
 import socket
 import ssl
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "tests"))
+from mockframe import certs  # noqa: E402 (test certificates)
 
 HOST = "127.0.0.1"
 SEQ_TAG = "qx7"          # followed by 8 digits in every mention's text
@@ -212,19 +215,10 @@ class Blaster:
         cert = os.path.join(d, "cert.pem")
         key = os.path.join(d, "key.pem")
         if not os.path.exists(cert):
-            # the same certificate as tests/mock_mastodon.py makes; renamed
-            # into place so that a second generator never reads half a file
-            tag = ".%d.tmp" % os.getpid()
-            subprocess.run(
-                ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                 "ec_paramgen_curve:prime256v1", "-nodes", "-days", "3",
-                 "-subj", "/CN=127.0.0.1", "-addext",
-                 "subjectAltName=IP:127.0.0.1,DNS:localhost",
-                 "-keyout", key + tag, "-out", cert + tag],
-                check=True, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL)
-            os.replace(key + tag, key)
-            os.replace(cert + tag, cert)
+            # the same certificate as tests/mock_mastodon.py serves; the
+            # helper renames it into place, so that a second generator
+            # never reads half a file
+            certs.self_signed(d)
         self.ca_file = cert
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)

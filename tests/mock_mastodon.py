@@ -51,13 +51,20 @@ mastodon/mastodon and mastodon/documentation):
   ``/direct``, ``/api/v1/streaming?stream=...``; ``:)`` first, ``:thump``
   heartbeats every ``heartbeat_seconds``; events are sent only to connected
   streams (missed ones must be back-filled through REST).  No WebSocket.
+* Rate-limit 429s carry no Retry-After, as Rack::Attack's do not.
+
+Built on tests/mockframe (HTTP, TLS, streams, rate-limit windows,
+scripted faults, the request log and the control endpoint); this file holds
+only what is Mastodon.
 
 Test control (all thread-safe; also ``POST /_mock/<name>`` with a JSON object
 of keyword arguments, answering JSON; ``GET /_mock/<attribute>`` returns the
 state attributes listed below):  add_account, add_mention, add_mentions,
 add_dm, add_status, add_favourite, add_reblog, add_follow, edit_status,
-delete_status, fail, clear_failures, drop_streams, stream_count,
-set_streaming, set_ratelimit, revoke, issue_code, add_token.
+delete_status, set_streaming, set_ratelimit, revoke, issue_code, add_token,
+and from the framework fail (see MockServer.fail: status, close, reset,
+hang, partial body, redirect, delay), clear_failures, clear_requests,
+drop_streams, stream_count.
 State: statuses, posted, favourited, reblogged, followed, notifications,
 conversations, accounts, requests, stream_connects, tokens, apps.
 
@@ -67,33 +74,22 @@ runs until SIGTERM/SIGINT.  The port file holds the port number only; the
 info file holds {"port", "base_url", "ca_file", "token"} as JSON.
 """
 
-import argparse
 import base64
 import collections
 import email.parser
 import email.policy
 import hashlib
-import itertools
 import json
-import os
 import re
 import secrets
-import select
-import shutil
-import signal
-import socket
-import ssl
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from mockframe import (HTTPError, HeaderStyle, MockServer, RateLimiter,
+                       Request, dumps, serve_main, sse_event)
 
 __all__ = ["MockMastodon", "Request", "render_text", "count_length"]
-
-Request = collections.namedtuple("Request", "method path query headers")
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 VIEWER_KEYS = ("favourited", "reblogged", "muted", "bookmarked", "pinned")
@@ -129,11 +125,6 @@ def _iso_ms(t=None):
         ".%03dZ" % (int(t * 1000) % 1000)
 
 
-def _iso_us(t):
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + \
-        ".%06dZ" % (int(round(t * 1e6)) % 1000000)
-
-
 def _parse_iso(s):
     m = re.match(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?Z$", s)
     if not m:
@@ -148,10 +139,6 @@ def _h(s):
     """ERB::Util.html_escape (Rails escapes ' as &#39;)."""
     return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace('"', "&quot;").replace("'", "&#39;"))
-
-
-def _dumps(obj):
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
 def _to_i(v):
@@ -336,64 +323,16 @@ def _parse_multipart(ctype, body, params):
     return params
 
 
-class _Fail(Exception):
-    def __init__(self, status, body, headers=None):
-        Exception.__init__(self, status, body)
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
-
-
 def _err(status, message, **extra):
     body = {"error": message}
     body.update(extra)
-    return _Fail(status, body)
+    return HTTPError(status, body)
 
 
-# --------------------------------------------------------------------------
-# streams
-# --------------------------------------------------------------------------
-
-class _Stream(object):
-    def __init__(self, kind, token, sock):
-        self.kind = kind
-        self.token = token
-        self.sock = sock
-        self.cond = threading.Condition()
-        self.pending = []
-        self.closed = False     # ended by the server (graceful)
-        self.dropped = False    # cut off abruptly
-
-    def push(self, data):
-        with self.cond:
-            if not self.closed:
-                self.pending.append(data)
-                self.cond.notify()
-
-    def end(self):
-        with self.cond:
-            self.closed = True
-            self.cond.notify()
-
-    def drop(self, rst=False):
-        with self.cond:
-            self.closed = True
-            self.dropped = True
-            self.cond.notify()
-        try:
-            if rst:
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                     b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            _shutdown(self.sock)
-        except OSError:
-            pass
-
-
-def _shutdown(sock):
-    """shutdown(2) on the fd; SSLSocket.shutdown would also detach the TLS
-    object under a thread that may be writing through it."""
-    socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
+# Rack::Attack's headers (mastodon/mastodon:config/initializers/
+# rack_attack.rb); its 429 carries no Retry-After.
+RATELIMIT_HEADERS = HeaderStyle("X-RateLimit-Limit", "X-RateLimit-Remaining",
+                                "X-RateLimit-Reset", reset_format="iso")
 
 # channels: which stream kinds receive an event
 _CH_NOTIFICATION = ("user", "user:notification")
@@ -402,127 +341,35 @@ _CH_DIRECT = ("direct",)
 
 
 # --------------------------------------------------------------------------
-# HTTP server
-# --------------------------------------------------------------------------
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
-
-    def __init__(self, mock, addr, handler):
-        self.mock = mock
-        ThreadingHTTPServer.__init__(self, addr, handler)
-
-    def handle_error(self, request, client_address):
-        if self.mock.verbose:
-            ThreadingHTTPServer.handle_error(self, request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 75  # nginx-like keepalive; also bounds a stuck TLS handshake
-
-    def version_string(self):
-        return "Mastodon"
-
-    def log_message(self, fmt, *args):
-        if self.server.mock.verbose:
-            sys.stderr.write("mock_mastodon: " + (fmt % args) + "\n")
-
-    def setup(self):
-        BaseHTTPRequestHandler.setup(self)
-        if isinstance(self.request, ssl.SSLSocket):
-            # finish() does not run when setup() raises, so register the
-            # connection only once the handshake succeeded
-            self.request.do_handshake()
-        self.server.mock._conn_opened(self.request)
-
-    def finish(self):
-        try:
-            BaseHTTPRequestHandler.finish(self)
-        finally:
-            self.server.mock._conn_closed(self.request)
-
-    def do_GET(self):
-        self.server.mock._handle(self)
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
-
-    # -- low-level helpers used by MockMastodon._handle --
-
-    def read_body(self):
-        te = (self.headers.get("Transfer-Encoding") or "").lower()
-        if "chunked" in te:
-            chunks = []
-            while True:
-                line = self.rfile.readline(65537)
-                if not line:
-                    raise ValueError("truncated chunked body")
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n",
-                                                             b""):
-                        pass
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(65537)
-            return b"".join(chunks)
-        n = self.headers.get("Content-Length")
-        if n is None:
-            return b""
-        n = int(n)
-        if n < 0 or n > 64 * 1024 * 1024:
-            raise ValueError("bad Content-Length")
-        return self.rfile.read(n) if n else b""
-
-    def send_all(self, status, headers, body):
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD" and body:
-            self.wfile.write(body)
-
-
-# --------------------------------------------------------------------------
 # the mock
 # --------------------------------------------------------------------------
 
-class MockMastodon(object):
+class MockMastodon(MockServer):
+    server_name = "Mastodon"
+
     def __init__(self, tls=False, streaming=True, max_characters=500,
                  token="test-token", acct="me", domain="mastodon.test",
                  heartbeat_seconds=5.0, id_start=9999999999999999900,
                  ratelimit_limit=300, sse_framing="chunked", verbose=False,
                  port=0):
-        self.tls = tls
+        MockServer.__init__(self, tls=tls, port=port, verbose=verbose)
         self.streaming = streaming
         self.max_characters = max_characters
         self.token = token
         self.acct = acct
         self.domain = domain
         self.heartbeat_seconds = heartbeat_seconds
-        self.ratelimit_limit = ratelimit_limit
         if sse_framing not in ("chunked", "close"):
             raise ValueError("sse_framing must be 'chunked' or 'close'")
         self.sse_framing = sse_framing
-        # write every SSE chunk in pieces of this many bytes (hostile framing)
+        # write every SSE chunk in pieces of this many bytes (hostile
+        # framing); read when a stream opens
         self.sse_fragment = None
-        self.verbose = verbose
-        self._port = port
-
-        self._lock = threading.RLock()
+        self.limiter = RateLimiter(ratelimit_limit, RL_PERIOD,
+                                   RATELIMIT_HEADERS,
+                                   body={"error": "Too many requests"},
+                                   retry_after=False)
         self._next = int(id_start)
-        self.base_url = None
-        self.port = None
-        self.ca_file = None
-        self._tmpdir = None
-        self._server = None
-        self._thread = None
-        self._conns = set()
-        self._streams = []
-        self.stream_connects = 0
 
         # state (public, see module docstring)
         self.accounts = {}         # id -> Account dict
@@ -536,9 +383,6 @@ class MockMastodon(object):
         self.reblogged = set()
         self.followed = set()      # account ids I follow
         self._followed_by = set()  # account ids following me
-        self._fail_ids = itertools.count(1)
-        self.key_file = None
-        self.requests = []
         self.apps = {}             # client_id -> app record
         self.tokens = {}           # token -> {"scopes", "user", "client_id"}
         self.codes = {}            # code -> record
@@ -548,83 +392,15 @@ class MockMastodon(object):
         self._meta = {}            # status id -> internal bookkeeping
         self._idem = {}            # key -> (status id, time)
         self._reblog_of = {}       # original id -> my reblog wrapper id
-        self._failures = []
-        self._rl = {}              # bucket key -> [remaining, reset_t]
 
         self.tokens[token] = {"scopes": set(ALL_SCOPES.split()),
                               "user": True, "client_id": None}
         self.me = self._make_account(acct, None, display_name="Gateway User")
+        self._add_routes()
 
-    # ------------------------------------------------------------------
-    # lifecycle
-    # ------------------------------------------------------------------
-
-    def start(self):
-        self._server = _Server(self, ("127.0.0.1", self._port), _Handler)
-        self.port = self._server.server_address[1]
-        scheme = "http"
-        if self.tls:
-            scheme = "https"
-            self._tmpdir = tempfile.mkdtemp(prefix="mockmasto-")
-            cert = os.path.join(self._tmpdir, "cert.pem")
-            key = os.path.join(self._tmpdir, "key.pem")
-            subprocess.run(
-                ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                 "ec_paramgen_curve:prime256v1", "-nodes", "-days", "3",
-                 "-subj", "/CN=127.0.0.1", "-addext",
-                 "subjectAltName=IP:127.0.0.1,DNS:localhost",
-                 "-keyout", key, "-out", cert],
-                check=True, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL)
-            self.ca_file = cert
-            self.key_file = key
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(cert, key)
-            ctx.set_alpn_protocols(["http/1.1"])
-            # handshake in the connection's own thread, never in accept()
-            self._server.socket = ctx.wrap_socket(
-                self._server.socket, server_side=True,
-                do_handshake_on_connect=False)
-        self.base_url = "%s://127.0.0.1:%d" % (scheme, self.port)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.1},
-                                        name="mock-mastodon", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        with self._lock:
-            streams = list(self._streams)
-            conns = list(self._conns)
-        for s in streams:
-            s.drop()
-        for c in conns:
-            try:
-                _shutdown(c)
-            except OSError:
-                pass
-        self._server = None
-        if self._tmpdir:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def _conn_opened(self, sock):
-        with self._lock:
-            self._conns.add(sock)
-
-    def _conn_closed(self, sock):
-        with self._lock:
-            self._conns.discard(sock)
+    @property
+    def ratelimit_limit(self):
+        return self.limiter.limit
 
     @property
     def streaming_url(self):
@@ -882,24 +658,24 @@ class MockMastodon(object):
     def _emit(self, events):
         """events: list of (name, payload-string, kinds); caller holds lock
         so that stream order equals creation order."""
-        if not events or not self._streams:
+        streams = self.open_streams()
+        if not events or not streams:
             return
-        encoded = [(("event: %s\ndata: %s\n\n" % (name, payload))
-                    .encode("utf-8", "surrogatepass"), kinds)
+        encoded = [(sse_event(name, payload), kinds)
                    for name, payload, kinds in events]
-        for s in self._streams:
+        for s in streams:
             data = b"".join(e for e, kinds in encoded if s.kind in kinds)
             if data:
                 s.push(data)
 
     def _ev_notification(self, n):
-        return ("notification", _dumps(n), _CH_NOTIFICATION)
+        return ("notification", dumps(n), _CH_NOTIFICATION)
 
     def _ev_update(self, st, name="update"):
-        return (name, _dumps(self._public_status(st)), _CH_USER)
+        return (name, dumps(self._public_status(st)), _CH_USER)
 
     def _ev_conversation(self, conv):
-        return ("conversation", _dumps(conv), _CH_DIRECT)
+        return ("conversation", dumps(conv), _CH_DIRECT)
 
     # ------------------------------------------------------------------
     # test control API
@@ -1104,42 +880,6 @@ class MockMastodon(object):
             self._delete(wid)
         return st
 
-    def fail(self, path_regex, status=503, times=None, seconds=None,
-             retry_after=None, body=None, method=None):
-        """Make matching requests (re.search on the path, optionally only
-        `method`) fail with `status` for the next `times` requests and/or
-        the next `seconds`; with neither, until clear_failures().  status=0
-        closes the connection without any response.  body: dict/list (JSON)
-        or str (sent as text/html); default: a Mastodon-like JSON error for
-        4xx, an nginx HTML page for 5xx.  Returns a handle (dict) whose
-        "hits" counts the failed requests."""
-        rule = {"id": next(self._fail_ids), "re": re.compile(path_regex),
-                "pattern": path_regex, "status": int(status),
-                "times": times, "until": time.time() + seconds
-                if seconds is not None else None,
-                "retry_after": retry_after, "body": body,
-                "method": method.upper() if method else None, "hits": 0}
-        with self._lock:
-            self._failures.append(rule)
-        return rule
-
-    def clear_failures(self):
-        with self._lock:
-            self._failures = []
-
-    def drop_streams(self, rst=False):
-        """Cut every open SSE connection (no terminating chunk; rst=True
-        sends a TCP reset).  Returns how many were dropped."""
-        with self._lock:
-            streams = list(self._streams)
-        for s in streams:
-            s.drop(rst)
-        return len(streams)
-
-    def stream_count(self):
-        with self._lock:
-            return sum(1 for s in self._streams if not s.closed)
-
     def set_streaming(self, enabled):
         """Turn streaming on/off; turning it off drops open streams."""
         self.streaming = bool(enabled)
@@ -1153,13 +893,9 @@ class MockMastodon(object):
         known tokens when None).  When Remaining reaches 0 the server
         answers 429 until Reset."""
         with self._lock:
-            if limit is not None:
-                self.ratelimit_limit = int(limit)
-            reset = (_parse_iso(reset_iso) if reset_iso
-                     else self._window_end(time.time()))
             keys = [token] if token else list(self.tokens) + ["ip"]
-            for k in keys:
-                self._rl[k] = [int(remaining), reset]
+        self.limiter.set(remaining, _parse_iso(reset_iso) if reset_iso
+                         else None, keys, limit)
 
     def revoke(self, token=None):
         """Invalidate `token` (default: every token).  Its streams end, as
@@ -1168,9 +904,9 @@ class MockMastodon(object):
             victims = [token] if token else list(self.tokens)
             for t in victims:
                 self.tokens.pop(t, None)
-            streams = [s for s in self._streams if s.token in victims]
-        for s in streams:
-            s.end()
+        for s in self.open_streams():
+            if s.token in victims:
+                s.end()
         return len(victims)
 
     def add_token(self, token=None, scopes=ALL_SCOPES):
@@ -1192,242 +928,67 @@ class MockMastodon(object):
             self.last_code = code
         return code
 
-    def wait_for(self, predicate, timeout=5, interval=0.01):
-        """Poll predicate() until truthy; return its last value (falsy on
-        timeout, so `assert m.wait_for(...)` reads well)."""
-        deadline = time.time() + timeout
-        while True:
-            v = predicate()
-            if v or time.time() >= deadline:
-                return v
-            time.sleep(interval)
-
-    def snapshot(self, name):
-        """JSON-friendly copy of a state attribute (used by GET /_mock)."""
-        with self._lock:
-            v = getattr(self, name)
-            if isinstance(v, set):
-                return sorted(v, key=lambda x: (len(x), x))
-            if name == "requests":
-                return [list(r) for r in v]
-            if name == "tokens":
-                return {k: {"scopes": sorted(r["scopes"]),
-                            "user": r["user"]} for k, r in v.items()}
-            return json.loads(_dumps(v))
-
-    _CONTROL = ("add_account", "add_mention", "add_mentions", "add_dm",
-                "add_status", "add_favourite", "add_reblog", "add_follow",
-                "edit_status", "delete_status", "fail", "clear_failures",
-                "drop_streams", "stream_count", "set_streaming",
-                "set_ratelimit", "revoke", "issue_code", "add_token")
-    _STATE = ("statuses", "deleted", "posted", "favourited", "reblogged",
-              "followed", "notifications", "conversations", "accounts",
-              "requests", "stream_connects", "tokens", "apps", "base_url",
-              "ca_file", "token", "last_code", "markers",
-              "idempotent_replays", "me")
+    CONTROL = MockServer.CONTROL + (
+        "add_account", "add_mention", "add_mentions", "add_dm", "add_status",
+        "add_favourite", "add_reblog", "add_follow", "edit_status",
+        "delete_status", "set_streaming", "set_ratelimit", "revoke",
+        "issue_code", "add_token")
+    STATE = MockServer.STATE + (
+        "statuses", "deleted", "posted", "favourited", "reblogged",
+        "followed", "notifications", "conversations", "accounts", "tokens",
+        "apps", "token", "last_code", "markers", "idempotent_replays", "me")
 
     # ------------------------------------------------------------------
-    # rate limiting
+    # framework hooks
     # ------------------------------------------------------------------
 
-    @staticmethod
-    def _window_end(now):
-        return now - (now % RL_PERIOD) + RL_PERIOD
+    def ratelimit(self, call):
+        # per token; calls without a valid one share one window (Rack::Attack
+        # keys those by address); streams show the window but cost nothing
+        token = self._bearer(call)
+        return (self.limiter, token if token in self.tokens else "ip",
+                not call.path.startswith("/api/v1/streaming"))
 
-    def _ratelimit(self, key, count=True):
-        """Returns (headers, throttled)."""
-        now = time.time()
-        with self._lock:
-            b = self._rl.get(key)
-            if b is None or now >= b[1]:
-                b = [self.ratelimit_limit, self._window_end(now)]
-                self._rl[key] = b
-            throttled = False
-            if count:
-                if b[0] <= 0:
-                    throttled = True
-                else:
-                    b[0] -= 1
-            headers = [("X-RateLimit-Limit", str(self.ratelimit_limit)),
-                       ("X-RateLimit-Remaining", str(max(0, b[0]))),
-                       ("X-RateLimit-Reset", _iso_us(b[1]))]
-        return headers, throttled
+    def prepare(self, call):
+        call.token = self._bearer(call)
+        call.params = _parse_form(call.qs, {})
+        if call.method in ("POST", "PUT", "PATCH", "DELETE") and call.body:
+            self._parse_body(call.headers.get("content-type", ""), call.body,
+                             call.params)
 
-    # ------------------------------------------------------------------
-    # HTTP dispatch
-    # ------------------------------------------------------------------
+    def not_found(self, call):
+        raise _err(404, ERR_NOT_FOUND)
 
-    def _handle(self, h):
-        try:
-            body = h.read_body()
-        except (ValueError, OSError):
-            h.close_connection = True
-            h.send_all(400, [("Content-Type", "text/plain")], b"bad request")
-            return
-        split = urllib.parse.urlsplit(h.path)
-        path = split.path
-        qs = split.query
-        headers = {k.lower(): v for k, v in h.headers.items()}
-        method = h.command
+    def json_headers(self):
+        return [("Cache-Control",
+                 "no-cache, no-store, max-age=0, must-revalidate"),
+                ("X-Request-Id", secrets.token_hex(8))]
 
-        if path.startswith("/_mock/"):
-            return self._handle_control(h, method, path[7:], body)
+    def fault_body(self, status):
+        """nginx's page for a 5xx (the proxy failed), else the API's
+        error."""
+        if status >= 500:
+            reason = HTTP_REASONS.get(status, "Error")
+            return ("<html>\r\n<head><title>%d %s</title></head>\r\n"
+                    "<body>\r\n<center><h1>%d %s</h1></center>\r\n"
+                    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+                    % (status, reason, status, reason))
+        return {"error": {401: ERR_TOKEN, 403: "This action is not allowed",
+                          404: ERR_NOT_FOUND, 422: "Validation failed",
+                          429: "Too many requests"}.get(status, "Error")}
 
-        with self._lock:
-            self.requests.append(Request(
-                method, path, urllib.parse.parse_qs(qs,
-                                                    keep_blank_values=True),
-                headers))
+    def info(self):
+        return dict(MockServer.info(self), token=self.token)
 
-        token = self._bearer(headers, qs)
-        rl_key = token if token in self.tokens else "ip"
-        is_stream = path.startswith("/api/v1/streaming")
-        rl_headers, throttled = self._ratelimit(rl_key, count=not is_stream)
-
-        # injected failures come first: they model a proxy/load balancer
-        rule = self._match_failure(method, path)
-        if rule is not None:
-            return self._send_failure(h, rule, rl_headers)
-        if throttled:
-            rl_headers = [(k, "0" if k == "X-RateLimit-Remaining" else v)
-                          for k, v in rl_headers]
-            return self._send_json(h, 429, {"error": "Too many requests"},
-                                   rl_headers)
-        try:
-            params = {}
-            _parse_form(qs, params)
-            if method in ("POST", "PUT", "PATCH", "DELETE") and body:
-                self._parse_body(headers.get("content-type", ""), body,
-                                 params)
-            ctx = {"h": h, "method": method, "path": path, "qs": qs,
-                   "params": params, "headers": headers, "token": token,
-                   "rl": rl_headers}
-            if is_stream:
-                return self._streaming(ctx)
-            status, payload, extra = self._route(ctx)
-        except _Fail as f:
-            status, payload, extra = f.status, f.body, list(
-                f.headers.items())
-        except Exception as e:  # a mock bug must not kill the connection
-            if self.verbose:
-                import traceback
-                traceback.print_exc()
-            status, payload, extra = 500, {
-                "error": "mock internal error: %r" % (e,)}, []
-        if isinstance(payload, (bytes, str)):
-            ctype = "text/html; charset=utf-8"
-            for k, v in extra:
-                if k.lower() == "content-type":
-                    ctype = v
-            extra = [(k, v) for k, v in extra if k.lower() != "content-type"]
-            data = payload.encode("utf-8") if isinstance(payload, str) \
-                else payload
-            h.send_all(status, [("Content-Type", ctype)] + rl_headers + extra,
-                       data)
-        else:
-            self._send_json(h, status, payload, rl_headers + extra)
-
-    def _send_json(self, h, status, obj, headers):
-        with self._lock:
-            data = _dumps(obj).encode("utf-8", "surrogatepass")
-        ctype = "application/json; charset=utf-8"
-        for k, v in headers:
-            if k.lower() == "content-type":
-                ctype = v
-        headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
-        h.send_all(status, [("Content-Type", ctype),
-                            ("Cache-Control",
-                             "no-cache, no-store, max-age=0, "
-                             "must-revalidate"),
-                            ("X-Request-Id", secrets.token_hex(8))]
-                   + list(headers), data)
-
-    def _match_failure(self, method, path):
-        now = time.time()
-        with self._lock:
-            for rule in list(self._failures):
-                if rule["until"] is not None and now >= rule["until"]:
-                    self._failures.remove(rule)
-                    continue
-                if rule["method"] and rule["method"] != method:
-                    continue
-                if not rule["re"].search(path):
-                    continue
-                rule["hits"] += 1
-                if rule["times"] is not None:
-                    rule["times"] -= 1
-                    if rule["times"] <= 0:
-                        self._failures.remove(rule)
-                return dict(rule)
-        return None
-
-    def _send_failure(self, h, rule, rl_headers):
-        status = rule["status"]
-        if status == 0:
-            h.close_connection = True
-            try:
-                _shutdown(h.request)
-            except OSError:
-                pass
-            return
-        extra = []
-        if rule["retry_after"] is not None:
-            extra.append(("Retry-After", str(rule["retry_after"])))
-        if status == 429:
-            rl_headers = [(k, "0" if k == "X-RateLimit-Remaining" else v)
-                          for k, v in rl_headers]
-        body = rule["body"]
-        if body is None:
-            if status >= 500:
-                reason = HTTP_REASONS.get(status, "Error")
-                body = ("<html>\r\n<head><title>%d %s</title></head>\r\n"
-                        "<body>\r\n<center><h1>%d %s</h1></center>\r\n"
-                        "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-                        % (status, reason, status, reason))
-            else:
-                body = {"error": {401: ERR_TOKEN, 403:
-                                  "This action is not allowed",
-                                  404: ERR_NOT_FOUND,
-                                  422: "Validation failed",
-                                  429: "Too many requests"}.get(
-                                      status, "Error")}
-        if isinstance(body, str):
-            h.send_all(status, [("Content-Type", "text/html")] + rl_headers
-                       + extra, body.encode("utf-8"))
-        else:
-            self._send_json(h, status, body, rl_headers + extra)
-
-    def _handle_control(self, h, method, name, body):
-        try:
-            if method == "GET" and name in self._STATE:
-                result = self.snapshot(name)
-            elif method == "POST" and name in self._CONTROL:
-                kwargs = json.loads(body.decode("utf-8")) if body.strip() \
-                    else {}
-                if not isinstance(kwargs, dict):
-                    raise TypeError("body must be a JSON object")
-                result = getattr(self, name)(**kwargs)
-                if name == "fail":
-                    result = {"id": result["id"]}
-            else:
-                return self._send_json(h, 404, {"error": "no such control "
-                                                "method: %s" % name}, [])
-        except Exception as e:
-            return self._send_json(h, 400, {"error": "%s: %s" % (
-                type(e).__name__, e)}, [])
-        if isinstance(result, set):
-            result = sorted(result)
-        self._send_json(h, 200, result, [])
-
-    def _bearer(self, headers, qs):
-        auth = headers.get("authorization", "")
-        m = re.match(r"^\s*Bearer\s+(\S+)\s*$", auth, re.IGNORECASE)
+    def _bearer(self, call):
+        m = re.match(r"^\s*Bearer\s+(\S+)\s*$",
+                     call.headers.get("authorization", ""), re.IGNORECASE)
         if m:
             return m.group(1)
-        q = urllib.parse.parse_qs(qs)
         for k in ("access_token", "bearer_token"):
-            if q.get(k):
-                return q[k][0]
+            v = call.query.get(k)
+            if v and v[0]:
+                return v[0]
         return None
 
     @staticmethod
@@ -1458,10 +1019,10 @@ class MockMastodon(object):
                      "profile": "profile", "push": "push", "admin": "admin"}
 
     def _auth(self, ctx, *scopes, user=True):
-        tok = ctx["token"]
+        tok = ctx.token
         rec = self.tokens.get(tok) if tok else None
         if rec is None:
-            raise _Fail(401, {"error": ERR_TOKEN}, {
+            raise HTTPError(401, {"error": ERR_TOKEN}, {
                 "WWW-Authenticate": 'Bearer realm="Doorkeeper", '
                 'error="invalid_token", error_description="%s"' % ERR_TOKEN})
         if scopes:
@@ -1476,7 +1037,7 @@ class MockMastodon(object):
                 if s == "read:accounts" and "profile" in have:
                     ok = True
             if not ok:
-                raise _Fail(403, {"error": ERR_SCOPE}, {
+                raise HTTPError(403, {"error": ERR_SCOPE}, {
                     "WWW-Authenticate": 'Bearer realm="Doorkeeper", '
                     'error="insufficient_scope", error_description="%s"'
                     % ERR_SCOPE})
@@ -1488,25 +1049,7 @@ class MockMastodon(object):
     # routing
     # ------------------------------------------------------------------
 
-    def _route(self, ctx):
-        method, path = ctx["method"], ctx["path"]
-        if method == "HEAD":
-            method = "GET"
-        for m, rx, fn in self._routes():
-            if m != method:
-                continue
-            mo = rx.match(path)
-            if mo:
-                r = fn(ctx, *mo.groups())
-                if len(r) == 2:
-                    return r[0], r[1], []
-                return r
-        raise _err(404, ERR_NOT_FOUND)
-
-    def _routes(self):
-        r = getattr(self, "_route_table", None)
-        if r is not None:
-            return r
+    def _add_routes(self):
         S = r"(\d+)"
         table = [
             ("POST", r"/api/v1/apps", self._r_apps),
@@ -1552,15 +1095,16 @@ class MockMastodon(object):
             ("POST", r"/api/v1/statuses/%s/unfavourite" % S, self._r_unfav),
             ("POST", r"/api/v1/statuses/%s/reblog" % S, self._r_reblog),
             ("POST", r"/api/v1/statuses/%s/unreblog" % S, self._r_unreblog),
+            ("GET", r"/api/v1/streaming.*", self._streaming),
         ]
-        r = [(m, re.compile("^" + p + "/?$"), fn) for m, p, fn in table]
-        self._route_table = r
-        return r
+        for method, pattern, handler in table:
+            # Rails routes take a trailing slash
+            self.route(method, pattern + "/?", handler)
 
     # -- OAuth / apps ---------------------------------------------------
 
     def _r_apps(self, ctx):
-        p = ctx["params"]
+        p = ctx.params
         name = p.get("client_name")
         ruris = p.get("redirect_uris")
         if isinstance(ruris, list):
@@ -1607,9 +1151,9 @@ class MockMastodon(object):
                      "redirect_uris": app.get("redirect_uris", [OOB])}
 
     def _client_auth(self, ctx):
-        p = ctx["params"]
+        p = ctx.params
         cid, secret = p.get("client_id"), p.get("client_secret")
-        auth = ctx["headers"].get("authorization", "")
+        auth = ctx.headers.get("authorization", "")
         if auth.lower().startswith("basic "):
             try:
                 raw = base64.b64decode(auth[6:].strip()).decode("utf-8")
@@ -1620,12 +1164,12 @@ class MockMastodon(object):
         app = self.apps.get(cid) if isinstance(cid, str) else None
         if app is None or not isinstance(secret, str) or \
                 not secrets.compare_digest(secret, app["client_secret"]):
-            raise _Fail(401, {"error": "invalid_client",
+            raise HTTPError(401, {"error": "invalid_client",
                               "error_description": ERR_INVALID_CLIENT})
         return app
 
     def _r_authorize(self, ctx):
-        p = ctx["params"]
+        p = ctx.params
         app = self.apps.get(p.get("client_id"))
         if app is None:
             return 401, self._html_page(
@@ -1685,15 +1229,15 @@ class MockMastodon(object):
                 "%s\n</body></html>\n" % (_h(title), _h(title), inner))
 
     def _r_token(self, ctx):
-        p = ctx["params"]
+        p = ctx.params
         grant = p.get("grant_type")
         if grant not in ("authorization_code", "client_credentials"):
             if not _present(grant):
-                raise _Fail(400, {
+                raise HTTPError(400, {
                     "error": "invalid_request",
                     "error_description": "Missing required parameter: "
                     "grant_type."})
-            raise _Fail(400, {
+            raise HTTPError(400, {
                 "error": "unsupported_grant_type",
                 "error_description": "The authorization grant type is not "
                 "supported by the authorization server."})
@@ -1722,7 +1266,7 @@ class MockMastodon(object):
                     got = verifier
                 bad = got != chal
             if bad:
-                raise _Fail(400, {"error": "invalid_grant",
+                raise HTTPError(400, {"error": "invalid_grant",
                                   "error_description": ERR_INVALID_GRANT})
             del self.codes[code]
             scope = rec["scope"] or " ".join(app["scopes"])
@@ -1738,7 +1282,7 @@ class MockMastodon(object):
 
     def _r_revoke(self, ctx):
         self._client_auth(ctx)
-        tok = ctx["params"].get("token")
+        tok = ctx.params.get("token")
         if isinstance(tok, str) and tok in self.tokens:
             self.revoke(tok)
         return 200, {}
@@ -1764,7 +1308,7 @@ class MockMastodon(object):
         }
 
     def _r_webfinger(self, ctx):
-        res = ctx["params"].get("resource") or ""
+        res = ctx.params.get("resource") or ""
         m = re.match(r"^(?:acct:)?@?([^@]+)@(.+)$", str(res))
         if not m:
             raise _err(400, "Invalid resource")
@@ -1891,7 +1435,7 @@ class MockMastodon(object):
 
     def _r_lookup(self, ctx):
         self._auth(ctx, "read:accounts")
-        acct = ctx["params"].get("acct")
+        acct = ctx.params.get("acct")
         if not isinstance(acct, str) or not acct.strip():
             raise _err(404, ERR_NOT_FOUND)
         a = self._account(acct, create=False)
@@ -1921,7 +1465,7 @@ class MockMastodon(object):
 
     def _r_relationships(self, ctx):
         self._auth(ctx, "read:follows")
-        ids = ctx["params"].get("id") or []
+        ids = ctx.params.get("id") or []
         if isinstance(ids, str):
             ids = [ids]
         with self._lock:
@@ -1954,7 +1498,7 @@ class MockMastodon(object):
 
     def _r_search(self, ctx):
         self._auth(ctx, "read:search", "read:accounts")
-        p = ctx["params"]
+        p = ctx.params
         q = str(p.get("q") or "").strip()
         accounts, statuses = [], []
         typ = p.get("type")
@@ -2039,7 +1583,7 @@ class MockMastodon(object):
 
     def _r_notifications(self, ctx):
         self._auth(ctx, "read:notifications")
-        p = ctx["params"]
+        p = ctx.params
         types = p.get("types") if isinstance(p.get("types"), list) else None
         excl = p.get("exclude_types") \
             if isinstance(p.get("exclude_types"), list) else None
@@ -2091,7 +1635,7 @@ class MockMastodon(object):
 
     def _r_markers_get(self, ctx):
         self._auth(ctx, "read:statuses")
-        tl = ctx["params"].get("timeline") or []
+        tl = ctx.params.get("timeline") or []
         if isinstance(tl, str):
             tl = [tl]
         with self._lock:
@@ -2099,7 +1643,7 @@ class MockMastodon(object):
 
     def _r_markers_post(self, ctx):
         self._auth(ctx, "write:statuses")
-        p = ctx["params"]
+        p = ctx.params
         with self._lock:
             for tl in ("home", "notifications"):
                 v = p.get(tl)
@@ -2115,7 +1659,7 @@ class MockMastodon(object):
 
     def _r_conversations(self, ctx):
         self._auth(ctx, "read:statuses")
-        p = ctx["params"]
+        p = ctx.params
         limit = self._limit(p, 20)
         with self._lock:
             items = sorted(self.conversations.values(),
@@ -2203,8 +1747,8 @@ class MockMastodon(object):
 
     def _r_post_status(self, ctx):
         self._auth(ctx, "write:statuses")
-        p = ctx["params"]
-        headers = ctx["headers"]
+        p = ctx.params
+        headers = ctx.headers
         key = headers.get("idempotency-key")
         now = time.time()
         with self._lock:
@@ -2279,7 +1823,7 @@ class MockMastodon(object):
 
     def _r_edit_status(self, ctx, sid):
         self._auth(ctx, "write:statuses")
-        p = ctx["params"]
+        p = ctx.params
         with self._lock:
             st = self._get_status(sid)
             if st["account"] is not self.me:
@@ -2339,7 +1883,7 @@ class MockMastodon(object):
             self.reblogged.add(sid)
             st["reblogs_count"] += 1
             st["reblogged"] = True
-            vis = ctx["params"].get("visibility")
+            vis = ctx.params.get("visibility")
             w = self._make_status(self.me, text="", html="",
                                   visibility=str(vis) if _present(vis)
                                   else "public")
@@ -2370,135 +1914,44 @@ class MockMastodon(object):
     # -- streaming ------------------------------------------------------
 
     def _streaming(self, ctx):
-        h, path, p = ctx["h"], ctx["path"], ctx["params"]
         if not self.streaming:
-            return self._send_json(h, 404, {"error": "Streaming is disabled"},
-                                   ctx["rl"])
-        path = path.rstrip("/")
+            return 404, {"error": "Streaming is disabled"}
+        path = ctx.path.rstrip("/")
         if path == "/api/v1/streaming/health":
-            return h.send_all(200, [("Content-Type", "text/plain")] +
-                              ctx["rl"], b"OK")
+            return 200, "OK", [("Content-Type", "text/plain")]
         kinds = {"/api/v1/streaming/user": "user",
                  "/api/v1/streaming/user/notification": "user:notification",
                  "/api/v1/streaming/direct": "direct"}
         kind = kinds.get(path)
         if path == "/api/v1/streaming":
-            kind = p.get("stream")
-            if (ctx["headers"].get("upgrade") or "").lower() == "websocket":
-                return self._send_json(h, 400, {
+            kind = ctx.params.get("stream")
+            if (ctx.headers.get("upgrade") or "").lower() == "websocket":
+                return 400, {
                     "error": "WebSocket streaming is not implemented by the "
-                    "mock; use server-sent events"}, ctx["rl"])
+                    "mock; use server-sent events"}
         if kind not in ("user", "user:notification", "direct"):
-            return self._send_json(
-                h, 400 if path == "/api/v1/streaming" else 404,
-                {"error": "Unknown stream type"}, ctx["rl"])
-        tok = ctx["token"]
+            return (400 if path == "/api/v1/streaming" else 404,
+                    {"error": "Unknown stream type"})
+        tok = ctx.token
         if not tok:
-            return self._send_json(h, 401, {"error": "Missing access token"},
-                                   ctx["rl"])
+            return 401, {"error": "Missing access token"}
         rec = self.tokens.get(tok)
         if rec is None:
-            return self._send_json(h, 401, {"error": "Invalid access token"},
-                                   ctx["rl"])
+            return 401, {"error": "Invalid access token"}
         need = {"user": ("read", "read:statuses", "read:notifications"),
                 "user:notification": ("read", "read:notifications"),
                 "direct": ("read", "read:statuses")}[kind]
         if not any(s in rec["scopes"] for s in need):
-            return self._send_json(h, 401, {
-                "error": "Access token does not have the required scopes"},
-                ctx["rl"])
-        if ctx["method"] != "GET":
+            return 401, {
+                "error": "Access token does not have the required scopes"}
+        if ctx.method != "GET":
             raise _err(404, ERR_NOT_FOUND)
-        self._serve_sse(h, kind, tok, ctx["rl"])
-
-    def _serve_sse(self, h, kind, tok, rl_headers):
-        sock = h.request
-        stream = _Stream(kind, tok, sock)
-        chunked = self.sse_framing == "chunked"
-        h.send_response(200)
-        h.send_header("Content-Type", "text/event-stream")
-        h.send_header("Cache-Control", "private, no-store")
-        for k, v in rl_headers:
-            h.send_header(k, v)
-        if chunked:
-            h.send_header("Transfer-Encoding", "chunked")
-        else:
-            h.send_header("Connection", "close")
-        h.end_headers()
-        h.close_connection = True
-        w = h.wfile
-
-        def write(data):
-            frag = self.sse_fragment
-            pieces = [data] if not frag else [
-                data[i:i + frag] for i in range(0, len(data), frag)]
-            for piece in pieces:
-                if chunked:
-                    w.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
-                else:
-                    w.write(piece)
-                if frag:
-                    time.sleep(0.002)
-
-        with self._lock:
-            self._streams.append(stream)
-            self.stream_connects += 1
-        try:
-            write(b":)\n")
-            next_hb = time.time() + self.heartbeat_seconds
-            while True:
-                with stream.cond:
-                    if not stream.pending and not stream.closed:
-                        stream.cond.wait(
-                            max(0.0, min(0.2, next_hb - time.time())))
-                    data = stream.pending
-                    stream.pending = []
-                    closed, dropped = stream.closed, stream.dropped
-                if dropped:
-                    break
-                if data:
-                    write(b"".join(data))
-                if closed:
-                    if chunked:
-                        w.write(b"0\r\n\r\n")
-                    break
-                if time.time() >= next_hb:
-                    write(b":thump\n\n")
-                    next_hb = time.time() + self.heartbeat_seconds
-                if self._peer_closed(sock):
-                    break
-        except (OSError, ValueError):
-            pass
-        finally:
-            stream.closed = True
-            with self._lock:
-                if stream in self._streams:
-                    self._streams.remove(stream)
-
-    @staticmethod
-    def _peer_closed(sock):
-        try:
-            r, _, _ = select.select([sock], [], [], 0)
-        except (OSError, ValueError):
-            return True
-        if not r:
-            return False
-        old = sock.gettimeout()
-        try:
-            sock.settimeout(0.01)
-            data = sock.recv(1)
-            return data == b""
-        except socket.timeout:
-            return False
-        except ssl.SSLWantReadError:
-            return False
-        except OSError:
-            return True
-        finally:
-            try:
-                sock.settimeout(old)
-            except OSError:
-                pass
+        return self.stream(ctx, kind, tok,
+                           headers=[("Cache-Control", "private, no-store")],
+                           preamble=b":)\n", heartbeat=b":thump\n\n",
+                           interval=self.heartbeat_seconds,
+                           framing=self.sse_framing,
+                           fragment=self.sse_fragment)
 
 
 ALL_SUBSCOPES = {
@@ -2512,50 +1965,27 @@ ALL_SUBSCOPES = {
 }
 
 
-# --------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------
-
-def _write_atomic(path, text):
-    tmp = path + ".tmp%d" % os.getpid()
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Mock Mastodon server")
-    ap.add_argument("--port-file", required=True)
-    ap.add_argument("--info-file")
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--tls", action="store_true")
-    ap.add_argument("--no-streaming", action="store_true")
-    ap.add_argument("--max-characters", type=int, default=500)
-    ap.add_argument("--token", default="test-token")
-    ap.add_argument("--acct", default="me")
-    ap.add_argument("--domain", default="mastodon.test")
-    ap.add_argument("--heartbeat", type=float, default=5.0)
-    ap.add_argument("--ratelimit-limit", type=int, default=300)
-    ap.add_argument("--verbose", action="store_true")
-    a = ap.parse_args(argv)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    m = MockMastodon(tls=a.tls, streaming=not a.no_streaming,
-                     max_characters=a.max_characters, token=a.token,
-                     acct=a.acct, domain=a.domain,
-                     heartbeat_seconds=a.heartbeat,
-                     ratelimit_limit=a.ratelimit_limit, verbose=a.verbose,
-                     port=a.port).start()
-    if a.info_file:
-        _write_atomic(a.info_file, json.dumps({
-            "port": m.port, "base_url": m.base_url, "ca_file": m.ca_file,
-            "token": m.token}) + "\n")
-    _write_atomic(a.port_file, "%d\n" % m.port)
-    while not stop.wait(0.5):
-        pass
-    m.stop()
-    return 0
+    def add_arguments(ap):
+        ap.add_argument("--no-streaming", action="store_true")
+        ap.add_argument("--max-characters", type=int, default=500)
+        ap.add_argument("--token", default="test-token")
+        ap.add_argument("--acct", default="me")
+        ap.add_argument("--domain", default="mastodon.test")
+        ap.add_argument("--heartbeat", type=float, default=5.0)
+        ap.add_argument("--ratelimit-limit", type=int, default=300)
+
+    def make(a):
+        return MockMastodon(tls=a.tls, streaming=not a.no_streaming,
+                            max_characters=a.max_characters, token=a.token,
+                            acct=a.acct, domain=a.domain,
+                            heartbeat_seconds=a.heartbeat,
+                            ratelimit_limit=a.ratelimit_limit,
+                            verbose=a.verbose, port=a.port)
+
+    return serve_main(make, argv, "Mock Mastodon server", add_arguments)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import tempfile
 import threading
 import time
 
+from mockframe import wait_for
+
 # ZNC sleeps 30 seconds before starting as root; as root we run it as nobody.
 NOBODY = 65534
 
@@ -37,12 +39,7 @@ def have(program):
 
 def wait_until(predicate, timeout=10.0, interval=0.05):
     """Poll predicate() until it is truthy; return its last value."""
-    deadline = time.time() + timeout
-    while True:
-        v = predicate()
-        if v or time.time() >= deadline:
-            return v
-        time.sleep(interval)
+    return wait_for(predicate, timeout, interval)
 
 
 def iso_seconds(iso):

@@ -6,22 +6,16 @@ import re
 import signal
 import socket
 import ssl
-import subprocess
 
 import pytest
 
 from ircclient import Client
+from mockframe import certs
 
 
 def make_cert(dirpath, name, cn="127.0.0.1"):
-    cert = os.path.join(dirpath, name + ".pem")
-    key = os.path.join(dirpath, name + ".key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-                    "-subj", "/CN=" + cn, "-addext",
-                    "subjectAltName=IP:127.0.0.1", "-keyout", key,
-                    "-out", cert], check=True, capture_output=True)
-    return cert, key
+    c = certs.self_signed(dirpath, name + ".pem", name + ".key", cn=cn)
+    return c.cert, c.key
 
 
 def tls_port(p):

@@ -32,13 +32,16 @@ import json
 import os
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 import time
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+from mockframe import certs  # noqa: E402 (test certificates)
 
 HITS = {}
 HITS_LOCK = threading.Lock()
@@ -285,19 +288,6 @@ class Server(ThreadingHTTPServer):
         pass
 
 
-def make_cert(d):
-    cert = os.path.join(d, "cert.pem")
-    key = os.path.join(d, "key.pem")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec",
-         "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-         "-keyout", key, "-out", cert, "-days", "2",
-         "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return cert, key
-
-
 def serve(srv):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
 
@@ -312,7 +302,7 @@ def main():
     ports = [str(plain.server_address[1])]
     serve(plain)
     if args.tls_dir:
-        cert, key = make_cert(args.tls_dir)
+        cert, key, _ = certs.self_signed(args.tls_dir)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
         tls = Server(("127.0.0.1", 0), Handler)
