@@ -378,7 +378,7 @@ void gw_router_free(struct gw_router *r)
         r->accounts = a->next;
         account_free(a);
     }
-    free(r->inflight);
+    gw__outbox_free(r);
     free(r);
 }
 

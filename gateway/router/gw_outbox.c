@@ -29,6 +29,13 @@
 
 #define QUERY_TOKEN_BIT (UINT64_C(1) << 62)
 
+/* Sent, but the store refused to record it: the mark is tried again on
+ * every round of the outbox until it is written. */
+struct gw_unmarked {
+    int64_t id;
+    char *result;
+};
+
 struct gw_query {
     struct gw_query *next;
     uint64_t token;
@@ -291,9 +298,33 @@ static void outbox_dispatch(struct gw_router *r, struct gw_outbox_item *it)
     cJSON_Delete(pl);
 }
 
+void gw__outbox_free(struct gw_router *r)
+{
+    free(r->inflight);
+    for (int i = 0; i < r->nunmarked; i++)
+        free(r->unmarked[i].result);
+    free(r->unmarked);
+}
+
+static void marks_retry(struct gw_router *r)
+{
+    for (int i = 0; i < r->nunmarked;) {
+        struct gw_unmarked *u = &r->unmarked[i];
+        int rc = gw_store_outbox_sent(gw__store(r), u->id, u->result);
+        if (rc < 0 && rc != UV_EINVAL && rc != UV_ENOENT) {
+            i++;
+            continue;
+        }
+        inflight_del(r, u->id);
+        free(u->result);
+        r->unmarked[i] = r->unmarked[--r->nunmarked];
+    }
+}
+
 void gw__outbox_dispatch_due(struct gw_router *r)
 {
     struct gw_outbox_item *items = NULL;
+    marks_retry(r);
     int n =
         gw_store_outbox_due(gw__store(r), gw_now_ms(), OUTBOX_BATCH, &items);
     for (int i = 0; i < n && !r->stopping; i++)
@@ -398,15 +429,21 @@ static void done_ok(struct gw_router *r, struct gw_account *a,
                     const struct gw_action_result *res)
 {
     enum gw_action_kind k = gw__action_kind(it->action);
-    if (gw_store_outbox_sent(gw__store(r), it->id,
-                             res->result_id ? res->result_id : "") < 0) {
-        /* Not recorded as sent, it would be sent again: say so loudly. The
-         * idempotency key makes that resend harmless where the network
-         * has one. */
+    const char *result = res->result_id ? res->result_id : "";
+    if (gw_store_outbox_sent(gw__store(r), it->id, result) < 0) {
+        /* Still pending in the store: never hand it over again, and write
+         * the mark as soon as the store takes it. Only a crash before then
+         * sends it again (with the same idempotency key). */
         gw_log(r->gw, GW_LOG_ERROR,
-               "outbox %lld: sent, but could not record it (%s); it may be "
-               "sent again",
+               "outbox %lld: sent, but could not record it (%s); trying "
+               "again",
                (long long)it->id, gw_store_errmsg(gw__store(r)));
+        r->unmarked = gw_xrealloc(r->unmarked, sizeof(*r->unmarked) *
+                                                   (size_t)(r->nunmarked + 1));
+        r->unmarked[r->nunmarked].id = it->id;
+        r->unmarked[r->nunmarked].result = gw_xstrdup(result);
+        r->nunmarked++;
+        inflight_add(r, it->id);
     }
     if (res->created != NULL && a != NULL)
         echo_created(r, a, it, res->created);
@@ -417,7 +454,11 @@ static void done_ok(struct gw_router *r, struct gw_account *a,
         if ((k == GW_ACT_REPLY || k == GW_ACT_DM) &&
             gw_store_post_by_ref(gw__store(r), parent, &pp) == 0 &&
             (pp.state == GW_POST_OPEN || pp.state == GW_POST_CLAIMED)) {
-            gw_store_post_set_state(gw__store(r), pp.id, GW_POST_DONE, it->who);
+            if (gw_store_post_set_state(gw__store(r), pp.id, GW_POST_DONE,
+                                        it->who) < 0)
+                gw_log(r->gw, GW_LOG_ERROR,
+                       "[%s] answered, but the inbox could not record it: %s",
+                       pp.ref, gw_store_errmsg(gw__store(r)));
             tell_origin(r, it->origin, "[%s] answered by %s", pp.ref, it->who);
         } else if (k != GW_ACT_REPLY && k != GW_ACT_DM && k != GW_ACT_POST) {
             tell_origin(r, it->origin, "%s: %s [%s] done", it->who, it->action,

@@ -81,15 +81,20 @@ struct gw_show {
 struct gw_pending;
 struct gw_query;
 struct gw_commit_wait;
+struct gw_unmarked;
 
 struct gw_router {
     struct gateway *gw;
     struct gw_frontend *fronts;
     struct gw_account *accounts;
     uv_timer_t outbox_timer;
-    /* Outbox ids handed to an adapter and not yet done. */
+    /* Outbox ids handed to an adapter and not yet done, and those sent
+     * whose "sent" the store refused to record: both are never handed
+     * over again. */
     int64_t *inflight;
     int ninflight, capinflight;
+    struct gw_unmarked *unmarked;
+    int nunmarked;
     /* Read-only queries (!thread, !who) waiting for an adapter. */
     struct gw_query *queries;
     uint64_t next_query;
@@ -180,6 +185,7 @@ void gw__outbox_kick(struct gw_router *r);
 int gw__outbox_retry(struct gw_router *r, int64_t id);
 void gw__outbox_dispatch_due(struct gw_router *r);
 void gw__outbox_drop_account(struct gw_router *r, const char *account);
+void gw__outbox_free(struct gw_router *r);
 void gw__outbox_done(struct gw_router *r, int64_t id,
                      const struct gw_action_result *res);
 void gw__queries_ready(struct gw_router *r, struct gw_account *a);

@@ -9,9 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "fakefront.h"
 #include "gw_router_int.h"
 #include "gw_store.h"
+#include "gw_store_int.h"
 #include "testnet.h"
 
 #define ACCOUNT_T                                                              \
@@ -286,6 +289,29 @@ START_TEST(test_failed_says_why)
 }
 END_TEST
 
+/* The network made it but the store would not record that: it is never
+ * handed over again, and the mark is written once the store takes it. */
+START_TEST(test_sent_mark_refused_not_sent_twice)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    testgw_say(&g, "you", "#t", "!post only once");
+    wait_actions(tn, 1, 2000);
+    sqlite3 *db = g.gw.store->db;
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA query_only = ON", 0, 0, 0),
+                     SQLITE_OK);
+    testnet_answer(tn, 0, GW_ACT_OK, NULL);
+    testgw_run(&g, 2500); /* two rounds of the outbox */
+    ck_assert_int_eq(tn->nacts, 1);
+    ck_assert_int_eq(sqlite3_exec(db, "PRAGMA query_only = OFF", 0, 0, 0),
+                     SQLITE_OK);
+    testgw_run(&g, 1500);
+    int64_t depth = -1;
+    gw_store_outbox_depth(g.gw.store, "t", &depth);
+    ck_assert_int_eq(depth, 0);
+    ck_assert_int_eq(tn->nacts, 1);
+}
+END_TEST
+
 /* Too long for the network: said at once, nothing queued. */
 START_TEST(test_too_long_refused_before_queueing)
 {
@@ -523,6 +549,7 @@ static Suite *router_suite(void)
     tcase_add_test(tc, test_maybe_sent);
     tcase_add_test(tc, test_failed_says_why);
     tcase_add_test(tc, test_too_long_refused_before_queueing);
+    tcase_add_test(tc, test_sent_mark_refused_not_sent_twice);
     tcase_add_test(tc, test_actions_wait_until_ready);
     tcase_add_test(tc, test_signed_out_says_so_and_waits);
     tcase_add_test(tc, test_thread_lines);
