@@ -32,6 +32,14 @@
 #define GW_CLIENT_SENDQ_SOFT     (256 * 1024)
 #define GW_CLIENT_SENDQ_HARD     (1024 * 1024)
 #define GW_CLIENT_SENDQ_GRACE_MS 10000
+/*
+ * The kernel's send buffer per client (SO_SNDBUF; Linux doubles it). Left
+ * to autotuning it grows to tcp_wmem's maximum (4 MiB) for a client that
+ * never reads: the output queue above then never fills, the slow reader is
+ * never dropped and the kernel holds its megabytes instead. IRC lines are
+ * small: 256 KiB in flight is plenty for any client that reads.
+ */
+#define GW_CLIENT_SOCKBUF (128 * 1024)
 
 /*
  * Flood control (ngircd-style penalty, in microseconds): each command costs

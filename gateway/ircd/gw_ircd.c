@@ -111,6 +111,8 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    int sndbuf = GW_CLIENT_SOCKBUF;
+    uv_send_buffer_size((uv_handle_t *)&c->tcp, &sndbuf);
     struct sockaddr_storage ss;
     int sl = sizeof(ss);
     gw_strlcpy(c->host, "unknown", sizeof(c->host));

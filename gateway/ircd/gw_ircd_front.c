@@ -99,16 +99,29 @@ static bool front_nick_taken(struct gw_frontend *fe, const char *nick)
     return gw_ircd_nick_taken(d, nick) && !gw_ircd_is_puppet(d, nick);
 }
 
+/* Read positions are per nick and USER name: a person's desk and phone
+ * (same nick, different user names) each catch up on what they missed. */
+static void reader_of(const struct gw_client *c, char *buf, size_t size)
+{
+    size_t n = strlen(c->nick), u = strlen(c->user);
+    if (n + 1 + u + 1 > size)
+        n = u = 0;
+    memcpy(buf, c->nick, n);
+    buf[n] = '/';
+    memcpy(buf + n + 1, c->user, u);
+    buf[n + 1 + u] = '\0';
+}
+
 static void front_each_reader(struct gw_frontend *fe, gw_reader_cb cb,
                               void *arg)
 {
     struct gw_ircd *d = ircd_of(fe);
+    char reader[sizeof(((struct gw_ircd_speaker *)0)->reader)];
     for (struct gw_client *c = d->clients; c; c = c->next) {
         if (!c->registered || c->closing)
             continue;
-        struct gw_ircd_speaker s;
-        gw_ircd__speaker(c, &s);
-        cb(arg, s.reader);
+        reader_of(c, reader, sizeof(reader));
+        cb(arg, reader);
     }
 }
 
@@ -147,13 +160,11 @@ void gw_ircd__front_init(struct gw_ircd *d)
     d->fe.priv = d;
 }
 
-/* Read positions are per nick and USER name: a person's desk and phone
- * (same nick, different user names) each catch up on what they missed. */
 void gw_ircd__speaker(struct gw_client *c, struct gw_ircd_speaker *s)
 {
     memset(s, 0, sizeof(*s));
     gw_client_prefix(c, s->prefix, sizeof(s->prefix));
-    snprintf(s->reader, sizeof(s->reader), "%s/%s", c->nick, c->user);
+    reader_of(c, s->reader, sizeof(s->reader));
     s->sp.fe = &c->d->fe;
     s->sp.who = c;
     s->sp.person = c->nick;

@@ -379,6 +379,7 @@ void gw_router_free(struct gw_router *r)
         account_free(a);
     }
     gw__outbox_free(r);
+    gw__people_forget(r);
     free(r);
 }
 

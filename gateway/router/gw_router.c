@@ -382,11 +382,13 @@ void gw__group_flush(struct gw_router *r)
     struct gw_pending *p = r->pending;
     r->pending = NULL;
     r->pending_tail = &r->pending;
-    if (rc < 0)
+    if (rc < 0) {
         gw_log(r->gw, GW_LOG_ERROR,
                "store: could not commit events (%s); "
                "they will be fetched again",
                gw_store_errmsg(gw__store(r)));
+        gw__people_forget(r); /* nicks it stored are gone again */
+    }
     while (p) {
         struct gw_pending *next = p->next;
         if (rc == 0)

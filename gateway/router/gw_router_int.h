@@ -82,6 +82,7 @@ struct gw_pending;
 struct gw_query;
 struct gw_commit_wait;
 struct gw_unmarked;
+struct gw_people;
 
 struct gw_router {
     struct gateway *gw;
@@ -95,6 +96,7 @@ struct gw_router {
     int ninflight, capinflight;
     struct gw_unmarked *unmarked;
     int nunmarked;
+    struct gw_people *people; /* recently seen people, in memory */
     /* Read-only queries (!thread, !who) waiting for an adapter. */
     struct gw_query *queries;
     uint64_t next_query;
@@ -159,6 +161,7 @@ bool gw__account_ready(const struct gw_account *a);
 int gw__cursor_write(struct gw_account *a);
 
 /* gw_people.c */
+void gw__people_forget(struct gw_router *r);
 /* The person behind an event's author, with their nick (derived once per
  * (network, author id), then kept). */
 int gw__person_for(struct gw_account *a, const char *author_id,
