@@ -233,11 +233,15 @@ struct gw_adapter_ops {
      * only for a bug such as an unknown kind. Only called while ready and
      * for kinds in .actions. May be NULL (no actions). */
     int (*act)(struct gw_adapter *ad, const struct gw_action *a);
-    /* Length as the network counts it: 0, or UV_EMSGSIZE with err ("too
-     * long: 612 characters, the server allows 500"). Called before an
-     * action is queued, so the user hears at once. May be NULL. */
-    int (*check_text)(struct gw_adapter *ad, const struct gw_action *a,
-                      char *err, size_t errlen);
+    /* Can this action go? Called before it is queued (while the account
+     * is ready), so the user hears at once rather than from a failed
+     * outbox item later: the length as the network counts it ("too long:
+     * 612 characters, the server allows 500"), a messaging window that has
+     * closed, a target the network will refuse. 0, or < 0 with err (the
+     * action is not queued). token is 0 and idem_key NULL here. May be
+     * NULL. */
+    int (*check)(struct gw_adapter *ad, const struct gw_action *a, char *err,
+                 size_t errlen);
     /* OAuth: "account login NAME" and "account code NAME CODE". May be
      * NULL when the network signs in with configured secrets only. */
     int (*login)(struct gw_adapter *ad);

@@ -39,7 +39,7 @@
  * never dropped and the kernel holds its megabytes instead. IRC lines are
  * small: 256 KiB in flight is plenty for any client that reads.
  */
-#define GW_CLIENT_SOCKBUF (128 * 1024)
+#define GW_CLIENT_SOCKBUF (512 * 1024)
 
 /*
  * Flood control (ngircd-style penalty, in microseconds): each command costs

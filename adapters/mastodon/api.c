@@ -842,10 +842,13 @@ static int mastodon_act(struct gw_adapter *ad, const struct gw_action *a)
     }
 }
 
-static int mastodon_check_text(struct gw_adapter *ad, const struct gw_action *a,
-                               char *err, size_t errlen)
+static int mastodon_check(struct gw_adapter *ad, const struct gw_action *a,
+                          char *err, size_t errlen)
 {
     struct mastodon *m = ad->priv;
+    if (a->kind != GW_ACT_POST && a->kind != GW_ACT_REPLY &&
+        a->kind != GW_ACT_DM)
+        return 0;
     struct mastodon_post p;
     int rc = mastodon_compose(a, &p, err, errlen);
     if (rc == 0)
@@ -893,7 +896,7 @@ const struct gw_adapter_ops mastodon_ops = {
     .start = mastodon_start,
     .stop = mastodon_stop,
     .act = mastodon_act,
-    .check_text = mastodon_check_text,
+    .check = mastodon_check,
     .login = mastodon__login,
     .code = mastodon__code,
     .status = mastodon_status,

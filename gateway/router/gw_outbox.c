@@ -576,15 +576,13 @@ static void tell_waiting(const struct gw_enqueue *e, int64_t id)
                  a->name, gw_rt_why(&a->ad), what, (long long)id);
 }
 
-/* The length, checked now where the network can tell: the user hears at
- * once, not from a failed outbox item later. */
-static bool text_fits(const struct gw_enqueue *e, const char *text,
-                      const char *cw)
+/* Checked now where the network can tell (the length, a messaging window):
+ * the user hears at once, not from a failed outbox item later. */
+static bool network_takes(const struct gw_enqueue *e, const char *text,
+                          const char *cw)
 {
     struct gw_account *a = e->a;
-    if (text == NULL || !gw__account_ready(a) ||
-        (e->kind != GW_ACT_POST && e->kind != GW_ACT_REPLY &&
-         e->kind != GW_ACT_DM))
+    if (!gw__account_ready(a))
         return true;
     struct parent pa;
     bool have =
@@ -597,7 +595,7 @@ static bool text_fits(const struct gw_enqueue *e, const char *text,
     act.parent = have ? &pa.ref : NULL;
     char *composed = NULL, err[300] = "";
     compose(a, &act, have ? &pa : NULL, cw, GW_AUD_UNKNOWN, &composed);
-    int rc = gw_rt_check_text(&a->ad, &act, err, sizeof(err));
+    int rc = gw_rt_check(&a->ad, &act, err, sizeof(err));
     free(composed);
     if (have)
         parent_free(&pa);
@@ -623,7 +621,7 @@ void gw__enqueue(const struct gw_enqueue *e)
     bool post = e->kind == GW_ACT_POST || e->kind == GW_ACT_REPLY ||
                 e->kind == GW_ACT_DM;
     const char *cw = post ? a->cw_next : NULL;
-    if (!text_fits(e, clean, cw)) {
+    if (!network_takes(e, clean, cw)) {
         free(clean);
         return;
     }

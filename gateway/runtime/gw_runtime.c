@@ -822,14 +822,14 @@ int gw_rt_act(struct gw_adapter *ad, const struct gw_action *a)
     return rc;
 }
 
-int gw_rt_check_text(struct gw_adapter *ad, const struct gw_action *a,
-                     char *err, size_t errlen)
+int gw_rt_check(struct gw_adapter *ad, const struct gw_action *a, char *err,
+                size_t errlen)
 {
     struct gw_rt *rt = rt_of(ad);
-    if (!live(rt) || ad->ops->check_text == NULL)
+    if (!live(rt) || ad->ops->check == NULL)
         return 0;
     enter(rt);
-    int rc = ad->ops->check_text(ad, a, err, errlen);
+    int rc = ad->ops->check(ad, a, err, errlen);
     leave(rt);
     return rc;
 }

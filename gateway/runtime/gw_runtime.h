@@ -55,8 +55,8 @@ bool gw_rt_stopping(const struct gw_adapter *ad);
 
 /* Calls into the adapter. */
 int gw_rt_act(struct gw_adapter *ad, const struct gw_action *a);
-int gw_rt_check_text(struct gw_adapter *ad, const struct gw_action *a,
-                     char *err, size_t errlen);
+int gw_rt_check(struct gw_adapter *ad, const struct gw_action *a, char *err,
+                size_t errlen);
 int gw_rt_login(struct gw_adapter *ad);
 int gw_rt_code(struct gw_adapter *ad, const char *code);
 

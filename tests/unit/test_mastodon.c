@@ -1292,7 +1292,7 @@ START_TEST(test_ops_and_settings)
     ck_assert(mastodon_ops.caps & GW_NET_MENTION_DMS);
     for (int k = GW_ACT_POST; k < GW_ACT_KIND_MAX; k++)
         ck_assert_msg(mastodon_ops.actions & GW_ACT_BIT(k), "action %d", k);
-    ck_assert_ptr_nonnull(mastodon_ops.check_text);
+    ck_assert_ptr_nonnull(mastodon_ops.check);
     ck_assert_ptr_nonnull(mastodon_ops.start);
     ck_assert_ptr_nonnull(mastodon_ops.stop);
     ck_assert_ptr_nonnull(mastodon_ops.act);

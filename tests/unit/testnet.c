@@ -131,8 +131,8 @@ void testnet_answer(struct testnet *t, int i, enum gw_action_status st,
     gw_ad_action_done(t->ad, k->token, &r);
 }
 
-static int tn_check_text(struct gw_adapter *ad, const struct gw_action *a,
-                         char *err, size_t errlen)
+static int tn_check(struct gw_adapter *ad, const struct gw_action *a, char *err,
+                    size_t errlen)
 {
     struct testnet *t = ad->priv;
     long n = gw_text_graphemes(a->text);
@@ -157,7 +157,7 @@ const struct gw_adapter_ops testnet_ops = {
     .start = tn_start,
     .stop = tn_stop,
     .act = tn_act,
-    .check_text = tn_check_text,
+    .check = tn_check,
 };
 
 const struct gw_adapter_ops testnet_plain_ops = {
@@ -171,5 +171,5 @@ const struct gw_adapter_ops testnet_plain_ops = {
     .start = tn_start,
     .stop = tn_stop,
     .act = tn_act,
-    .check_text = tn_check_text,
+    .check = tn_check,
 };
