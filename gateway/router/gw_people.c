@@ -194,7 +194,7 @@ int gw__person_for(struct gw_account *a, const char *author_id,
 {
     struct gw_router *r = a->r;
     struct gw_store *st = gw__store(r);
-    memset(out, 0, sizeof(*out));
+    out->nick[0] = '\0';
     if (author_id == NULL || *author_id == '\0')
         author_id = handle;
     struct person_slot *sl = slot_of(r, a->network, author_id);

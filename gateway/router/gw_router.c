@@ -28,8 +28,10 @@ struct gw_pending {
     char **lines;
     char **msgids;
     int nlines;
+    /* The person to make present first: strings of their own, only as
+     * long as they are (a struct gw_who is 1.7 KiB, mostly empty). */
     bool has_join;
-    struct gw_who join;
+    struct gw_person join;
     char *place, *account, *prefix, *from;
 };
 
@@ -180,6 +182,13 @@ static void pending_free(struct gw_pending *p)
     free(p->account);
     free(p->prefix);
     free(p->from);
+    if (p->has_join) {
+        free((char *)p->join.nick);
+        free((char *)p->join.user);
+        free((char *)p->join.host);
+        free((char *)p->join.realname);
+        free((char *)p->join.whois);
+    }
     free(p);
 }
 
@@ -187,7 +196,7 @@ static void pending_send(struct gw_router *r, struct gw_pending *p)
 {
     for (struct gw_frontend *fe = r->fronts; fe != NULL; fe = fe->next) {
         if (p->has_join)
-            fe->ops->person(fe, &p->join.p, p->place);
+            fe->ops->person(fe, &p->join, p->place);
         for (int i = 0; i < p->nlines; i++) {
             p->l.text = p->lines[i];
             p->l.msgid = p->msgids[i];
@@ -220,12 +229,11 @@ static int show_prepare(struct gw_router *r, const struct gw_show *s,
     p->l.from_user = s->from_user;
     p->l.time_ms = s->time_ms ? s->time_ms : gw_now_ms();
     if (s->join != NULL) {
-        p->join = *s->join;
-        p->join.p.nick = p->join.nick;
-        p->join.p.user = p->join.user;
-        p->join.p.host = p->join.host;
-        p->join.p.realname = p->join.realname;
-        p->join.p.whois = p->join.whois;
+        p->join.nick = gw_xstrdup(s->join->nick);
+        p->join.user = gw_xstrdup(s->join->user);
+        p->join.host = gw_xstrdup(s->join->host);
+        p->join.realname = gw_xstrdup(s->join->realname);
+        p->join.whois = gw_xstrdup(s->join->whois);
         p->has_join = true;
     }
     char *clean = gw_text_sanitize(text, strlen(text));
