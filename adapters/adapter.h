@@ -75,6 +75,8 @@ enum gw_event_kind {
     GW_EV_BOOST,       /* my post (target_id) was boosted */
     GW_EV_FOLLOW,      /* someone followed me (id = notification id) */
     GW_EV_OWN,         /* one of my own posts (e.g. made from the web) */
+    GW_EV_CONTEXT,     /* a post shown for context (!thread), not in the
+                          inbox: only in gw_action_result.items */
 };
 
 struct gw_media {
@@ -184,9 +186,15 @@ struct gw_action_result {
     const char *result_id; /* network id of what was created */
     /* POST/REPLY/DM: the created post, stored and echoed with a ref. */
     const struct gw_event *created;
-    /* THREAD/WHO: lines to show the user. */
+    /* WHO (and THREAD, before items): lines to show the user. */
     const char *const *lines;
     int nlines;
+    /* THREAD: the posts, in reading order (GW_EV_CONTEXT). The core keeps
+     * each (so it has a ref to answer) and shows it as "[ref] nick: text";
+     * an item without an id is a note shown as its text ("… 80 earlier
+     * posts"). */
+    const struct gw_event *items;
+    int nitems;
 };
 
 /* ---- the ops table ----------------------------------------------------- */

@@ -87,4 +87,8 @@
 /* Outbox: give up on an action after this many attempts. */
 #define GW_OUTBOX_ATTEMPTS_MAX 50
 
+/* One post of !thread on one line: what an IRC line holds after the bot's
+ * prefix and the target, with room to spare. */
+#define GW_CONTEXT_LINE_MAX 300
+
 #endif

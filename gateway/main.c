@@ -4,6 +4,7 @@
  */
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "gw_config.h"
 #include "gw_gateway.h"
+#include "gw_store.h"
 
 #define PARLEY_VERSION "0.1.0"
 
@@ -78,8 +80,15 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check) {
-        printf("%s: configuration OK (%d account%s)\n", path, cfg->naccounts,
-               cfg->naccounts == 1 ? "" : "s");
+        /* Accounts added in &parley live in the store, not in this file. */
+        int stored = 0;
+        bool have = gw_store_peek_accounts(cfg->state_dir, &stored) == 0;
+        printf("%s: configuration OK (%d account%s in this file", path,
+               cfg->naccounts, cfg->naccounts == 1 ? "" : "s");
+        if (have)
+            printf("; %d in %s/parley.db, with those added in &parley", stored,
+                   cfg->state_dir);
+        printf(")\n");
         gw_config_free(cfg);
         return 0;
     }

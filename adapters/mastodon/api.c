@@ -591,14 +591,20 @@ static void on_context(struct mastodon *m, struct mcall *c,
         return;
     }
     cJSON *ctx = mastodon__body(r);
-    char **lines = NULL;
-    int n = mastodon_thread_lines(c->keep, ctx, m->domain, &lines);
-    if (n < 0)
+    struct mastodon_me me = mastodon__me(m);
+    struct mastodon_thread t;
+    if (mastodon_thread(c->keep, ctx, &me, &t) < 0) {
         act_failed(m, c->token, GW_ACT_FAILED, "unexpected answer");
-    else
-        act_result(m, c->token, GW_ACT_OK, NULL, 0, c->arg, NULL,
-                   (const char *const *)lines, n);
-    mastodon_lines_free(lines, n);
+    } else {
+        struct gw_action_result res;
+        memset(&res, 0, sizeof(res));
+        res.status = GW_ACT_OK;
+        res.result_id = c->arg;
+        res.items = t.items;
+        res.nitems = t.n;
+        gw_ad_action_done(m->ad, c->token, &res);
+    }
+    mastodon_thread_free(&t);
     cJSON_Delete(ctx);
 }
 

@@ -659,33 +659,50 @@ static void lines_add(struct lines *l, char *s)
     l->v[l->n++] = s;
 }
 
-static char *status_line(const cJSON *st, const char *domain)
+void mastodon_thread_free(struct mastodon_thread *t)
 {
-    char *who = mastodon_handle_full(
-        gw_json_str(gw_json_obj(st, "account"), "acct"), domain);
-    struct mention_map mm;
-    mention_map_init(&mm, st, domain);
-    char *text = status_text(st, &mm);
-    mention_map_free(&mm);
-    const char *cw = gw_json_str(st, "spoiler_text");
-    char *cwl = cw != NULL ? gw_text_one_line(cw) : gw_xstrdup("");
-    char *raw = gw_xasprintf("%s: %s%s%s%s", who != NULL ? who : "?",
-                             *cwl != '\0' ? "[CW: " : "", cwl,
-                             *cwl != '\0' ? "] " : "", text);
-    char *line = gw_text_one_line(raw);
-    gw_text_truncate(line, LINE_BYTES);
-    free(raw);
-    free(cwl);
-    free(text);
-    free(who);
-    return line;
+    for (int i = 0; i < t->nposts; i++)
+        mastodon_event_free(&t->posts[i]);
+    free(t->posts);
+    free(t->items);
+    for (size_t i = 0; i < GW_ARRAY_LEN(t->notes); i++)
+        free(t->notes[i]);
+    memset(t, 0, sizeof(*t));
 }
 
-int mastodon_thread_lines(const cJSON *status, const cJSON *context,
-                          const char *domain, char ***lines)
+/* One more item: the post st, or a note when it is no post. */
+static void thread_add(struct mastodon_thread *t, const cJSON *st,
+                       const struct mastodon_me *me, int cap)
 {
-    struct lines l = {0};
-    *lines = NULL;
+    struct mastodon_event *e = &t->posts[t->nposts];
+    if (t->n >= cap)
+        return;
+    if (mastodon_status_to_event(st, GW_EV_CONTEXT, me, e) == 0) {
+        t->items[t->n++] = e->ev;
+        t->nposts++;
+        return;
+    }
+    mastodon_event_free(e);
+}
+
+static void thread_note(struct mastodon_thread *t, char *text)
+{
+    for (size_t i = 0; i < GW_ARRAY_LEN(t->notes); i++) {
+        if (t->notes[i] == NULL) {
+            t->notes[i] = text;
+            memset(&t->items[t->n], 0, sizeof(t->items[0]));
+            t->items[t->n].kind = GW_EV_CONTEXT;
+            t->items[t->n++].text = text;
+            return;
+        }
+    }
+    free(text);
+}
+
+int mastodon_thread(const cJSON *status, const cJSON *context,
+                    const struct mastodon_me *me, struct mastodon_thread *out)
+{
+    memset(out, 0, sizeof(*out));
     if (mastodon_json_id(status, "id") == NULL)
         return UV_EINVAL;
     const cJSON *anc = gw_json_arr(context, "ancestors");
@@ -693,29 +710,32 @@ int mastodon_thread_lines(const cJSON *status, const cJSON *context,
     int nanc = anc != NULL ? cJSON_GetArraySize(anc) : 0;
     int ndesc = desc != NULL ? cJSON_GetArraySize(desc) : 0;
     int skip = nanc > THREAD_ANCESTORS_MAX ? nanc - THREAD_ANCESTORS_MAX : 0;
+    /* Room for every post shown and the two notes. */
+    int cap = THREAD_LINES_MAX + 3;
+    out->posts = gw_xcalloc((size_t)cap, sizeof(*out->posts));
+    out->items = gw_xcalloc((size_t)cap, sizeof(*out->items));
     if (skip > 0)
-        lines_add(&l, gw_xasprintf("… %d earlier posts", skip));
+        thread_note(out, gw_xasprintf("\xe2\x80\xa6 %d earlier posts", skip));
     const cJSON *it;
     int i = 0;
     cJSON_ArrayForEach(it, anc)
     {
-        if (i++ >= skip && cJSON_IsObject(it))
-            lines_add(&l, status_line(it, domain));
+        if (i++ >= skip)
+            thread_add(out, it, me, cap);
     }
-    lines_add(&l, status_line(status, domain));
+    thread_add(out, status, me, cap);
     i = 0;
     cJSON_ArrayForEach(it, desc)
     {
-        if (l.n >= THREAD_LINES_MAX) {
-            lines_add(&l, gw_xasprintf("… %d more replies", ndesc - i));
+        if (out->n >= THREAD_LINES_MAX) {
+            thread_note(
+                out, gw_xasprintf("\xe2\x80\xa6 %d more replies", ndesc - i));
             break;
         }
         i++;
-        if (cJSON_IsObject(it))
-            lines_add(&l, status_line(it, domain));
+        thread_add(out, it, me, cap);
     }
-    *lines = l.v;
-    return l.n;
+    return out->n;
 }
 
 struct note_lines {

@@ -124,7 +124,10 @@ static void cmd_pending(struct ctx *x)
         for (char *q = excerpt; *q; q++)
             if (*q == '\n')
                 *q = ' ';
-        tell(x, "[%s] %s %s %s%s%s: %s", p->ref, agebuf, p->kind, p->author,
+        char nick[GW_NICK_MAX + 1];
+        gw__nick_of(x->r, x->a->network, p->author_id, p->author, nick,
+                    sizeof(nick));
+        tell(x, "[%s] %s %s %s%s%s: %s", p->ref, agebuf, p->kind, nick,
              p->state == GW_POST_CLAIMED ? " claimed by " : "",
              p->state == GW_POST_CLAIMED ? p->claimer : "", excerpt);
     }

@@ -374,6 +374,12 @@ static void account_login(struct ctl *x, char *rest, bool code)
         say(x, "%s could not start; see the messages above", a->name);
         return;
     }
+    const char *me = gw_rt_me(&a->ad);
+    if (!code && me[0] != '\0')
+        say(x,
+            "%s is signed in as @%s; signing in again (it stays signed in "
+            "as it is until the new sign-in is done)",
+            a->name, me[0] == '@' ? me + 1 : me);
     if (code) {
         char *c = gw_next_word(&rest);
         if (c == NULL) {
@@ -424,13 +430,18 @@ static void cmd_status(struct ctl *x)
         struct gw_rt_status st;
         memset(&st, 0, sizeof(st));
         st.ratelimit_remaining = -1;
-        if (a->running)
-            gw_rt_status(&a->ad, &st);
-        else
-            gw_strlcpy(st.mode, a->enabled ? "not running" : "off",
-                       sizeof(st.mode));
         int64_t depth = 0;
         gw_store_outbox_depth(r->gw->store, a->name, &depth);
+        if (!a->running) {
+            /* Off is a choice, not a failure to sign in. */
+            say(x, "%s (%s): %s; outbox %lld", a->name, a->network,
+                a->enabled ? "not running (it could not start; 'account on "
+                             "NAME' tries again)"
+                           : "off ('account on NAME' starts it)",
+                (long long)depth);
+            continue;
+        }
+        gw_rt_status(&a->ad, &st);
         char last[32], rl[32];
         fmt_ago(a->last_event_ms, last, sizeof(last));
         if (st.ratelimit_remaining >= 0)
@@ -483,8 +494,23 @@ static void cmd_retry(struct ctl *x, char *rest)
         say(x, "usage: retry ID (the number 'outbox' shows)");
         return;
     }
-    if (gw__outbox_retry(x->r, id) < 0)
-        say(x, "outbox item %ld has not failed (or does not exist)", id);
+    struct gw_outbox_item it;
+    memset(&it, 0, sizeof(it));
+    if (gw_store_outbox_get(x->r->gw->store, id, &it) < 0) {
+        say(x, "there is no outbox item %ld ('outbox' lists them)", id);
+        return;
+    }
+    enum gw_outbox_state state = it.state;
+    gw_outbox_item_free(&it);
+    if (state == GW_OUTBOX_SENT)
+        say(x, "outbox item %ld was sent already", id);
+    else if (gw__outbox_busy(x->r, id))
+        say(x, "outbox item %ld is being sent right now", id);
+    else if (gw__outbox_retry(x->r, id) < 0)
+        say(x, "outbox item %ld could not be queued again: %s", id,
+            gw_store_errmsg(x->r->gw->store));
+    else if (state == GW_OUTBOX_PENDING)
+        say(x, "outbox item %ld is waiting; trying it now", id);
     else
         say(x, "outbox item %ld queued again", id);
 }

@@ -105,6 +105,11 @@ static bool is_inflight(struct gw_router *r, int64_t id)
     return false;
 }
 
+bool gw__outbox_busy(struct gw_router *r, int64_t id)
+{
+    return is_inflight(r, id);
+}
+
 static void inflight_add(struct gw_router *r, int64_t id)
 {
     if (r->ninflight == r->capinflight) {
@@ -365,6 +370,7 @@ void gw__outbox_kick(struct gw_router *r)
     gw__outbox_dispatch_due(r);
 }
 
+/* Failed: pending again; pending (waiting for a retry): due now. */
 int gw__outbox_retry(struct gw_router *r, int64_t id)
 {
     int rc = gw_store_outbox_requeue(gw__store(r), id);
@@ -731,6 +737,32 @@ void gw__queries_ready(struct gw_router *r, struct gw_account *a)
     }
 }
 
+/* One post of a thread: "[ref] nick: text" on one line, as the people
+ * and refs of the channel, not the network's raw handles. */
+static void show_context(struct gw_router *r, struct gw_account *a,
+                         const char *origin, const struct gw_event *ev)
+{
+    if (ev->id == NULL) {
+        tell_origin(r, origin, "%s", ev->text ? ev->text : "");
+        return;
+    }
+    char ref[16], nick[GW_NICK_MAX + 1];
+    if (gw__keep_context(a, ev, ref, sizeof(ref), nick, sizeof(nick)) < 0) {
+        tell_origin(r, origin, "%s: %s", ev->author ? ev->author : "?",
+                    ev->text ? ev->text : "");
+        return;
+    }
+    bool cw = ev->cw != NULL && *ev->cw != '\0';
+    char *raw = gw_xasprintf("[%s] %s: %s%s%s%s", ref, nick, cw ? "[CW: " : "",
+                             cw ? ev->cw : "", cw ? "] " : "",
+                             ev->text ? ev->text : "");
+    char *line = gw_text_one_line(raw);
+    gw_text_truncate(line, GW_CONTEXT_LINE_MAX);
+    tell_origin(r, origin, "%s", line);
+    free(line);
+    free(raw);
+}
+
 void gw__query_done(struct gw_router *r, uint64_t token,
                     const struct gw_action_result *res)
 {
@@ -747,7 +779,10 @@ void gw__query_done(struct gw_router *r, uint64_t token,
     if (res->status == GW_ACT_OK) {
         for (int i = 0; i < res->nlines; i++)
             tell_origin(r, q->origin, "%s", res->lines[i]);
-        if (res->nlines == 0)
+        struct gw_account *a = gw__account(r, q->account);
+        for (int i = 0; i < res->nitems && a != NULL; i++)
+            show_context(r, a, q->origin, &res->items[i]);
+        if (res->nlines == 0 && res->nitems == 0)
             tell_origin(r, q->origin, "(nothing)");
     } else if (res->status == GW_ACT_UNSUPPORTED) {
         tell_origin(r, q->origin, "this network cannot do that");

@@ -309,3 +309,21 @@ int gw__person_by_nick(struct gw_router *r, const char *nick, char **handle,
     gw_person_row_free(&row);
     return 0;
 }
+
+void gw__nick_of(struct gw_router *r, const char *network,
+                 const char *author_id, const char *handle, char *out,
+                 size_t size)
+{
+    struct person_slot *sl = slot_of(r, network, author_id);
+    if (slot_is(sl, network, author_id)) {
+        gw_strlcpy(out, sl->nick, size);
+        return;
+    }
+    struct gw_person_row row;
+    memset(&row, 0, sizeof(row));
+    if (gw_store_person_get(gw__store(r), network, author_id, &row) == 0)
+        gw_strlcpy(out, row.nick, size);
+    else
+        gw_strlcpy(out, handle, size);
+    gw_person_row_free(&row);
+}

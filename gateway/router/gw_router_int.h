@@ -161,6 +161,10 @@ bool gw__account_ready(const struct gw_account *a);
 int gw__cursor_write(struct gw_account *a);
 
 /* gw_people.c */
+/* The nick people know a person by (their handle when they have none). */
+void gw__nick_of(struct gw_router *r, const char *network,
+                 const char *author_id, const char *handle, char *out,
+                 size_t size);
 void gw__people_forget(struct gw_router *r);
 /* The person behind an event's author, with their nick (derived once per
  * (network, author id), then kept). */
@@ -179,6 +183,8 @@ int gw__person_by_nick(struct gw_router *r, const char *nick, char **handle,
 
 /* gw_deliver.c */
 int gw__deliver_post(struct gw_account *a, const struct gw_event *ev);
+int gw__keep_context(struct gw_account *a, const struct gw_event *ev, char *ref,
+                     size_t refsize, char *nick, size_t nicksize);
 /* Run the after-commit callbacks of what has committed (rc < 0: failed). */
 void gw__commit_waits_run(struct gw_router *r, int rc);
 void gw__commit_waits_drop(struct gw_router *r, struct gw_account *a);
@@ -186,6 +192,8 @@ void gw__commit_waits_drop(struct gw_router *r, struct gw_account *a);
 /* gw_outbox.c */
 void gw__outbox_kick(struct gw_router *r);
 int gw__outbox_retry(struct gw_router *r, int64_t id);
+/* Handed to the network and not answered yet? */
+bool gw__outbox_busy(struct gw_router *r, int64_t id);
 void gw__outbox_dispatch_due(struct gw_router *r);
 void gw__outbox_drop_account(struct gw_router *r, const char *account);
 void gw__outbox_free(struct gw_router *r);

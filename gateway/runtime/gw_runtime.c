@@ -70,17 +70,15 @@ struct gw_ad_stream {
     void *arg;
 };
 
-/* An action result reported inside ops->act(), kept until act() returns. */
+/* An action result reported inside ops->act(), kept until act() returns:
+ * a deep copy, its strings and arrays in allocs. */
 struct rt_done {
     struct rt_done *next;
     uint64_t token;
     struct gw_action_result res;
-    char **strs;
-    int nstrs;
     struct gw_event ev;
-    struct gw_media *media;
-    const char **mentions;
-    const char **lines;
+    void **allocs;
+    int nallocs;
 };
 
 struct gw_rt {
@@ -566,24 +564,60 @@ void gw_ad_stream_close(struct gw_ad_stream *s)
 
 /* ---- action results ------------------------------------------------------ */
 
+static void *done_alloc(struct rt_done *d, void *p)
+{
+    d->allocs =
+        gw_xrealloc(d->allocs, sizeof(*d->allocs) * (size_t)(d->nallocs + 1));
+    d->allocs[d->nallocs++] = p;
+    return p;
+}
+
 static const char *done_keep(struct rt_done *d, const char *s)
 {
-    if (s == NULL)
-        return NULL;
-    d->strs = gw_xrealloc(d->strs, sizeof(*d->strs) * (size_t)(d->nstrs + 1));
-    d->strs[d->nstrs] = gw_xstrdup(s);
-    return d->strs[d->nstrs++];
+    return s != NULL ? done_alloc(d, gw_xstrdup(s)) : NULL;
 }
 
 static void done_free(struct rt_done *d)
 {
-    for (int i = 0; i < d->nstrs; i++)
-        free(d->strs[i]);
-    free(d->strs);
-    free(d->media);
-    free(d->mentions);
-    free(d->lines);
+    for (int i = 0; i < d->nallocs; i++)
+        free(d->allocs[i]);
+    free(d->allocs);
     free(d);
+}
+
+static void event_copy(struct rt_done *d, struct gw_event *to,
+                       const struct gw_event *e)
+{
+    *to = *e;
+    to->id = done_keep(d, e->id);
+    to->author_id = done_keep(d, e->author_id);
+    to->author = done_keep(d, e->author);
+    to->author_name = done_keep(d, e->author_name);
+    to->author_url = done_keep(d, e->author_url);
+    to->text = done_keep(d, e->text);
+    to->url = done_keep(d, e->url);
+    to->cw = done_keep(d, e->cw);
+    to->in_reply_to = done_keep(d, e->in_reply_to);
+    to->conversation = done_keep(d, e->conversation);
+    to->target_id = done_keep(d, e->target_id);
+    to->extra = done_keep(d, e->extra);
+    if (e->nmedia > 0 && e->media != NULL) {
+        struct gw_media *m =
+            done_alloc(d, gw_xcalloc((size_t)e->nmedia, sizeof(*m)));
+        for (int i = 0; i < e->nmedia; i++) {
+            m[i].url = done_keep(d, e->media[i].url);
+            m[i].alt = done_keep(d, e->media[i].alt);
+            m[i].type = done_keep(d, e->media[i].type);
+        }
+        to->media = m;
+    }
+    if (e->nmentions > 0 && e->mentions != NULL) {
+        const char **ms =
+            done_alloc(d, gw_xcalloc((size_t)e->nmentions, sizeof(*ms)));
+        for (int i = 0; i < e->nmentions; i++)
+            ms[i] = done_keep(d, e->mentions[i]);
+        to->mentions = ms;
+    }
 }
 
 /* A deep copy of a result, for reporting it after act() has returned. */
@@ -596,42 +630,22 @@ static struct rt_done *done_copy(uint64_t token,
     d->res.message = done_keep(d, r->message);
     d->res.result_id = done_keep(d, r->result_id);
     if (r->created != NULL) {
-        const struct gw_event *e = r->created;
-        d->ev = *e;
-        d->ev.id = done_keep(d, e->id);
-        d->ev.author_id = done_keep(d, e->author_id);
-        d->ev.author = done_keep(d, e->author);
-        d->ev.author_name = done_keep(d, e->author_name);
-        d->ev.author_url = done_keep(d, e->author_url);
-        d->ev.text = done_keep(d, e->text);
-        d->ev.url = done_keep(d, e->url);
-        d->ev.cw = done_keep(d, e->cw);
-        d->ev.in_reply_to = done_keep(d, e->in_reply_to);
-        d->ev.conversation = done_keep(d, e->conversation);
-        d->ev.target_id = done_keep(d, e->target_id);
-        d->ev.extra = done_keep(d, e->extra);
-        if (e->nmedia > 0 && e->media != NULL) {
-            d->media = gw_xcalloc((size_t)e->nmedia, sizeof(*d->media));
-            for (int i = 0; i < e->nmedia; i++) {
-                d->media[i].url = done_keep(d, e->media[i].url);
-                d->media[i].alt = done_keep(d, e->media[i].alt);
-                d->media[i].type = done_keep(d, e->media[i].type);
-            }
-            d->ev.media = d->media;
-        }
-        if (e->nmentions > 0 && e->mentions != NULL) {
-            d->mentions = gw_xcalloc((size_t)e->nmentions, sizeof(char *));
-            for (int i = 0; i < e->nmentions; i++)
-                d->mentions[i] = done_keep(d, e->mentions[i]);
-            d->ev.mentions = d->mentions;
-        }
+        event_copy(d, &d->ev, r->created);
         d->res.created = &d->ev;
     }
     if (r->nlines > 0 && r->lines != NULL) {
-        d->lines = gw_xcalloc((size_t)r->nlines, sizeof(char *));
+        const char **ls =
+            done_alloc(d, gw_xcalloc((size_t)r->nlines, sizeof(*ls)));
         for (int i = 0; i < r->nlines; i++)
-            d->lines[i] = done_keep(d, r->lines[i]);
-        d->res.lines = d->lines;
+            ls[i] = done_keep(d, r->lines[i]);
+        d->res.lines = ls;
+    }
+    if (r->nitems > 0 && r->items != NULL) {
+        struct gw_event *items =
+            done_alloc(d, gw_xcalloc((size_t)r->nitems, sizeof(*items)));
+        for (int i = 0; i < r->nitems; i++)
+            event_copy(d, &items[i], &r->items[i]);
+        d->res.items = items;
     }
     return d;
 }

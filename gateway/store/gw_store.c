@@ -746,3 +746,23 @@ int gw_store_rollback(struct gw_store *st)
     }
     return rc;
 }
+
+int gw_store_peek_accounts(const char *state_dir, int *count)
+{
+    char *path = gw_xasprintf("%s/parley.db", state_dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    free(path);
+    int ret = UV_ENOENT;
+    if (rc == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM accounts", -1, &s, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+        *count = sqlite3_column_int(s, 0);
+        ret = 0;
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return ret;
+}

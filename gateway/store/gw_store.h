@@ -31,6 +31,10 @@ struct gw_store;
 int gw_store_open(struct gw_store **out, const char *state_dir, char *err,
                   size_t errlen);
 void gw_store_close(struct gw_store *st);
+/* How many accounts state_dir/parley.db holds, read only and without
+ * creating or migrating anything (for --check-config). UV_ENOENT when there
+ * is no database yet. */
+int gw_store_peek_accounts(const char *state_dir, int *count);
 const char *gw_store_errmsg(const struct gw_store *st);
 
 /* Copy the WAL into the database (PASSIVE) if anything was written since
@@ -204,7 +208,8 @@ int gw_store_outbox_wake(struct gw_store *st, const char *account,
                          int64_t now_ms);
 int gw_store_outbox_sent(struct gw_store *st, int64_t id, const char *result);
 int gw_store_outbox_failed(struct gw_store *st, int64_t id, const char *error);
-/* Failed -> pending, now, attempts reset. UV_ENOENT if not failed. */
+/* Due now: a failed item pending again (attempts reset), a pending one
+ * without waiting for its retry. UV_ENOENT if sent or unknown. */
 int gw_store_outbox_requeue(struct gw_store *st, int64_t id);
 /* Pending items of one account (for status). */
 int gw_store_outbox_depth(struct gw_store *st, const char *account,

@@ -44,8 +44,11 @@ const char *const gw_store__outbox_sql[GW_STORE__STMT_COUNT] = {
     [GW_STORE__OUTBOX_FAILED] =
         "UPDATE outbox SET state = 2, attempts = attempts + 1, "
         "error = ?2 WHERE id = ?1 AND state = 0",
-    [GW_STORE__OUTBOX_REQUEUE] = "UPDATE outbox SET state = 0, attempts = 0, "
-                                 "next_ms = ?2 WHERE id = ?1 AND state = 2",
+    /* A failed item starts again; a waiting one keeps its count. */
+    [GW_STORE__OUTBOX_REQUEUE] =
+        "UPDATE outbox SET attempts = CASE state WHEN 2 THEN 0 "
+        "ELSE attempts END, state = 0, next_ms = ?2 "
+        "WHERE id = ?1 AND state IN (0, 2)",
     [GW_STORE__OUTBOX_WAKE] = "UPDATE outbox SET next_ms = ?2 "
                               "WHERE state = 0 AND account = ?1 "
                               "AND next_ms > ?2",
@@ -310,7 +313,7 @@ int gw_store_outbox_requeue(struct gw_store *st, int64_t id)
                            "requeueing an outbox item");
     if (rc == 0 && sqlite3_changes(st->db) == 0)
         return gw_store__fail(st, UV_ENOENT,
-                              "there is no failed outbox item %" PRId64, id);
+                              "there is no unsent outbox item %" PRId64, id);
     return rc;
 }
 

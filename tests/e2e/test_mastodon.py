@@ -171,7 +171,8 @@ def test_actions(parley_factory, mock):
     c.say("#masto", "!thread " + ref)
     thread = c.expect(lambda m: m.command == "NOTICE" and "act on me"
                       in m.params[1])
-    assert thread
+    # The thread shows refs and nicks, as the channel does, not handles.
+    assert thread.params[1].startswith("[%s] alice: " % ref), thread.params[1]
     c.say("#masto", "!open " + ref)
     url = c.expect(lambda m: m.command == "NOTICE" and "http" in m.params[1])
     assert n["status"]["url"] in url.params[1]

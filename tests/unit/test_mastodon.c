@@ -1190,31 +1190,32 @@ END_TEST
 
 /* ---- !thread and !who --------------------------------------------------- */
 
-START_TEST(test_thread_lines)
+/* !thread: the posts of the thread as events the core keeps with refs. */
+START_TEST(test_thread)
 {
     cJSON *st = fixture("thread_status.json");
     cJSON *ctx = fixture("context.json");
-    char **lines = NULL;
-    int n = mastodon_thread_lines(st, ctx, "mastodon.example", &lines);
-    ck_assert_int_eq(n, 5);
-    ck_assert_str_eq(lines[0], "gw@mastodon.example: the start");
-    ck_assert_str_eq(lines[1], "alice@example.social: @gw@mastodon.example the "
-                               "middle");
-    ck_assert_str_eq(lines[2], "bob@other.example: [CW: careful] first answer");
-    ck_assert(strncmp(lines[3], "eve@other.example: \xC3\xA9", 21) == 0);
-    ck_assert_uint_le(strlen(lines[3]), 300);
-    ck_assert_ptr_nonnull(strstr(lines[3], ELLIPSIS));
-    ck_assert_str_eq(lines[4], "?: no account");
-    for (int i = 0; i < n; i++)
-        ck_assert(one_line_safe(lines[i]));
-    mastodon_lines_free(lines, n);
+    struct mastodon_thread t;
+    int n = mastodon_thread(st, ctx, &ME, &t);
+    /* The start, the post, two answers; junk and a post without an author
+     * are left out. */
+    ck_assert_int_eq(n, 4);
+    ck_assert_int_eq(t.items[0].kind, GW_EV_CONTEXT);
+    ck_assert_str_eq(t.items[0].id, "100");
+    ck_assert_str_eq(t.items[0].author, "gw@mastodon.example");
+    ck_assert_str_eq(t.items[0].text, "the start");
+    ck_assert_str_eq(t.items[1].author, "alice@example.social");
+    ck_assert_str_eq(t.items[2].author, "bob@other.example");
+    ck_assert_str_eq(t.items[2].cw, "careful");
+    ck_assert_str_eq(t.items[2].text, "first\nanswer");
+    ck_assert_str_eq(t.items[3].author, "eve@other.example");
+    mastodon_thread_free(&t);
 
     /* No context (it failed, or is empty): the post alone. */
-    n = mastodon_thread_lines(st, NULL, "mastodon.example", &lines);
-    ck_assert_int_eq(n, 1);
-    mastodon_lines_free(lines, n);
-    ck_assert_int_lt(mastodon_thread_lines(NULL, ctx, NULL, &lines), 0);
-    ck_assert_ptr_null(lines);
+    ck_assert_int_eq(mastodon_thread(st, NULL, &ME, &t), 1);
+    mastodon_thread_free(&t);
+    ck_assert_int_lt(mastodon_thread(NULL, ctx, &ME, &t), 0);
+    mastodon_thread_free(&t);
     cJSON_Delete(st);
     cJSON_Delete(ctx);
 
@@ -1228,12 +1229,15 @@ START_TEST(test_thread_lines)
         cJSON_AddItemToArray(anc, a);
         cJSON_AddItemToArray(desc, cJSON_Duplicate(a, true));
     }
-    st = cJSON_Parse("{\"id\":\"2\",\"content\":\"<p>me</p>\"}");
-    n = mastodon_thread_lines(st, big, "h", &lines);
-    ck_assert_int_le(n, 62);
-    ck_assert_str_eq(lines[0], ELLIPSIS " 80 earlier posts");
-    ck_assert_ptr_nonnull(strstr(lines[n - 1], "more replies"));
-    mastodon_lines_free(lines, n);
+    st = cJSON_Parse("{\"id\":\"2\",\"content\":\"<p>me</p>\","
+                     "\"account\":{\"acct\":\"me\"}}");
+    n = mastodon_thread(st, big, &ME, &t);
+    ck_assert_int_le(n, 63);
+    ck_assert_ptr_null(t.items[0].id);
+    ck_assert_str_eq(t.items[0].text, ELLIPSIS " 80 earlier posts");
+    ck_assert_ptr_null(t.items[n - 1].id);
+    ck_assert_ptr_nonnull(strstr(t.items[n - 1].text, "more replies"));
+    mastodon_thread_free(&t);
     cJSON_Delete(st);
     cJSON_Delete(big);
 }
@@ -1386,7 +1390,7 @@ static Suite *mastodon_suite(void)
     suite_add_tcase(s, http);
 
     TCase *lines = tcase_create("lines");
-    tcase_add_test(lines, test_thread_lines);
+    tcase_add_test(lines, test_thread);
     tcase_add_test(lines, test_who_lines);
     tcase_add_test(lines, test_ops_and_settings);
     suite_add_tcase(s, lines);

@@ -371,12 +371,30 @@ START_TEST(test_thread_lines)
     ck_assert_int_eq(tn->acts[0].kind, GW_ACT_THREAD);
     testnet_answer(tn, 0, GW_ACT_OK, NULL);
     testgw_run(&g, 0);
-    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "#t line one"));
-    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "#t line two"));
+    /* Each post with its ref and its author's nick, not raw handles: the
+     * post asked about keeps its ref, the stranger's answer gets one. */
+    char want[64];
+    snprintf(want, sizeof(want), "#t [%s] alice: a thread", ref_of("a thread"));
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, want));
+    const struct fake_line *l =
+        fakefront_shown(&g.front, "zed: [CW: spoiler] an answer");
+    ck_assert_ptr_nonnull(l);
+    ck_assert_int_eq(l->notice, true);
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "#t ... 3 more replies"));
     /* Nothing of a query waits in the outbox. */
     int64_t depth = -1;
     gw_store_outbox_depth(g.gw.store, "t", &depth);
     ck_assert_int_eq(depth, 0);
+    /* That answer can be answered by its ref. */
+    char ref[16];
+    size_t n = strcspn(l->text + 1, "]");
+    memcpy(ref, l->text + 1, n);
+    ref[n] = '\0';
+    snprintf(line, sizeof(line), "!re %s thanks", ref);
+    testgw_say(&g, "you", "#t", line);
+    wait_actions(tn, 2, 2000);
+    ck_assert_str_eq(tn->acts[1].parent_id, "ctx-1");
+    ck_assert_str_eq(tn->acts[1].text, "@zed@q.org thanks");
 }
 END_TEST
 
@@ -403,6 +421,9 @@ START_TEST(test_claim_done_pending)
     const char *t = fakefront_told(&g.front, line);
     ck_assert_ptr_nonnull(t);
     ck_assert_ptr_nonnull(strstr(t, "claimed by ann"));
+    /* People by their nicks, as the channel shows them. */
+    ck_assert_ptr_nonnull(strstr(t, " mention alice claimed"));
+    ck_assert_ptr_null(strstr(t, "alice@x.org"));
     snprintf(line, sizeof(line), "[%s] ", b);
     ck_assert_ptr_null(fakefront_told(&g.front, line));
 }

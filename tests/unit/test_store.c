@@ -1487,13 +1487,20 @@ START_TEST(test_outbox_lifecycle)
     ck_assert_int_eq(gw_store_outbox_failed(st, b, "x"), UV_EINVAL);
     ck_assert_int_eq(gw_store_outbox_requeue(st, b), UV_ENOENT);
 
-    /* c: failed for good, then requeued by "retry ID". */
-    ck_assert_int_eq(gw_store_outbox_requeue(st, c), UV_ENOENT); /* pending */
+    /* c: "retry ID" while it waits: due now, its attempts kept. */
+    ck_assert_int_eq(gw_store_outbox_retry_at(st, c, now + 99000, "x", false),
+                     0);
+    ck_assert_int_eq(gw_store_outbox_requeue(st, c), 0);
+    ck_assert_int_eq(gw_store_outbox_get(st, c, &it), 0);
+    ck_assert_int_le(it.next_ms, gw_now_ms());
+    ck_assert_int_eq(it.attempts, 1);
+    gw_outbox_item_free(&it);
+    /* Then failed for good, and requeued by "retry ID" below. */
     ck_assert_int_eq(gw_store_outbox_failed(st, c, "422 too long"), 0);
     ck_assert_int_eq(gw_store_outbox_get(st, c, &it), 0);
     ck_assert_int_eq(it.state, GW_OUTBOX_FAILED);
     ck_assert_str_eq(it.error, "422 too long");
-    ck_assert_int_eq(it.attempts, 1);
+    ck_assert_int_eq(it.attempts, 2);
     gw_outbox_item_free(&it);
     ck_assert_int_eq(gw_store_outbox_retry_at(st, c, now, "x", false),
                      UV_EINVAL);

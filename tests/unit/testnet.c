@@ -109,8 +109,22 @@ void testnet_answer(struct testnet *t, int i, enum gw_action_status st,
     struct gw_event ev;
     char id[32];
     const char *lines[] = {"line one", "line two"};
-    if (st == GW_ACT_OK &&
-        (k->kind == GW_ACT_THREAD || k->kind == GW_ACT_WHO)) {
+    struct gw_event items[3];
+    if (st == GW_ACT_OK && k->kind == GW_ACT_THREAD) {
+        /* The post asked about, a stranger's answer, a note. */
+        memset(items, 0, sizeof(items));
+        items[0].kind = items[1].kind = items[2].kind = GW_EV_CONTEXT;
+        items[0].id = k->parent_id;
+        items[0].author = "alice@x.org";
+        items[0].text = "a thread";
+        items[1].id = "ctx-1";
+        items[1].author = "zed@q.org";
+        items[1].cw = "spoiler";
+        items[1].text = "an\nanswer";
+        items[2].text = "... 3 more replies";
+        r.items = items;
+        r.nitems = 3;
+    } else if (st == GW_ACT_OK && k->kind == GW_ACT_WHO) {
         r.lines = lines;
         r.nlines = 2;
     } else if (st == GW_ACT_OK &&
