@@ -316,13 +316,18 @@ bool gw_ad_seen(struct gw_adapter *ad, const char *network_id);
 
 /* A line in the control channel about this account ("mastodon: ..."). */
 void gw_ad_notice(struct gw_adapter *ad, const char *fmt, ...) GW_PRINTF(2, 3);
+/* A warning in the log (never on IRC): what was dropped and why. A few a
+ * minute are written; more are counted and the count said with the next,
+ * so a hostile server cannot flood the log. */
+void gw_ad_log(struct gw_adapter *ad, const char *fmt, ...) GW_PRINTF(2, 3);
 
 /* ---- the runtime ------------------------------------------------------- */
 
 /*
- * Signed in as me_handle (my stable id me_id, may be NULL): actions that
- * waited in the outbox go out now. The handle is never given to another
- * person as their nick.
+ * Signed in as me_handle: actions that waited in the outbox go out now.
+ * me_id is the author_id my own posts carry in events (NULL if unknown):
+ * the nick my handle gives is kept for me, never given to a stranger
+ * named like me on another server.
  */
 void gw_ad_ready(struct gw_adapter *ad, const char *me_id,
                  const char *me_handle);

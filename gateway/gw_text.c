@@ -365,6 +365,12 @@ char *gw_text_sanitize(const char *s, size_t len)
             out[o++] = ' ';
         } else if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
             /* NUL, IRC formatting, DEL, C1 (NEL too): dropped. */
+        } else if ((cp >= 0x202A && cp <= 0x202E) ||
+                   (cp >= 0x2066 && cp <= 0x2069)) {
+            /* Bidi embeddings, overrides and isolates: one left open in a
+             * stranger's text or name turns the rest of the client's line
+             * (our nick, their tags) around. Clients lay out right-to-left
+             * text without them. */
         } else {
             memcpy(out + o, s + i, n);
             o += n;

@@ -61,7 +61,17 @@ cJSON *mastodon__body(const struct gw_http_response *r)
 {
     if (r == NULL || r->body == NULL || r->body_len == 0)
         return NULL;
-    return cJSON_ParseWithLength(r->body, r->body_len);
+    return gw_json_read(r->body, r->body_len);
+}
+
+void mastodon__dropped(struct mastodon *m, const char *what, const char *id,
+                       int rc, const struct mastodon_event *e)
+{
+    if (rc >= 0 || rc == MASTODON_IGNORED)
+        return;
+    gw_ad_log(m->ad, "%s %s from the server was not shown: %s", what,
+              id != NULL ? id : "(no id)",
+              e->why != NULL ? e->why : "it could not be read");
 }
 
 bool mastodon__is_401(const struct gw_http_response *r)
@@ -241,7 +251,12 @@ static void on_instance(struct mastodon *m, struct mcall *c,
     m->announce = false;
     m->signin_failures = 0;
     gw_backoff_reset(&m->signin_backoff);
-    gw_ad_ready(m->ad, m->me_id, m->me_acct);
+    /* My posts carry my full acct, lowercased, as their author id. */
+    char *me_author = m->me_acct != NULL ? gw_xstrdup(m->me_acct) : NULL;
+    if (me_author != NULL)
+        gw_strlower(me_author);
+    gw_ad_ready(m->ad, me_author, m->me_acct);
+    free(me_author);
     mastodon__backfill_start(m);
 }
 

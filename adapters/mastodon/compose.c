@@ -41,9 +41,7 @@ char *mastodon_error_text(const struct gw_http_response *r)
                              ? r->errmsg
                              : "network error");
     } else {
-        cJSON *j = r->body != NULL && r->body_len > 0
-                       ? cJSON_ParseWithLength(r->body, r->body_len)
-                       : NULL;
+        cJSON *j = gw_json_read(r->body, r->body_len);
         const char *e = gw_json_str(j, "error");
         const char *d = gw_json_str(j, "error_description");
         if (e != NULL && *e != '\0' && d != NULL && *d != '\0')

@@ -121,7 +121,7 @@ static bool handle_char(unsigned char c, bool domain)
 
 bool mastodon_handle_valid(const char *h)
 {
-    if (h == NULL)
+    if (h == NULL || strstr(h, "\xEF\xBF\xBD") != NULL)
         return false;
     if (*h == '@')
         h++;
@@ -340,13 +340,52 @@ static const char *status_url(const cJSON *st)
     return gw_text_url_ok(u) ? u : NULL;
 }
 
+static int bad(struct mastodon_event *e, const char *why)
+{
+    e->why = why;
+    return UV_EINVAL;
+}
+
+/*
+ * The author's full handle. One that Mastodon would not make ("a b", "x:y",
+ * "#m") is still shown, as it is (the core derives a nick from any text):
+ * a post must not vanish for its author's name. One that holds a control
+ * character or a NUL (seen as U+FFFD) is refused: it could pass for the
+ * account whose name it is cut to.
+ */
+static char *author_full(const char *acct, const char *domain, const char **why)
+{
+    if (acct == NULL || *acct == '\0') {
+        *why = "the account has no name (acct)";
+        return NULL;
+    }
+    size_t n = strlen(acct);
+    if (n > 255 || !gw_text_is_clean(acct, n) || strchr(acct, '\n') ||
+        strstr(acct, "\xEF\xBF\xBD") != NULL) {
+        *why = "the account's name (acct) holds a control character, a NUL "
+               "or invalid UTF-8";
+        return NULL;
+    }
+    char *full = mastodon_handle_full(acct, domain);
+    if (full != NULL)
+        return full;
+    if (*acct == '@')
+        acct++;
+    if (strchr(acct, '@') != NULL || domain == NULL || *domain == '\0')
+        return gw_xstrdup(acct);
+    return gw_xasprintf("%s@%s", acct, domain);
+}
+
 /* Author fields from an Account. UV_EINVAL when it has no usable acct. */
 static int fill_author(struct mastodon_event *e, const cJSON *acc,
                        const char *domain)
 {
-    char *full = mastodon_handle_full(gw_json_str(acc, "acct"), domain);
+    if (acc == NULL)
+        return bad(e, "no account");
+    const char *why = NULL;
+    char *full = author_full(gw_json_str(acc, "acct"), domain, &why);
     if (full == NULL)
-        return UV_EINVAL;
+        return bad(e, why);
     /* The acct is the fediverse-wide identity: account ids are local to the
      * server asked, so the same person has another on another server. */
     e->ev.author = keep(e, full);
@@ -451,11 +490,11 @@ static int fill_post(struct mastodon_event *e, const cJSON *st,
     const char *me_acct = me != NULL ? me->acct : NULL;
     const char *id = mastodon_json_id(st, "id");
     if (id == NULL)
-        return UV_EINVAL;
+        return bad(e, "the status has no valid id");
     const cJSON *acc = gw_json_obj(st, "account");
     if (acc == NULL)
         acc = fallback_acc;
-    if (acc == NULL || fill_author(e, acc, domain) < 0)
+    if (fill_author(e, acc, domain) < 0)
         return UV_EINVAL;
     e->ev.id = keep(e, gw_xstrdup(id));
     const char *url = status_url(st);
@@ -497,7 +536,7 @@ int mastodon_status_to_event(const cJSON *st, enum gw_event_kind kind,
 {
     memset(out, 0, sizeof(*out));
     if (!cJSON_IsObject(st))
-        return UV_EINVAL;
+        return bad(out, "the status is not an object");
     out->ev.kind = kind;
     return fill_post(out, st, NULL, me);
 }
@@ -510,14 +549,14 @@ int mastodon_notification_to_event(const cJSON *n, const struct mastodon_me *me,
     const char *nid = mastodon_json_id(n, "id");
     const char *type = gw_json_str(n, "type");
     if (nid == NULL || type == NULL)
-        return UV_EINVAL;
+        return bad(out, "the notification has no valid id or type");
     const cJSON *acc = gw_json_obj(n, "account");
     const cJSON *st = gw_json_obj(n, "status");
 
     if (strcmp(type, "mention") == 0 || strcmp(type, "quote") == 0 ||
         strcmp(type, "update") == 0) {
         if (st == NULL)
-            return UV_EINVAL;
+            return bad(out, "the notification has no status");
         if (strcmp(type, "update") == 0) {
             out->ev.kind = GW_EV_EDIT;
         } else if (strcmp(type, "quote") == 0) {
@@ -561,7 +600,7 @@ int mastodon_notification_to_event(const cJSON *n, const struct mastodon_me *me,
         return MASTODON_IGNORED;
 
     out->ev.kind = kind;
-    if (acc == NULL || fill_author(out, acc, domain) < 0)
+    if (fill_author(out, acc, domain) < 0)
         return UV_EINVAL;
     out->ev.id = keep(out, gw_xstrdup(nid));
     out->ev.created_ms = json_time(n, "created_at");
@@ -571,7 +610,7 @@ int mastodon_notification_to_event(const cJSON *n, const struct mastodon_me *me,
     }
     const char *sid = mastodon_json_id(st, "id");
     if (sid == NULL)
-        return UV_EINVAL;
+        return bad(out, "the notification's status has no valid id");
     out->ev.target_id = keep(out, gw_xstrdup(sid));
     struct mention_map mm;
     mention_map_init(&mm, st, domain);

@@ -42,6 +42,7 @@ struct mastodon_event {
     int capstrs;
     struct gw_media *media; /* owned array behind ev.media */
     const char **mentions;  /* owned array behind ev.mentions */
+    const char *why;        /* UV_EINVAL: what was wrong, for the log */
 };
 
 /*

@@ -97,6 +97,10 @@ int mastodon__send(struct mastodon *m, struct mcall *c, const char *family,
                    const char *method, const char *url, const char *body,
                    const char *content_type, bool auth, const char *idem);
 cJSON *mastodon__body(const struct gw_http_response *r);
+/* Log an item the server sent that could not be shown (rc from a
+ * conversion); MASTODON_IGNORED is a type we skip on purpose, not logged. */
+void mastodon__dropped(struct mastodon *m, const char *what, const char *id,
+                       int rc, const struct mastodon_event *e);
 bool mastodon__is_401(const struct gw_http_response *r);
 void mastodon__signed_out(struct mastodon *m, const struct gw_http_response *r);
 void mastodon__session_restart(struct mastodon *m);

@@ -123,6 +123,9 @@ static void rt_state(struct gw_adapter *ad, enum gw_rt_state st)
 {
     struct gw_account *a = ad->core;
     if (st == GW_RT_READY) {
+        if (gw__people_owner(a, gw_rt_me_id(ad), gw_rt_me(ad)) < 0)
+            gw_log(a->r->gw, GW_LOG_WARN, "store: %s",
+                   gw_store_errmsg(gw__store(a->r)));
         gw__queries_ready(a->r, a);
         gw__outbox_kick(a->r);
     } else if (st == GW_RT_SIGNED_OUT) {

@@ -134,6 +134,38 @@ static void cmd_pending(struct ctx *x)
     gw_post_rows_free(rows, n);
 }
 
+/* Lines !open says at most: the whole of any real post, not a whole
+ * hostile one (the URL has the rest). */
+#define OPEN_LINES 40
+
+struct open_lines {
+    struct ctx *x;
+    int n;
+};
+
+static int open_line(void *arg, const char *line, size_t len)
+{
+    struct open_lines *o = arg;
+    if (o->n++ < OPEN_LINES)
+        tell(o->x, "%.*s", (int)len, line);
+    return 0;
+}
+
+/* !open: where the post is, and all of its text (a post is cut to
+ * GW_POST_LINES where it is shown). */
+static void cmd_open(struct ctx *x, const struct gw_post *p)
+{
+    char nick[GW_NICK_MAX + 1];
+    gw__nick_of(x->r, x->a->network, p->author_id, p->author, nick,
+                sizeof(nick));
+    tell(x, "[%s] %s: %s", p->ref, nick, p->url[0] ? p->url : "(no URL known)");
+    struct open_lines o = {x, 0};
+    gw_text_split(p->text, 400, open_line, &o);
+    if (o.n > OPEN_LINES)
+        tell(x, "\xE2\x80\xA6 %d more lines%s%s", o.n - OPEN_LINES,
+             p->url[0] ? " at " : "", p->url);
+}
+
 static const char *const account_help[] = {
     "!re REF text (or !reply) - reply to a post; 'nick: text' replies to "
     "nick's latest post here",
@@ -239,7 +271,7 @@ static void account_command(struct ctx *x, char *line)
     } else if (strcmp(cmd, "open") == 0) {
         char *ref = gw_next_word(&rest);
         if (need_post(x, ref, &p)) {
-            tell(x, "[%s] %s", p.ref, p.url[0] ? p.url : "(no URL known)");
+            cmd_open(x, &p);
             gw_post_free(&p);
         }
     } else if (strcmp(cmd, "who") == 0 || strcmp(cmd, "follow") == 0 ||

@@ -135,12 +135,19 @@ void gw__bot_prefix(struct gw_router *r, char *buf, size_t size)
 struct collect {
     struct gw_pending *p;
     const char *ref;
+    int more; /* lines of a post past GW_POST_LINES, counted, not kept */
 };
 
 static int collect_line(void *arg, const char *line, size_t len)
 {
     struct collect *c = arg;
     struct gw_pending *p = c->p;
+    /* A post is what a stranger wrote: 100,000 characters must not become
+     * 200 lines in every client. The rest is a !open away. */
+    if (c->ref != NULL && p->nlines >= GW_POST_LINES) {
+        c->more++;
+        return 0;
+    }
     char msgid[48];
     if (c->ref != NULL && p->nlines == 0)
         gw_strlcpy(msgid, c->ref, sizeof(msgid));
@@ -237,9 +244,20 @@ static int show_prepare(struct gw_router *r, const struct gw_show *s,
         p->has_join = true;
     }
     char *clean = gw_text_sanitize(text, strlen(text));
-    struct collect c = {p, s->ref};
+    struct collect c = {p, s->ref, 0};
     gw_text_split(clean, line_budget(s), collect_line, &c);
     free(clean);
+    if (c.more > 0) {
+        /* The last kept line gives way to the note, so a post is never
+         * more than GW_POST_LINES lines. */
+        p->nlines--;
+        free(p->lines[p->nlines]);
+        free(p->msgids[p->nlines]);
+        char note[128];
+        snprintf(note, sizeof(note), "\xE2\x80\xA6 %d more lines: !open %s",
+                 c.more + 1, s->ref);
+        collect_line(&c, note, strlen(note));
+    }
     if (!store) {
         pending_send(r, p);
         pending_free(p);

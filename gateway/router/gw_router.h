@@ -17,6 +17,8 @@
 
 /* The bot's name, the same in every front-end. */
 #define GW_BOT_NICK "parley"
+/* Lines a post takes at most where it is shown; !open shows the rest. */
+#define GW_POST_LINES 8
 
 struct gateway;
 struct gw_router;

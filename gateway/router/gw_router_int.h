@@ -166,6 +166,9 @@ void gw__nick_of(struct gw_router *r, const char *network,
                  const char *author_id, const char *handle, char *out,
                  size_t size);
 void gw__people_forget(struct gw_router *r);
+/* The owner of a (now signed-in) account claims their handle's nick. */
+int gw__people_owner(struct gw_account *a, const char *me_id,
+                     const char *handle);
 /* The person behind an event's author, with their nick (derived once per
  * (network, author id), then kept). */
 int gw__person_for(struct gw_account *a, const char *author_id,

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_gateway.h"
 #include "gw_http.h"
 #include "gw_util.h"
 
@@ -25,6 +26,8 @@
 #define HOLD_DEFAULT_MS 60000
 /* A server asking for more than an hour is more likely wrong than right. */
 #define RETRY_AFTER_MAX_MS 3600000L
+/* gw_ad_log: lines a minute per account before the rest are only counted. */
+#define LOG_PER_MINUTE 10
 
 struct family {
     char name[16];
@@ -95,12 +98,16 @@ struct gw_rt {
     int nfam;
     enum gw_rt_state state;
     char me[256];
+    char me_id[256];
     char why[256];
     char mode[32];
     char detail[256];
-    int depth;    /* adapter frames on the stack */
-    int in_act;   /* ops->act() frames on the stack */
-    long failing; /* requests failed since the last success */
+    int64_t log_minute; /* gw_ad_log's budget: this minute, */
+    int logged;         /* the lines written in it, */
+    long unlogged;      /* and those only counted */
+    int depth;          /* adapter frames on the stack */
+    int in_act;         /* ops->act() frames on the stack */
+    long failing;       /* requests failed since the last success */
     bool stopped;
 };
 
@@ -696,11 +703,11 @@ static void set_state(struct gw_rt *rt, enum gw_rt_state st)
 void gw_ad_ready(struct gw_adapter *ad, const char *me_id,
                  const char *me_handle)
 {
-    (void)me_id;
     struct gw_rt *rt = rt_of(ad);
     if (!live(rt))
         return;
     gw_strlcpy(rt->me, me_handle != NULL ? me_handle : "", sizeof(rt->me));
+    gw_strlcpy(rt->me_id, me_id != NULL ? me_id : "", sizeof(rt->me_id));
     rt->why[0] = '\0';
     set_state(rt, GW_RT_READY);
 }
@@ -723,6 +730,36 @@ bool gw_ad_is_ready(const struct gw_adapter *ad)
 bool gw_ad_stopped(const struct gw_adapter *ad)
 {
     return !live(rt_of(ad));
+}
+
+void gw_ad_log(struct gw_adapter *ad, const char *fmt, ...)
+{
+    struct gw_rt *rt = rt_of(ad);
+    if (!live(rt))
+        return;
+    int64_t minute = gw_now_ms() / 60000;
+    if (minute != rt->log_minute) {
+        rt->log_minute = minute;
+        rt->logged = 0;
+    }
+    if (rt->logged >= LOG_PER_MINUTE) {
+        rt->unlogged++;
+        return;
+    }
+    rt->logged++;
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    char *clean = gw_text_one_line(text);
+    if (rt->unlogged > 0)
+        gw_log(ad->gw, GW_LOG_WARN, "%s: %s (and %ld more like it not logged)",
+               ad->name, clean, rt->unlogged);
+    else
+        gw_log(ad->gw, GW_LOG_WARN, "%s: %s", ad->name, clean);
+    rt->unlogged = 0;
+    free(clean);
 }
 
 void gw_ad_mode(struct gw_adapter *ad, const char *mode)
@@ -883,6 +920,12 @@ const char *gw_rt_me(const struct gw_adapter *ad)
 {
     const struct gw_rt *rt = rt_of(ad);
     return live(rt) && rt->state == GW_RT_READY ? rt->me : "";
+}
+
+const char *gw_rt_me_id(const struct gw_adapter *ad)
+{
+    const struct gw_rt *rt = rt_of(ad);
+    return live(rt) && rt->state == GW_RT_READY ? rt->me_id : "";
 }
 
 const char *gw_rt_why(const struct gw_adapter *ad)

@@ -63,6 +63,8 @@ int gw_rt_code(struct gw_adapter *ad, const char *code);
 enum gw_rt_state gw_rt_state(const struct gw_adapter *ad);
 /* My handle once ready ("" before), and why not ready ("" when ready). */
 const char *gw_rt_me(const struct gw_adapter *ad);
+/* My author id once ready: the one my own posts carry ("" before). */
+const char *gw_rt_me_id(const struct gw_adapter *ad);
 const char *gw_rt_why(const struct gw_adapter *ad);
 
 struct gw_rt_status {

@@ -393,8 +393,65 @@ def test_hostile_content_is_rendered_safely(parley_factory, mock):
     texts = [m.params[1] for m in lines if m.command == "PRIVMSG"]
     assert any("'q'" in t and "& " in t for t in texts)
     assert not any("alert(1)" in t or "<script>" in t for t in texts)
-    big = [t for t in texts if "zzzz" in t]
-    assert sum(t.count("z") for t in big) == 100_000, "nothing cut off"
+    big = [m for m in lines if m.command == "PRIVMSG"
+           and m.prefix.startswith("big!")]
+    assert 2 <= len(big) <= 8, "a post takes at most 8 lines"
+    assert "more lines: !open " in big[-1].params[1]
+    ref = big[-1].params[1].rsplit(" ", 1)[1]
+    assert big[0].params[1].startswith("[%s]" % ref)
+    # !open has the rest (up to 40 lines, then where the whole is).
+    c.send("PRIVMSG #masto :!open %s" % ref)
+    c.expect(lambda m: m.command == "NOTICE" and "more lines at " in
+             m.params[1], what="the end of !open")
+
+
+def test_identities_from_the_network(parley_factory, mock):
+    """A NUL cannot make a stranger pass for someone; names Mastodon would
+    not make still arrive under valid nicks; what is dropped is logged."""
+    p = start(parley_factory, mock)
+    c = connect(p)
+    wait_stream(mock)
+    mock.add_mention("ann@example.social", "the real ann")
+    expect_post(c, "the real ann")
+    mock.add_mention("ann\x00@evil.example", "i am ann")
+    mock.add_mention("bob@example.social", "before\x00after")
+    odd = ["a b", "x:y", "a,b", "#m", "a!b", "*"]
+    for i, acct in enumerate(odd):
+        mock.add_mention(acct + "@odd.example", "odd %d" % i)
+    mock.add_mention("carol@example.social", "end marker")
+    expect_post(c, "end marker", timeout=20)
+    posts = [m for m in c.lines if m.command == "PRIVMSG"]
+    assert not any("i am ann" in m.params[1] for m in posts), \
+        "an acct with a NUL is refused"
+    p.wait_log(r"notification \d+ from the server was not shown: .*NUL")
+    real = [m for m in posts if "the real ann" in m.params[1]][0]
+    assert real.prefix.startswith("ann!ann@example.social")
+    cut = [m for m in posts if "before" in m.params[1]][0]
+    assert "after" in cut.params[1], "a NUL does not cut the post"
+    nicks = set()
+    for i in range(len(odd)):
+        m = [m for m in posts if m.params[1].endswith("odd %d" % i)]
+        assert m, "odd acct %r vanished" % odd[i]
+        nick = m[0].prefix.split("!", 1)[0]
+        assert re.fullmatch(r"[A-Za-z_\[\]\\`^{|}][A-Za-z0-9_\[\]\\`^{|}-]*",
+                            nick), nick
+        nicks.add(nick)
+    assert len(nicks) == len(odd), "each person a nick of their own"
+
+
+def test_owner_nick_is_reserved(parley_factory, mock):
+    """A stranger named like the account's owner gets a nick of their own;
+    the owner's posts keep the owner's."""
+    p = start(parley_factory, mock)
+    c = connect(p, nick="watcher")
+    wait_stream(mock)
+    owner = mock.me["acct"]
+    mock.add_mention("%s@evil.example" % owner, "impostor")
+    m = expect_post(c, "impostor")
+    assert m.prefix.split("!")[0] == "%s_evil" % owner
+    c.send("PRIVMSG #masto :!post the owner speaks")
+    m = expect_post(c, "the owner speaks")
+    assert m.prefix.split("!")[0] == owner
 
 
 def test_reply_to_old_ref_after_1000_newer_posts(parley_factory, mock):

@@ -518,6 +518,74 @@ START_TEST(test_urls_and_handles_not_utf8)
 }
 END_TEST
 
+static int mention_from(const char *json_acct, const char *content,
+                        struct mastodon_event *e)
+{
+    char doc[1024];
+    snprintf(doc, sizeof(doc),
+             "{\"id\":\"9\",\"type\":\"mention\",\"account\":"
+             "{\"id\":\"5\",\"acct\":\"%s\"},\"status\":{\"id\":\"77\","
+             "\"content\":\"%s\",\"visibility\":\"public\","
+             "\"account\":{\"id\":\"5\",\"acct\":\"%s\"}}}",
+             json_acct, content, json_acct);
+    cJSON *j = gw_json_parse(doc, strlen(doc));
+    ck_assert_ptr_nonnull(j);
+    int rc = mastodon_notification_to_event(j, &ME, e);
+    gw_json_free(j);
+    return rc;
+}
+
+/* A \u0000 in an acct must not cut it into someone else's name; in text it
+ * must not cut the post. */
+START_TEST(test_nul_in_identity_and_text)
+{
+    struct mastodon_event e;
+    ck_assert_int_eq(mention_from("ann\\u0000@evil.example", "<p>hi</p>", &e),
+                     UV_EINVAL);
+    ck_assert_ptr_nonnull(e.why);
+    ck_assert_ptr_nonnull(strstr(e.why, "NUL"));
+    mastodon_event_free(&e);
+
+    ck_assert_int_eq(mention_from("bob@x.example", "<p>a\\u0000b end</p>", &e),
+                     0);
+    ck_assert_str_eq(e.ev.author, "bob@x.example");
+    ck_assert_ptr_nonnull(strstr(e.ev.text, "b end"));
+    mastodon_event_free(&e);
+
+    /* An escaped backslash before "u0000" is text, not an escape. */
+    const char *lit = "{\"a\":\"x\\\\u0000y\"}";
+    cJSON *j = gw_json_read(lit, strlen(lit));
+    ck_assert_str_eq(gw_json_str(j, "a"), "x\\u0000y");
+    cJSON_Delete(j);
+    j = gw_json_read("{\"a\":\"x\\u0000y\"}", 17);
+    ck_assert_str_eq(gw_json_str(j, "a"), "x\xEF\xBF\xBDy");
+    cJSON_Delete(j);
+}
+END_TEST
+
+/* Accts Mastodon itself would not make still arrive, as they are: a post
+ * must not vanish for its author's name. */
+START_TEST(test_odd_accts_arrive)
+{
+    const char *odd[] = {"a b", "x:y", "a,b", "#m", "a!b", "*"};
+    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+        struct mastodon_event e;
+        ck_assert_int_eq(mention_from(odd[i], "<p>hello</p>", &e), 0);
+        char want[64];
+        snprintf(want, sizeof(want), "%s@mastodon.example", odd[i]);
+        ck_assert_str_eq(e.ev.author, want);
+        ck_assert_str_eq(e.ev.text, "hello");
+        mastodon_event_free(&e);
+    }
+    struct mastodon_event e;
+    ck_assert_int_eq(mention_from("", "<p>x</p>", &e), UV_EINVAL);
+    ck_assert_ptr_nonnull(e.why);
+    mastodon_event_free(&e);
+    ck_assert_int_eq(mention_from("a\\u0007b", "<p>x</p>", &e), UV_EINVAL);
+    mastodon_event_free(&e);
+}
+END_TEST
+
 /* Every fixture converted without knowing who I am (me == NULL). */
 START_TEST(test_without_me)
 {
@@ -669,7 +737,8 @@ static void same_tree(const cJSON *a, const cJSON *b)
 }
 
 /* gw_json_parse has a parser of its own for the common case: every input
- * must give what cJSON gives, or fail where cJSON fails. */
+ * must give what cJSON gives (after the same \u0000 care: gw_json_read),
+ * or fail where cJSON fails. */
 START_TEST(test_json_same_as_cjson)
 {
     static const char *const docs[] = {
@@ -702,7 +771,7 @@ START_TEST(test_json_same_as_cjson)
         "\xef\xbb\xbf{}",
     };
     for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
-        cJSON *want = cJSON_ParseWithLength(docs[i], strlen(docs[i]));
+        cJSON *want = gw_json_read(docs[i], strlen(docs[i]));
         cJSON *got = gw_json_parse(docs[i], strlen(docs[i]));
         ck_assert_msg((want == NULL) == (got == NULL), "%s", docs[i]);
         if (want)
@@ -1368,6 +1437,8 @@ static Suite *mastodon_suite(void)
     tcase_add_test(ev, test_own_status);
     tcase_add_test(ev, test_hostile_items);
     tcase_add_test(ev, test_without_me);
+    tcase_add_test(ev, test_nul_in_identity_and_text);
+    tcase_add_test(ev, test_odd_accts_arrive);
     suite_add_tcase(s, ev);
 
     TCase *ids = tcase_create("ids");

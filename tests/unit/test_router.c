@@ -486,6 +486,101 @@ START_TEST(test_nicks)
 }
 END_TEST
 
+static void event_from(struct testnet *tn, enum gw_event_kind kind,
+                       const char *id, const char *who, const char *text)
+{
+    struct gw_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = kind;
+    ev.id = id;
+    ev.author = who;
+    ev.author_id = who;
+    ev.text = text;
+    ev.audience = GW_AUD_PUBLIC;
+    ck_assert_int_eq(testnet_deliver_ev(tn, &ev), 0);
+    testgw_run(&g, 0);
+}
+
+/* The owner's nick is theirs: a stranger named like them on another server
+ * gets a nick of their own, even one who was seen first. */
+START_TEST(test_owner_nick_reserved)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    event_from(tn, GW_EV_MENTION, "1", "me@evil.example", "i am you");
+    event_from(tn, GW_EV_OWN, "2", "me@test.example", "really me");
+    ck_assert_str_eq(fakefront_shown(&g.front, "i am you")->prefix,
+                     "me_evil!me@evil.example");
+    ck_assert_str_eq(fakefront_shown(&g.front, "really me")->prefix,
+                     "me!me@test.example");
+
+    /* Seen before the owner ever signed in: moved once, and said so. */
+    testgw_stop(&g);
+    testgw_start(&g, "[account t]\nnetwork = test\nme = you@test.example\n");
+    tn = testgw_net(&g, "t");
+    event_from(tn, GW_EV_MENTION, "1", "you@evil.example", "first");
+    ck_assert_str_eq(fakefront_shown(&g.front, "first")->prefix,
+                     "you!you@evil.example");
+    testnet_ready(tn);
+    testgw_run(&g, 0);
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "you@evil.example on test) "
+                                                    "is you_evil"));
+    event_from(tn, GW_EV_MENTION, "3", "you@evil.example", "second");
+    event_from(tn, GW_EV_OWN, "4", "you@test.example", "mine");
+    ck_assert_str_eq(fakefront_shown(&g.front, "second")->prefix,
+                     "you_evil!you@evil.example");
+    ck_assert_str_eq(fakefront_shown(&g.front, "mine")->prefix,
+                     "you!you@test.example");
+    /* Stable: after a restart, without a word. */
+    testgw_restart(&g);
+    tn = testgw_net(&g, "t");
+    testnet_ready(tn);
+    event_from(tn, GW_EV_MENTION, "5", "you@evil.example", "third");
+    ck_assert_str_eq(fakefront_shown(&g.front, "third")->prefix,
+                     "you_evil!you@evil.example");
+    ck_assert_ptr_null(fakefront_shown(&g.front, "is you_evil"));
+}
+END_TEST
+
+/* A post of any length takes GW_POST_LINES lines where it is shown; !open
+ * has all of it. */
+START_TEST(test_long_post_capped)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    char *big = gw_xmalloc(100001);
+    memset(big, 'z', 100000);
+    big[100000] = '\0';
+    memcpy(big, "start ", 6);
+    event_from(tn, GW_EV_MENTION, "1", "big@x.org", big);
+    int lines = 0, zs = 0;
+    for (int i = 0; i < g.front.nshown; i++)
+        if (strncmp(g.front.shown[i].prefix, "big!", 4) == 0) {
+            lines++;
+            for (const char *p = g.front.shown[i].text; *p; p++)
+                zs += *p == 'z';
+        }
+    ck_assert_int_eq(lines, GW_POST_LINES);
+    char want[64];
+    snprintf(want, sizeof(want), "more lines: !open %s", ref_of("start"));
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, want));
+    ck_assert_int_gt(zs, 6 * 300);
+    /* !open: the URL line, then the text (at most 40 lines of it). */
+    char line[32];
+    snprintf(line, sizeof(line), "!open %s", ref_of("start"));
+    int before = g.front.ntold;
+    testgw_say(&g, "ann", "#t", line);
+    /* Where it is, 40 lines of text, and where the rest is. */
+    ck_assert_int_eq(g.front.ntold - before, 1 + 40 + 1);
+    ck_assert_ptr_nonnull(strstr(g.front.told[before], "big: (no URL known)"));
+    ck_assert_ptr_nonnull(strstr(g.front.told[before + 1], "start"));
+    ck_assert_ptr_nonnull(strstr(g.front.told[before + 41], "more lines"));
+    free(big);
+
+    /* A short post is whole, with no note. */
+    event_from(tn, GW_EV_MENTION, "2", "small@x.org", "short one");
+    ck_assert_int_eq(fakefront_count(&g.front, "more lines"), 1);
+}
+END_TEST
+
 /* ---- catching up -------------------------------------------------------- */
 
 START_TEST(test_catch_up_on_arrival)
@@ -576,6 +671,8 @@ static Suite *router_suite(void)
     tcase_add_test(tc, test_thread_lines);
     tcase_add_test(tc, test_claim_done_pending);
     tcase_add_test(tc, test_nicks);
+    tcase_add_test(tc, test_owner_nick_reserved);
+    tcase_add_test(tc, test_long_post_capped);
     tcase_add_test(tc, test_catch_up_on_arrival);
     tcase_add_test(tc, test_read_position_moves_with_lines);
     tcase_add_test(tc, test_control_account_add_and_networks);

@@ -116,6 +116,31 @@ START_TEST(sanitize_controls)
 }
 END_TEST
 
+/* Explicit bidi embeddings, overrides (U+202A..E) and isolates
+ * (U+2066..9) go; marks that only hint a direction (LRM, RLM) stay. */
+START_TEST(sanitize_bidi)
+{
+    check_sanitize("a\xE2\x80\xAE"
+                   "evil\xE2\x80\xAC"
+                   "b",
+                   13, "aevilb");
+    check_sanitize("\xE2\x80\xAA\xE2\x80\xAB\xE2\x80\xAD", 9, "");
+    check_sanitize("x\xE2\x81\xA6"
+                   "y\xE2\x81\xA7\xE2\x81\xA8\xE2\x81\xA9"
+                   "z",
+                   15, "xyz");
+    /* Neighbours and the marks are kept. */
+    check_sanitize("\xE2\x80\xA9", 3, "\n");
+    check_sanitize("\xE2\x80\xAF\xE2\x81\xA5\xE2\x81\xAA", 9,
+                   "\xE2\x80\xAF\xE2\x81\xA5\xE2\x81\xAA");
+    check_sanitize("\xE2\x80\x8E\xE2\x80\x8F", 6, "\xE2\x80\x8E\xE2\x80\x8F");
+    char *n = gw_text_one_line("Bob \xE2\x80\xAE"
+                               "dlrow");
+    ck_assert_str_eq(n, "Bob dlrow");
+    free(n);
+}
+END_TEST
+
 START_TEST(sanitize_invalid_utf8)
 {
     check_sanitize("a\xFF"
@@ -903,6 +928,7 @@ static Suite *text_suite(void)
     tcase_add_test(tc, sanitize_line_breaks);
     tcase_add_test(tc, sanitize_controls);
     tcase_add_test(tc, sanitize_invalid_utf8);
+    tcase_add_test(tc, sanitize_bidi);
     tcase_add_test(tc, sanitize_keeps_text);
     tcase_add_test(tc, sanitize_random_bytes);
     tcase_set_timeout(tc, 60);
