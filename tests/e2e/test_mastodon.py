@@ -494,6 +494,29 @@ def test_self_signed_https_refused_unless_trusted(parley_factory, tmp_path):
         m.stop()
 
 
+def test_redirect_to_another_origin_not_followed(parley_factory, mock):
+    """An https account whose server redirects to http (or anywhere else)
+    does not follow: the token never leaves, the user is told where it was
+    sent."""
+    m = MockMastodon(tls=True).start()
+    try:
+        m.fail(r"^/api/v1/", action="redirect", location=mock.base_url)
+        p = parley_factory(conf_extra=account_conf(
+            m, extra="tls_ca = %s" % m.ca_file))
+        p.start()
+        c = p.client()
+        c.welcome("me")
+        c.expect(lambda x: x.command == "PRIVMSG" and x.params[0] ==
+                 "&parley" and "redirected to http://127.0.0.1:" in
+                 x.params[1] and "only redirects within https://" in
+                 x.params[1], timeout=20, what="a notice naming the redirect")
+        assert m.requests, "parley asked the https server"
+        assert not [r for r in mock.requests if r.path.startswith("/api/")], \
+            "nothing reached the http server"
+    finally:
+        m.stop()
+
+
 def test_polling_when_streaming_is_off(parley_factory, mock):
     p = start(parley_factory, mock, extra="streaming = no\npoll_seconds = 5")
     c = connect(p)

@@ -680,6 +680,18 @@ START_TEST(test_redirects)
     ck_assert_int_eq(r.status, 0);
     ck_assert_int_ne(r.error, 0);
     resp_free(&r);
+    /* Never to another origin: another host name, another port. */
+    fetch(&r, "/redirect-away", NULL);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_int_eq(r.error, UV_EPROTO);
+    ck_assert_msg(strstr(r.errmsg, "redirected to http://localhost:") != NULL,
+                  "%s", r.errmsg);
+    resp_free(&r);
+    fetch(&r, "/redirect-port", NULL);
+    ck_assert_int_eq(r.error, UV_EPROTO);
+    ck_assert_msg(strstr(r.errmsg, "http://127.0.0.1:1;") != NULL, "%s",
+                  r.errmsg);
+    resp_free(&r);
     /* Headers of the redirect response itself do not leak through. */
     fetch(&r, "/redirect-headers", NULL);
     ck_assert_int_eq(r.status, 200);
