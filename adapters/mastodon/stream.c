@@ -178,6 +178,7 @@ static void on_sse_state(struct gw_adapter *ad, void *arg,
         char *err = resp != NULL ? mastodon_error_text(resp)
                                  : gw_xstrdup("connection lost");
         gw_ad_detail(m->ad, "stream dropped (%s); reconnecting", err);
+        gw_ad_log(m->ad, "stream dropped (%s); reconnecting", err);
         free(err);
         /* Keep fetching by polling until the stream is back. */
         if (!m->bf_running && m->t_backfill == NULL)

@@ -234,7 +234,10 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
     struct gw_sse *s = r->sse;
 
     if (s) {
-        gw__sse_heard(s);
+        /* The watchdog wants lines, not bytes: a server trickling one line
+         * that never ends is as stalled as a silent one. */
+        if (memchr(p, '\n', len) != NULL || memchr(p, '\r', len) != NULL)
+            gw__sse_heard(s);
         if (r->stream_ok) {
             if (gw__sse_data(s, p, len) < 0) {
                 r->abort_err = UV_ENOBUFS;

@@ -537,6 +537,29 @@ def test_status_shows_account(parley_factory, mock):
     assert "outbox 0" in acc[0]
 
 
+def test_endless_stream_line_is_dropped_and_status_tells(parley_factory,
+                                                        mock):
+    """A stream that sends one line without end is dropped and opened
+    again; status then says streaming, with no stale error."""
+    p = start(parley_factory, mock)
+    c = connect(p)
+    wait_stream(mock)
+    before = mock.stream_connects
+    for s in mock.open_streams():
+        s.push(b"data: " + b"x" * (10 * 1024 * 1024))
+    assert mock.wait_for(lambda: mock.stream_connects > before, timeout=20), \
+        "the endless line's stream was never dropped"
+    p.wait_log(r"line of more than \d+ bytes")
+    wait_stream(mock)
+    mock.add_mention("alice@example.social", "after the endless line")
+    expect_post(c, "after the endless line", timeout=20)
+    c.say("&parley", "status")
+    acc = [l for l in c.bot_lines(seconds=1.5)
+           if l.startswith("masto (mastodon)")]
+    assert acc and "streaming" in acc[0], acc
+    assert "line of more than" not in acc[0] and "dropped" not in acc[0], acc
+
+
 def test_people_not_heard_from_lately_quit_and_come_back(parley_factory,
                                                          mock):
     """Parley keeps at most 4096 people as IRC users (GW_PUPPETS_MAX); the

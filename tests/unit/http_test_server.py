@@ -281,6 +281,21 @@ class Handler(BaseHTTPRequestHandler):
             self.send_raw("data: ok conn %d\n\n" % n)
             time.sleep(30)
             return None
+        if path == "/sse/endless":
+            self.sse_start()
+            if n > 1:
+                self.send_raw("data: ok conn %d\n\n" % n)
+                time.sleep(30)
+                return None
+            # One line that never ends, until the client hangs up.
+            self.send_raw("data: ")
+            try:
+                for _ in range(2000):
+                    self.send_raw("x" * 4096)
+                    time.sleep(0.001)
+            except OSError:
+                pass
+            return None
         if path == "/sse/big":
             self.sse_start()
             self.send_raw("data: " + "y" * int(q.get("n", "5000")) + "\n\n")
