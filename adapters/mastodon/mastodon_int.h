@@ -12,6 +12,8 @@
 #include "mastodon.h"
 
 #define CURSOR_NAME "notifications"
+/* The last sign-in's findings (api.c, session_save). */
+#define SESSION_CURSOR "session"
 /* One page of notifications; the API's default, and half its maximum. */
 #define PAGE_LIMIT     40
 #define BACKOFF_MIN_MS 5000
@@ -108,6 +110,8 @@ void mastodon__set_token(struct mastodon *m, const char *token);
 
 /* stream.c */
 void mastodon__backfill_start(struct mastodon *m);
+/* Open the stream now if it should be and is not. */
+void mastodon__stream_start(struct mastodon *m);
 void mastodon__stream_retire(struct mastodon *m);
 
 /* oauth.c */

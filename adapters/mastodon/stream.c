@@ -233,6 +233,12 @@ static void open_stream(struct mastodon *m)
     }
 }
 
+void mastodon__stream_start(struct mastodon *m)
+{
+    if (m->want_stream && !m->stream_off && !m->signed_out)
+        open_stream(m);
+}
+
 /* ---- back-fill ----------------------------------------------------------- */
 
 static void backfill_end(struct mastodon *m, bool ok, long retry_ms)

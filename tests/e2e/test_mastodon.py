@@ -367,6 +367,86 @@ def test_429_retry_after_is_honoured(parley_factory, mock):
     assert time.time() - t0 >= 3.5, "waited for Retry-After"
 
 
+def test_429_on_posting_does_not_hold_reading(parley_factory, mock):
+    """Holds are per family of endpoints: a 429 on posting keeps the post
+    waiting, not the mentions that arrive meanwhile (fetched by REST while
+    the stream is down)."""
+    p = start(parley_factory, mock)
+    c = connect(p)
+    wait_stream(mock)
+    mock.fail(r"^/api/v1/statuses$", status=429, retry_after=120,
+              method="POST")
+    c.say("#masto", "!post held back")
+    assert mock.wait_for(lambda: any(
+        r.method == "POST" and r.path == "/api/v1/statuses"
+        for r in mock.requests), timeout=10)
+    mock.set_streaming(False)
+    mock.drop_streams()
+    mock.add_mention("alice@example.social", "while the stream was down",
+                     stream=False)
+    expect_post(c, "while the stream was down", timeout=15)
+    c.say("&parley", "status")
+    acc = [l for l in c.bot_lines(seconds=1.5)
+           if l.startswith("masto (mastodon)")]
+    assert acc and "s more" in acc[0], acc
+    assert not mock.posted, "the post waits for the limit"
+
+
+def test_restart_with_rest_budget_spent_still_streams(parley_factory,
+                                                     mock):
+    """With the REST budget spent, a restart still opens the stream (it
+    costs nothing) and mentions arrive; REST catches up, and the outbox
+    goes, when the window resets."""
+    p = start(parley_factory, mock)
+    c = connect(p)
+    wait_stream(mock)
+    mock.add_mention("alice@example.social", "before the restart")
+    expect_post(c, "before the restart")
+    p.stop()
+    assert mock.wait_for(lambda: mock.stream_count() == 0, timeout=10)
+    reset_at = time.time() + 8
+    mock.set_ratelimit(0, time.strftime("%Y-%m-%dT%H:%M:%S.000Z",
+                                        time.gmtime(reset_at)))
+    p.start()
+    c = connect(p)
+    assert mock.wait_for(lambda: mock.stream_count() >= 1, timeout=4), \
+        "the stream waited for the REST window"
+    mock.add_mention("bob@example.social", "while the budget is spent")
+    expect_post(c, "while the budget is spent", timeout=4)
+    assert time.time() < reset_at
+    c.say("&parley", "status")
+    acc = [l for l in c.bot_lines(seconds=1)
+           if l.startswith("masto (mastodon)")]
+    assert acc and "streaming" in acc[0], acc
+    # Only REST knows this one; and a reply waits for the window.
+    mock.add_mention("carol@example.social", "only by rest", stream=False)
+    c.say("#masto", "bob: thanks")
+    expect_post(c, "only by rest", timeout=20)
+    wait_posted(mock, 1, timeout=20)
+    assert time.time() >= reset_at - 1
+
+
+def test_outbox_goes_as_soon_as_the_network_answers_again(parley_factory,
+                                                          mock):
+    """A reply that failed a few times during an outage goes as soon as
+    any request to the network succeeds again, not after its own grown
+    back-off."""
+    p = start(parley_factory, mock)
+    c = connect(p)
+    wait_stream(mock)
+    rule = mock.fail(r"^/api/v1/statuses$", status=503, times=3,
+                     method="POST")
+    c.say("#masto", "!post queued in the outage")
+    # Three attempts fail (the back-off grows: 2, 4, 8 s ...).
+    assert mock.wait_for(lambda: rule["hits"] >= 3, timeout=15)
+    t_back = time.time()
+    mock.add_account("alice@example.social")
+    c.say("#masto", "!who alice@example.social")
+    wait_posted(mock, 1, timeout=15)
+    assert time.time() - t_back < 4, "posted %.1f s after the network " \
+        "answered" % (time.time() - t_back)
+
+
 def test_hostile_content_is_rendered_safely(parley_factory, mock):
     p = start(parley_factory, mock)
     c = connect(p)
