@@ -385,8 +385,9 @@ void gw_sha256(const void *data, size_t len, unsigned char out[32])
 
 char *gw_base64url(const void *data, size_t len)
 {
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                              "0123456789-_";
+    static const char abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+        "0123456789-_";
     const unsigned char *p = data;
     char *out = gw_xmalloc(len / 3 * 4 + 5);
     size_t j = 0;
