@@ -59,6 +59,13 @@ void x__note_limits(struct xacc *x, const char *family,
     }
 }
 
+/* DM lookups have a window of 15 requests a quarter hour against 300 for
+ * mentions: they are read when their own pace says, not every poll. */
+static bool dms_due(const struct xacc *x)
+{
+    return !x->dms_off && gw_now_ms() >= x->dms_due;
+}
+
 static void pages_drop(struct xacc *x)
 {
     for (int i = 0; i < x->npages; i++)
@@ -93,7 +100,7 @@ void x__poll_start(struct xacc *x)
     pages_drop(x);
     if (!x->mentions_off)
         poll_mentions(x, NULL);
-    else if (!x->dms_off)
+    else if (dms_due(x))
         poll_dms(x, NULL);
     else
         poll_end(x, true, 0);
@@ -208,7 +215,7 @@ static void on_mentions(struct xacc *x, struct xcall *c,
         if (x->signed_out)
             return;
         pages_drop(x);
-        if (off && !x->dms_off)
+        if (off && dms_due(x))
             poll_dms(x, NULL);
         else
             poll_end(x, off, gw_ad_retry_after_ms(r));
@@ -249,7 +256,7 @@ static void on_mentions(struct xacc *x, struct xcall *c,
         poll_end(x, false, 0);
         return;
     }
-    if (!x->dms_off)
+    if (dms_due(x))
         poll_dms(x, NULL);
     else
         poll_end(x, true, 0);
@@ -365,6 +372,8 @@ static void on_dms(struct xacc *x, struct xcall *c,
     bool ok = dms_deliver(x);
     if (!ok)
         gw_ad_detail(x->ad, "could not store a DM; will fetch it again");
+    int64_t now = gw_now_ms();
+    x->dms_due = now + x_ratelimit_interval(x->rl_rem_d, x->rl_reset_d, now);
     poll_end(x, ok, 0);
 }
 
@@ -446,13 +455,11 @@ static void poll_end(struct xacc *x, bool ok, long retry_ms)
         long m = x->mentions_off
                      ? 0
                      : x_ratelimit_interval(x->rl_rem_m, x->rl_reset_m, now);
-        long d = x->dms_off
-                     ? 0
-                     : x_ratelimit_interval(x->rl_rem_d, x->rl_reset_d, now);
         if (m > wait)
             wait = m;
-        if (d > wait)
-            wait = d;
+        /* With mentions out of reach, DMs set the pace alone. */
+        if (x->mentions_off && !x->dms_off && x->dms_due - now > wait)
+            wait = (long)(x->dms_due - now);
     }
     if (!ok) {
         long bo = gw_backoff_next(&x->poll_backoff);

@@ -96,6 +96,7 @@ struct xacc {
     long rl_rem_m, rl_lim_m, rl_rem_d, rl_lim_d;
     int64_t rl_reset_m, rl_reset_d;
     long interval_ms; /* the pace chosen last */
+    int64_t dms_due;  /* DMs have a window of their own (15 a quarter) */
 
     /* budget */
     struct x_budget budget;
