@@ -161,7 +161,7 @@ class MockX(MockServer):
     CONTROL = MockServer.CONTROL + (
         "add_user", "add_token", "expire_token", "revoke_refresh",
         "authorize", "add_mention", "add_post", "add_dm", "delete_post",
-        "set_tier_block", "slow_posts", "set_ratelimit")
+        "set_tier_block", "slow_posts", "set_ratelimit", "stall_next_page")
     STATE = MockServer.STATE + ("posts", "posted", "dms_sent", "likes",
                                 "retweets", "following", "tokens")
 
@@ -185,6 +185,7 @@ class MockX(MockServer):
         self.codes = {}         # code -> what authorize saw
         self.blocked = []       # path regexes answered with a tier 403
         self.post_delay = []    # seconds to stall the next posts' answers
+        self.stall_page = 0     # seconds to stall the next mentions page 2+
         self.limiters = {k: RateLimiter(v, WINDOW, STYLE, body={
             "title": "Too Many Requests", "detail": "Too Many Requests",
             "type": "about:blank", "status": 429}, retry_after=False)
@@ -403,6 +404,12 @@ class MockX(MockServer):
         seconds (the client gives up first: "made, but no answer")."""
         with self._lock:
             self.post_delay.extend([seconds] * times)
+
+    def stall_next_page(self, seconds=30):
+        """The next request for a second (or later) page of mentions is
+        answered only after seconds: a poll caught in the middle."""
+        with self._lock:
+            self.stall_page = seconds
 
     def set_ratelimit(self, family, remaining, reset=None, limit=None):
         self.limiters[family].set(remaining, reset, limit=limit)
@@ -638,6 +645,11 @@ class MockX(MockServer):
             raise problem(403, "Forbidden", "You can only read your own "
                           "mentions with this token.")
         since = call.query.get("since_id", [None])[0]
+        with self._lock:
+            stall, self.stall_page = (self.stall_page, 0) \
+                if "pagination_token" in call.query else (0, self.stall_page)
+        if stall:
+            self._stopping.wait(stall)
         with self._lock:
             items = sorted((p for p in self.posts.values()
                             if p.get("_mention") and

@@ -40,6 +40,11 @@ static int take_tokens(struct xacc *x, const struct gw_http_response *r)
     x__store(x, "token", acc);
     x__store(x, "token_expires", until_s);
     x__tokens_set(x, acc, ref, until);
+    const char *seen = gw_ad_setting(x->ad, "refresh_token");
+    if (ref != NULL && seen != NULL && strcmp(seen, ref) != 0)
+        gw_ad_notice(x->ad, "refresh_token is set in gateway.conf, which "
+                            "wins over the new one X just gave: remove it "
+                            "there, or the next start cannot sign in");
     cJSON_Delete(j);
     return 0;
 }
