@@ -471,8 +471,12 @@ static void on_own(struct xacc *x, struct xcall *c,
     if (id != NULL) {
         char *keep = gw_xstrdup(id);
         cJSON_Delete(j);
-        done_created(x, c, keep,
-                     c->arg != NULL ? c->arg : "it was posted already");
+        /* Made by an earlier attempt: said once, sent once. */
+        gw_ad_notice(x->ad,
+                     "that post was made already (https://x.com/%s/status/"
+                     "%s); it was not sent again",
+                     x->me_name, keep);
+        done_created(x, c, keep, "it was posted already");
         free(keep);
         return;
     }

@@ -406,8 +406,8 @@ static void say_pace(struct xacc *x, long wait, bool low)
             t[16] = '\0';
             gw_ad_notice(x->ad,
                          "the budget is spent (%ld of %ld requests today, "
-                         "%ld of %ld posts read this month); reading resumes "
-                         "%s UTC, replies still go",
+                         "%ld of %ld posts read this month); reading "
+                         "resumes %s UTC, replies still go",
                          b->requests_today, b->max_requests_day, b->posts_month,
                          b->max_posts_month, t);
             x->said_spent = true;
@@ -416,16 +416,19 @@ static void say_pace(struct xacc *x, long wait, bool low)
     }
     x->said_spent = false;
     if (low && !x->said_low) {
-        gw_ad_notice(
-            x->ad,
-            "the budget runs low (%ld of %ld requests left today, "
-            "%ld of %ld posts this month): polling every %ld s "
-            "instead of %ld s",
-            b->max_requests_day > 0 ? b->max_requests_day - b->requests_today
-                                    : -1,
-            b->max_requests_day,
-            b->max_posts_month > 0 ? b->max_posts_month - b->posts_month : -1,
-            b->max_posts_month, (wait + 999) / 1000, x->base_poll_ms / 1000);
+        char left[160] = "";
+        if (b->max_requests_day > 0)
+            snprintf(left, sizeof(left), "%ld of %ld requests left today",
+                     b->max_requests_day - b->requests_today,
+                     b->max_requests_day);
+        if (b->max_posts_month > 0)
+            snprintf(left + strlen(left), sizeof(left) - strlen(left),
+                     "%s%ld of %ld posts this month", left[0] ? ", " : "",
+                     b->max_posts_month - b->posts_month, b->max_posts_month);
+        gw_ad_notice(x->ad,
+                     "the budget runs low (%s): polling every %ld s instead "
+                     "of %ld s",
+                     left, (wait + 999) / 1000, x->base_poll_ms / 1000);
         x->said_low = true;
     } else if (!low) {
         x->said_low = false;

@@ -191,3 +191,179 @@ def test_restart_mid_poll_loses_and_repeats_nothing(parley_factory, mx):
     assert sorted(set(live)) == ["%03d" % i for i in range(150)]
     assert len(live) == len(set(live)), "a mention was shown twice"
     assert live == sorted(live), "oldest first"
+
+
+def test_post_that_timed_out_but_was_made_is_posted_once(parley_factory, mx):
+    p = start(parley_factory, mx, extra="timeout_seconds = 2")
+    c = connect(p)
+    n = mx.add_mention("alice", "are you there?")
+    ref = ref_of(expect_post(c, "are you there?"))
+    mx.slow_posts(4)
+    c.say(CHAN, "!re %s here I am" % ref)
+    expect_notice(c, r"may have been posted", timeout=15)
+    # looked at my posts, found it, did not post again
+    assert mx.wait_for(lambda: requests_to(mx, r"/users/\d+/tweets$"),
+                       timeout=20)
+    echo = expect_post(c, "here I am", timeout=20)
+    assert echo.params[1].startswith("[")
+    time.sleep(2)
+    assert len(mx.posted) == 1
+    assert mx.posted[0]["reply"]["in_reply_to_tweet_id"] == n["id"]
+
+
+def test_duplicate_content_refusal(parley_factory, mx):
+    p = start(parley_factory, mx)
+    c = connect(p)
+    mx.add_post(None, "same words", reply_to=None)
+    # X remembers posts made elsewhere too: it refuses the same text
+    mx.posts[list(mx.posts)[-1]]["_sent_text"] = "same words"
+    mx.posts[list(mx.posts)[-1]]["_media"] = []
+    c.say(CHAN, "!post fresh words")
+    wait_posted(mx, 1)
+    expect_post(c, "fresh words")
+    # the same post again: X's duplicate 403, and it matches my latest
+    c.say(CHAN, "!post fresh words")
+    expect_notice(c, r"posted already|already", timeout=15)
+    assert len(mx.posted) == 1
+    # a duplicate X knows of but that is not among my latest: a clear word
+    for i in range(12):
+        mx.add_post(None, "filler %d" % i)
+    c.say(CHAN, "!post same words")
+    expect_notice(c, r"duplicate of an earlier post", timeout=15)
+    assert len(mx.posted) == 1
+
+
+def test_too_long_is_refused_before_queueing(parley_factory, mx):
+    p = start(parley_factory, mx)
+    c = connect(p)
+    mx.add_mention("alice", "hi")
+    expect_post(c, "hi")
+    c.say(CHAN, "!post " + "\u65e5" * 141)
+    expect_notice(c, r"too long: 282, X allows 280")
+    c.say(CHAN, "!post https://example.org/" + "a" * 400 + " ok")
+    expect_post(c, " ok")
+    assert len(mx.posted) == 1
+
+
+def test_dm_conversations_with_two_people(parley_factory, mx):
+    p = start(parley_factory, mx)
+    c = connect(p)
+    da = mx.add_dm("alice", "psst from alice")
+    db = mx.add_dm("bob", "hello from bob")
+    qa = c.expect(lambda m: m.command == "PRIVMSG" and m.params[0] == "me"
+                  and "psst from alice" in m.params[1], timeout=20)
+    qb = c.expect(lambda m: m.command == "PRIVMSG" and m.params[0] == "me"
+                  and "hello from bob" in m.params[1], timeout=20)
+    assert qa.nick == "alice" and qb.nick == "bob"
+    c.say("alice", "to alice")
+    c.say("bob", "to bob")
+    assert mx.wait_for(lambda: len(mx.dms_sent) >= 2, timeout=15)
+    by = {d["text"]: d for d in mx.dms_sent}
+    assert by["to alice"]["conversation"] == da["dm_conversation_id"]
+    assert by["to bob"]["conversation"] == db["dm_conversation_id"]
+    # a DM to someone who never wrote: looked up by username
+    mx.add_user("carol")
+    c.say(CHAN, "!dm carol first words")
+    assert mx.wait_for(lambda: len(mx.dms_sent) >= 3, timeout=15)
+    assert mx.dms_sent[2]["participant"] == mx.by_name["carol"]
+    # my own DMs are not shown back as someone else's
+    time.sleep(6)
+    assert not any("to alice" in m.params[1] and m.nick != "me"
+                   for m in c.collect(1) if m.command == "PRIVMSG")
+
+
+def test_budget_runs_low_polling_slows(parley_factory, mx):
+    mx.add_mention("alice", "budget question")
+    p = start(parley_factory, mx, extra="max_requests_per_day = 8")
+    c = connect(p)
+    ref = ref_of(expect_post(c, "budget question"))
+    low = expect_notice(c, r"budget runs low \(\d of 8 requests left today\)"
+                        r": polling every (\d+) s instead of 5 s", timeout=30)
+    every = int(re.search(r"every (\d+) s", low.params[-1]).group(1))
+    assert every > 3600, "the rest of the day's budget sets the pace"
+    polls = len(requests_to(mx, r"/mentions$"))
+    c.say(CHAN, "!re %s answered" % ref)
+    wait_posted(mx)
+    time.sleep(8)
+    assert len(requests_to(mx, r"/mentions$")) == polls, \
+        "no wake-up poll on a budget that runs low"
+    assert not [m for m in c.collect(1) if "runs low" in m.params[-1]], \
+        "said once"
+
+
+def test_budget_spent_replies_still_go(parley_factory, mx):
+    n = mx.add_mention("alice", "last question")
+    p = start(parley_factory, mx, extra="max_requests_per_day = 3")
+    c = connect(p)
+    ref = ref_of(expect_post(c, "last question"))
+    expect_notice(c, r"budget is spent.*replies still go", timeout=30)
+    polls = len(requests_to(mx, r"/mentions$"))
+    c.say(CHAN, "!re %s still answering" % ref)
+    post = wait_posted(mx)
+    assert post["reply"]["in_reply_to_tweet_id"] == n["id"]
+    c.say(CHAN, "!who alice")
+    expect_notice(c, r"budget is spent")
+    time.sleep(6)
+    assert len(requests_to(mx, r"/mentions$")) == polls
+    c.say("&parley", "status")
+    st = expect_notice(c, r"spent today")
+    assert re.search(r"spent today \d+ of 3 requests", st.params[-1])
+
+
+def test_actions_and_tier_errors(parley_factory, mx):
+    p = start(parley_factory, mx)
+    c = connect(p)
+    n = mx.add_mention("alice", "like me")
+    ref = ref_of(expect_post(c, "like me"))
+    c.say(CHAN, "!fav %s" % ref)
+    assert mx.wait_for(lambda: n["id"] in mx.likes, timeout=10)
+    c.say(CHAN, "!boost %s" % ref)
+    assert mx.wait_for(lambda: n["id"] in mx.retweets, timeout=10)
+    c.say(CHAN, "!unfav %s" % ref)
+    assert mx.wait_for(lambda: n["id"] not in mx.likes, timeout=10)
+    c.say(CHAN, "!follow alice")
+    assert mx.wait_for(lambda: mx.by_name["alice"] in mx.following,
+                       timeout=10)
+    c.say(CHAN, "!who alice")
+    expect_notice(c, r"followers")
+    # quote: a post that ends with a post's address
+    c.say(CHAN, "!post look at this https://x.com/alice/status/%s" % n["id"])
+    q = wait_posted(mx)
+    assert q["quote_tweet_id"] == n["id"] and q["text"] == "look at this"
+    mine = ref_of(expect_post(c, "look at this"))
+    c.say(CHAN, "!delete %s" % mine)
+    assert mx.wait_for(lambda: q["id"] not in mx.posts, timeout=10)
+    # a tier without search: X's reason, not retried
+    mx.set_tier_block(r"/search/")
+    c.say(CHAN, "!thread %s" % ref)
+    expect_notice(c, r"access tier.*client-not-enrolled|Client Forbidden")
+    time.sleep(3)
+    assert len(requests_to(mx, r"/search/")) == 1
+
+
+def test_hostile_and_partial_answers(parley_factory, mx):
+    p = start(parley_factory, mx)
+    c = connect(p)
+    mx.add_mention("alice", "warm up")
+    expect_post(c, "warm up")
+    mine = mx.add_post(None, "my own post")
+    mx.add_mention("ghost", "from a deleted account", hidden="deleted")
+    mx.add_mention("shy", "from a protected account", hidden="protected")
+    mx.add_mention("carol", "blocked here", withheld=["DE", "FR"])
+    other = mx.add_post("zed", "zed was here")
+    mx.add_mention("dave", "look", quote=other["id"],
+                   drop_quote="Not Found Error")
+    mx.add_mention("erin", "a reply to you", reply_to=mine["id"])
+    mx.add_mention("fay", "long " * 100 + "end", note=True)
+    mx.add_mention("gil", "pic", media=[{"alt": "a cat on a mat"}])
+    line = expect_post(c, "from a deleted account")
+    # the numeric id stands in for a handle X did not give
+    assert line.nick.startswith("_") and line.nick[1:].isdigit()
+    expect_post(c, "from a protected account")
+    expect_post(c, "[withheld in DE, FR] blocked here")
+    expect_post(c, "look")
+    expect_notice(c, r"^\[quote of a post X did not show: deleted\]")
+    r = expect_post(c, "a reply to you")
+    assert r.nick == "erin"
+    expect_notice(c, r"long end$")
+    expect_notice(c, r"a cat on a mat")
