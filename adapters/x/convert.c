@@ -273,6 +273,7 @@ static char *post_text(const cJSON *post, const char *me_name)
     free(t);
     char *out = gw_text_sanitize(b.data, b.len);
     gw_buf_free(&b);
+    gw_trim(out); /* a media link taken out leaves its space behind */
     return out;
 }
 
