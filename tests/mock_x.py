@@ -43,7 +43,6 @@ import os
 import re
 import secrets
 import sys
-import threading
 import time
 import unicodedata
 import urllib.parse
