@@ -8,9 +8,11 @@
 #include <string.h>
 
 #include "mastodon.h"
+#include "x.h"
 
 static const struct gw_adapter_ops *const registry[] = {
     &mastodon_ops,
+    &x_ops,
 };
 
 const struct gw_adapter_ops *gw_adapter_at(size_t i)

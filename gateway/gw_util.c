@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <uv.h>
 
 static void oom(size_t n)
@@ -368,6 +369,44 @@ uint32_t gw_random_below(uint32_t n)
     if (n <= 1 || RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
         return 0;
     return v % n;
+}
+
+int gw_random_bytes(void *buf, size_t n)
+{
+    if (n > INT32_MAX || RAND_bytes(buf, (int)n) != 1)
+        return UV_EIO;
+    return 0;
+}
+
+void gw_sha256(const void *data, size_t len, unsigned char out[32])
+{
+    SHA256(data, len, out);
+}
+
+char *gw_base64url(const void *data, size_t len)
+{
+    static const char abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+        "0123456789-_";
+    const unsigned char *p = data;
+    char *out = gw_xmalloc(len / 3 * 4 + 5);
+    size_t j = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        size_t n = len - i < 3 ? len - i : 3;
+        if (n > 1)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (n > 2)
+            v |= p[i + 2];
+        out[j++] = abc[(v >> 18) & 63];
+        out[j++] = abc[(v >> 12) & 63];
+        if (n > 1)
+            out[j++] = abc[(v >> 6) & 63];
+        if (n > 2)
+            out[j++] = abc[v & 63];
+    }
+    out[j] = '\0';
+    return out;
 }
 
 long gw_backoff_next(struct gw_backoff *b)

@@ -92,6 +92,14 @@ void gw_base36(uint64_t v, char *buf, size_t size);
 int gw_random_hex(char *buf, size_t size);
 /* A random number in [0, n) (n > 0). */
 uint32_t gw_random_below(uint32_t n);
+/* Fill buf with n random bytes (OpenSSL RAND_bytes); 0 or UV_EIO. */
+int gw_random_bytes(void *buf, size_t n);
+
+/* SHA-256 of data[0..len) into out (32 bytes); OAuth PKCE needs it. */
+void gw_sha256(const void *data, size_t len, unsigned char out[32]);
+/* Base64url without padding (RFC 4648 section 5, as RFC 7636 uses it);
+ * the caller frees the result. */
+char *gw_base64url(const void *data, size_t len);
 
 /*
  * Exponential back-off with jitter: steps from min_ms doubling up to

@@ -113,9 +113,11 @@ static void cmd_help(struct ctl *x, const char *topic)
            "!claim, !done, !pending, !help.");
 }
 
+/* OAuth 2.0 keeps more than one token (access and refresh) and a PKCE
+ * verifier between "account login" and "account code": all hidden. */
 static bool secret_key(const char *key)
 {
-    return strcmp(key, "token") == 0 || strcmp(key, "client_secret") == 0 ||
+    return strstr(key, "token") != NULL || strstr(key, "verifier") != NULL ||
            strstr(key, "password") != NULL || strstr(key, "secret") != NULL;
 }
 

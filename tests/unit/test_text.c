@@ -921,6 +921,63 @@ START_TEST(count_graphemes)
 }
 END_TEST
 
+START_TEST(nfc_and_pictographic)
+{
+    char *n = gw_text_nfc("he" ACUTE "llo");
+    ck_assert_str_eq(n, "h" E_ACUTE "llo");
+    free(n);
+    n = gw_text_nfc("a\xFF");
+    ck_assert_str_eq(n, "a" FFFD);
+    free(n);
+    n = gw_text_nfc(NULL);
+    ck_assert_str_eq(n, "");
+    free(n);
+    /* Hangul jamo compose into one syllable U+AC01. */
+    n = gw_text_nfc("\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8");
+    ck_assert_str_eq(n, "\xEA\xB0\x81");
+    free(n);
+    ck_assert(gw_text_is_pictographic(0x1F600));
+    ck_assert(gw_text_is_pictographic(0x1F1EB)); /* regional indicator F */
+    ck_assert(gw_text_is_pictographic(0x2764));  /* heavy black heart */
+    ck_assert(!gw_text_is_pictographic('a'));
+    ck_assert(!gw_text_is_pictographic(0x65E5)); /* CJK */
+    ck_assert(!gw_text_is_pictographic(-1));
+    ck_assert(!gw_text_is_pictographic(0x110000));
+}
+END_TEST
+
+START_TEST(sha256_base64url)
+{
+    /* RFC 7636 appendix B: the verifier and its S256 challenge. */
+    const char *verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    unsigned char d[32];
+    gw_sha256(verifier, strlen(verifier), d);
+    char *c = gw_base64url(d, sizeof(d));
+    ck_assert_str_eq(c, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    free(c);
+    /* RFC 4648 test vectors, unpadded, with the URL alphabet. */
+    c = gw_base64url("", 0);
+    ck_assert_str_eq(c, "");
+    free(c);
+    c = gw_base64url("f", 1);
+    ck_assert_str_eq(c, "Zg");
+    free(c);
+    c = gw_base64url("fo", 2);
+    ck_assert_str_eq(c, "Zm8");
+    free(c);
+    c = gw_base64url("foobar", 6);
+    ck_assert_str_eq(c, "Zm9vYmFy");
+    free(c);
+    c = gw_base64url("\xfb\xff", 2);
+    ck_assert_str_eq(c, "-_8");
+    free(c);
+    unsigned char r1[32], r2[32];
+    ck_assert_int_eq(gw_random_bytes(r1, sizeof(r1)), 0);
+    ck_assert_int_eq(gw_random_bytes(r2, sizeof(r2)), 0);
+    ck_assert(memcmp(r1, r2, sizeof(r1)) != 0);
+}
+END_TEST
+
 static Suite *text_suite(void)
 {
     Suite *s = suite_create("text");
@@ -967,6 +1024,8 @@ static Suite *text_suite(void)
 
     tc = tcase_create("count");
     tcase_add_test(tc, count_graphemes);
+    tcase_add_test(tc, nfc_and_pictographic);
+    tcase_add_test(tc, sha256_base64url);
     suite_add_tcase(s, tc);
     return s;
 }
