@@ -2,6 +2,7 @@
 # Both first run scripts/deps.sh, which installs missing Debian packages.
 
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
 DESTDIR ?=
 CC ?= cc
 
@@ -115,13 +116,25 @@ lint:
 format:
 	clang-format -i $(C_FILES)
 
+# The configuration is installed once and never overwritten: it is the
+# user's from then on. Its state lives in /var/lib/parley, which the unit's
+# StateDirectory= creates for the unprivileged user it runs as.
 install: parley
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/parley
+		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/parley \
+		$(DESTDIR)$(SYSCONFDIR)/parley
 	install -m 0755 parley $(DESTDIR)$(PREFIX)/bin/parley
 	install -m 0644 doc/parley.8 $(DESTDIR)$(PREFIX)/share/man/man8/parley.8
-	sed 's|@PREFIX@|$(PREFIX)|g' doc/parley.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/parley.service
-	install -m 0644 gateway.conf $(DESTDIR)$(PREFIX)/share/doc/parley/gateway.conf.example
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		doc/parley.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/parley.service
+	sed 's|^state_dir = state  *|state_dir = /var/lib/parley |' gateway.conf \
+		> $(DESTDIR)$(PREFIX)/share/doc/parley/gateway.conf.example
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/parley/gateway.conf ]; then \
+		echo "kept $(DESTDIR)$(SYSCONFDIR)/parley/gateway.conf (the new example is in $(PREFIX)/share/doc/parley)"; \
+	else \
+		install -m 0644 $(DESTDIR)$(PREFIX)/share/doc/parley/gateway.conf.example \
+			$(DESTDIR)$(SYSCONFDIR)/parley/gateway.conf; \
+	fi
 
 clean:
 	rm -rf build parley

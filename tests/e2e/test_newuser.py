@@ -69,3 +69,30 @@ def test_check_config_counts_accounts_in_the_store(parley_factory, mock):
                          capture_output=True, text=True, timeout=10)
     assert out.returncode == 0, out.stderr
     assert "0 accounts in this file; 1 in" in out.stdout, out.stdout
+
+
+def test_man_page_lists_every_command(parley_factory, mock):
+    """Each command `help` and `!help` name is in parley(8)."""
+    from conftest import ROOT
+    p = start(parley_factory, mock)
+    c = connect(p)
+    c.say("&parley", "help")
+    control = " ".join(c.bot_lines(seconds=1.0))
+    c.say("#masto", "!help")
+    channel = " ".join(m.params[1] for m in c.collect(1.0)
+                       if m.nick == "parley")
+    words = set()
+    m = re.search(r"needed\): (.*?)\.(?: |$)", control)
+    assert m, control
+    for item in m.group(1).split(", "):
+        parts = item.split()
+        if parts[0] == "account" and len(parts) > 1 and parts[1].islower():
+            words |= set("account " + w for w in parts[1].split("|"))
+        else:
+            words.add(parts[0])
+    words |= set(re.findall(r"![a-z]+", control + " " + channel))
+    assert "account login" in words and "!pending" in words, words
+    man = open(ROOT + "/doc/parley.8").read()
+    man = re.sub(r"\\f[BIRP]", "", man).replace("\\-", "-")
+    missing = sorted(w for w in words if w not in man)
+    assert not missing, "parley(8) lacks %s" % missing
