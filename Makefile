@@ -13,8 +13,8 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wformat=2 -Wvla -Wno-format-truncation
 STD := -std=c11 -D_POSIX_C_SOURCE=200809L
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libircclient joins the link when the relay (issue: relay) uses it.
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+# libircclient (the relays) ships no pkg-config file in Debian.
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lircclient -lm
 
 CFLAGS ?= -O2 -g
 # Each folder under gateway/ and adapters/ is one subsystem; headers are

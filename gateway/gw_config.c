@@ -271,7 +271,7 @@ static void gateway_key(struct parse_state *ps, const char *key,
     }
 }
 
-static bool valid_channel(const char *s, const char *types)
+bool gw_config_valid_channel(const char *s, const char *types)
 {
     size_t n = strlen(s);
     if (n < 2 || n > GW_CHANNEL_MAX || strchr(types, s[0]) == NULL)
@@ -323,7 +323,7 @@ static void irc_key(struct parse_state *ps, const char *key, const char *value)
         else
             set_str(&cfg->server_name, value);
     } else if (strcmp(key, "control_channel") == 0) {
-        if (!valid_channel(value, "&#"))
+        if (!gw_config_valid_channel(value, "&#"))
             errorf(ps, ps->line,
                    "control_channel '%s' must start with & or # "
                    "and contain no spaces or commas",
@@ -375,31 +375,9 @@ static void relay_key(struct parse_state *ps, const char *key,
                       const char *value)
 {
     struct gw_conf_relay *r = &ps->cfg->relays[ps->cfg->nrelays - 1];
-    char **slot = NULL;
-    if (strcmp(key, "server") == 0)
-        slot = &r->server;
-    else if (strcmp(key, "nick") == 0)
-        slot = &r->nick;
-    else if (strcmp(key, "password") == 0)
-        slot = &r->password;
-    else if (strcmp(key, "channels") == 0)
-        slot = &r->channels;
-    else if (strcmp(key, "accounts") == 0)
-        slot = &r->accounts;
-    else if (strcmp(key, "dm_channel") == 0)
-        slot = &r->dm_channel;
-    if (slot == NULL) {
-        errorf(ps, ps->line,
-               "unknown key '%s' in [relay %s] (known: server, "
-               "nick, password, channels, accounts, dm_channel)",
-               key, r->name);
-        return;
-    }
-    if (*slot != NULL) {
-        errorf(ps, ps->line, "'%s' is given twice in [relay %s]", key, r->name);
-        return;
-    }
-    *slot = gw_xstrdup(value);
+    char err[300];
+    if (gw_conf_relay_set(r, key, value, ps->line, err, sizeof(err)) < 0)
+        errorf(ps, ps->line, "%s", err);
 }
 
 /* Called by inih at each new section (we detect it by name change). */
@@ -576,7 +554,7 @@ int gw_config_check_account_kv(const struct gw_adapter_ops *ops,
                  "poll_seconds must be a number from 5 to "
                  "86400, not '%s'",
                  value);
-    } else if (strcmp(key, "channel") == 0 && !valid_channel(value, "#")) {
+    } else if (strcmp(key, "channel") == 0 && !gw_config_valid_channel(value, "#")) {
         snprintf(err, errlen,
                  "channel '%s' must start with # and contain "
                  "no spaces or commas",
@@ -655,11 +633,21 @@ static void validate(struct parse_state *ps)
             errorf(ps, a->line, "[account %s] cannot use the control channel",
                    a->name);
     }
+}
+
+/* Relays are checked once the file's directory is known (tls_ca). */
+static void validate_relays(struct parse_state *ps, const char *dir)
+{
+    struct gw_config *cfg = ps->cfg;
+    char err[300];
     for (int i = 0; i < cfg->nrelays; i++) {
         struct gw_conf_relay *r = &cfg->relays[i];
-        if (r->server == NULL || r->nick == NULL || r->channels == NULL)
-            errorf(ps, r->line, "[relay %s] needs server, nick and channels",
-                   r->name);
+        int line = r->line;
+        if (gw_conf_relay_check(r, dir, &line, err, sizeof(err)) < 0)
+            errorf(ps, line, "%s", err);
+        for (int j = 0; j < i; j++)
+            if (gw_strcasecmp(cfg->relays[j].name, r->name) == 0)
+                errorf(ps, r->line, "[relay %s] is defined twice", r->name);
     }
 }
 
@@ -724,6 +712,8 @@ int gw_config_load(const char *path, struct gw_config **out, char *err,
         free(cfg->tls_key);
         cfg->tls_key = p;
     }
+    if (ps.nerrors == 0)
+        validate_relays(&ps, dir);
     free(dir);
 
     if (ps.nerrors) {
@@ -765,16 +755,8 @@ void gw_config_free(struct gw_config *cfg)
         free(a->kv);
     }
     free(cfg->accounts);
-    for (int i = 0; i < cfg->nrelays; i++) {
-        struct gw_conf_relay *r = &cfg->relays[i];
-        free(r->name);
-        free(r->server);
-        free(r->nick);
-        free(r->password);
-        free(r->channels);
-        free(r->accounts);
-        free(r->dm_channel);
-    }
+    for (int i = 0; i < cfg->nrelays; i++)
+        gw_conf_relay_free(&cfg->relays[i]);
     free(cfg->relays);
     free(cfg);
 }

@@ -40,15 +40,41 @@ struct gw_conf_account {
     int nkv;
 };
 
+/* One channel a relay joins, with its key ("#chan key" in channels). */
+struct gw_conf_relay_chan {
+    char *name;
+    char *key; /* NULL for none */
+};
+
+/*
+ * [relay NAME]: a client connection to another IRC network (see
+ * gateway/relay). Every string is owned; NULL when not given.
+ */
 struct gw_conf_relay {
     char *name;
     int line;
-    char *server; /* host:port */
+    char *server; /* host:port as written */
+    char *host;   /* parsed from server */
+    int port;
+    bool tls;        /* default: port 6697 */
+    char *tls_ca;    /* a PEM file trusted too, relative to the file */
+    bool tls_verify; /* default yes */
     char *nick;
-    char *password;
-    char *channels; /* comma-separated */
-    char *accounts; /* comma-separated */
-    char *dm_channel;
+    char *password; /* server password (PASS) */
+    char *sasl_user;
+    char *sasl_password;
+    char *nickserv_password;
+    char *channels; /* as written */
+    struct gw_conf_relay_chan *chans;
+    int nchans;
+    char *accounts; /* as written */
+    char **account_names;
+    int naccount_names;
+    char *dm_channel; /* DMs go only there; NULL: nowhere */
+    int flood_lines;   /* burst: lines sent at once at most */
+    int flood_seconds; /* ... and flood_lines per flood_seconds after it */
+    struct gw_conf_kv *kv; /* every key as written, for errors and reload */
+    int nkv;
 };
 
 struct gw_config {
@@ -103,6 +129,19 @@ struct gw_adapter_ops;
 int gw_config_check_account_kv(const struct gw_adapter_ops *ops,
                                const char *key, const char *value, char *err,
                                size_t errlen);
+/* A [relay] key: stored, or UV_EINVAL with a sentence in err. */
+int gw_conf_relay_set(struct gw_conf_relay *r, const char *key,
+                      const char *value, int line, char *err, size_t errlen);
+/* The section as a whole, once read: defaults, required keys, paths
+ * relative to dir. 0, or UV_EINVAL with the line and a sentence. */
+int gw_conf_relay_check(struct gw_conf_relay *r, const char *dir, int *line,
+                        char *err, size_t errlen);
+void gw_conf_relay_free(struct gw_conf_relay *r);
+/* Do two sections describe the same connection (a reload keeps it)? */
+bool gw_conf_relay_same(const struct gw_conf_relay *a,
+                        const struct gw_conf_relay *b);
+/* Is s a channel name of one of the types given ("#&")? */
+bool gw_config_valid_channel(const char *s, const char *types);
 /* yes/no/true/false/on/off/1/0 */
 int gw_config_parse_bool(const char *s, bool *out);
 

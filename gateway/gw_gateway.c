@@ -11,6 +11,7 @@
 
 #include "gw_http.h"
 #include "gw_ircd.h"
+#include "gw_relay.h"
 #include "gw_router.h"
 #include "gw_store.h"
 
@@ -101,11 +102,9 @@ int gw_gateway_start(struct gateway *gw, uv_loop_t *loop, struct gw_config *cfg,
     rc = gw_ircd_start(gw, &gw->ircd, err, errlen);
     if (rc < 0)
         return rc;
-    for (int i = 0; i < cfg->nrelays; i++)
-        gw_log(gw, GW_LOG_WARN,
-               "%s:%d: [relay %s] is not supported by this "
-               "build yet; it is ignored",
-               cfg->path, cfg->relays[i].line, cfg->relays[i].name);
+    rc = gw_relays_start(gw, &gw->relays, err, errlen);
+    if (rc < 0)
+        return rc;
     uv_signal_init(loop, &gw->sig_hup);
     uv_signal_init(loop, &gw->sig_term);
     uv_signal_init(loop, &gw->sig_int);
@@ -161,6 +160,9 @@ int gw_gateway_reload(struct gateway *gw)
     gw->cfg = cfg;
     gw->log_level = cfg->log_level;
     gw_router_reload(gw->router);
+    /* Before the old configuration is freed below: relays compare their
+     * sections with the new ones. */
+    gw_relays_reload(gw->relays);
     if (gw_ircd_tls_reload(gw->ircd, err, sizeof(err)) < 0)
         gw_log(gw, GW_LOG_ERROR, "TLS certificate not reloaded: %s", err);
     gw_config_free(keep);
@@ -173,6 +175,7 @@ void gw_gateway_stop(struct gateway *gw)
     if (gw->stopping)
         return;
     gw->stopping = true;
+    gw_relays_stop(gw->relays, "Parley is shutting down");
     gw_router_stop(gw->router);
     gw_ircd_stop(gw->ircd, "Parley is shutting down");
     gw_http_free(gw->http);
@@ -187,6 +190,7 @@ void gw_gateway_stop(struct gateway *gw)
 
 void gw_gateway_free(struct gateway *gw)
 {
+    gw_relays_free(gw->relays);
     gw_router_free(gw->router);
     gw_ircd_free(gw->ircd);
     gw_store_close(gw->store);

@@ -19,6 +19,7 @@ struct gw_store;
 struct gw_http;
 struct gw_ircd;
 struct gw_router;
+struct gw_relays;
 struct gw_adapter_ops;
 
 struct gateway {
@@ -29,6 +30,7 @@ struct gateway {
     struct gw_http *http;     /* libcurl multi on the loop */
     struct gw_ircd *ircd;     /* listeners and IRC clients */
     struct gw_router *router; /* accounts, events, actions, control channel */
+    struct gw_relays *relays; /* bots in other IRC networks ([relay]) */
     /* Networks besides the build's (adapters/registry.c): the unit tests'
      * "test" network. NULL-terminated, or NULL. */
     const struct gw_adapter_ops *const *extra_networks;

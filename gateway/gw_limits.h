@@ -91,4 +91,30 @@
  * prefix and the target, with room to spare. */
 #define GW_CONTEXT_LINE_MAX 300
 
+/*
+ * Relays (gateway/relay): what the bot sends is paced by a token bucket
+ * of flood_lines lines, refilled at flood_lines per flood_seconds. The
+ * defaults stay under InspIRCd's default (1 command a second after a
+ * penalty threshold of 10, "Excess Flood" past it) with room for the
+ * PONGs, JOINs and ISONs that share the budget, and under ngircd's
+ * (which throttles a client to a few commands a second and drops one
+ * whose receive buffer fills).
+ */
+#define GW_RELAY_FLOOD_LINES   5
+#define GW_RELAY_FLOOD_SECONDS 6
+/* Lines waiting for the bucket, per relay. Past this they are counted and
+ * one summary line says how many (the store has them all, !pending
+ * lists what is open). Sized for a burst of a few hundred mentions. */
+#define GW_RELAY_QUEUE_MAX 1000
+/* Answers to one person (NOTICEs), waiting ahead of channel lines. */
+#define GW_RELAY_TELL_MAX 100
+/* A line from the upstream server longer than this is cut before
+ * libircclient sees it: its buffer is 1 KiB and a longer line without an
+ * end would stall it. 512 bytes is what RFC 1459 allows without tags. */
+#define GW_RELAY_LINE_MAX 512
+/* Bytes of upstream input waiting for libircclient to read them, and of
+ * its output waiting for the upstream connection: a stalled side closes
+ * the connection instead of growing. */
+#define GW_RELAY_PUMP_MAX (256 * 1024)
+
 #endif

@@ -1,13 +1,16 @@
 #include "gw_tls.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <uv.h>
 
 /*
@@ -37,6 +40,7 @@ struct gw_tls_ctx {
 
 struct gw_tls_conn {
     SSL *ssl;            /* owns rbio and wbio (SSL_set_bio) */
+    bool client;         /* we connected out (a relay), not a listener */
     BIO *rbio;           /* ciphertext from the peer, read by OpenSSL */
     BIO *wbio;           /* ciphertext from OpenSSL, drained into out */
     struct gw_buf early; /* plaintext not yet encrypted, bounded */
@@ -309,7 +313,14 @@ static int fail_ssl(struct gw_tls_conn *c, int sslerr, const char *what,
         sslerr == SSL_ERROR_SYSCALL ? "unexpected end of stream" : "error";
     take_ssl_error(reason, sizeof(reason), dflt);
     c->failed = true;
-    snprintf(c->err, sizeof(c->err), "TLS %s failed: %s", what, reason);
+    long v = c->client ? SSL_get_verify_result(c->ssl) : X509_V_OK;
+    if (v != X509_V_OK)
+        snprintf(c->err, sizeof(c->err),
+                 "TLS %s failed: the server's certificate is not accepted: "
+                 "%s",
+                 what, X509_verify_cert_error_string(v));
+    else
+        snprintf(c->err, sizeof(c->err), "TLS %s failed: %s", what, reason);
     (void)drain(c, out);
     return UV_EPROTO;
 }
@@ -447,7 +458,7 @@ int gw_tls_feed(struct gw_tls_conn *c, const char *cipher, size_t len,
         return UV_EOF;
 
     if (len > 0) {
-        if (!c->started) {
+        if (!c->started && !c->client) {
             c->started = true;
             /*
              * OpenSSL would also refuse this, but it waits for a whole
@@ -593,4 +604,94 @@ const char *gw_tls_version(const struct gw_tls_conn *c)
 const char *gw_tls_error(const struct gw_tls_conn *c)
 {
     return c->err;
+}
+
+/* ---- client side (relays) ----------------------------------------------- */
+
+int gw_tls_client_ctx_new(struct gw_tls_ctx **out, const char *ca, bool verify,
+                          char *err, size_t errlen)
+{
+    char reason[256];
+    *out = NULL;
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        take_ssl_error(reason, sizeof(reason), "out of memory");
+        snprintf(err, errlen, "tls: SSL_CTX_new: %s", reason);
+        return UV_ENOMEM;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        take_ssl_error(reason, sizeof(reason), "internal error");
+        snprintf(err, errlen, "tls: cannot set up context: %s", reason);
+        SSL_CTX_free(ctx);
+        return UV_EINVAL;
+    }
+    if (ca != NULL && SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
+        unsigned long e = take_ssl_error(reason, sizeof(reason), "cannot load");
+        snprintf(err, errlen, "tls_ca %s: %s", ca, reason);
+        SSL_CTX_free(ctx);
+        return ssl_error_code(e);
+    }
+    /* No fallback to plain text, and no "accept anyway" unless asked:
+     * tls_verify = no is for tests and for networks the user vouches for
+     * themselves. */
+    SSL_CTX_set_verify(ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    struct gw_tls_ctx *t = gw_xcalloc(1, sizeof(*t));
+    t->ssl_ctx = ctx;
+    *out = t;
+    return 0;
+}
+
+struct gw_tls_conn *gw_tls_client_new(struct gw_tls_ctx *ctx, const char *host)
+{
+    if (ctx == NULL)
+        return NULL;
+    ERR_clear_error();
+    SSL *ssl = SSL_new(ctx->ssl_ctx);
+    BIO *rbio = BIO_new(BIO_s_mem());
+    BIO *wbio = BIO_new(BIO_s_mem());
+    if (ssl == NULL || rbio == NULL || wbio == NULL) {
+        SSL_free(ssl);
+        BIO_free(rbio);
+        BIO_free(wbio);
+        ERR_clear_error();
+        return NULL;
+    }
+    BIO_set_mem_eof_return(rbio, -1);
+    BIO_set_mem_eof_return(wbio, -1);
+    SSL_set_bio(ssl, rbio, wbio);
+    SSL_set_connect_state(ssl);
+    /* The name checked is the one configured: an IP address must be in
+     * the certificate as one, a name as a DNS name (and is sent as SNI). */
+    unsigned char ip[16];
+    X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+    int ok;
+    if (inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1)
+        ok = X509_VERIFY_PARAM_set1_ip_asc(param, host);
+    else
+        ok = SSL_set_tlsext_host_name(ssl, host) == 1 &&
+             X509_VERIFY_PARAM_set1_host(param, host, 0) == 1;
+    if (ok != 1) {
+        SSL_free(ssl);
+        ERR_clear_error();
+        return NULL;
+    }
+    struct gw_tls_conn *c = gw_xcalloc(1, sizeof(*c));
+    c->ssl = ssl;
+    c->rbio = rbio;
+    c->wbio = wbio;
+    c->client = true;
+    gw_buf_init(&c->early, GW_TLS_PENDING_MAX);
+    return c;
+}
+
+int gw_tls_client_start(struct gw_tls_conn *c, struct gw_buf *out)
+{
+    if (c->failed)
+        return UV_EPROTO;
+    return handshake(c, out);
 }

@@ -153,4 +153,25 @@ const char *gw_tls_version(const struct gw_tls_conn *c);
 /* The last error ("" if none); lives as long as c. */
 const char *gw_tls_error(const struct gw_tls_conn *c);
 
+/*
+ * The client side, for relays into other IRC networks: a context that
+ * trusts the system's CAs and ca (a PEM file, or NULL), verifying the
+ * server unless verify is false. Same ownership as the server context.
+ * On failure err says why ("tls_ca /path: ...").
+ */
+int gw_tls_client_ctx_new(struct gw_tls_ctx **out, const char *ca, bool verify,
+                          char *err, size_t errlen);
+/*
+ * A connection to host (a name, sent as SNI and checked against the
+ * certificate, or an IP address checked as one). NULL on allocation
+ * failure. Freed with gw_tls_conn_free(); fed and written as a server
+ * connection is. A certificate that is refused fails the handshake with
+ * gw_tls_error() naming why ("certificate is not accepted: self-signed
+ * certificate", "... hostname mismatch").
+ */
+struct gw_tls_conn *gw_tls_client_new(struct gw_tls_ctx *ctx,
+                                      const char *host);
+/* The ClientHello into out: call once, after the TCP connection is up. */
+int gw_tls_client_start(struct gw_tls_conn *c, struct gw_buf *out);
+
 #endif

@@ -438,3 +438,50 @@ void gw_ad_notice(struct gw_adapter *ad, const char *fmt, ...)
     gw__bot_line(a->r, a->r->gw->cfg->control_channel, false, "%s: %s", a->name,
                  text);
 }
+
+/* ---- places, for front-ends that carry several accounts ---------------- */
+
+const char *gw_router_account_place(struct gw_router *r, const char *account)
+{
+    struct gw_account *a = gw__account(r, account);
+    return a != NULL && a->running ? a->channel : NULL;
+}
+
+int gw_router_post_place(struct gw_router *r, const char *ref, char *account,
+                         size_t asize, char *place, size_t psize)
+{
+    char tmp[32];
+    /* People copy "[a3]" from the channel. */
+    gw_strlcpy(tmp, ref[0] == '[' ? ref + 1 : ref, sizeof(tmp));
+    tmp[strcspn(tmp, "]")] = '\0';
+    struct gw_post p;
+    memset(&p, 0, sizeof(p));
+    if (gw_store_post_by_ref(gw__store(r), tmp, &p) < 0)
+        return UV_ENOENT;
+    struct gw_account *a = gw__account(r, p.account);
+    int rc = UV_ENOENT;
+    if (a != NULL) {
+        gw_strlcpy(account, a->name, asize);
+        gw_strlcpy(place, strcmp(p.kind, "dm") == 0 ? p.target : a->channel,
+                   psize);
+        rc = 0;
+    }
+    gw_post_free(&p);
+    return rc;
+}
+
+int gw_router_person_place(struct gw_router *r, const char *nick,
+                           char *account, size_t asize, char *place,
+                           size_t psize)
+{
+    char *handle = NULL;
+    struct gw_account *a = NULL;
+    if (gw__person_by_nick(r, nick, &handle, NULL, &a, NULL) < 0)
+        return UV_ENOENT;
+    free(handle);
+    if (a == NULL)
+        return UV_ENOENT;
+    gw_strlcpy(account, a->name, asize);
+    gw_strlcpy(place, a->channel, psize);
+    return 0;
+}

@@ -52,10 +52,19 @@ struct gw_line {
     int64_t time_ms;
     const char *msgid;
     const char *text; /* one line, sanitised, within an IRC line */
+    /* Its place in the history (increasing), 0 when it is not kept: a
+     * front-end that keeps its own read position (gw_router_read) moves
+     * it by this. */
+    int64_t seq;
 };
 
 typedef void (*gw_reader_cb)(void *arg, const char *reader);
 
+/*
+ * In replay, a line of an account channel said by a user of the gateway
+ * (not by a person of a network or the bot) has from_user set too, and
+ * a person's line has from (their handle), as when it was shown.
+ */
 struct gw_frontend_ops {
     const char *name;
     /* A line for everyone present in its place. */

@@ -246,6 +246,21 @@ int gw__people_owner(struct gw_account *a, const char *me_id,
     return rc;
 }
 
+void gw__person_ident(const char *handle, const char *network, char *user,
+                      size_t usize, char *host, size_t hsize)
+{
+    const char *dom = NULL;
+    size_t locallen = handle_split(handle, &dom);
+    const char *at = strchr(handle, '@');
+    if (at == NULL) /* DNS-style and bare handles: all of it is the user */
+        locallen = strlen(handle);
+    sanitize_ident(handle, locallen, user, usize, false);
+    if (at != NULL)
+        sanitize_ident(at + 1, strlen(at + 1), host, hsize, true);
+    else
+        gw_strlcpy(host, network, hsize);
+}
+
 int gw__person_for(struct gw_account *a, const char *author_id,
                    const char *handle, const char *name, const char *url,
                    struct gw_who *out)
@@ -282,17 +297,8 @@ int gw__person_for(struct gw_account *a, const char *author_id,
         slot_set(sl, a->network, author_id, handle, out->nick);
     }
 
-    const char *dom = NULL;
-    size_t locallen = handle_split(handle, &dom);
-    const char *at = strchr(handle, '@');
-    if (at == NULL) /* DNS-style and bare handles: all of it is the user */
-        locallen = strlen(handle);
-    sanitize_ident(handle, locallen, out->user, sizeof(out->user), false);
-    if (at != NULL)
-        sanitize_ident(at + 1, strlen(at + 1), out->host, sizeof(out->host),
-                       true);
-    else
-        gw_strlcpy(out->host, a->network, sizeof(out->host));
+    gw__person_ident(handle, a->network, out->user, sizeof(out->user),
+                     out->host, sizeof(out->host));
     char *cname = gw_text_one_line(name ? name : "");
     gw_strlcpy(out->realname, cname, sizeof(out->realname));
     free(cname);

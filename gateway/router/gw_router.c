@@ -27,6 +27,7 @@ struct gw_pending {
     struct gw_line l; /* text and msgid per line below */
     char **lines;
     char **msgids;
+    int64_t *seqs; /* history ids, 0 when not kept */
     int nlines;
     /* The person to make present first: strings of their own, only as
      * long as they are (a struct gw_who is 1.7 KiB, mostly empty). */
@@ -158,6 +159,9 @@ static int collect_line(void *arg, const char *line, size_t len)
     p->lines = gw_xrealloc(p->lines, sizeof(char *) * (size_t)(p->nlines + 1));
     p->msgids =
         gw_xrealloc(p->msgids, sizeof(char *) * (size_t)(p->nlines + 1));
+    p->seqs =
+        gw_xrealloc(p->seqs, sizeof(int64_t) * (size_t)(p->nlines + 1));
+    p->seqs[p->nlines] = 0;
     p->lines[p->nlines] = gw_xstrndup(line, len);
     p->msgids[p->nlines] = gw_xstrdup(msgid);
     p->nlines++;
@@ -185,6 +189,7 @@ static void pending_free(struct gw_pending *p)
     }
     free(p->lines);
     free(p->msgids);
+    free(p->seqs);
     free(p->place);
     free(p->account);
     free(p->prefix);
@@ -207,6 +212,7 @@ static void pending_send(struct gw_router *r, struct gw_pending *p)
         for (int i = 0; i < p->nlines; i++) {
             p->l.text = p->lines[i];
             p->l.msgid = p->msgids[i];
+            p->l.seq = p->seqs[i];
             fe->ops->show(fe, &p->l);
         }
     }
@@ -275,6 +281,7 @@ static int show_prepare(struct gw_router *r, const struct gw_show *s,
             pending_free(p);
             return rc;
         }
+        p->seqs[i] = last;
     }
     if (last)
         r->group_seen = last;
@@ -517,6 +524,63 @@ static bool from_user(const struct gw_history_row *h)
     return !person && !bot;
 }
 
+/*
+ * Who said a replayed line: the person of a network whose nick and
+ * user@host the prefix carries (then *from is their handle, to be freed),
+ * the bot, or else a user of the gateway (true). The last person looked
+ * up is remembered in cache: a burst of posts comes from few people.
+ */
+struct said_by {
+    char nick[GW_NICK_MAX + 1];
+    char ident[256]; /* user@host of that person, "" for none */
+    char *handle;
+};
+
+static bool said_by_user(struct gw_router *r, const char *prefix,
+                         struct said_by *cache, const char **from)
+{
+    *from = NULL;
+    size_t nl = strcspn(prefix, "!");
+    if (nl == strlen(GW_BOT_NICK) && gw_strncasecmp(prefix, GW_BOT_NICK, nl) == 0)
+        return false;
+    if (nl > GW_NICK_MAX || prefix[nl] != '!')
+        return true;
+    if (strlen(cache->nick) != nl || strncmp(cache->nick, prefix, nl) != 0) {
+        memcpy(cache->nick, prefix, nl);
+        cache->nick[nl] = '\0';
+        cache->ident[0] = '\0';
+        free(cache->handle);
+        cache->handle = NULL;
+        struct gw_person_row row;
+        memset(&row, 0, sizeof(row));
+        if (gw_store_person_by_nick(gw__store(r), cache->nick, &row) == 0) {
+            char user[64], host[128];
+            gw__person_ident(row.handle, row.network, user, sizeof(user), host,
+                             sizeof(host));
+            snprintf(cache->ident, sizeof(cache->ident), "%s@%s", user, host);
+            cache->handle = row.handle;
+            row.handle = NULL;
+        }
+        gw_person_row_free(&row);
+    }
+    if (cache->handle != NULL && strcmp(prefix + nl + 1, cache->ident) == 0) {
+        *from = cache->handle;
+        return false;
+    }
+    return true;
+}
+
+void gw_router_read(struct gw_router *r, const struct gw_speaker *sp,
+                    int64_t seq)
+{
+    if (sp->reader == NULL || seq <= 0 || gw__group_begin(r) < 0)
+        return;
+    char key[160], val[32];
+    seen_key(sp, key, sizeof(key));
+    snprintf(val, sizeof(val), "%lld", (long long)seq);
+    gw_store_kv_set(gw__store(r), key, val);
+}
+
 void gw_router_arrived(struct gw_router *r, const struct gw_speaker *sp)
 {
     if (sp->reader == NULL)
@@ -542,8 +606,8 @@ void gw_router_arrived(struct gw_router *r, const struct gw_speaker *sp)
                  (long long)count, PLAYBACK_MAX);
     struct gw_history_row *rows = NULL;
     int n = gw_store_history_since(gw__store(r), after, PLAYBACK_MAX, &rows);
-    char bot[256];
-    gw__bot_prefix(r, bot, sizeof(bot));
+    struct said_by cache;
+    memset(&cache, 0, sizeof(cache));
     for (int i = 0; i < n; i++) {
         struct gw_history_row *h = &rows[i];
         enum gw_place_kind kind = gw__place_kind(r, h->target);
@@ -561,18 +625,26 @@ void gw_router_arrived(struct gw_router *r, const struct gw_speaker *sp)
         l.notice = strcmp(h->command, "NOTICE") == 0;
         l.from_user =
             (kind == GW_PLACE_QUERY || kind == GW_PLACE_BOT) && from_user(h);
+        if (kind == GW_PLACE_ACCOUNT || kind == GW_PLACE_QUERY) {
+            bool user = said_by_user(r, h->prefix, &cache, &l.from);
+            l.from_user = l.from_user || (kind == GW_PLACE_ACCOUNT && user);
+        }
         l.time_ms = h->time_ms;
         l.msgid = h->msgid;
         l.text = h->text;
+        l.seq = h->id;
         sp->fe->ops->replay(sp->fe, sp->who, &l);
     }
+    free(cache.handle);
     gw_history_rows_free(rows, n > 0 ? n : 0);
-    save_seen(r, sp);
+    if (!sp->reads_itself)
+        save_seen(r, sp);
 }
 
 void gw_router_left(struct gw_router *r, const struct gw_speaker *sp)
 {
-    save_seen(r, sp);
+    if (!sp->reads_itself)
+        save_seen(r, sp);
 }
 
 /* ---- lifecycle ------------------------------------------------------------

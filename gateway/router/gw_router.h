@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gw_frontend.h"
 
@@ -44,6 +45,10 @@ struct gw_speaker {
     const char *person; /* their name: who asked, claimed, answered */
     const char *prefix; /* nick!user@host, as their lines are kept */
     const char *reader; /* their read position, NULL for none */
+    /* The front-end moves the read position itself, with gw_router_read()
+     * as lines really go out (a relay that paces its output); arrived
+     * and left then leave it where it is. */
+    bool reads_itself;
 };
 
 /* What they said. */
@@ -72,6 +77,24 @@ void gw_router_left(struct gw_router *r, const struct gw_speaker *sp);
 bool gw_router_person_back(struct gw_router *r, const char *nick);
 /* Is place one the router keeps, and of which kind? 0 when not. */
 enum gw_place_kind gw_router_place(struct gw_router *r, const char *place);
+/* A reader that reads itself has seen every line up to seq (gw_line.seq):
+ * kept with the next commit. */
+void gw_router_read(struct gw_router *r, const struct gw_speaker *sp,
+                    int64_t seq);
+/* The place an account's lines are shown in (its channel), or NULL when
+ * no such account runs. */
+const char *gw_router_account_place(struct gw_router *r, const char *account);
+/*
+ * For a front-end whose one place carries several accounts: the account
+ * and place of the post ref (a DM's place is its person's query), or of
+ * the person nick (by their latest post). 0, or UV_ENOENT when there is
+ * no such post or person, or the account is not known (account "").
+ */
+int gw_router_post_place(struct gw_router *r, const char *ref, char *account,
+                         size_t asize, char *place, size_t psize);
+int gw_router_person_place(struct gw_router *r, const char *nick,
+                           char *account, size_t asize, char *place,
+                           size_t psize);
 /* Commit what the router holds open before a front-end writes the store
  * itself (a read marker), so that the two never share a transaction. */
 void gw_router_commit(struct gw_router *r);

@@ -174,6 +174,9 @@ int gw__people_owner(struct gw_account *a, const char *me_id,
 int gw__person_for(struct gw_account *a, const char *author_id,
                    const char *handle, const char *name, const char *url,
                    struct gw_who *out);
+/* The user and host a person's prefix carries (nick!user@host). */
+void gw__person_ident(const char *handle, const char *network, char *user,
+                      size_t usize, char *host, size_t hsize);
 /*
  * The person behind a nick the gateway gave out: their handle, the account
  * that last saw them (by their latest post in the query or the account's
