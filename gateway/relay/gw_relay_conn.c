@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -544,6 +545,8 @@ static void on_hop_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *)&c->hop, on_handle_closed);
         return;
     }
+    /* Lines are small and interactive: no Nagle delay on either end. */
+    uv_tcp_nodelay(&c->hop, 1);
     c->hop_ready = true;
     c->listener_open = false;
     uv_close((uv_handle_t *)&c->listener, on_handle_closed);
@@ -610,6 +613,8 @@ static void start_hop(struct relay_conn *c)
     c->poll.data = c;
     c->handles++;
     c->poll_open = true;
+    int one = 1;
+    setsockopt(maxfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     gw_relay__poll_update(rl);
 }
 

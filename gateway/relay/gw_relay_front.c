@@ -47,12 +47,17 @@ static bool line_for(struct gw_relay *rl, struct relay_chan *ch,
         return false; /* said by a user: never repeated by the bot */
     if (l->kind == GW_PLACE_ACCOUNT)
         return ch->accounts && account_by_place(rl, l->place) != NULL;
-    if (l->kind == GW_PLACE_QUERY && l->account != NULL && ch->dms &&
-        gw_relay__carries(rl, l->account)) {
-        *dm = true;
-        return true;
-    }
-    return false;
+    if (l->kind != GW_PLACE_QUERY || !ch->dms)
+        return false;
+    /* Played back, a query's line names no account: its person does. */
+    char account[64], place[GW_CHANNEL_MAX + 1];
+    const char *acct = l->account;
+    if (acct == NULL &&
+        gw_router_person_place(rl->gw->router, l->place, account,
+                               sizeof(account), place, sizeof(place)) == 0)
+        acct = account;
+    *dm = acct != NULL && gw_relay__carries(rl, acct);
+    return *dm;
 }
 
 static void front_show(struct gw_frontend *fe, const struct gw_line *l)
