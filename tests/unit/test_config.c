@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "adapter.h"
+#include "gw_limits.h"
 #include "gw_util.h"
 
 static char dir[64];
@@ -172,8 +173,63 @@ START_TEST(errors_have_lines)
     load_bad("[account a]\nnetwork = mastodon\nchannel = #x\n[account b]\n"
              "network = mastodon\nchannel = #X\n",
              4, "uses channel");
-    load_bad("[relay r]\nserver = x:1\n", 1, "needs server, nick and channels");
+    load_bad("[relay r]\nserver = x:1\n", 1,
+             "needs server, nick, channels and accounts");
     load_bad("[relay r]\nwhat = 1\n", 2, "unknown key 'what'");
+}
+END_TEST
+
+#define RELAY_OK "[relay r]\nserver = irc.example.org:6697\nnick = parley\n" \
+                 "channels = #a, #b key\naccounts = m, n\n"
+
+START_TEST(relay_keys)
+{
+    struct gw_config *cfg = load_ok(RELAY_OK "sasl_user = bot\n"
+                                             "sasl_password = pw\n"
+                                             "tls_ca = ca.pem\n"
+                                             "dm_channel = #dm\n"
+                                             "flood_lines = 3\n");
+    const struct gw_conf_relay *r = &cfg->relays[0];
+    ck_assert_str_eq(r->host, "irc.example.org");
+    ck_assert_int_eq(r->port, 6697);
+    ck_assert(r->tls); /* the TLS port */
+    ck_assert(r->tls_verify);
+    ck_assert_int_eq(r->nchans, 2);
+    ck_assert_str_eq(r->chans[1].name, "#b");
+    ck_assert_str_eq(r->chans[1].key, "key");
+    ck_assert_ptr_null(r->chans[0].key);
+    ck_assert_int_eq(r->naccount_names, 2);
+    ck_assert_str_eq(r->account_names[1], "n");
+    ck_assert_str_eq(r->dm_channel, "#dm");
+    ck_assert_int_eq(r->flood_lines, 3);
+    ck_assert_int_eq(r->flood_seconds, GW_RELAY_FLOOD_SECONDS);
+    ck_assert_ptr_nonnull(strstr(r->tls_ca, "/ca.pem"));
+    gw_config_free(cfg);
+    cfg = load_ok("[relay r]\nserver = [::1]:6667\nnick = p\n"
+                  "channels = #a\naccounts = m\n");
+    ck_assert(!cfg->relays[0].tls); /* plain below 6697 */
+    ck_assert_str_eq(cfg->relays[0].host, "::1");
+    gw_config_free(cfg);
+    load_bad(RELAY_OK "tls = perhaps\n", 6, "tls must be yes or no");
+    load_bad(RELAY_OK "flood_lines = 0\n", 6, "flood_lines");
+    load_bad(RELAY_OK "sasl_user = x\n", 6, "go together");
+    load_bad(RELAY_OK "sasl_user = x\nsasl_password = y\n"
+                      "nickserv_password = z\n",
+             8, "one way");
+    load_bad(RELAY_OK "dm_channel = nohash\n", 6, "not a channel");
+    load_bad(RELAY_OK "nick = 9lives\n", 6, "already set on line 3");
+    load_bad("[relay r]\nserver = nohost\nnick = p\nchannels = #a\n"
+             "accounts = m\n",
+             2, "host:port");
+    load_bad("[relay r]\nserver = h:1\nnick = 9lives\nchannels = #a\n"
+             "accounts = m\n",
+             3, "not an IRC nick");
+    load_bad("[relay r]\nserver = h:1\nnick = p\nchannels = #a x y\n"
+             "accounts = m\n",
+             4, "not a channel");
+    load_bad("[relay r]\nserver = h:1\nnick = p\nchannels = #a\n"
+             "accounts = m\ntls = no\ntls_verify = no\n",
+             7, "need tls = yes");
 }
 END_TEST
 
@@ -252,6 +308,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, defaults);
     tcase_add_test(tc, full_file);
     tcase_add_test(tc, errors_have_lines);
+    tcase_add_test(tc, relay_keys);
     tcase_add_test(tc, long_and_nul_lines);
     tcase_add_test(tc, public_listen_needs_password);
     tcase_add_test(tc, missing_file);
