@@ -554,7 +554,8 @@ int gw_config_check_account_kv(const struct gw_adapter_ops *ops,
                  "poll_seconds must be a number from 5 to "
                  "86400, not '%s'",
                  value);
-    } else if (strcmp(key, "channel") == 0 && !gw_config_valid_channel(value, "#")) {
+    } else if (strcmp(key, "channel") == 0 &&
+               !gw_config_valid_channel(value, "#")) {
         snprintf(err, errlen,
                  "channel '%s' must start with # and contain "
                  "no spaces or commas",

@@ -70,9 +70,9 @@ struct gw_conf_relay {
     char *accounts; /* as written */
     char **account_names;
     int naccount_names;
-    char *dm_channel; /* DMs go only there; NULL: nowhere */
-    int flood_lines;   /* burst: lines sent at once at most */
-    int flood_seconds; /* ... and flood_lines per flood_seconds after it */
+    char *dm_channel;      /* DMs go only there; NULL: nowhere */
+    int flood_lines;       /* burst: lines sent at once at most */
+    int flood_seconds;     /* ... and flood_lines per flood_seconds after it */
     struct gw_conf_kv *kv; /* every key as written, for errors and reload */
     int nkv;
 };

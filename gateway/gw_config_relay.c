@@ -16,11 +16,9 @@
 #include "gw_util.h"
 
 static const char *const relay_keys[] = {
-    "server",        "tls",           "tls_ca",
-    "tls_verify",    "nick",          "password",
-    "sasl_user",     "sasl_password", "nickserv_password",
-    "channels",      "accounts",      "dm_channel",
-    "flood_lines",   "flood_seconds",
+    "server",   "tls",        "tls_ca",        "tls_verify",        "nick",
+    "password", "sasl_user",  "sasl_password", "nickserv_password", "channels",
+    "accounts", "dm_channel", "flood_lines",   "flood_seconds",
 };
 
 static const char *kv_get(const struct gw_conf_relay *r, const char *key,

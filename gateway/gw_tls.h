@@ -169,8 +169,7 @@ int gw_tls_client_ctx_new(struct gw_tls_ctx **out, const char *ca, bool verify,
  * gw_tls_error() naming why ("certificate is not accepted: self-signed
  * certificate", "... hostname mismatch").
  */
-struct gw_tls_conn *gw_tls_client_new(struct gw_tls_ctx *ctx,
-                                      const char *host);
+struct gw_tls_conn *gw_tls_client_new(struct gw_tls_ctx *ctx, const char *host);
 /* The ClientHello into out: call once, after the TCP connection is up. */
 int gw_tls_client_start(struct gw_tls_conn *c, struct gw_buf *out);
 

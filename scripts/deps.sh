@@ -11,7 +11,7 @@ PKGS="build-essential pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev
 libircclient-dev libsqlite3-dev libssl-dev libinih-dev libutf8proc-dev"
 if [ "$what" = test ] || [ "$what" = bench ]; then
     PKGS="$PKGS check python3-pytest sqlite3 openssl irssi weechat-headless
-tmux znc chromium clang-format python3-pyflakes"
+tmux znc chromium clang-format python3-pyflakes ngircd inspircd"
     # This machine kind ships Node.js with npm; elsewhere Debian's will do.
     command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 fi
@@ -20,10 +20,12 @@ fi
 if [ "$what" = fuzz ]; then
     PKGS="$PKGS clang libclang-rt-14-dev"
 fi
-# Only `make bench` installs the baselines: where systemd runs, Debian starts
-# ngircd and bitlbee on port 6667, which would take make run's port.
+# The relay's tests start ngircd and InspIRCd themselves, on free ports.
+# Where systemd runs, Debian also starts them (and bitlbee, for the
+# benchmarks) as services on port 6667, which would take make run's port:
+# stop those with systemctl if you need it.
 if [ "$what" = bench ]; then
-    PKGS="$PKGS ngircd bitlbee bitlbee-plugin-mastodon"
+    PKGS="$PKGS bitlbee bitlbee-plugin-mastodon"
 fi
 missing=""
 for p in $PKGS; do

@@ -38,16 +38,16 @@
 
 struct relay_conn {
     struct gw_relay *rl;
-    int handles; /* open handles and pending requests */
-    bool closing; /* nothing more is processed */
-    bool closed;  /* the handles are being closed */
+    int handles;     /* open handles and pending requests */
+    bool closing;    /* nothing more is processed */
+    bool closed;     /* the handles are being closed */
     bool in_irc;     /* inside libircclient: dropping waits for the return */
     bool drop_after; /* ... and was asked for */
     char drop_why[300];
     uv_getaddrinfo_t gai;
     bool gai_active;
     struct addrinfo *addrs, *next_addr;
-    bool want_next; /* try the next address once the handle is closed */
+    bool want_next;        /* try the next address once the handle is closed */
     uv_timer_t quit_timer; /* a QUIT that does not go out in time */
     bool quit_timer_open;
     uv_connect_t connect_req;
@@ -341,7 +341,8 @@ static void on_cap(struct relay_conn *c, const struct gw_irc_msg *m)
             bool sasl = strcmp(wanted[i], "sasl") == 0;
             size_t have = strlen(c->caps_want);
             if ((!sasl || rl->cfg.sasl_user != NULL) &&
-                cap_listed(list, wanted[i]) && !cap_listed(c->caps_want, wanted[i]))
+                cap_listed(list, wanted[i]) &&
+                !cap_listed(c->caps_want, wanted[i]))
                 snprintf(c->caps_want + have, sizeof(c->caps_want) - have,
                          "%s%s", have ? " " : "", wanted[i]);
         }
@@ -682,8 +683,8 @@ static void on_connected(uv_connect_t *req, int status)
         return;
     if (status < 0) {
         char why[300];
-        snprintf(why, sizeof(why), "cannot connect to %s: %s",
-                 rl->cfg.server, uv_strerror(status));
+        snprintf(why, sizeof(why), "cannot connect to %s: %s", rl->cfg.server,
+                 uv_strerror(status));
         gw_strlcpy(rl->last_error, why, sizeof(rl->last_error));
         if (c->next_addr == NULL) {
             gw_relay__drop(rl, why);
@@ -735,8 +736,7 @@ static void try_connect(struct relay_conn *c)
     }
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status,
-                        struct addrinfo *res)
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct relay_conn *c = req->data;
     c->handles--;

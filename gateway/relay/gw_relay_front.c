@@ -144,10 +144,9 @@ static void front_status(struct gw_frontend *fe, char *buf, size_t size)
             n += (size_t)snprintf(chans + n, sizeof(chans) - n, "%s%s",
                                   n ? " " : "", ch->name);
         else if (!ch->joined && o < sizeof(out))
-            o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s%s%s%s",
-                                  o ? ", " : "", ch->name,
-                                  ch->error[0] ? " (" : "", ch->error,
-                                  ch->error[0] ? ")" : "");
+            o += (size_t)snprintf(
+                out + o, sizeof(out) - o, "%s%s%s%s%s", o ? ", " : "", ch->name,
+                ch->error[0] ? " (" : "", ch->error, ch->error[0] ? ")" : "");
     }
     if (rl->registered)
         snprintf(buf, size,
@@ -157,8 +156,7 @@ static void front_status(struct gw_frontend *fe, char *buf, size_t size)
                  rl->nick,
                  gw_strcasecmp(rl->nick, rl->cfg.nick) == 0 ? "its nick"
                                                             : "wants ",
-                 gw_strcasecmp(rl->nick, rl->cfg.nick) == 0 ? ""
-                                                            : rl->cfg.nick,
+                 gw_strcasecmp(rl->nick, rl->cfg.nick) == 0 ? "" : rl->cfg.nick,
                  chans[0] ? chans : "no channel", out[0] ? "; not in " : "",
                  out, rl->lines.n, rl->tells.n,
                  rl->last_error[0] ? rl->last_error : "none");
@@ -215,10 +213,10 @@ void gw_relay__joined(struct gw_relay *rl, struct relay_chan *ch)
 /* Commands whose first word is a post's ref. */
 static bool takes_ref(const char *cmd)
 {
-    static const char *const cmds[] = {
-        "re",    "reply", "re!",  "reply!", "fav",    "unfav",
-        "boost", "unboost", "delete", "thread", "open", "claim",
-        "claim!", "done", "history"};
+    static const char *const cmds[] = {"re",     "reply",  "re!",    "reply!",
+                                       "fav",    "unfav",  "boost",  "unboost",
+                                       "delete", "thread", "open",   "claim",
+                                       "claim!", "done",   "history"};
     for (size_t i = 0; i < GW_ARRAY_LEN(cmds); i++)
         if (gw_strcasecmp(cmd, cmds[i]) == 0)
             return true;
@@ -239,8 +237,8 @@ static bool takes_person(const char *cmd)
 static const char *default_place(struct gw_relay *rl)
 {
     for (int i = 0; i < rl->cfg.naccount_names; i++) {
-        const char *p = gw_router_account_place(rl->gw->router,
-                                                rl->cfg.account_names[i]);
+        const char *p =
+            gw_router_account_place(rl->gw->router, rl->cfg.account_names[i]);
         if (p != NULL)
             return p;
     }
@@ -283,15 +281,16 @@ static void command(struct said_ctx *x, const char *line)
     gw_strlcpy(arg, p, al + 1 < sizeof(arg) ? al + 1 : sizeof(arg));
     int rc = UV_ENOENT;
     if (arg[0] != '\0' && takes_ref(cmd))
-        rc = gw_router_post_place(rl->gw->router, arg, account,
-                                  sizeof(account), place, sizeof(place));
+        rc = gw_router_post_place(rl->gw->router, arg, account, sizeof(account),
+                                  place, sizeof(place));
     else if (arg[0] != '\0' && takes_person(cmd))
         rc = gw_router_person_place(rl->gw->router, arg, account,
                                     sizeof(account), place, sizeof(place));
     if (rc == 0 && !gw_relay__carries(rl, account)) {
         char t[200];
-        snprintf(t, sizeof(t), "%s belongs to account %s, which %s does not "
-                               "carry",
+        snprintf(t, sizeof(t),
+                 "%s belongs to account %s, which %s does not "
+                 "carry",
                  arg, account, x->ch->name);
         tell(x, t);
         return;

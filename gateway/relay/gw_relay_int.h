@@ -51,15 +51,15 @@ struct relay_chan {
     bool dms;      /* the dm_channel */
     bool joined;
     bool join_sent;
-    bool kicked;            /* say so when back */
-    char kicker[64];        /* who kicked, and why */
+    bool kicked;     /* say so when back */
+    char kicker[64]; /* who kicked, and why */
     char kick_reason[128];
-    int64_t join_at_ms;     /* (re)join then, 0: not planned */
-    char error[128];        /* why we are not in it */
-    int dropped;            /* posts that did not fit the queue */
-    int dropped_lines;      /* other lines that did not */
-    char reader[128];       /* its read position: relay:NAME:#chan */
-    struct gw_speaker sp;   /* reads itself */
+    int64_t join_at_ms;   /* (re)join then, 0: not planned */
+    char error[128];      /* why we are not in it */
+    int dropped;          /* posts that did not fit the queue */
+    int dropped_lines;    /* other lines that did not */
+    char reader[128];     /* its read position: relay:NAME:#chan */
+    struct gw_speaker sp; /* reads itself */
     struct relay_who who;
 };
 
@@ -94,16 +94,16 @@ struct gw_relay {
     struct gateway *gw;
     struct gw_conf_relay cfg; /* a copy: reloads free the configuration */
     struct gw_frontend fe;
-    struct gw_tls_ctx *tls;   /* client context when cfg.tls */
-    struct relay_conn *conn;  /* the connection, NULL between them */
+    struct gw_tls_ctx *tls;  /* client context when cfg.tls */
+    struct relay_conn *conn; /* the connection, NULL between them */
     struct relay_chan *chans;
     int nchans;
     /* Registration and who we are there. */
     bool registered;
-    char nick[GW_NICK_MAX + 1];      /* as the server knows us now */
-    char userhost[256];              /* user@host, "" until known */
-    int nick_tries;                  /* alternatives tried at 433 */
-    int64_t ison_at_ms;              /* next ISON for our nick */
+    char nick[GW_NICK_MAX + 1]; /* as the server knows us now */
+    char userhost[256];         /* user@host, "" until known */
+    int nick_tries;             /* alternatives tried at 433 */
+    int64_t ison_at_ms;         /* next ISON for our nick */
     struct relay_account accounts[RELAY_ACCOUNTS_MAX];
     int naccounts;
     /* Output. */

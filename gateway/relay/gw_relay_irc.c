@@ -63,8 +63,7 @@ const char *gw_relay__account_of(struct gw_relay *rl, const char *nick)
 {
     for (int i = 0; i < rl->naccounts; i++)
         if (gw_strcasecmp(rl->accounts[i].nick, nick) == 0)
-            return rl->accounts[i].account[0] ? rl->accounts[i].account
-                                              : NULL;
+            return rl->accounts[i].account[0] ? rl->accounts[i].account : NULL;
     return NULL;
 }
 
@@ -131,16 +130,18 @@ static void event_join(irc_session_t *s, const char *event, const char *origin,
     ch->join_sent = false;
     ch->join_at_ms = 0;
     ch->error[0] = '\0';
-    gw_log(rl->gw, GW_LOG_INFO, "relay %s: in %s as %s", rl->cfg.name,
-           ch->name, rl->nick);
+    gw_log(rl->gw, GW_LOG_INFO, "relay %s: in %s as %s", rl->cfg.name, ch->name,
+           rl->nick);
     if (ch->kicked) {
         ch->kicked = false;
         char note[300];
         snprintf(note, sizeof(note),
                  "back after %s kicked me (%s); what arrived meanwhile "
                  "follows",
-                 ch->kicker, ch->kick_reason[0] ? ch->kick_reason : "no "
-                                                                    "reason");
+                 ch->kicker,
+                 ch->kick_reason[0] ? ch->kick_reason
+                                    : "no "
+                                      "reason");
         gw_relay__queue_say(rl, ch, true, note);
     }
     gw_relay__joined(rl, ch);
@@ -232,8 +233,7 @@ static void event_nick(irc_session_t *s, const char *event, const char *origin,
     account_set(rl, params[0], keep);
     if (gw_strcasecmp(old, rl->nick) == 0) {
         gw_strlcpy(rl->nick, params[0], sizeof(rl->nick));
-        gw_log(rl->gw, GW_LOG_INFO, "relay %s: now %s", rl->cfg.name,
-               rl->nick);
+        gw_log(rl->gw, GW_LOG_INFO, "relay %s: now %s", rl->cfg.name, rl->nick);
     } else if (gw_strcasecmp(old, rl->cfg.nick) == 0) {
         take_nick_back(rl);
     }
@@ -281,8 +281,7 @@ static void event_connect(irc_session_t *s, const char *event,
     gw_backoff_reset(&rl->backoff);
     rl->last_error[0] = '\0';
     gw_log(rl->gw, GW_LOG_INFO, "relay %s: connected to %s as %s%s",
-           rl->cfg.name, rl->cfg.server, rl->nick,
-           rl->cfg.tls ? " (TLS)" : "");
+           rl->cfg.name, rl->cfg.server, rl->nick, rl->cfg.tls ? " (TLS)" : "");
     if (rl->cfg.nickserv_password != NULL)
         gw_relay__raw(rl, "PRIVMSG NickServ :IDENTIFY %s",
                       rl->cfg.nickserv_password);
@@ -290,8 +289,7 @@ static void event_connect(irc_session_t *s, const char *event,
     gw_relay__join_due(rl, gw_now_ms());
 }
 
-static void join_refused(struct gw_relay *rl, const char *chan,
-                         const char *why)
+static void join_refused(struct gw_relay *rl, const char *chan, const char *why)
 {
     struct relay_chan *ch = gw_relay__chan(rl, chan);
     if (ch == NULL)
@@ -326,7 +324,8 @@ static void event_numeric(irc_session_t *s, unsigned int code,
     case 396: /* RPL_HOSTHIDDEN: a cloak */
         if (count >= 2 && strchr(rl->userhost, '@') != NULL) {
             char *at = strchr(rl->userhost, '@');
-            size_t room = sizeof(rl->userhost) - (size_t)(at + 1 - rl->userhost);
+            size_t room =
+                sizeof(rl->userhost) - (size_t)(at + 1 - rl->userhost);
             gw_strlcpy(at + 1, params[1], room);
         }
         break;

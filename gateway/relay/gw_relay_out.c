@@ -71,8 +71,8 @@ int64_t gw_relay_bucket_wait(struct gw_relay_bucket *b, int64_t now_ms)
 size_t gw_relay_budget(const char *nick, const char *userhost,
                        const char *command, const char *target)
 {
-    size_t uh = userhost != NULL && *userhost ? strlen(userhost)
-                                              : USERHOST_GUESS;
+    size_t uh =
+        userhost != NULL && *userhost ? strlen(userhost) : USERHOST_GUESS;
     /* ":" nick "!" userhost " " command " " target " :" ... "\r\n" */
     size_t over = 1 + strlen(nick) + 1 + uh + 1 + strlen(command) + 1 +
                   strlen(target) + 2 + 2;
@@ -269,8 +269,8 @@ void gw_relay__queue_tell(struct gw_relay *rl, const char *nick,
 {
     char *clean = gw_text_sanitize(text, strlen(text));
     struct tell_split t = {rl, nick};
-    gw_text_split(clean, gw_relay_budget(rl->nick, rl->userhost, "NOTICE",
-                                         nick),
+    gw_text_split(clean,
+                  gw_relay_budget(rl->nick, rl->userhost, "NOTICE", nick),
                   push_tell, &t);
     free(clean);
     gw_relay__pump(rl);
@@ -339,8 +339,8 @@ void gw_relay__pump(struct gw_relay *rl)
     bool sent = false;
     for (;;) {
         summaries(rl);
-        struct relay_queue *q = rl->tells.head != NULL ? &rl->tells
-                                                       : &rl->lines;
+        struct relay_queue *q =
+            rl->tells.head != NULL ? &rl->tells : &rl->lines;
         struct relay_item *it = q->head;
         if (it == NULL)
             break;

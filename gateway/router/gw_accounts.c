@@ -470,9 +470,8 @@ int gw_router_post_place(struct gw_router *r, const char *ref, char *account,
     return rc;
 }
 
-int gw_router_person_place(struct gw_router *r, const char *nick,
-                           char *account, size_t asize, char *place,
-                           size_t psize)
+int gw_router_person_place(struct gw_router *r, const char *nick, char *account,
+                           size_t asize, char *place, size_t psize)
 {
     char *handle = NULL;
     struct gw_account *a = NULL;

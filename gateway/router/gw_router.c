@@ -159,8 +159,7 @@ static int collect_line(void *arg, const char *line, size_t len)
     p->lines = gw_xrealloc(p->lines, sizeof(char *) * (size_t)(p->nlines + 1));
     p->msgids =
         gw_xrealloc(p->msgids, sizeof(char *) * (size_t)(p->nlines + 1));
-    p->seqs =
-        gw_xrealloc(p->seqs, sizeof(int64_t) * (size_t)(p->nlines + 1));
+    p->seqs = gw_xrealloc(p->seqs, sizeof(int64_t) * (size_t)(p->nlines + 1));
     p->seqs[p->nlines] = 0;
     p->lines[p->nlines] = gw_xstrndup(line, len);
     p->msgids[p->nlines] = gw_xstrdup(msgid);
@@ -541,7 +540,8 @@ static bool said_by_user(struct gw_router *r, const char *prefix,
 {
     *from = NULL;
     size_t nl = strcspn(prefix, "!");
-    if (nl == strlen(GW_BOT_NICK) && gw_strncasecmp(prefix, GW_BOT_NICK, nl) == 0)
+    if (nl == strlen(GW_BOT_NICK) &&
+        gw_strncasecmp(prefix, GW_BOT_NICK, nl) == 0)
         return false;
     if (nl > GW_NICK_MAX || prefix[nl] != '!')
         return true;

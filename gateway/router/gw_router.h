@@ -92,9 +92,8 @@ const char *gw_router_account_place(struct gw_router *r, const char *account);
  */
 int gw_router_post_place(struct gw_router *r, const char *ref, char *account,
                          size_t asize, char *place, size_t psize);
-int gw_router_person_place(struct gw_router *r, const char *nick,
-                           char *account, size_t asize, char *place,
-                           size_t psize);
+int gw_router_person_place(struct gw_router *r, const char *nick, char *account,
+                           size_t asize, char *place, size_t psize);
 /* Commit what the router holds open before a front-end writes the store
  * itself (a read marker), so that the two never share a transaction. */
 void gw_router_commit(struct gw_router *r);

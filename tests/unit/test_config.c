@@ -179,8 +179,9 @@ START_TEST(errors_have_lines)
 }
 END_TEST
 
-#define RELAY_OK "[relay r]\nserver = irc.example.org:6697\nnick = parley\n" \
-                 "channels = #a, #b key\naccounts = m, n\n"
+#define RELAY_OK                                                               \
+    "[relay r]\nserver = irc.example.org:6697\nnick = parley\n"                \
+    "channels = #a, #b key\naccounts = m, n\n"
 
 START_TEST(relay_keys)
 {

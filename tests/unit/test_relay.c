@@ -46,8 +46,8 @@ END_TEST
 START_TEST(test_budget)
 {
     /* ":parley!~parley@127.0.0.1 PRIVMSG #team :" + text + CRLF */
-    size_t b = gw_relay_budget("parley", "~parley@127.0.0.1", "PRIVMSG",
-                               "#team");
+    size_t b =
+        gw_relay_budget("parley", "~parley@127.0.0.1", "PRIVMSG", "#team");
     ck_assert_uint_eq(b, 512 - strlen(":parley!~parley@127.0.0.1 PRIVMSG "
                                       "#team :\r\n"));
     /* Not known yet: a generous user@host is assumed. */
@@ -76,8 +76,8 @@ static struct gw_line line(const char *text, const char *from,
 
 START_TEST(test_format)
 {
-    struct gw_line l = line("[a3] loved the talk", "alice@example.social",
-                            "a3", false);
+    struct gw_line l =
+        line("[a3] loved the talk", "alice@example.social", "a3", false);
     char *t = gw_relay_format(&l, false);
     ck_assert_str_eq(t, "[a3] alice@example.social: loved the talk");
     free(t);
@@ -128,8 +128,7 @@ START_TEST(test_split_fits)
     size_t off = 0;
     for (int i = 0; off + 12 < sizeof(text); i++)
         off += (size_t)snprintf(text + off, sizeof(text) - off, "w%05d ", i);
-    struct count c = {gw_relay_budget("parley_", NULL, "PRIVMSG", "#team"),
-                      0};
+    struct count c = {gw_relay_budget("parley_", NULL, "PRIVMSG", "#team"), 0};
     gw_text_split(text, c.budget, check_piece, &c);
     ck_assert_int_ge(c.n, 3000 / 512);
 }
