@@ -227,7 +227,8 @@ void gw_tls_ctx_free(struct gw_tls_ctx *ctx)
     free(ctx);
 }
 
-struct gw_tls_conn *gw_tls_conn_new(struct gw_tls_ctx *ctx)
+/* An SSL with its two memory BIOs, for either side. NULL on failure. */
+static struct gw_tls_conn *conn_make(struct gw_tls_ctx *ctx, bool client)
 {
     if (ctx == NULL)
         return NULL;
@@ -246,14 +247,23 @@ struct gw_tls_conn *gw_tls_conn_new(struct gw_tls_ctx *ctx)
     BIO_set_mem_eof_return(rbio, -1);
     BIO_set_mem_eof_return(wbio, -1);
     SSL_set_bio(ssl, rbio, wbio);
-    SSL_set_accept_state(ssl);
+    if (client)
+        SSL_set_connect_state(ssl);
+    else
+        SSL_set_accept_state(ssl);
 
     struct gw_tls_conn *c = gw_xcalloc(1, sizeof(*c));
     c->ssl = ssl;
     c->rbio = rbio;
     c->wbio = wbio;
+    c->client = client;
     gw_buf_init(&c->early, GW_TLS_PENDING_MAX);
     return c;
+}
+
+struct gw_tls_conn *gw_tls_conn_new(struct gw_tls_ctx *ctx)
+{
+    return conn_make(ctx, false);
 }
 
 void gw_tls_conn_free(struct gw_tls_conn *c)
@@ -648,44 +658,24 @@ int gw_tls_client_ctx_new(struct gw_tls_ctx **out, const char *ca, bool verify,
 
 struct gw_tls_conn *gw_tls_client_new(struct gw_tls_ctx *ctx, const char *host)
 {
-    if (ctx == NULL)
+    struct gw_tls_conn *c = conn_make(ctx, true);
+    if (c == NULL)
         return NULL;
-    ERR_clear_error();
-    SSL *ssl = SSL_new(ctx->ssl_ctx);
-    BIO *rbio = BIO_new(BIO_s_mem());
-    BIO *wbio = BIO_new(BIO_s_mem());
-    if (ssl == NULL || rbio == NULL || wbio == NULL) {
-        SSL_free(ssl);
-        BIO_free(rbio);
-        BIO_free(wbio);
-        ERR_clear_error();
-        return NULL;
-    }
-    BIO_set_mem_eof_return(rbio, -1);
-    BIO_set_mem_eof_return(wbio, -1);
-    SSL_set_bio(ssl, rbio, wbio);
-    SSL_set_connect_state(ssl);
     /* The name checked is the one configured: an IP address must be in
      * the certificate as one, a name as a DNS name (and is sent as SNI). */
     unsigned char ip[16];
-    X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM *param = SSL_get0_param(c->ssl);
     int ok;
     if (inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1)
         ok = X509_VERIFY_PARAM_set1_ip_asc(param, host);
     else
-        ok = SSL_set_tlsext_host_name(ssl, host) == 1 &&
+        ok = SSL_set_tlsext_host_name(c->ssl, host) == 1 &&
              X509_VERIFY_PARAM_set1_host(param, host, 0) == 1;
     if (ok != 1) {
-        SSL_free(ssl);
         ERR_clear_error();
+        gw_tls_conn_free(c);
         return NULL;
     }
-    struct gw_tls_conn *c = gw_xcalloc(1, sizeof(*c));
-    c->ssl = ssl;
-    c->rbio = rbio;
-    c->wbio = wbio;
-    c->client = true;
-    gw_buf_init(&c->early, GW_TLS_PENDING_MAX);
     return c;
 }
 

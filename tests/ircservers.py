@@ -63,6 +63,12 @@ class IrcServer(object):
     def write_config(self):
         raise NotImplementedError
 
+    def write_motd(self):
+        motd = os.path.join(self.dir, "motd")
+        with open(motd, "w") as f:
+            f.write("test server\n")
+        return motd
+
     def command(self):
         raise NotImplementedError
 
@@ -119,9 +125,7 @@ class Ngircd(IrcServer):
 
     def write_config(self):
         self.conf = os.path.join(self.dir, "ngircd.conf")
-        motd = os.path.join(self.dir, "motd")
-        with open(motd, "w") as f:
-            f.write("test server\n")
+        motd = self.write_motd()
         ssl = ""
         if self.tls_port:
             ssl = ("[SSL]\nCertFile = %s\nKeyFile = %s\nPorts = %d\n"
@@ -166,9 +170,7 @@ class InspIRCd(IrcServer):
 
     def write_config(self):
         self.conf = os.path.join(self.dir, "inspircd.conf")
-        motd = os.path.join(self.dir, "motd")
-        with open(motd, "w") as f:
-            f.write("test server\n")
+        motd = self.write_motd()
         tls = ""
         if self.tls_port:
             tls = ("""<module name="ssl_gnutls">
