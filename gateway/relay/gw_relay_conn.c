@@ -214,6 +214,9 @@ static void up_sendf(struct relay_conn *c, const char *fmt, ...)
         n = (int)sizeof(line) - 3;
     line[n++] = '\r';
     line[n++] = '\n';
+    /* Servers count every command against the flood limit, CAP and
+     * AUTHENTICATE included: so does the bucket. */
+    gw_relay_bucket_charge(&c->rl->bucket, gw_now_ms());
     up_send(c, line, (size_t)n);
 }
 
@@ -475,7 +478,7 @@ static void up_line(struct relay_conn *c, char *line, size_t len)
 static void up_lines(struct relay_conn *c)
 {
     size_t start = 0;
-    while (!c->closing) {
+    while (!c->closing && start < c->plain.len) {
         char *data = c->plain.data + start;
         size_t left = c->plain.len - start;
         char *nl = memchr(data, '\n', left);
@@ -592,6 +595,9 @@ static void start_hop(struct relay_conn *c)
         return;
     }
     irc_set_ctx(c->session, rl);
+    /* libircclient's PASS, NICK and USER count too. */
+    for (int i = rl->cfg.password != NULL ? 0 : 1; i < 3; i++)
+        gw_relay_bucket_charge(&rl->bucket, gw_now_ms());
     if (irc_connect(c->session, "127.0.0.1", (unsigned short)port,
                     rl->cfg.password, rl->nick, "parley",
                     "Parley, a social inbox") != 0) {
