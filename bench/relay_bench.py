@@ -106,7 +106,7 @@ def run(args):
     bounds = {"ngircd": _ngircd_bound(d), "inspircd": 60.0}
     for name, cls in (("ngircd", ircservers.Ngircd),
                       ("inspircd", ircservers.InspIRCd)):
-        sd = os.path.join(d, name)
+        sd = os.path.join(d, "relay-" + name)
         os.makedirs(sd)
         server = cls(sd).start()
         mock = MockMastodon(ratelimit_limit=10 ** 9).start()
