@@ -126,6 +126,11 @@ enum gw_action_kind {
     GW_ACT_UNFOLLOW,
     GW_ACT_THREAD, /* parent: answer with lines of the thread */
     GW_ACT_WHO,    /* handle: answer with lines about the account */
+    /* One of the network's own commands (gw_adapter_ops.commands): text
+     * is what followed the '!' ("accept bob"), handle its first argument
+     * as a handle (a nick the gateway gave out is looked up). Answered
+     * with lines, like THREAD and WHO. */
+    GW_ACT_COMMAND,
     GW_ACT_KIND_MAX,
 };
 
@@ -164,6 +169,11 @@ struct gw_action {
     /* An earlier attempt ended in GW_ACT_MAYBE: it may have been made.
      * Look (e.g. at my latest posts) before making it again. */
     bool maybe_sent;
+    /* When the outbox item was queued (epoch ms), the same on every
+     * attempt: for ids a network lets the client choose from the time
+     * (Bluesky's record keys), so that a retry makes the same one. 0 for
+     * queries and checks. */
+    int64_t queued_ms;
 };
 
 enum gw_action_status {
@@ -217,6 +227,13 @@ struct gw_adapter_ops {
     /* Setting keys this network accepts besides the common ones (network,
      * channel, post_plain, streaming, poll_seconds, tls_ca); NULL-ended. */
     const char *const *keys;
+
+    /* The network's own commands in account channels and queries, beyond
+     * the common ones: "name args - what it does" each (the name is the
+     * first word; !help shows the lines), NULL-ended; may be NULL. "!name
+     * args" reaches act() as GW_ACT_COMMAND, which must then be in
+     * .actions. */
+    const char *const *commands;
 
     /* Validate one setting value; 0, or UV_EINVAL with err filled. May be
      * NULL (anything goes). */

@@ -362,6 +362,28 @@ int gw_random_hex(char *buf, size_t size)
     return 0;
 }
 
+char *gw_urlencode(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t len = strlen(s);
+    char *out = gw_xmalloc(len * 3 + 1);
+    char *w = out;
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+            (c >= 'A' && c <= 'Z') || c == '-' || c == '.' || c == '_' ||
+            c == '~') {
+            *w++ = (char)c;
+        } else {
+            *w++ = '%';
+            *w++ = hex[c >> 4];
+            *w++ = hex[c & 15];
+        }
+    }
+    *w = '\0';
+    return out;
+}
+
 uint32_t gw_random_below(uint32_t n)
 {
     uint32_t v = 0;

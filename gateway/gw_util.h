@@ -71,6 +71,10 @@ bool gw_printable_word(const char *s, size_t max);
 /* Remove leading and trailing spaces in place. */
 void gw_trim(char *s);
 
+/* Percent-encoding of everything but RFC 3986 unreserved characters, for
+ * query strings; the caller frees the result. */
+char *gw_urlencode(const char *s);
+
 /* Copy with truncation; always NUL-terminates when size > 0. */
 size_t gw_strlcpy(char *dst, const char *src, size_t size);
 

@@ -237,22 +237,7 @@ int mastodon_check_length(const struct mastodon_post *p, long max,
 
 char *mastodon_urlencode(const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t len = strlen(s);
-    char *out = gw_xmalloc(len * 3 + 1);
-    char *w = out;
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-            *w++ = (char)c;
-        } else {
-            *w++ = '%';
-            *w++ = hex[c >> 4];
-            *w++ = hex[c & 15];
-        }
-    }
-    *w = '\0';
-    return out;
+    return gw_urlencode(s);
 }
 
 char *mastodon_authorize_url(const char *base, const char *client_id)

@@ -51,6 +51,38 @@ static void query(struct ctx *x, enum gw_action_kind kind, const char *handle,
     gw__query(&e);
 }
 
+static char *handle_of(struct ctx *x, const char *who);
+
+/* The network's own command named cmd, if it has one. */
+static bool network_command(const struct ctx *x, const char *cmd)
+{
+    const char *const *c = x->a->ops->commands;
+    for (; c != NULL && *c != NULL; c++) {
+        size_t n = strcspn(*c, " ");
+        if (**c == '!' && n > 1 && strlen(cmd) == n - 1 &&
+            strncmp(*c + 1, cmd, n - 1) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* "!cmd args" for the network: the line goes as it is, its first word
+ * also as a handle. */
+static void run_network_command(struct ctx *x, const char *cmd, char *rest)
+{
+    char *line = gw_xasprintf("%s%s%s", cmd, *rest ? " " : "", rest);
+    char *args = gw_xstrdup(rest);
+    char *save = args;
+    char *first = gw_next_word(&save);
+    char *handle = first != NULL ? handle_of(x, first) : NULL;
+    struct gw_enqueue e = {x->a, x->sp,  x->origin, GW_ACT_COMMAND,
+                           line, handle, NULL};
+    gw__query(&e);
+    free(handle);
+    free(args);
+    free(line);
+}
+
 /* Find a post by ref, answering the user when it is not there. */
 static bool need_post(struct ctx *x, const char *ref, struct gw_post *p)
 {
@@ -179,6 +211,8 @@ static void account_command(struct ctx *x, char *line)
     if (strcmp(cmd, "help") == 0) {
         for (size_t i = 0; i < GW_ARRAY_LEN(account_help); i++)
             tell(x, "%s", account_help[i]);
+        for (const char *const *c = x->a->ops->commands; c && *c; c++)
+            tell(x, "%s", *c);
     } else if (strcmp(cmd, "post") == 0) {
         if (*rest == '\0')
             tell(x, "usage: !post text");
@@ -256,6 +290,8 @@ static void account_command(struct ctx *x, char *line)
         cmd_claim(x, cmd, rest);
     } else if (strcmp(cmd, "pending") == 0) {
         cmd_pending(x);
+    } else if (network_command(x, cmd)) {
+        run_network_command(x, cmd, rest);
     } else {
         tell(x, "unknown command !%s; !help lists them", cmd);
     }

@@ -45,6 +45,7 @@ struct gw_query {
     char *origin;
     char *handle;
     char *parent_ref;
+    char *text; /* GW_ACT_COMMAND: the command line */
 };
 
 static const char *const action_names[GW_ACT_KIND_MAX] = {
@@ -54,6 +55,7 @@ static const char *const action_names[GW_ACT_KIND_MAX] = {
     [GW_ACT_UNBOOST] = "unboost", [GW_ACT_DELETE] = "delete",
     [GW_ACT_FOLLOW] = "follow",   [GW_ACT_UNFOLLOW] = "unfollow",
     [GW_ACT_THREAD] = "thread",   [GW_ACT_WHO] = "who",
+    [GW_ACT_COMMAND] = "command",
 };
 
 const char *gw__action_name(enum gw_action_kind k)
@@ -285,6 +287,7 @@ static void outbox_dispatch(struct gw_router *r, struct gw_outbox_item *it)
     act.parent = parent_ref != NULL ? &pa.ref : NULL;
     act.idem_key = it->idem_key;
     act.maybe_sent = it->maybe;
+    act.queued_ms = it->created_ms;
     char *text = NULL;
     compose(a, &act, parent_ref != NULL ? &pa : NULL, gw_json_str(pl, "cw"),
             (enum gw_audience)gw_json_long(pl, "audience", 0, 0, 4), &text);
@@ -663,6 +666,7 @@ static void query_free(struct gw_query *q)
     free(q->origin);
     free(q->handle);
     free(q->parent_ref);
+    free(q->text);
     free(q);
 }
 
@@ -683,6 +687,7 @@ static void query_send(struct gw_router *r, struct gw_query *q)
     act.token = q->token;
     act.kind = q->kind;
     act.handle = q->handle;
+    act.text = q->text;
     act.parent = q->parent_ref != NULL ? &pa.ref : NULL;
     q->sent = true;
     if (gw_rt_act(&a->ad, &act) < 0) {
@@ -714,6 +719,7 @@ void gw__query(const struct gw_enqueue *e)
     q->origin = gw_xstrdup(e->origin);
     q->handle = e->handle ? gw_xstrdup(e->handle) : NULL;
     q->parent_ref = e->parent_ref ? gw_xstrdup(e->parent_ref) : NULL;
+    q->text = e->text ? gw_xstrdup(e->text) : NULL;
     q->next = r->queries;
     r->queries = q;
     /* Signing in: asked as soon as the account is ready. */

@@ -1290,7 +1290,7 @@ START_TEST(test_ops_and_settings)
     /* Replies and DMs name people on Mastodon: the core writes them. */
     ck_assert(mastodon_ops.caps & GW_NET_MENTION_REPLIES);
     ck_assert(mastodon_ops.caps & GW_NET_MENTION_DMS);
-    for (int k = GW_ACT_POST; k < GW_ACT_KIND_MAX; k++)
+    for (int k = GW_ACT_POST; k <= GW_ACT_WHO; k++)
         ck_assert_msg(mastodon_ops.actions & GW_ACT_BIT(k), "action %d", k);
     ck_assert_ptr_nonnull(mastodon_ops.check);
     ck_assert_ptr_nonnull(mastodon_ops.start);
