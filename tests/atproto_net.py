@@ -126,15 +126,22 @@ class Account(object):
         self.net = net
         self.handle = handle
         self.password = password
-        st, _, s = xrpc(net.pds, "com.atproto.server.createSession",
-                        {"identifier": handle, "password": password})
+        self.login()
+
+    def login(self):
+        st, _, s = xrpc(self.net.pds, "com.atproto.server.createSession",
+                        {"identifier": self.handle, "password": self.password})
         if st != 200:
-            raise NetError("createSession %s: %s %r" % (handle, st, s))
+            raise NetError("createSession %s: %s %r" % (self.handle, st, s))
         self.did = s["did"]
         self.token = s["accessJwt"]
 
     def call(self, nsid, body=None, query=None, base=None):
-        return xrpc(base or self.net.pds, nsid, body, self.token, query)
+        r = xrpc(base or self.net.pds, nsid, body, self.token, query)
+        if r[0] == 400 and (r[2] or {}).get("error") == "ExpiredToken":
+            self.login()  # the tests move the servers' clock
+            r = xrpc(base or self.net.pds, nsid, body, self.token, query)
+        return r
 
     def ok(self, nsid, body=None, query=None, base=None):
         st, _, j = self.call(nsid, body, query, base)
@@ -361,8 +368,13 @@ class AtprotoNet(object):
 class Forwarder(object):
     """A TCP forwarder on 127.0.0.1 (a PDS "at another address")."""
 
-    def __init__(self, target_port):
+    def __init__(self, target_port, swallow=None):
+        """swallow: the first request holding these bytes reaches the
+        target, but its answer is dropped and the connection closed (a
+        reply lost on the way back)."""
         self.target = target_port
+        self.swallow = swallow
+        self.swallowed = 0
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -373,11 +385,17 @@ class Forwarder(object):
         self.closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def _pipe(self, a, b):
+    def _pipe(self, a, b, pair, up):
         try:
             while True:
                 d = a.recv(65536)
                 if not d:
+                    break
+                if up and self.swallow and not self.swallowed and \
+                        self.swallow in d:
+                    self.swallowed += 1
+                    pair["swallow"] = True
+                if not up and pair.get("swallow"):
                     break
                 b.sendall(d)
         except OSError:
@@ -400,16 +418,19 @@ class Forwarder(object):
                 c.close()
                 continue
             self.conns += [c, u]
-            threading.Thread(target=self._pipe, args=(c, u),
+            pair = {}
+            threading.Thread(target=self._pipe, args=(c, u, pair, True),
                              daemon=True).start()
-            threading.Thread(target=self._pipe, args=(u, c),
+            threading.Thread(target=self._pipe, args=(u, c, pair, False),
                              daemon=True).start()
 
     def close(self):
+        """Refuse from now on. shutdown() first: close() alone does not
+        wake a thread blocked on the socket, which keeps it open."""
         self.closed = True
-        self.sock.close()
-        for s in self.conns:
+        for s in [self.sock] + self.conns:
             try:
-                s.close()
+                s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            s.close()

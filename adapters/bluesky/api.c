@@ -37,7 +37,7 @@ static void login_answered(struct bsky *b)
     b->logins[2] = gw_now_ms();
 }
 /* A PDS that stops answering is looked up again at most this often. */
-#define RESOLVE_GAP_MS 30000
+#define RESOLVE_GAP_MS 10000
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -299,8 +299,8 @@ static void signed_out(struct bsky *b, const char *why)
     bluesky__chat_stop(b);
     gw_ad_setting_store(b->ad, SESSION_KEY, NULL);
     gw_ad_detail(b->ad, "%s", why);
-    char *not = gw_xasprintf("%s; set a new one with: account set %s "
-                             "app_password NEW",
+    char *not = gw_xasprintf("%s; give it a new app password (account set "
+                             "%s app_password NEW, or in gateway.conf)",
                              why, bluesky__name(b));
     gw_ad_not_ready(b->ad, true, not );
     gw_ad_notice(b->ad, "%s", not );

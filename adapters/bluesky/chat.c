@@ -185,9 +185,9 @@ static void log_process(struct bsky *b)
             c->notified = true;
             gw_ad_notice(b->ad,
                          "@%s asks to send you direct messages (a message "
-                         "request); accept with !accept %s in %s's query "
-                         "or the account's channel",
-                         c->peer_handle, c->peer_handle, c->peer_handle);
+                         "request); accept with !accept %s (in the query "
+                         "or the account's channel)",
+                         c->peer_handle, c->peer_handle);
         }
         if (ok && cursor_move(b, gw_json_str(v[i], "rev")) < 0)
             ok = false;

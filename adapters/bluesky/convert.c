@@ -579,7 +579,16 @@ int bluesky_notification_to_event(const cJSON *n, const char *cdn,
         (type != NULL && strcmp(type, "app.bsky.feed.post") != 0) ||
         gw_json_str(record, "text") == NULL)
         return UV_EINVAL;
-    ev->text = keep(out, bluesky_render_post(record, did, cdn, out));
+    char *text = bluesky_render_post(record, did, cdn, out);
+    if (out->bad_facets > 0) {
+        /* Shown without them, and saying so: a link that went nowhere
+         * would otherwise look like the author's mistake. */
+        char *t = gw_xasprintf("%s\n[%d malformed facet%s ignored]", text,
+                               out->bad_facets, out->bad_facets > 1 ? "s" : "");
+        free(text);
+        text = t;
+    }
+    ev->text = keep(out, text);
     ev->url = keep(out, bluesky_post_url(uri));
     const cJSON *reply = gw_json_obj(record, "reply");
     const char *parent = gw_json_str(gw_json_obj(reply, "parent"), "uri");
