@@ -648,7 +648,7 @@ static int check_setting(const char *key, const char *value, char *err,
         long v;
         if (gw_parse_long(value, POLL_MIN_S, POLL_MAX_S, &v) < 0)
             return fail_setting(err, errlen,
-                                "must be a number of seconds from 1 "
+                                "poll_seconds must be a number from 1 "
                                 "to 86400");
     } else if (strcmp(key, "streaming") == 0) {
         if (gw_strcasecmp(value, "yes") != 0 && gw_strcasecmp(value, "no") != 0)

@@ -97,13 +97,17 @@ int bluesky_facets_find(const char *text, struct bluesky_facet **out)
     while (i < len && n < FACETS_OUT_MAX) {
         size_t u = gw_text_url_at(text + i, len - i, before);
         if (u > 0 && opens_word(text, i)) {
-            /* Punctuation that ends a sentence is not part of the link;
-             * a ')' only when the link opened none. */
+            /* Punctuation that ends a sentence is not part of the link,
+             * nor a ')' that closes a parenthesis opened before it. */
             while (u > 0 && strchr(".,;:!?\"'", text[i + u - 1]) != NULL)
                 u--;
-            if (u > 0 && text[i + u - 1] == ')' &&
-                memchr(text + i, '(', u) == NULL)
+            int open = 0;
+            for (size_t k = 0; k < u; k++)
+                open += text[i + k] == '(' ? 1 : text[i + k] == ')' ? -1 : 0;
+            while (u > 0 && text[i + u - 1] == ')' && open < 0) {
                 u--;
+                open++;
+            }
             facet_add(out, &n, &cap, BLUESKY_FACET_LINK, i, i + u,
                       gw_xstrndup(text + i, u));
             i += u;

@@ -690,7 +690,7 @@ static int check_setting(const char *key, const char *value, char *err,
         long v;
         if (gw_parse_long(value, POLL_MIN_S, POLL_MAX_S, &v) < 0)
             return fail_setting(err, errlen,
-                                "must be a number of seconds from 5 "
+                                "poll_seconds must be a number from 5 "
                                 "to 86400");
     } else if (strcmp(key, "token") == 0 || strcmp(key, "client_id") == 0 ||
                strcmp(key, "client_secret") == 0) {

@@ -243,6 +243,9 @@ START_TEST(test_retry_then_ok_same_key)
     /* Retried after the back-off (1 s), with the same key. */
     wait_actions(tn, 2, 3000);
     ck_assert_str_eq(tn->acts[1].idem_key, tn->acts[0].idem_key);
+    /* And the same queue time, for networks that make ids from it. */
+    ck_assert_int_gt(tn->acts[0].queued_ms, 0);
+    ck_assert_int_eq(tn->acts[1].queued_ms, tn->acts[0].queued_ms);
     ck_assert_int_eq(tn->acts[1].maybe_sent, false);
     testnet_answer(tn, 1, GW_ACT_OK, NULL);
     testgw_run(&g, 0);
@@ -377,6 +380,34 @@ START_TEST(test_thread_lines)
     int64_t depth = -1;
     gw_store_outbox_depth(g.gw.store, "t", &depth);
     ck_assert_int_eq(depth, 0);
+}
+END_TEST
+
+/* A network's own command reaches it as GW_ACT_COMMAND, its first word
+ * as a handle, answered like !thread; a network without it says so. */
+START_TEST(test_network_command)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    mention_from(tn, "1", "alice@x.org", "hello", NULL, 0, NULL, GW_AUD_PUBLIC);
+    testgw_say(&g, "you", "#t", "!help");
+    testgw_run(&g, 0);
+    ck_assert_ptr_nonnull(fakefront_told(&g.front, "!ping nick - answers"));
+    testgw_say(&g, "you", "#t", "!ping alice now");
+    wait_actions(tn, 1, 2000);
+    ck_assert_int_eq(tn->acts[0].kind, GW_ACT_COMMAND);
+    ck_assert_str_eq(tn->acts[0].text, "ping alice now");
+    ck_assert_str_eq(tn->acts[0].handle, "alice@x.org");
+    testnet_answer(tn, 0, GW_ACT_OK, NULL);
+    testgw_run(&g, 0);
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "#t line one"));
+    int64_t depth = -1;
+    gw_store_outbox_depth(g.gw.store, "t", &depth);
+    ck_assert_int_eq(depth, 0);
+    /* Another network's command is unknown here. */
+    testgw_say(&g, "you", "#t", "!accept alice");
+    testgw_run(&g, 0);
+    ck_assert_ptr_nonnull(fakefront_told(&g.front, "unknown command !accept"));
+    ck_assert_int_eq(tn->nacts, 1);
 }
 END_TEST
 
@@ -553,6 +584,7 @@ static Suite *router_suite(void)
     tcase_add_test(tc, test_actions_wait_until_ready);
     tcase_add_test(tc, test_signed_out_says_so_and_waits);
     tcase_add_test(tc, test_thread_lines);
+    tcase_add_test(tc, test_network_command);
     tcase_add_test(tc, test_claim_done_pending);
     tcase_add_test(tc, test_nicks);
     tcase_add_test(tc, test_catch_up_on_arrival);

@@ -896,11 +896,25 @@ START_TEST(count_graphemes)
 }
 END_TEST
 
+/* Query strings: unreserved characters stay, every other byte is %XX. */
+START_TEST(urlencode_query_values)
+{
+    char *s = gw_urlencode("at://did:plc:x/a.b/3k?c=1&d= \xC3\xA9~_.-Z9");
+    ck_assert_str_eq(s, "at%3A%2F%2Fdid%3Aplc%3Ax%2Fa.b%2F3k%3Fc%3D1%26d%3D"
+                        "%20%C3%A9~_.-Z9");
+    free(s);
+    s = gw_urlencode("");
+    ck_assert_str_eq(s, "");
+    free(s);
+}
+END_TEST
+
 static Suite *text_suite(void)
 {
     Suite *s = suite_create("text");
     TCase *tc = tcase_create("sanitize");
     tcase_add_test(tc, sanitize_line_breaks);
+    tcase_add_test(tc, urlencode_query_values);
     tcase_add_test(tc, sanitize_controls);
     tcase_add_test(tc, sanitize_invalid_utf8);
     tcase_add_test(tc, sanitize_keeps_text);

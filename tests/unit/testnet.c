@@ -95,6 +95,7 @@ static int tn_act(struct gw_adapter *ad, const struct gw_action *a)
     k->idem_key = dup0(a->idem_key);
     k->audience = a->audience;
     k->maybe_sent = a->maybe_sent;
+    k->queued_ms = a->queued_ms;
     return 0;
 }
 
@@ -109,8 +110,8 @@ void testnet_answer(struct testnet *t, int i, enum gw_action_status st,
     struct gw_event ev;
     char id[32];
     const char *lines[] = {"line one", "line two"};
-    if (st == GW_ACT_OK &&
-        (k->kind == GW_ACT_THREAD || k->kind == GW_ACT_WHO)) {
+    if (st == GW_ACT_OK && (k->kind == GW_ACT_THREAD || k->kind == GW_ACT_WHO ||
+                            k->kind == GW_ACT_COMMAND)) {
         r.lines = lines;
         r.nlines = 2;
     } else if (st == GW_ACT_OK &&
@@ -145,6 +146,7 @@ static int tn_check(struct gw_adapter *ad, const struct gw_action *a, char *err,
 }
 
 static const char *const tn_keys[] = {"ready", "me", "max", NULL};
+static const char *const tn_commands[] = {"!ping nick - answers pong", NULL};
 
 const struct gw_adapter_ops testnet_ops = {
     .abi_version = GW_ADAPTER_ABI,
@@ -154,6 +156,7 @@ const struct gw_adapter_ops testnet_ops = {
             GW_NET_MENTION_DMS,
     .actions = ~0u,
     .keys = tn_keys,
+    .commands = tn_commands,
     .start = tn_start,
     .stop = tn_stop,
     .act = tn_act,

@@ -6,7 +6,7 @@
  * state) is tested once for every network, without HTTP.
  *
  * Settings: ready = yes (signed in at start, as me), me = HANDLE,
- * max = N (the longest text it takes).
+ * max = N (the longest text it takes). Its own command: !ping NICK.
  */
 #ifndef TESTNET_H
 #define TESTNET_H
@@ -28,6 +28,7 @@ struct testnet_action {
     enum gw_audience audience;
     bool maybe_sent;
     bool answered;
+    int64_t queued_ms;
 };
 
 #define TESTNET_ACTIONS_MAX 64
