@@ -46,8 +46,8 @@ ASAN_TESTLIB_OBJS = $(patsubst %.c,$(A)/%.o,$(TESTLIB_SRCS))
 PYTEST := /usr/bin/python3 -m pytest
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all run test test-unit test-e2e bench install clean deps asan lint format \
-        fuzz
+.PHONY: all run test test-unit test-e2e test-bluesky bench install clean deps \
+        asan lint format fuzz
 
 all: parley
 
@@ -92,11 +92,23 @@ test-unit:
 	@set -e; for t in $(UNIT_BINS) $(ASAN_UNIT_BINS); do \
 		echo "== $$t"; CK_FORK=yes $$t; done
 
-# The mocks' own tests first: the end-to-end tests stand on them.
+# The mocks' own tests first: the end-to-end tests stand on them. The
+# Bluesky tests need the local AT Protocol network that scripts/deps.sh test
+# installs; here its absence is a failure, not a skip.
 test-e2e:
 	$(PYTEST) -q tests/mocktest
-	PARLEY_BIN=$(CURDIR)/parley $(PYTEST) -q tests/e2e
-	PARLEY_BIN=$(CURDIR)/$(A)/parley $(PYTEST) -q tests/e2e
+	PARLEY_NEED_ATPROTO=1 PARLEY_BIN=$(CURDIR)/parley $(PYTEST) -q tests/e2e
+	PARLEY_NEED_ATPROTO=1 PARLEY_BIN=$(CURDIR)/$(A)/parley $(PYTEST) -q tests/e2e
+
+# Only Bluesky, against the reference servers (PLC, PDS, AppView on
+# 127.0.0.1), with both builds.
+test-bluesky:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory parley $(A)/parley build/normal/tests/test_bluesky
+	CK_FORK=yes build/normal/tests/test_bluesky
+	$(PYTEST) -q tests/mocktest/test_mock_bsky_chat.py
+	PARLEY_NEED_ATPROTO=1 PARLEY_BIN=$(CURDIR)/parley $(PYTEST) -q tests/e2e/test_bluesky.py
+	PARLEY_NEED_ATPROTO=1 PARLEY_BIN=$(CURDIR)/$(A)/parley $(PYTEST) -q tests/e2e/test_bluesky.py
 
 bench:
 	@scripts/deps.sh bench

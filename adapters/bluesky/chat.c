@@ -279,12 +279,19 @@ static void on_log(struct bsky *b, struct bcall *c,
             chat_off(b, why);
             free(why);
         } else {
+            /* A chat service that is down is asked ever more rarely, up
+             * to every 64th poll (about 20 minutes at 20 s). */
+            int shift = b->chat_fails < 5 ? b->chat_fails : 5;
+            b->chat_fails++;
+            b->chat_next = b->polls + (CHAT_EVERY << shift);
             gw_ad_detail(b->ad, "reading DMs failed: %s", err);
             b->chat_busy = false;
         }
         free(err);
         return;
     }
+    b->chat_fails = 0;
+    b->chat_next = 0;
     cJSON *j = bluesky__body(r);
     if (gw_json_arr(j, "logs") == NULL) {
         cJSON_Delete(j);
@@ -315,7 +322,7 @@ static void on_log(struct bsky *b, struct bcall *c,
 
 void bluesky__chat_poll(struct bsky *b)
 {
-    if (b->chat_off || b->chat_busy || !b->signed_in)
+    if (b->chat_off || b->chat_busy || !b->signed_in || b->polls < b->chat_next)
         return;
     if (b->chat_cursor == NULL) {
         char *v = NULL;
