@@ -121,6 +121,41 @@ static void step(struct bact *x, bcall_done_cb done, enum bhost host,
         fail(x, GW_ACT_RETRY, "could not start the request");
 }
 
+/* GET nsid?param=VALUE (encoded here) and more of the query. */
+static void step_get(struct bact *x, bcall_done_cb done, enum bhost host,
+                     enum bauth auth, const char *family, const char *pre,
+                     const char *value, const char *post)
+{
+    char *enc = gw_urlencode(value);
+    char *path = gw_xasprintf("%s%s%s", pre, enc, post);
+    free(enc);
+    step(x, done, host, auth, family, "GET", path, NULL);
+    free(path);
+}
+
+/* POST body (deleted here) to nsid, with the access token. */
+static void step_post(struct bact *x, bcall_done_cb done, enum bhost host,
+                      const char *family, const char *nsid, cJSON *body)
+{
+    char *json = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    step(x, done, host, AUTH_ACCESS, family, "POST", nsid, json);
+    cJSON_free(json);
+}
+
+/* The JSON of a successful answer; otherwise x is answered and NULL. */
+static cJSON *step_body(struct bact *x, const struct gw_http_response *r)
+{
+    if (bluesky_map_status(r) != GW_ACT_OK) {
+        fail_response(x, r);
+        return NULL;
+    }
+    cJSON *j = bluesky__body(r);
+    if (j == NULL)
+        fail(x, GW_ACT_FAILED, "the server's answer is not JSON");
+    return j;
+}
+
 /* ---- creating and deleting records --------------------------------------- */
 
 static void created_ok(struct bact *x)
@@ -277,11 +312,8 @@ static void create_send(struct bact *x, cJSON *record)
     cJSON_AddStringToObject(body, "collection", x->collection);
     cJSON_AddStringToObject(body, "rkey", x->rkey);
     cJSON_AddItemToObject(body, "record", record);
-    char *json = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-    step(x, on_created, HOST_PDS, AUTH_ACCESS, FAM_WRITE, "POST",
-         "com.atproto.repo.createRecord", json);
-    cJSON_free(json);
+    step_post(x, on_created, HOST_PDS, FAM_WRITE,
+              "com.atproto.repo.createRecord", body);
 }
 
 /* Create x's record, or find the one an earlier attempt made. */
@@ -316,11 +348,8 @@ static void delete_record(struct bact *x, const char *uri)
     cJSON_AddStringToObject(body, "repo", did);
     cJSON_AddStringToObject(body, "collection", coll);
     cJSON_AddStringToObject(body, "rkey", rkey);
-    char *json = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-    step(x, on_deleted, HOST_PDS, AUTH_ACCESS, FAM_WRITE, "POST",
-         "com.atproto.repo.deleteRecord", json);
-    cJSON_free(json);
+    step_post(x, on_deleted, HOST_PDS, FAM_WRITE,
+              "com.atproto.repo.deleteRecord", body);
 }
 
 /* ---- handles to DIDs ----------------------------------------------------- */
@@ -403,11 +432,9 @@ static void on_parent(struct bsky *b, struct bcall *c,
 {
     (void)b;
     struct bact *x = c->act;
-    if (bluesky_map_status(r) != GW_ACT_OK) {
-        fail_response(x, r);
+    cJSON *j = step_body(x, r);
+    if (j == NULL)
         return;
-    }
-    cJSON *j = bluesky__body(r);
     const cJSON *post = cJSON_GetArrayItem(gw_json_arr(j, "posts"), 0);
     const char *cid = gw_json_str(post, "cid");
     if (post == NULL || cid == NULL) {
@@ -438,12 +465,8 @@ static void after_mentions(struct bact *x)
 {
     switch (x->kind) {
     case GW_ACT_REPLY: {
-        char *enc = gw_urlencode(x->p_uri);
-        char *path = gw_xasprintf("app.bsky.feed.getPosts?uris=%s", enc);
-        free(enc);
-        step(x, on_parent, HOST_APPVIEW, AUTH_NONE, FAM_APPVIEW, "GET", path,
-             NULL);
-        free(path);
+        step_get(x, on_parent, HOST_APPVIEW, AUTH_NONE, FAM_APPVIEW,
+                 "app.bsky.feed.getPosts?uris=", x->p_uri, "");
         break;
     }
     case GW_ACT_DM:
@@ -503,11 +526,8 @@ static void dm_send(struct bact *x)
     cJSON_AddStringToObject(body, "convoId", x->convo);
     cJSON_AddItemToObject(
         body, "message", bluesky_message_input(x->text, x->facets, x->nfacets));
-    char *json = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-    step(x, on_sent, HOST_CHAT, AUTH_ACCESS, FAM_CHAT, "POST",
-         "chat.bsky.convo.sendMessage", json);
-    cJSON_free(json);
+    step_post(x, on_sent, HOST_CHAT, FAM_CHAT, "chat.bsky.convo.sendMessage",
+              body);
 }
 
 /* maybe_sent: is the message among the convo's latest, from me, since it
@@ -549,12 +569,8 @@ static void dm_ready(struct bact *x)
         dm_send(x);
         return;
     }
-    char *enc = gw_urlencode(x->convo);
-    char *path =
-        gw_xasprintf("chat.bsky.convo.getMessages?convoId=%s&limit=20", enc);
-    free(enc);
-    step(x, on_messages, HOST_CHAT, AUTH_ACCESS, FAM_CHAT, "GET", path, NULL);
-    free(path);
+    step_get(x, on_messages, HOST_CHAT, AUTH_ACCESS, FAM_CHAT,
+             "chat.bsky.convo.getMessages?convoId=", x->convo, "&limit=20");
 }
 
 static void on_convo_for(struct bsky *b, struct bcall *c,
@@ -587,12 +603,8 @@ static void on_convo_for(struct bsky *b, struct bcall *c,
 
 static void convo_for(struct bact *x)
 {
-    char *enc = gw_urlencode(x->target_did);
-    char *path =
-        gw_xasprintf("chat.bsky.convo.getConvoForMembers?members=%s", enc);
-    free(enc);
-    step(x, on_convo_for, HOST_CHAT, AUTH_ACCESS, FAM_CHAT, "GET", path, NULL);
-    free(path);
+    step_get(x, on_convo_for, HOST_CHAT, AUTH_ACCESS, FAM_CHAT,
+             "chat.bsky.convo.getConvoForMembers?members=", x->target_did, "");
 }
 
 static void dm_start(struct bact *x)
@@ -639,11 +651,8 @@ static void accept_start(struct bact *x)
     }
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "convoId", x->convo);
-    char *json = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-    step(x, on_accepted, HOST_CHAT, AUTH_ACCESS, FAM_CHAT, "POST",
-         "chat.bsky.convo.acceptConvo", json);
-    cJSON_free(json);
+    step_post(x, on_accepted, HOST_CHAT, FAM_CHAT,
+              "chat.bsky.convo.acceptConvo", body);
 }
 
 /* ---- undoing: unlike, unrepost, unfollow --------------------------------- */
@@ -653,11 +662,9 @@ static void on_viewer(struct bsky *b, struct bcall *c,
 {
     (void)b;
     struct bact *x = c->act;
-    if (bluesky_map_status(r) != GW_ACT_OK) {
-        fail_response(x, r);
+    cJSON *j = step_body(x, r);
+    if (j == NULL)
         return;
-    }
-    cJSON *j = bluesky__body(r);
     const cJSON *view = x->kind == GW_ACT_UNFOLLOW
                             ? j
                             : cJSON_GetArrayItem(gw_json_arr(j, "posts"), 0);
@@ -680,11 +687,8 @@ static void on_viewer(struct bsky *b, struct bcall *c,
 
 static void unfollow_start(struct bact *x)
 {
-    char *enc = gw_urlencode(x->target_did);
-    char *path = gw_xasprintf("app.bsky.actor.getProfile?actor=%s", enc);
-    free(enc);
-    step(x, on_viewer, HOST_PDS, AUTH_ACCESS, FAM_READ, "GET", path, NULL);
-    free(path);
+    step_get(x, on_viewer, HOST_PDS, AUTH_ACCESS, FAM_READ,
+             "app.bsky.actor.getProfile?actor=", x->target_did, "");
 }
 
 /* ---- queries ------------------------------------------------------------- */
@@ -862,11 +866,8 @@ int bluesky__act(struct gw_adapter *ad, const struct gw_action *a)
             fail(x, GW_ACT_FAILED, "no such post");
             break;
         }
-        char *enc = gw_urlencode(x->p_uri);
-        char *path = gw_xasprintf("app.bsky.feed.getPosts?uris=%s", enc);
-        free(enc);
-        step(x, on_viewer, HOST_PDS, AUTH_ACCESS, FAM_READ, "GET", path, NULL);
-        free(path);
+        step_get(x, on_viewer, HOST_PDS, AUTH_ACCESS, FAM_READ,
+                 "app.bsky.feed.getPosts?uris=", x->p_uri, "");
         break;
     }
     case GW_ACT_DELETE:
@@ -902,13 +903,9 @@ int bluesky__act(struct gw_adapter *ad, const struct gw_action *a)
             fail(x, GW_ACT_FAILED, "that is not a post on Bluesky");
             break;
         }
-        char *enc = gw_urlencode(x->p_uri);
-        char *path = gw_xasprintf(
-            "app.bsky.feed.getPostThread?uri=%s&depth=6&parentHeight=20", enc);
-        free(enc);
-        step(x, on_lines, HOST_APPVIEW, AUTH_NONE, FAM_APPVIEW, "GET", path,
-             NULL);
-        free(path);
+        step_get(x, on_lines, HOST_APPVIEW, AUTH_NONE, FAM_APPVIEW,
+                 "app.bsky.feed.getPostThread?uri=", x->p_uri,
+                 "&depth=6&parentHeight=20");
         break;
     }
     case GW_ACT_WHO: {
@@ -917,12 +914,8 @@ int bluesky__act(struct gw_adapter *ad, const struct gw_action *a)
             fail(x, GW_ACT_FAILED, "whom? give a nick or a handle");
             break;
         }
-        char *enc = gw_urlencode(x->handle);
-        char *path = gw_xasprintf("app.bsky.actor.getProfile?actor=%s", enc);
-        free(enc);
-        step(x, on_lines, HOST_APPVIEW, AUTH_NONE, FAM_APPVIEW, "GET", path,
-             NULL);
-        free(path);
+        step_get(x, on_lines, HOST_APPVIEW, AUTH_NONE, FAM_APPVIEW,
+                 "app.bsky.actor.getProfile?actor=", x->handle, "");
         break;
     }
     default:

@@ -260,29 +260,5 @@ const char *bluesky_error_name(const struct gw_http_response *r, char *buf,
 
 char *bluesky_error_text(const struct gw_http_response *r)
 {
-    char *msg;
-    if (r->error != 0) {
-        msg = gw_xstrdup(r->errmsg != NULL && *r->errmsg != '\0'
-                             ? r->errmsg
-                             : "network error");
-    } else {
-        cJSON *j = r->body != NULL && r->body_len > 0
-                       ? cJSON_ParseWithLength(r->body, r->body_len)
-                       : NULL;
-        const char *e = gw_json_str(j, "error");
-        const char *m = gw_json_str(j, "message");
-        if (e != NULL && *e != '\0' && m != NULL && *m != '\0')
-            msg = gw_xasprintf("%s: %s", e, m);
-        else if (e != NULL && *e != '\0')
-            msg = gw_xstrdup(e);
-        else if (m != NULL && *m != '\0')
-            msg = gw_xstrdup(m);
-        else
-            msg = gw_xasprintf("HTTP %ld", r->status);
-        cJSON_Delete(j);
-    }
-    char *line = gw_text_one_line(msg);
-    free(msg);
-    gw_text_truncate(line, ERROR_TEXT_BYTES);
-    return line;
+    return gw_json_error_line(r, "message", ERROR_TEXT_BYTES);
 }

@@ -35,29 +35,7 @@ enum gw_action_status mastodon_map_status(long status, int error)
 
 char *mastodon_error_text(const struct gw_http_response *r)
 {
-    char *msg = NULL;
-    if (r->error != 0) {
-        msg = gw_xstrdup(r->errmsg != NULL && *r->errmsg != '\0'
-                             ? r->errmsg
-                             : "network error");
-    } else {
-        cJSON *j = r->body != NULL && r->body_len > 0
-                       ? cJSON_ParseWithLength(r->body, r->body_len)
-                       : NULL;
-        const char *e = gw_json_str(j, "error");
-        const char *d = gw_json_str(j, "error_description");
-        if (e != NULL && *e != '\0' && d != NULL && *d != '\0')
-            msg = gw_xasprintf("%s: %s", e, d);
-        else if (e != NULL && *e != '\0')
-            msg = gw_xstrdup(e);
-        else
-            msg = gw_xasprintf("HTTP %ld", r->status);
-        cJSON_Delete(j);
-    }
-    char *line = gw_text_one_line(msg);
-    free(msg);
-    gw_text_truncate(line, ERROR_TEXT_BYTES);
-    return line;
+    return gw_json_error_line(r, "error_description", ERROR_TEXT_BYTES);
 }
 
 /* ---- posts ----------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <utf8proc.h>
 #include <uv.h>
 
+#include "gw_json.h"
 #include "gw_text.h"
 #include "gw_util.h"
 
@@ -909,12 +910,46 @@ START_TEST(urlencode_query_values)
 }
 END_TEST
 
+/* A failed answer as one line: "error: detail", either alone, the status,
+ * or the transport's words; never longer than asked. */
+START_TEST(json_error_line)
+{
+    struct gw_http_response r;
+    memset(&r, 0, sizeof(r));
+    r.status = 400;
+    r.body = "{\"message\":\"only the detail\"}";
+    r.body_len = strlen(r.body);
+    char *t = gw_json_error_line(&r, "message", 300);
+    ck_assert_str_eq(t, "only the detail");
+    free(t);
+    r.body = "{\"error\":\"Name\",\"message\":\"a\\r\\nb\"}";
+    r.body_len = strlen(r.body);
+    t = gw_json_error_line(&r, "message", 300);
+    ck_assert_str_eq(t, "Name: a b");
+    free(t);
+    t = gw_json_error_line(&r, "message", 8);
+    ck_assert_uint_le(strlen(t), 8);
+    free(t);
+    r.body = "not json";
+    r.body_len = strlen(r.body);
+    t = gw_json_error_line(&r, "message", 300);
+    ck_assert_str_eq(t, "HTTP 400");
+    free(t);
+    r.error = -110;
+    r.errmsg = "";
+    t = gw_json_error_line(&r, "message", 300);
+    ck_assert_str_eq(t, "network error");
+    free(t);
+}
+END_TEST
+
 static Suite *text_suite(void)
 {
     Suite *s = suite_create("text");
     TCase *tc = tcase_create("sanitize");
     tcase_add_test(tc, sanitize_line_breaks);
     tcase_add_test(tc, urlencode_query_values);
+    tcase_add_test(tc, json_error_line);
     tcase_add_test(tc, sanitize_controls);
     tcase_add_test(tc, sanitize_invalid_utf8);
     tcase_add_test(tc, sanitize_keeps_text);
