@@ -208,7 +208,10 @@ class Account(object):
 
 
 class AtprotoNet(object):
-    def __init__(self):
+    def __init__(self, rate_limits=False):
+        """rate_limits: the PDS enforces its rate limits (off by
+        default, as in dev-env)."""
+        self.rate_limits = rate_limits
         self.tmp = None
         self.pg = None
         self.node = None
@@ -273,6 +276,7 @@ class AtprotoNet(object):
                 # dev-env asserts it is set; nothing connects to it.
                 "REDIS_HOST": "127.0.0.1:1",
                 "LOG_ENABLED": "false",
+                "DEVNET_RATE_LIMITS": "1" if self.rate_limits else "0",
                 "TMPDIR": self.tmp,
                 "PATH": os.path.dirname(NODE) + ":" + env.get("PATH", ""),
             })

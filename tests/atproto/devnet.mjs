@@ -55,7 +55,14 @@ const [controlPort, plcPort, pdsPort, bskyPort] = process.argv
 
 const network = await TestNetwork.create({
   plc: { port: plcPort },
-  pds: { port: pdsPort, hostname: 'localhost', enableDidDocWithSession: true },
+  pds: {
+    port: pdsPort,
+    hostname: 'localhost',
+    enableDidDocWithSession: true,
+    // Off as in dev-env unless a test asks: then the PDS's own limits
+    // (30 sign-ins per 5 minutes per account, 3000 requests per IP...).
+    rateLimitsEnabled: process.env.DEVNET_RATE_LIMITS === '1',
+  },
   bsky: {
     port: bskyPort,
     dbPostgresSchema: 'bsky',

@@ -473,3 +473,50 @@ def test_dms_off_without_dm_access(net, parley_factory, chat):
     line = s.expect_bot("DMs are off: this app password has no access to "
                         "direct messages")
     assert "Allow access to your direct messages" in line.params[1]
+
+
+@pytest.fixture(scope="module")
+def limited_net():
+    n = AtprotoNet(rate_limits=True).start()
+    yield n
+    n.stop()
+
+
+def test_wrong_app_password_says_so(net, parley_factory):
+    alice = net.account("alice")
+    s = Sky(net, parley_factory, alice, password="aaaa-bbbb-cccc-dddd")
+    s.connect(signed_in=False)
+    line = s.expect_bot("Bluesky refused the app password for @%s" %
+                        alice.handle)
+    assert "Invalid identifier or password" in line.params[1]
+    s.say("status", "&parley")
+    s.expect_bot("signed out")
+
+
+def test_sign_in_rate_limit_is_honoured(limited_net, parley_factory):
+    """The PDS allows 30 sign-ins per 5 minutes per account: with them
+    spent, Parley waits for the reset the 429 names, says so, and neither
+    gives up nor tries again meanwhile."""
+    net = limited_net
+    alice = net.account("alice")
+    pw = alice.app_password("limited")
+    for _ in range(40):
+        st, hdrs, j = xrpc(net.pds, "com.atproto.server.createSession",
+                           {"identifier": alice.handle, "password": "x"})
+        if st == 429:
+            break
+    assert st == 429, (st, j)
+    assert {k.lower() for k in hdrs} >= {"ratelimit-remaining",
+                                         "ratelimit-reset", "retry-after"}
+    key = "pds anonymous com.atproto.server.createSession"
+    s = Sky(net, parley_factory, alice, password=pw)
+    s.connect(signed_in=False)
+    line = s.expect_bot("cannot sign in: RateLimitExceeded")
+    assert "retrying" in line.params[1]
+    n = net.counts().get(key, 0)
+    s.say("status", "&parley")
+    status = s.expect_bot("sky (bluesky)")
+    assert "rate limit" in status.params[1], status.params[1]
+    assert "signed out" not in status.params[1]
+    time.sleep(5)   # what must not happen: another try before the reset
+    assert net.counts().get(key, 0) == n
