@@ -349,6 +349,13 @@ class AtprotoNet(object):
             "password": "hunter2"})
         if st != 200:
             raise NetError("createAccount %s: %s %r" % (handle, st, j))
+        # The AppView learns of an account from the PDS's firehose, a moment
+        # later; until then its handle does not resolve there.
+        if not wait_for(lambda: xrpc(self.appview,
+                                     "com.atproto.identity.resolveHandle",
+                                     query={"handle": handle})[0] == 200,
+                        timeout=20):
+            raise NetError("the AppView does not know %s" % handle)
         return Account(self, handle)
 
     def counts(self):

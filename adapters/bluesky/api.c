@@ -145,8 +145,10 @@ static void on_http(struct gw_adapter *ad, void *arg,
         if (call_send(b, c) == 0)
             return;
     }
-    if (c->act != NULL || c->gen == b->gen || c->auth == AUTH_NONE)
-        c->done(b, c, r);
+    /* Every answer reaches its step, whatever session it was sent in: a
+     * poll or a read that found nothing to say would otherwise never end.
+     * A refused old token was sent again above. */
+    c->done(b, c, r);
     call_free(c);
 }
 
@@ -377,6 +379,10 @@ static int session_take(struct bsky *b, const cJSON *j)
 
 static void go_ready(struct bsky *b)
 {
+    /* Not while signed out (an answer that was on its way when it was
+     * refused) or while a session is still being made. */
+    if (b->signed_out || b->access == NULL || b->logging_in || b->refreshing)
+        return;
     bool was = b->signed_in;
     b->signed_in = true;
     b->signin_failures = 0;
@@ -411,30 +417,24 @@ static void on_did_doc(struct bsky *b, struct bcall *c,
                      b->did, err,
                      b->pds != NULL ? "; keeping the PDS we know" : "");
         free(err);
-        if (!checking)
-            go_ready(b);
-        return;
-    }
-    if (b->pds != NULL && strcmp(b->pds, pds) != 0) {
-        gw_ad_notice(b->ad, "the account's PDS moved from %s to %s", b->pds,
-                     pds);
+    } else {
+        bool moved = b->pds != NULL && strcmp(b->pds, pds) != 0;
+        bool changed = b->pds == NULL || moved;
+        if (moved)
+            gw_ad_notice(b->ad, "the account's PDS moved from %s to %s", b->pds,
+                         pds);
         bluesky__replace(&b->pds, pds);
         free(pds);
-        session_store(b);
+        if (changed)
+            session_store(b);
         /* Tokens belong to the PDS that issued them: ask the new one. */
-        if (checking) {
+        if (moved && b->signed_in) {
             refresh_start(b);
             return;
         }
-        go_ready(b);
-        return;
     }
-    bool changed = b->pds == NULL;
-    bluesky__replace(&b->pds, pds);
-    free(pds);
-    if (changed)
-        session_store(b);
-    if (!checking)
+    /* A sign-in that found this lookup under way waited for it. */
+    if (!checking || !b->signed_in)
         go_ready(b);
 }
 
@@ -677,8 +677,11 @@ static void priv_free(struct bsky *b)
         b->wait = c->next;
         call_free(c);
     }
-    bluesky__poll_stop(b);
-    bluesky__chat_stop(b);
+    /* The runtime has stopped every timer: only memory is left. */
+    for (int i = 0; i < b->npages; i++)
+        cJSON_Delete(b->pages[i]);
+    free(b->pages);
+    cJSON_Delete(b->chat_log);
     for (int i = 0; i < b->nconvos; i++) {
         free(b->convos[i].id);
         free(b->convos[i].peer_did);

@@ -458,7 +458,9 @@ def test_dms_request_accept_and_answer(net, parley_factory, chat):
     carla = net.account("carla")
     chat.add_member(carla.did, carla.handle)
     s.say("!dm %s hello carla" % carla.handle)
-    assert chat.wait_for(lambda: len(chat.sent) == 2, timeout=20)
+    if not chat.wait_for(lambda: len(chat.sent) == 2, timeout=20):
+        s.c.collect(1)
+        raise AssertionError("no second DM\n" + s.dump())
     assert carla.did in chat.convos[chat.sent[1]["convoId"]]["members"]
     for r in chat.requests:
         assert r.headers.get("atproto-proxy") == \
