@@ -526,3 +526,24 @@ def test_sign_in_rate_limit_is_honoured(limited_net, parley_factory):
     assert "signed out" not in status.params[1]
     time.sleep(5)   # what must not happen: another try before the reset
     assert net.counts().get(key, 0) == n
+
+
+def test_account_added_from_irc(net, parley_factory):
+    """account add NAME bluesky handle=... app_password=... in &parley."""
+    alice, bob = net.account("alice"), net.account("bob")
+    pw = alice.app_password("irc")
+    p = parley_factory().start()
+    c = p.client()
+    c.welcome("me", caps=CAPS)
+    c.say("&parley", "account add sky bluesky handle=%s app_password=%s "
+          "service=%s plc_url=%s appview=%s poll_seconds=1" % (
+              alice.handle, pw, net.pds, net.plc, net.appview))
+    c.expect(lambda m: m.command == "PRIVMSG" and
+             "signed in as @" + alice.handle in m.params[-1], timeout=20,
+             what="signed in")
+    # The app password is a secret: never shown back.
+    assert not any(pw in m.raw for m in c.lines if m.nick == "parley")
+    bob.post("hi @%s from the web" % alice.handle,
+             mentions={alice.handle: alice.did})
+    c.expect(lambda m: m.command == "PRIVMSG" and m.params[0] == "#sky" and
+             "from the web" in m.params[1], timeout=20, what="the mention")
