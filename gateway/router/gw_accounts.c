@@ -175,6 +175,7 @@ void gw__account_start(struct gw_account *a)
         return;
     account_topic(a, topic, sizeof(topic));
     gw__place_open(a->r, a->channel, GW_PLACE_ACCOUNT, topic);
+    gw__inbox_seat(a->r, a, NULL);
     a->ad.ops = a->ops;
     a->ad.gw = a->r->gw;
     a->ad.name = a->name;
@@ -382,6 +383,7 @@ void gw_router_free(struct gw_router *r)
         account_free(a);
     }
     gw__outbox_free(r);
+    gw__inbox_free(r);
     gw__people_forget(r);
     free(r);
 }

@@ -110,7 +110,7 @@ static void cmd_help(struct ctl *x, const char *topic)
            "NAME CODE, status, outbox, retry ID.");
     say(x, "In account channels: !re REF text, 'nick: text', !post, !dm, "
            "!fav, !boost, !delete, !undo, !cw, !thread, !open, !who, !follow, "
-           "!claim, !done, !pending, !help.");
+           "!claim, !done, !pending, !history, !help.");
 }
 
 /* OAuth 2.0 keeps more than one token (access and refresh) and a PKCE

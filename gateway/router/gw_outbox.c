@@ -426,7 +426,9 @@ static void echo_created(struct gw_router *r, struct gw_account *a,
     p.url = (char *)(ev.url ? ev.url : "");
     if (gw_store_post_put(gw__store(r), &p) == 0) {
         record_undo(r, a->name, it->who, p.ref);
-        tell_origin(r, it->origin, "[%s] sent by %s", p.ref, it->who);
+        /* A query is the team's too: they see what was said in it, and
+         * by whom, with the DM's own ref. */
+        tell_origin(r, it->origin, "[%s] %s wrote: %s", p.ref, it->who, p.text);
     }
 }
 
@@ -457,15 +459,10 @@ static void done_ok(struct gw_router *r, struct gw_account *a,
     if (parent != NULL) {
         struct gw_post pp;
         memset(&pp, 0, sizeof(pp));
-        if ((k == GW_ACT_REPLY || k == GW_ACT_DM) &&
-            gw_store_post_by_ref(gw__store(r), parent, &pp) == 0 &&
-            (pp.state == GW_POST_OPEN || pp.state == GW_POST_CLAIMED)) {
-            if (gw_store_post_set_state(gw__store(r), pp.id, GW_POST_DONE,
-                                        it->who) < 0)
-                gw_log(r->gw, GW_LOG_ERROR,
-                       "[%s] answered, but the inbox could not record it: %s",
-                       pp.ref, gw_store_errmsg(gw__store(r)));
-            tell_origin(r, it->origin, "[%s] answered by %s", pp.ref, it->who);
+        if ((k == GW_ACT_REPLY || k == GW_ACT_DM) && a != NULL &&
+            gw_store_post_by_ref(gw__store(r), parent, &pp) == 0) {
+            gw__inbox_answered(r, a, &pp, it->who, gw_json_str(pl, "text"),
+                               it->origin);
         } else if (k != GW_ACT_REPLY && k != GW_ACT_DM && k != GW_ACT_POST) {
             tell_origin(r, it->origin, "%s: %s [%s] done", it->who, it->action,
                         parent);

@@ -60,6 +60,7 @@ void gw_router_attach(struct gw_router *r, struct gw_frontend *fe)
                      "mentions and replies arrive here, DMs as queries.",
                      a->network, a->name);
             fe->ops->place_open(fe, a->channel, GW_PLACE_ACCOUNT, t);
+            gw__inbox_seat(r, a, fe);
         }
 }
 
@@ -507,6 +508,13 @@ static void save_seen(struct gw_router *r, const struct gw_speaker *sp)
 
 /* Who spoke a history line in a query: the person (or the bot), or a user
  * of the gateway? The prefix's nick tells. */
+static bool prefix_is(const char *prefix, const char *nick)
+{
+    size_t nl = strcspn(prefix, "!");
+    return nick != NULL && nl == strlen(nick) &&
+           gw_strncasecmp(prefix, nick, nl) == 0;
+}
+
 static bool from_user(const struct gw_history_row *h)
 {
     size_t nl = strcspn(h->prefix, "!");
@@ -561,6 +569,11 @@ void gw_router_arrived(struct gw_router *r, const struct gw_speaker *sp)
         l.notice = strcmp(h->command, "NOTICE") == 0;
         l.from_user =
             (kind == GW_PLACE_QUERY || kind == GW_PLACE_BOT) && from_user(h);
+        /* What a teammate wrote in a query is theirs: shown to another
+         * reader it would read as if that reader had sent it. The bot's
+         * "[ref] who wrote: text" tells the others. */
+        if (l.from_user && !prefix_is(h->prefix, sp->person))
+            continue;
         l.time_ms = h->time_ms;
         l.msgid = h->msgid;
         l.text = h->text;

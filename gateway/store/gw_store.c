@@ -184,6 +184,16 @@ static const char *const migrations[] = {
     "  FROM kv h JOIN kv n ON n.key = 'nick-of:' || lower(h.value)"
     "  WHERE h.key LIKE 'handle-of:%';"
     "DELETE FROM kv WHERE key LIKE 'nick-of:%' OR key LIKE 'handle-of:%';",
+    /* 5: the team inbox's log (!history): claims, takes, answers, done. */
+    "CREATE TABLE inbox_log ("
+    "  id INTEGER PRIMARY KEY,"
+    "  post_id INTEGER NOT NULL,"
+    "  time_ms INTEGER NOT NULL,"
+    "  who TEXT NOT NULL,"
+    "  what TEXT NOT NULL,"
+    "  text TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX inbox_log_post ON inbox_log (post_id, id);",
 };
 
 _Static_assert(GW_ARRAY_LEN(migrations) == GW_STORE_SCHEMA_VERSION,
@@ -529,6 +539,7 @@ static const char *const *const stmt_tables[] = {
     gw_store__outbox_sql,
     gw_store__history_sql,
     gw_store__people_sql,
+    gw_store__inbox_sql,
 };
 
 /* The one text of statement i, or NULL when none or several files give

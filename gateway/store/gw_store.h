@@ -20,7 +20,7 @@
 struct gw_store;
 
 /* Schema version this build writes; a newer database is refused. */
-#define GW_STORE_SCHEMA_VERSION 4
+#define GW_STORE_SCHEMA_VERSION 5
 
 /*
  * Open or create state_dir (mode 0700) and state_dir/parley.db (0600),
@@ -145,7 +145,32 @@ int gw_store_post_set_text(struct gw_store *st, int64_t id, const char *text);
 int gw_store_post_pending(struct gw_store *st, const char *account, int limit,
                           struct gw_post **rows);
 void gw_post_rows_free(struct gw_post *rows, int n);
+int gw_store_post_pending_count(struct gw_store *st, const char *account,
+                                int64_t *count);
+/* An author's open (or claimed) DMs on account up to post id upto, oldest
+ * first, at most limit: a reply in the conversation answers them all. */
+int gw_store_post_open_dms(struct gw_store *st, const char *account,
+                           const char *author_id, int64_t upto, int limit,
+                           struct gw_post **rows);
 int gw_store_post_count(struct gw_store *st, int64_t *count);
+
+/* ---- the team inbox's log ------------------------------------------- */
+
+struct gw_inbox_event {
+    int64_t time_ms;
+    char *who;  /* the person who did it */
+    char *what; /* "claimed", "answered", "done", "reopened" ... */
+    char *text; /* what was answered, whom it was given to, or "" */
+};
+void gw_inbox_events_free(struct gw_inbox_event *rows, int n);
+int gw_store_inbox_log(struct gw_store *st, int64_t post_id, int64_t time_ms,
+                       const char *who, const char *what, const char *text);
+/* A post's log, oldest first, at most limit; returns the count. */
+int gw_store_inbox_history(struct gw_store *st, int64_t post_id, int limit,
+                           struct gw_inbox_event **rows);
+/* The latest event of kind what for a post: 0, or UV_ENOENT. */
+int gw_store_inbox_last(struct gw_store *st, int64_t post_id, const char *what,
+                        struct gw_inbox_event *out);
 
 /* ---- cursors -------------------------------------------------------- */
 
@@ -195,6 +220,11 @@ int gw_store_outbox_due(struct gw_store *st, int64_t now_ms, int limit,
                         struct gw_outbox_item **items);
 /* Earliest next_ms among pending items, or UV_ENOENT when none. */
 int gw_store_outbox_next_time(struct gw_store *st, int64_t *ms);
+/* Pending replies and DMs answering the post with ref parent, oldest
+ * first: someone is answering it right now. */
+int gw_store_outbox_for_parent(struct gw_store *st, const char *account,
+                               const char *parent, int limit,
+                               struct gw_outbox_item **items);
 /* Pending and failed items (not sent ones), oldest first. */
 int gw_store_outbox_list(struct gw_store *st, int limit,
                          struct gw_outbox_item **items);
@@ -288,6 +318,13 @@ int gw_store_person_by_nick(struct gw_store *st, const char *nick,
 int gw_store_person_put(struct gw_store *st, const char *network,
                         const char *author_id, const char *handle,
                         const char *nick);
+/* The people an account's channel should show after a restart: those with
+ * posts still open there, and the authors of its last `recent` posts; at
+ * most limit, oldest first. Returns the count; *rows malloc'd. */
+int gw_store_people_open(struct gw_store *st, const char *account,
+                         const char *network, int recent, int limit,
+                         struct gw_person_row **rows);
+void gw_person_rows_free(struct gw_person_row *rows, int n);
 
 /* ---- small key/values (read positions, app registrations) ----------- */
 

@@ -400,35 +400,6 @@ END_TEST
 
 /* ---- the inbox ---------------------------------------------------------- */
 
-START_TEST(test_claim_done_pending)
-{
-    struct testnet *tn = testgw_net(&g, "t");
-    mention_from(tn, "1", "alice@x.org", "first ask", NULL, 0, NULL,
-                 GW_AUD_PUBLIC);
-    mention_from(tn, "2", "bob@y.org", "second ask", NULL, 0, NULL,
-                 GW_AUD_PUBLIC);
-    char a[16], b[16], line[64];
-    snprintf(a, sizeof(a), "%s", ref_of("first ask"));
-    snprintf(b, sizeof(b), "%s", ref_of("second ask"));
-    snprintf(line, sizeof(line), "!claim %s", a);
-    testgw_say(&g, "ann", "#t", line);
-    snprintf(line, sizeof(line), "[%s] claimed by ann", a);
-    ck_assert_ptr_nonnull(fakefront_shown(&g.front, line));
-    snprintf(line, sizeof(line), "!done %s", b);
-    testgw_say(&g, "ben", "#t", line);
-    testgw_say(&g, "ben", "#t", "!pending");
-    snprintf(line, sizeof(line), "[%s]", a);
-    const char *t = fakefront_told(&g.front, line);
-    ck_assert_ptr_nonnull(t);
-    ck_assert_ptr_nonnull(strstr(t, "claimed by ann"));
-    /* People by their nicks, as the channel shows them. */
-    ck_assert_ptr_nonnull(strstr(t, " mention alice claimed"));
-    ck_assert_ptr_null(strstr(t, "alice@x.org"));
-    snprintf(line, sizeof(line), "[%s] ", b);
-    ck_assert_ptr_null(fakefront_told(&g.front, line));
-}
-END_TEST
-
 /* ---- people ------------------------------------------------------------- */
 
 /* One nick per (network, author id): a handle that changes keeps it; a
@@ -669,7 +640,6 @@ static Suite *router_suite(void)
     tcase_add_test(tc, test_actions_wait_until_ready);
     tcase_add_test(tc, test_signed_out_says_so_and_waits);
     tcase_add_test(tc, test_thread_lines);
-    tcase_add_test(tc, test_claim_done_pending);
     tcase_add_test(tc, test_nicks);
     tcase_add_test(tc, test_owner_nick_reserved);
     tcase_add_test(tc, test_long_post_capped);

@@ -992,8 +992,13 @@ START_TEST(test_post_latest_by)
 }
 END_TEST
 
-/* What schema 4 added, taken away again: a database as schema 3 left it. */
+/* What schema 5 added, taken away again. */
+#define UNDO_SCHEMA_5 "DROP TABLE inbox_log;"
+
+/* What schemas 4 and 5 added, taken away again: a database as schema 3
+ * left it. */
 #define UNDO_SCHEMA_4                                                          \
+    UNDO_SCHEMA_5                                                              \
     "ALTER TABLE posts DROP COLUMN author_id;"                                 \
     "ALTER TABLE posts DROP COLUMN audience;"                                  \
     "ALTER TABLE posts DROP COLUMN cw;"                                        \
