@@ -6,7 +6,7 @@ SYSCONFDIR ?= /etc
 DESTDIR ?=
 CC ?= cc
 
-PKGS := libuv libcurl libcjson sqlite3 openssl inih libutf8proc
+PKGS := libuv libcurl libcjson sqlite3 openssl inih libutf8proc libsodium
 # snprintf into a fixed buffer is how we bound text; truncating there is the
 # intent, so gcc's guesses about it (-Wformat-truncation) are not errors.
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \

@@ -32,7 +32,14 @@ struct parse_state {
     int nseen;
     char section[128];
     int section_line;
-    enum { SEC_NONE, SEC_GATEWAY, SEC_IRC, SEC_ACCOUNT, SEC_RELAY } kind;
+    enum {
+        SEC_NONE,
+        SEC_GATEWAY,
+        SEC_IRC,
+        SEC_ACCOUNT,
+        SEC_RELAY,
+        SEC_USER
+    } kind;
 };
 
 static void errorf(struct parse_state *ps, int line, const char *fmt, ...)
@@ -49,6 +56,28 @@ static void errorf(struct parse_state *ps, int line, const char *fmt, ...)
     va_start(ap, fmt);
     gw_buf_vprintf(&ps->errors, fmt, ap);
     va_end(ap);
+}
+
+bool gw_config_valid_user_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 30 || !isalpha((unsigned char)name[0]))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!isalnum(c) && c != '-' && c != '_')
+            return false;
+    }
+    return true;
+}
+
+const struct gw_conf_user *gw_config_user(const struct gw_config *cfg,
+                                          const char *name)
+{
+    for (int i = 0; i < cfg->nusers; i++)
+        if (gw_strcasecmp(cfg->users[i].name, name) == 0)
+            return &cfg->users[i];
+    return NULL;
 }
 
 bool gw_config_valid_account_name(const char *name)
@@ -402,6 +431,32 @@ static void relay_key(struct parse_state *ps, const char *key,
     *slot = gw_xstrdup(value);
 }
 
+static void user_key(struct parse_state *ps, const char *key, const char *value)
+{
+    struct gw_conf_user *u = &ps->cfg->users[ps->cfg->nusers - 1];
+    if (strcmp(key, "password_hash") == 0) {
+        /* Only a hash: a password written here would be read by anyone
+         * who can read the file. */
+        if (strncmp(value, "$argon2id$", 10) != 0 || strlen(value) > 127)
+            errorf(ps, ps->line,
+                   "[user %s] password_hash must be an Argon2id hash "
+                   "($argon2id$...), as `parley --hash-password` prints",
+                   u->name);
+        else if (u->password_hash != NULL)
+            errorf(ps, ps->line, "'%s' is given twice in [user %s]", key,
+                   u->name);
+        else
+            u->password_hash = gw_xstrdup(value);
+    } else if (strcmp(key, "admin") == 0) {
+        if (gw_config_parse_bool(value, &u->admin) < 0)
+            errorf(ps, ps->line, "admin must be yes or no, not '%s'", value);
+    } else {
+        errorf(ps, ps->line,
+               "unknown key '%s' in [user %s] (known: password_hash, admin)",
+               key, u->name);
+    }
+}
+
 /* Called by inih at each new section (we detect it by name change). */
 static void begin_section(struct parse_state *ps, const char *section)
 {
@@ -457,11 +512,26 @@ static void begin_section(struct parse_state *ps, const char *section)
             r->name = gw_xstrdup(name);
             r->line = ps->line;
         }
+    } else if (strcmp(word, "user") == 0) {
+        ps->kind = SEC_USER;
+        if (!gw_config_valid_user_name(name))
+            errorf(ps, ps->line,
+                   "[user %s]: the name must be 1-30 letters, digits, '-' or "
+                   "'_', a letter first",
+                   name);
+        else if (gw_config_user(cfg, name))
+            errorf(ps, ps->line, "[user %s] is defined twice", name);
+        cfg->users = gw_xrealloc(cfg->users, sizeof(*cfg->users) *
+                                                 (size_t)(cfg->nusers + 1));
+        struct gw_conf_user *u = &cfg->users[cfg->nusers++];
+        memset(u, 0, sizeof(*u));
+        u->name = gw_xstrdup(name);
+        u->line = ps->line;
     } else {
         ps->kind = SEC_NONE;
         errorf(ps, ps->line,
                "unknown section [%s] (known: [gateway], [irc], "
-               "[account NAME], [relay NAME])",
+               "[account NAME], [relay NAME], [user NAME])",
                section);
     }
 }
@@ -488,6 +558,9 @@ static int handler(void *user, const char *section, const char *name,
         break;
     case SEC_RELAY:
         relay_key(ps, name, value);
+        break;
+    case SEC_USER:
+        user_key(ps, name, value);
         break;
     case SEC_NONE:
         if (ps->section[0] == '\0')
@@ -661,6 +734,11 @@ static void validate(struct parse_state *ps)
             errorf(ps, r->line, "[relay %s] needs server, nick and channels",
                    r->name);
     }
+    for (int i = 0; i < cfg->nusers; i++)
+        if (cfg->users[i].password_hash == NULL)
+            errorf(ps, cfg->users[i].line,
+                   "[user %s] needs password_hash (parley --hash-password)",
+                   cfg->users[i].name);
 }
 
 int gw_config_load(const char *path, struct gw_config **out, char *err,
@@ -776,5 +854,10 @@ void gw_config_free(struct gw_config *cfg)
         free(r->dm_channel);
     }
     free(cfg->relays);
+    for (int i = 0; i < cfg->nusers; i++) {
+        free(cfg->users[i].name);
+        free(cfg->users[i].password_hash);
+    }
+    free(cfg->users);
     free(cfg);
 }

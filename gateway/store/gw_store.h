@@ -20,7 +20,7 @@
 struct gw_store;
 
 /* Schema version this build writes; a newer database is refused. */
-#define GW_STORE_SCHEMA_VERSION 5
+#define GW_STORE_SCHEMA_VERSION 6
 
 /*
  * Open or create state_dir (mode 0700) and state_dir/parley.db (0600),
@@ -325,6 +325,27 @@ int gw_store_people_open(struct gw_store *st, const char *account,
                          const char *network, int recent, int limit,
                          struct gw_person_row **rows);
 void gw_person_rows_free(struct gw_person_row *rows, int n);
+
+/* ---- people who sign in (user add) --------------------------------- */
+
+struct gw_user_row {
+    char *name;
+    char *hash; /* Argon2id, crypto_pwhash_str's form */
+    bool admin;
+};
+void gw_user_row_free(struct gw_user_row *u);
+void gw_user_rows_free(struct gw_user_row *rows, int n);
+/* 0 and *out filled, or UV_ENOENT; names compare case-insensitively. */
+int gw_store_user_get(struct gw_store *st, const char *name,
+                      struct gw_user_row *out);
+/* Insert or replace. */
+int gw_store_user_put(struct gw_store *st, const char *name, const char *hash,
+                      bool admin);
+/* 0, or UV_ENOENT when there was none. */
+int gw_store_user_del(struct gw_store *st, const char *name);
+/* Every user, by name; returns the count. */
+int gw_store_user_list(struct gw_store *st, struct gw_user_row **rows);
+int gw_store_user_count(struct gw_store *st, int64_t *count);
 
 /* ---- small key/values (read positions, app registrations) ----------- */
 

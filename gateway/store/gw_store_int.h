@@ -11,6 +11,7 @@
  *   gw_store_history.c   IRC channel history
  *   gw_store_people.c    the people of the networks and their nicks
  *   gw_store_inbox.c     the team inbox's log: who did what to a post
+ *   gw_store_users.c     people who sign in, added on IRC
  */
 #ifndef GW_STORE_INT_H
 #define GW_STORE_INT_H
@@ -108,6 +109,12 @@ enum gw_store__sid {
     GW_STORE__INBOX_LOG,
     GW_STORE__INBOX_HISTORY,
     GW_STORE__INBOX_LAST,
+    /* gw_store_users.c */
+    GW_STORE__USER_GET,
+    GW_STORE__USER_PUT,
+    GW_STORE__USER_DEL,
+    GW_STORE__USER_LIST,
+    GW_STORE__USER_COUNT,
     GW_STORE__STMT_COUNT
 };
 
@@ -118,6 +125,7 @@ extern const char *const gw_store__outbox_sql[GW_STORE__STMT_COUNT];
 extern const char *const gw_store__history_sql[GW_STORE__STMT_COUNT];
 extern const char *const gw_store__people_sql[GW_STORE__STMT_COUNT];
 extern const char *const gw_store__inbox_sql[GW_STORE__STMT_COUNT];
+extern const char *const gw_store__users_sql[GW_STORE__STMT_COUNT];
 
 struct gw_store {
     sqlite3 *db;

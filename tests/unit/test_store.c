@@ -993,7 +993,9 @@ START_TEST(test_post_latest_by)
 END_TEST
 
 /* What schema 5 added, taken away again. */
-#define UNDO_SCHEMA_5 "DROP TABLE inbox_log;"
+#define UNDO_SCHEMA_5                                                          \
+    "DROP TABLE users;"                                                        \
+    "DROP TABLE inbox_log;"
 
 /* What schemas 4 and 5 added, taken away again: a database as schema 3
  * left it. */
