@@ -7,6 +7,8 @@
  *   gw_ircd_conn.c    a connection: input, flood pacing, output queues,
  *                     rendering per capability set, closing
  *   gw_ircd_reg.c     registration: PASS, NICK, USER, CAP, SASL, welcome
+ *   gw_ircd_auth.c    failed logins: the table of addresses that failed,
+ *                     and holding a verdict until its address may try
  *   gw_ircd_chan.c    channels, their members and their commands
  *   gw_ircd_msg.c     PRIVMSG, NOTICE, TAGMSG, the bot's lines, batches,
  *                     labeled-response, the command table and dispatch
@@ -67,6 +69,13 @@ struct gw_listener {
     bool tls;
 };
 
+/* What a client whose login must wait (gw_ircd_auth.c) is waiting for. */
+enum gw_held {
+    GW_HELD_NONE = 0,
+    GW_HELD_REGISTER, /* the PASS check of its registration */
+    GW_HELD_SASL,     /* the check of its SASL PLAIN blob (in c->sasl) */
+};
+
 /* One connection. Owned by the ircd; freed in the tcp close callback. */
 struct gw_client {
     uv_tcp_t tcp;
@@ -86,6 +95,8 @@ struct gw_client {
     bool cap_negotiating;
     bool has_nick, has_user, registered, sasl_ok, closing, in_flush;
     bool sasl_external;      /* AUTHENTICATE EXTERNAL in progress */
+    int sasl_failures;       /* 904s so far: GW_SASL_FAILURES_MAX closes */
+    enum gw_held held;       /* a login verdict waiting for its address */
     bool sendq_full;         /* over the hard limit: closed before the
                                 loop sleeps (gw_ircd__on_prepare) */
     uint64_t mark;           /* send_peers() generation: already sent to */
@@ -135,6 +146,8 @@ struct gw_ircd {
     struct gw_puppet **phash;
     size_t phash_size, npuppets;
     int nclients, nregistered;
+    int nwaiting;              /* open and not registered yet */
+    struct gw_auth_host *auth; /* GW_AUTH_HOSTS_MAX addresses that failed */
     uint64_t next_id;
     uint64_t msg_counter;
     uint64_t mark_gen;
@@ -194,9 +207,31 @@ void gw_ircd__close(struct gw_client *c, const char *reason);
 /* Close the handle now, written or not. */
 void gw_ircd__really_close(struct gw_client *c);
 
+/* Hold c's input (it is still read, so a peer that leaves is noticed)
+ * until gw_ircd__auth_ready(c); then gw_ircd__login_resume(c) runs and its
+ * lines go on. */
+void gw_ircd__hold(struct gw_client *c, enum gw_held what);
+
 /* gw_ircd_reg.c */
 void gw_ircd__send_isupport(struct gw_client *c);
 void gw_ircd__send_motd(struct gw_client *c);
+/* A held login verdict's turn has come: check the password now. */
+void gw_ircd__login_resume(struct gw_client *c, enum gw_held what);
+
+/* gw_ircd_auth.c: failed logins per source address. */
+struct gw_auth_host;
+/* Must c's login verdict wait for its address (after earlier failures)?
+ * Then c is held (what says which verdict) and true is returned. */
+bool gw_ircd__auth_wait(struct gw_client *c, enum gw_held what);
+/* May a held client's verdict be taken now? */
+bool gw_ircd__auth_ready(const struct gw_client *c);
+/* A verdict: a wrong password (how: "PASS", "SASL PLAIN"; who: the name
+ * tried, may be NULL) is logged and counted against the address; a right
+ * one forgets the address's failures. */
+void gw_ircd__auth_failed(struct gw_client *c, const char *how,
+                          const char *who);
+void gw_ircd__auth_ok(struct gw_client *c);
+void gw_ircd__auth_free(struct gw_ircd *d);
 
 /* gw_ircd_chan.c */
 struct gw_channel *gw_ircd__find_channel(struct gw_ircd *d, const char *name);
