@@ -125,6 +125,13 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
     o.tags = ctags;
     o.ntags = nctags;
     o.account = c->account;
+    /* A secret typed to the bot or in the control channel is shown to
+     * nobody, the speaker's echo and other sessions included: they all see
+     * it masked. The router gets the line as it was typed. */
+    char masked[GW_IRC_LINE_MAX * 2];
+    if (text &&
+        gw_router_mask(d->gw->router, target, text, masked, sizeof(masked)))
+        o.params[1] = masked;
 
     if (target[0] == '#' || target[0] == '&') {
         struct gw_channel *ch = gw_ircd__find_channel(d, target);

@@ -73,5 +73,14 @@ enum gw_place_kind gw_router_place(struct gw_router *r, const char *place);
 /* Commit what the router holds open before a front-end writes the store
  * itself (a read marker), so that the two never share a transaction. */
 void gw_router_commit(struct gw_router *r);
+/*
+ * Does text, said in place, carry a secret (a token, a password, an OAuth
+ * code typed in the control channel or to the bot)? Then true, and masked
+ * holds the text with each secret replaced by "********" (cut to size):
+ * what anyone, the speaker's own echo included, is shown instead. The
+ * router still gets the text itself through gw_router_said.
+ */
+bool gw_router_mask(struct gw_router *r, const char *place, const char *text,
+                    char *masked, size_t size);
 
 #endif
