@@ -574,8 +574,7 @@ static size_t take_lines(struct gw_client *c, char *data, size_t len,
         }
         if (nl == NULL) {
             if (avail > GW_IRC_WIRE_MAX) {
-                gw_ircd__numeric(c, ERR_INPUTTOOLONG,
-                                 ":Input line was too long");
+                gw_ircd__too_long(c, start, avail);
                 c->skipping = true;
                 c->skipped = avail;
                 return len;
@@ -588,7 +587,7 @@ static size_t take_lines(struct gw_client *c, char *data, size_t len,
             continue;
         }
         if (linelen > GW_IRC_WIRE_MAX) {
-            gw_ircd__numeric(c, ERR_INPUTTOOLONG, ":Input line was too long");
+            gw_ircd__too_long(c, start, linelen);
             pos += linelen + 1;
             continue;
         }

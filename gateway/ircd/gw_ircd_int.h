@@ -263,6 +263,8 @@ void gw_ircd__peers_say(struct gw_client *c, const char *command,
 /* gw_ircd_msg.c: one input line (NUL-terminated at len), labeled-response
  * included. */
 void gw_ircd__dispatch(struct gw_client *c, char *line, size_t len);
+/* 417 for a line too long to parse (labeled when its tags say so). */
+void gw_ircd__too_long(struct gw_client *c, const char *line, size_t len);
 /* The command named name (any case); NULL: there is none. */
 const struct gw_ircd_cmd *gw_ircd__cmd_find(const char *name);
 /* The whole command table (count entries). */

@@ -198,6 +198,16 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
             !gw_ircd__same_person(t, c))
             gw_ircd_send(t, &o);
     }
+    /* To oneself: delivered as to anyone (the other sessions had theirs
+     * above). labeled-response labels only the echo, so this copy goes
+     * past the capture. */
+    if (gw_strcasecmp(to->nick, c->nick) == 0 &&
+        (!tagmsg || (c->caps & GW_CAP_MESSAGE_TAGS))) {
+        bool capturing = c->capturing;
+        c->capturing = false;
+        gw_ircd_send(c, &o);
+        c->capturing = capturing;
+    }
     if (c->caps & GW_CAP_ECHO_MESSAGE)
         gw_ircd_send(c, &o);
     if (to->away && !notice && !tagmsg)
@@ -377,7 +387,7 @@ static void label_end(struct gw_client *c)
 #define ANY GW_IRC_PARAMS_MAX
 static const struct gw_ircd_cmd commands[] = {
     {"PASS", gw_ircd__cmd_pass, 1, 1, false},
-    {"NICK", gw_ircd__cmd_nick, 1, 1, false},
+    {"NICK", gw_ircd__cmd_nick, 0, 1, false},
     {"USER", gw_ircd__cmd_user, 4, 4, false},
     {"CAP", gw_ircd__cmd_cap, 1, 2, false},
     {"AUTHENTICATE", gw_ircd__cmd_authenticate, 1, 1, false},
@@ -426,29 +436,119 @@ const struct gw_ircd_cmd *gw_ircd__cmds(size_t *count)
     return commands;
 }
 
+/* labeled-response: the label of a line that starts with tags, found in
+ * its tag section alone, so that a line the parser refuses (too long, a
+ * NUL, too many parameters) still gets its error labeled. */
+static bool label_of(const char *line, size_t len, char *label, size_t size)
+{
+    if (len == 0 || line[0] != '@')
+        return false;
+    const char *sp = memchr(line, ' ', len);
+    size_t tl = sp ? (size_t)(sp - line) : len;
+    char buf[GW_IRC_TAGS_MAX + 8];
+    if (tl >= GW_IRC_TAGS_MAX || memchr(line, '\0', tl))
+        return false;
+    memcpy(buf, line, tl);
+    memcpy(buf + tl, " X", 3);
+    struct gw_irc_msg m;
+    if (gw_ircmsg_parse(&m, buf, tl + 2) < 0)
+        return false;
+    const char *v = gw_ircmsg_tag(&m, "label");
+    /* The spec caps labels at 64 bytes; a longer one is not a label. */
+    if (v == NULL || *v == '\0' || strlen(v) > 64)
+        return false;
+    gw_strlcpy(label, v, size);
+    return true;
+}
+
+/* Capture what c is answered from now until label_end. */
+static bool label_begin(struct gw_client *c, const char *line, size_t len)
+{
+    char label[72];
+    if (!(c->caps & GW_CAP_LABELED_RESPONSE) ||
+        !label_of(line, len, label, sizeof(label)))
+        return false;
+    c->label = gw_xstrdup(label);
+    gw_buf_init(&c->capture, GW_CLIENT_SENDQ_HARD);
+    c->capturing = true;
+    return true;
+}
+
+void gw_ircd__too_long(struct gw_client *c, const char *line, size_t len)
+{
+    bool labeled = label_begin(c, line, len);
+    gw_ircd__numeric(c, ERR_INPUTTOOLONG, ":Input line was too long");
+    if (labeled && !c->closing)
+        label_end(c);
+}
+
+/* Tag data past '@' and before the space: a client may send 4094 bytes. */
+static bool client_tags_too_long(const char *line, size_t len)
+{
+    if (len == 0 || line[0] != '@')
+        return false;
+    const char *sp = memchr(line, ' ', len);
+    size_t tl = (sp ? (size_t)(sp - line) : len) - 1;
+    return tl > GW_IRC_CLIENT_TAGS_MAX;
+}
+
 static void dispatch_msg(struct gw_client *c, struct gw_irc_msg *mp, int rc,
                          char *line, size_t len);
 
 void gw_ircd__dispatch(struct gw_client *c, char *line, size_t len)
 {
+    bool labeled = label_begin(c, line, len);
     struct gw_irc_msg m;
-    int rc = gw_ircmsg_parse(&m, line, len);
-    const char *label = rc == 0 ? gw_ircmsg_tag(&m, "label") : NULL;
-    if (label && *label && (c->caps & GW_CAP_LABELED_RESPONSE) &&
-        strlen(label) <= 64) {
-        c->label = gw_xstrdup(label);
-        gw_buf_init(&c->capture, GW_CLIENT_SENDQ_HARD);
-        c->capturing = true;
-    }
+    /* Measured before the parser cuts the line up in place. */
+    int rc = client_tags_too_long(line, len) ? GW_IRCMSG_ETAGS
+                                             : gw_ircmsg_parse(&m, line, len);
     dispatch_msg(c, &m, rc, line, len);
-    if (c->label && !c->closing)
+    if (labeled && !c->closing)
         label_end(c);
+}
+
+/*
+ * A line that is not UTF-8. Before registration a client has not seen
+ * UTF8ONLY yet and may be sending its legacy charset: a NICK is answered
+ * 432 (and the client picks another), a USER's real name is repaired
+ * (U+FFFD) with a WARN, a PASS is bytes anyway. Anything else is refused
+ * (UTF8ONLY: FAIL ... INVALID_UTF8). True when the command may go on.
+ */
+static bool not_utf8(struct gw_client *c, struct gw_irc_msg *m, char *buf,
+                     size_t size)
+{
+    const char *srv = gw_ircd_server_name(c->d);
+    if (gw_strcasecmp(m->command, "PASS") == 0)
+        return true;
+    if (gw_strcasecmp(m->command, "NICK") == 0 && m->nparams > 0) {
+        gw_utf8_repair(buf, size, m->params[0], strlen(m->params[0]));
+        gw_ircd__numeric(c, ERR_ERRONEUSNICKNAME,
+                         "%s :Erroneous nickname (not UTF-8)", buf);
+        return false;
+    }
+    if (gw_strcasecmp(m->command, "USER") == 0 && !c->registered &&
+        m->nparams >= 4) {
+        for (int i = 0; i < m->nparams - 1; i++)
+            if (!gw_utf8_valid(m->params[i], strlen(m->params[i])))
+                m->params[i] = "u"; /* the user name is cut to ASCII */
+        gw_utf8_repair(buf, size, m->params[3], strlen(m->params[3]));
+        m->params[3] = buf;
+        gw_ircd__printf(c,
+                        ":%s WARN USER INVALID_UTF8 :Your real name was not "
+                        "UTF-8 and was modified",
+                        srv);
+        return true;
+    }
+    gw_ircd__printf(c,
+                    ":%s FAIL %s INVALID_UTF8 :Message rejected, your IRC "
+                    "software must use UTF-8",
+                    srv, m->command);
+    return false;
 }
 
 static void dispatch_msg(struct gw_client *c, struct gw_irc_msg *mp, int rc,
                          char *line, size_t len)
 {
-    struct gw_irc_msg m = *mp;
     if (rc == GW_IRCMSG_EEMPTY)
         return;
     if (rc == GW_IRCMSG_ETOOLONG || rc == GW_IRCMSG_ETAGS) {
@@ -463,16 +563,11 @@ static void dispatch_msg(struct gw_client *c, struct gw_irc_msg *mp, int rc,
         gw_ircd__numeric(c, ERR_UNKNOWNCOMMAND, "* :Malformed line");
         return;
     }
-    if (!gw_utf8_valid(line, len)) {
-        if (c->registered)
-            gw_ircd__printf(c,
-                            ":%s FAIL %s INVALID_UTF8 :Message rejected, "
-                            "your IRC software must use UTF-8",
-                            gw_ircd_server_name(c->d), m.command);
-        else
-            gw_ircd_server_notice(c, "Line rejected: not UTF-8");
+    struct gw_irc_msg m = *mp;
+    char repaired[GW_IRC_LINE_MAX * 2];
+    if (!gw_utf8_valid(line, len) &&
+        !not_utf8(c, &m, repaired, sizeof(repaired)))
         return;
-    }
     const struct gw_ircd_cmd *cmd = gw_ircd__cmd_find(m.command);
     if (cmd == NULL) {
         if (c->registered)

@@ -146,6 +146,10 @@ static void announce_nick(struct gw_client *c, const char *newnick)
 
 void gw_ircd__cmd_nick(struct gw_client *c, struct gw_irc_msg *m)
 {
+    if (m->nparams == 0 || m->params[0][0] == '\0') {
+        gw_ircd__numeric(c, ERR_NONICKNAMEGIVEN, ":No nickname given");
+        return;
+    }
     const char *nick = m->params[0];
     if (!gw_ircd__valid_nick(nick)) {
         gw_ircd__numeric(c, ERR_ERRONEUSNICKNAME, "%s :Erroneous nickname",
@@ -192,6 +196,11 @@ void gw_ircd__cmd_user(struct gw_client *c, struct gw_irc_msg *m)
 {
     if (c->registered || c->has_user) {
         gw_ircd__numeric(c, ERR_ALREADYREGISTERED, ":You may not reregister");
+        return;
+    }
+    /* Modern IRC: an empty realname is a missing parameter. */
+    if (m->params[3][0] == '\0') {
+        gw_ircd__numeric(c, ERR_NEEDMOREPARAMS, "USER :Not enough parameters");
         return;
     }
     /* The username is cut to something safe for a prefix. */
