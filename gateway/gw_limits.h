@@ -114,6 +114,10 @@
 /* Targets in one PRIVMSG/NOTICE/KICK (ISUPPORT TARGMAX). */
 #define GW_TARGETS_MAX 4
 
+/* Mode changes with a nick (+o, +v) in one MODE (ISUPPORT MODES): clients
+ * split longer lists by it; more would need more parameters than 15. */
+#define GW_MODES_MAX 4
+
 /*
  * WHO replies to one mask: with 4,096 people and 4,096 clients a "WHO *"
  * would be a megabyte and close the asker for its SendQ; 1,000 lines are

@@ -162,6 +162,12 @@ static void targets(struct gw_ircd *d, struct gw_client *c,
 void gw_ircd__chathistory(struct gw_client *c, const struct gw_irc_msg *m)
 {
     struct gw_ircd *d = c->d;
+    if (m->nparams == 0) {
+        /* Standard replies, as the draft asks, rather than 461. */
+        gw_ircd_fail(c, "CHATHISTORY", "NEED_MORE_PARAMS", NULL,
+                     "Missing parameters");
+        return;
+    }
     gw_router_commit(d->gw->router);
     const char *sub = m->params[0];
     if (gw_strcasecmp(sub, "TARGETS") == 0) {
@@ -322,6 +328,11 @@ static void marker_to_sessions(void *arg, struct gw_client *c)
 void gw_ircd__markread(struct gw_client *c, const struct gw_irc_msg *m)
 {
     struct gw_ircd *d = c->d;
+    if (m->nparams == 0) {
+        gw_ircd_fail(c, "MARKREAD", "NEED_MORE_PARAMS", NULL,
+                     "Missing parameters");
+        return;
+    }
     const char *target = m->params[0];
     if (strlen(target) > GW_CHANNEL_MAX || strchr(target, ',')) {
         gw_ircd_fail(c, "MARKREAD", "INVALID_PARAMS", target, "Invalid target");

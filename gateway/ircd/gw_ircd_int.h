@@ -119,6 +119,13 @@ struct gw_client {
     int nchans, capchans;
 };
 
+/* What a member holds in a channel (PREFIX=(ov)@+). In a channel of the
+ * gateway (&parley, an account's) the bot is the operator and every team
+ * member has voice; in the others the creator is the operator. */
+enum { GW_MEMBER_OP = 1, GW_MEMBER_VOICE = 2 };
+/* Channel modes of the channels people make (CHANMODES=,,,nt). */
+enum { GW_CMODE_N = 1, GW_CMODE_T = 2 };
+
 struct gw_channel {
     struct gw_channel *next;
     char name[GW_CHANNEL_MAX + 1];
@@ -126,7 +133,9 @@ struct gw_channel {
     char topic_by[160];
     int64_t topic_ms, created_ms;
     unsigned flags;
+    unsigned modes; /* GW_CMODE_*; the gateway's own are always +nt */
     struct gw_client **members;
+    unsigned char *mflags; /* GW_MEMBER_* of members[i] */
     int nmembers, capmembers;
     struct gw_puppet **puppets;
     int npuppets, cappuppets;
@@ -236,9 +245,18 @@ void gw_ircd__auth_free(struct gw_ircd *d);
 /* gw_ircd_chan.c */
 struct gw_channel *gw_ircd__find_channel(struct gw_ircd *d, const char *name);
 bool gw_ircd__is_member(const struct gw_channel *ch, const struct gw_client *c);
+/* Is c joined to ch without asking: the gateway's channels, the control
+ * channel unless [irc] autojoin_control = no? */
+bool gw_ircd__autojoins(const struct gw_client *c, const struct gw_channel *ch);
 /* c joins ch: the members see the JOIN, c gets the topic and NAMES. */
 void gw_ircd__channel_join(struct gw_client *c, struct gw_channel *ch);
 void gw_ircd__channel_free(struct gw_ircd *d, struct gw_channel *ch);
+/* What c holds in ch (GW_MEMBER_*), 0 when nothing or not there. */
+unsigned gw_ircd__member_flags(const struct gw_channel *ch,
+                               const struct gw_client *c);
+/* The prefix of flags as c sees it: all of them ("@+") with multi-prefix,
+ * else the highest. */
+const char *gw_ircd__prefix(const struct gw_client *c, unsigned flags);
 /* c leaves every channel: its peers see one QUIT, unless another session
  * of the person stays. */
 void gw_ircd__part_all(struct gw_client *c, const char *quit_reason);
@@ -297,6 +315,7 @@ void gw_ircd__cmd_names(struct gw_client *c, struct gw_irc_msg *m);
 void gw_ircd__cmd_topic(struct gw_client *c, struct gw_irc_msg *m);
 void gw_ircd__cmd_mode(struct gw_client *c, struct gw_irc_msg *m);
 void gw_ircd__cmd_invite(struct gw_client *c, struct gw_irc_msg *m);
+void gw_ircd__cmd_kick(struct gw_client *c, struct gw_irc_msg *m);
 void gw_ircd__cmd_who(struct gw_client *c, struct gw_irc_msg *m);
 void gw_ircd__cmd_whois(struct gw_client *c, struct gw_irc_msg *m);
 void gw_ircd__cmd_list(struct gw_client *c, struct gw_irc_msg *m);

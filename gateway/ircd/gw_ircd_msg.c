@@ -141,7 +141,10 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
                                  target);
             return;
         }
-        if (!gw_ircd__is_member(ch, c)) {
+        /* +n (always so in the gateway's channels): members only. */
+        bool member = gw_ircd__is_member(ch, c);
+        if (!member &&
+            ((ch->flags & GW_CHAN_MANAGED) || (ch->modes & GW_CMODE_N))) {
             if (!notice)
                 gw_ircd__numeric(c, ERR_CANNOTSENDTOCHAN,
                                  "%s :Cannot send to channel (join it first)",
@@ -158,6 +161,8 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
             if (to != c || (c->caps & GW_CAP_ECHO_MESSAGE))
                 gw_ircd__cache_send(d, &rc, &o, to);
         }
+        if (!member && (c->caps & GW_CAP_ECHO_MESSAGE))
+            gw_ircd__cache_send(d, &rc, &o, c);
         gw_ircd__cache_free(&rc);
         /* TAGMSG reaches the router too (text NULL): a reaction is an
          * action on the network. */
@@ -271,10 +276,7 @@ static void cmd_markread(struct gw_client *c, struct gw_irc_msg *m)
 
 static void cmd_not_here(struct gw_client *c, struct gw_irc_msg *m)
 {
-    if (m->nparams > 0 && gw_strcasecmp(m->command, "KICK") == 0)
-        gw_ircd__numeric(c, ERR_CHANOPRIVSNEEDED,
-                         "%s :You're not channel operator", m->params[0]);
-    else if (gw_strcasecmp(m->command, "OPER") == 0)
+    if (gw_strcasecmp(m->command, "OPER") == 0)
         gw_ircd__numeric(c, ERR_NOOPERHOST, ":No O-lines for your host");
     else
         gw_ircd__numeric(c, ERR_NOPRIVILEGES,
@@ -412,10 +414,10 @@ static const struct gw_ircd_cmd commands[] = {
     {"ISON", gw_ircd__cmd_ison, 1, ANY, true},
     {"USERHOST", gw_ircd__cmd_userhost, 1, 5, true},
     {"SETNAME", gw_ircd__cmd_setname, 1, 1, true},
-    {"CHATHISTORY", cmd_chathistory, 1, 5, true},
-    {"MARKREAD", cmd_markread, 1, 2, true},
+    {"CHATHISTORY", cmd_chathistory, 0, 5, true}, /* FAIL, not 461 */
+    {"MARKREAD", cmd_markread, 0, 2, true},
     {"INVITE", gw_ircd__cmd_invite, 2, 2, true},
-    {"KICK", cmd_not_here, 2, 3, true},
+    {"KICK", gw_ircd__cmd_kick, 2, 3, true},
     {"OPER", cmd_not_here, 2, 2, true},
     {"KILL", cmd_not_here, 2, 2, true},
     {"SQUIT", cmd_not_here, 1, 2, true},

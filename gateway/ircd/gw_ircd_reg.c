@@ -42,16 +42,16 @@ void gw_ircd__send_isupport(struct gw_client *c)
     gw_ircd__numeric(
         c, RPL_ISUPPORT,
         "AWAYLEN=%d CASEMAPPING=ascii CHANLIMIT=#&: CHANMODES=,,,nt "
-        "CHANNELLEN=%d CHANTYPES=#& MAXTARGETS=%d NETWORK=Parley "
-        "NICKLEN=%d PREFIX=(o)@ :are supported by this server",
-        GW_AWAY_MAX, GW_CHANNEL_MAX, GW_TARGETS_MAX, GW_NICK_MAX);
+        "CHANNELLEN=%d CHANTYPES=#& MAXTARGETS=%d MODES=%d NETWORK=Parley "
+        "NICKLEN=%d PREFIX=(ov)@+ :are supported by this server",
+        GW_AWAY_MAX, GW_CHANNEL_MAX, GW_TARGETS_MAX, GW_MODES_MAX, GW_NICK_MAX);
     gw_ircd__numeric(
         c, RPL_ISUPPORT,
-        "TARGMAX=PRIVMSG:%d,NOTICE:%d,TAGMSG:%d,NAMES:1,WHOIS:1 "
+        "TARGMAX=PRIVMSG:%d,NOTICE:%d,TAGMSG:%d,KICK:%d,NAMES:1,WHOIS:1 "
         "TOPICLEN=%d UTF8ONLY NAMELEN=%d CHATHISTORY=%d "
         "MSGREFTYPES=msgid,timestamp :are supported by this server",
-        GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TOPIC_MAX,
-        GW_REALNAME_MAX, GW_CHATHISTORY_MAX);
+        GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TARGETS_MAX,
+        GW_TOPIC_MAX, GW_REALNAME_MAX, GW_CHATHISTORY_MAX);
 }
 
 void gw_ircd__send_motd(struct gw_client *c)
@@ -62,7 +62,14 @@ void gw_ircd__send_motd(struct gw_client *c)
     gw_ircd__numeric(c, RPL_MOTD,
                      ":- Parley: your social networks' conversations on "
                      "IRC.");
-    gw_ircd__numeric(c, RPL_MOTD, ":- Type 'help' in %s to get started.", ctl);
+    if (c->d->gw->cfg->autojoin_control)
+        gw_ircd__numeric(c, RPL_MOTD, ":- Type 'help' in %s to get started.",
+                         ctl);
+    else
+        gw_ircd__numeric(c, RPL_MOTD,
+                         ":- Type '/msg %s help' (or /join %s) to get "
+                         "started.",
+                         BOT_NICK, ctl);
     gw_ircd__numeric(c, RPL_ENDOFMOTD, ":End of /MOTD command.");
 }
 
@@ -114,7 +121,7 @@ static void try_register(struct gw_client *c)
     gw_ircd__numeric(c, RPL_YOURHOST, ":Your host is %s, running version %s",
                      gw_ircd_server_name(d), PARLEY_VERSION_STR);
     gw_ircd__numeric(c, RPL_CREATED, ":This server was created %s", date);
-    gw_ircd__numeric(c, RPL_MYINFO, "%s %s i nt", gw_ircd_server_name(d),
+    gw_ircd__numeric(c, RPL_MYINFO, "%s %s i ntov ov", gw_ircd_server_name(d),
                      PARLEY_VERSION_STR);
     gw_ircd__send_isupport(c);
     gw_ircd__numeric(c, RPL_LUSERCLIENT,
@@ -122,7 +129,7 @@ static void try_register(struct gw_client *c)
                      d->nregistered);
     gw_ircd__send_motd(c);
     for (struct gw_channel *ch = d->channels; ch; ch = ch->next)
-        if ((ch->flags & GW_CHAN_MANAGED) || gw_ircd__sibling_in(ch, c))
+        if (gw_ircd__autojoins(c, ch) || gw_ircd__sibling_in(ch, c))
             gw_ircd__channel_join(c, ch);
     struct gw_ircd_speaker s;
     gw_ircd__speaker(c, &s);

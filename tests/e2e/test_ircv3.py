@@ -269,7 +269,7 @@ def test_sessions_of_one_person(parley):
         "no second JOIN for the same person"
     other.send("NAMES #shared")
     names = other.expect(lambda m: m.command == "353")
-    assert names.params[3].split().count("same") == 1
+    assert names.params[3].split().count("@same") == 1
     other.say("same", "to both")
     assert desk.expect(lambda m: m.command == "PRIVMSG").params[1] == "to both"
     assert phone.expect(lambda m: m.command == "PRIVMSG").params[1] == \
