@@ -340,6 +340,12 @@ void gw_ircd__front_init(struct gw_ircd *d);
 
 /* ---- history (gw_ircd_history.c) --------------------------------------- */
 
+/* History of the server's own places, kept by the router under names
+ * with a comma (in no nick or channel name, so never one of its places):
+ * a conversation between two people here under both nicks ("alice,bob",
+ * lower case, in order), a channel people made as ",#name". */
+#define GW_IRCD_HISTORY_KEY_MAX (2 * GW_NICK_MAX + 2)
+void gw_ircd__query_key(const char *a, const char *b, char *buf, size_t size);
 void gw_ircd__chathistory(struct gw_client *c, const struct gw_irc_msg *m);
 void gw_ircd__markread(struct gw_client *c, const struct gw_irc_msg *m);
 /* A client with draft/read-marker joined channel: tell it its marker. */

@@ -76,25 +76,31 @@ void gw_ircd_bot_notice(struct gw_client *c, const char *target,
 
 /* ---- PRIVMSG, NOTICE, TAGMSG --------------------------------------- */
 
-/* Tell the router what c said to a place it keeps, a person or the bot. */
+/* Tell the router what c said to a place it keeps, a person or the bot;
+ * or, record only, to a place of ours (a channel people made, or the
+ * conversation of two people here) that is history all the same. */
 static void said(struct gw_client *c, const struct gw_irc_msg *m,
-                 const char *place, const char *text, bool notice,
-                 const char *msgid)
+                 const struct gw_out *o, const char *place, bool record_only)
 {
     struct gw_ircd_speaker s;
     gw_ircd__speaker(c, &s);
     const char *reply_to = gw_ircmsg_tag(m, "+draft/reply");
     if (reply_to == NULL)
         reply_to = gw_ircmsg_tag(m, "+reply");
+    bool tagmsg = strcmp(o->command, "TAGMSG") == 0;
     struct gw_said said = {
         .place = place,
-        .text = text,
-        .notice = notice,
-        .msgid = msgid,
+        .text = tagmsg ? NULL : m->params[1], /* as typed, never masked */
+        .notice = strcmp(o->command, "NOTICE") == 0,
+        .msgid = o->msgid,
         .reply_to = reply_to,
         .react = gw_ircmsg_tag(m, "+draft/react"),
+        .time_ms = o->time_ms,
     };
-    gw_router_said(c->d->gw->router, &s.sp, &said);
+    if (record_only)
+        gw_router_record(c->d->gw->router, &s.sp, &said);
+    else
+        gw_router_said(c->d->gw->router, &s.sp, &said);
 }
 
 static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
@@ -122,6 +128,7 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
         o.nparams = 2;
     }
     o.msgid = msgid;
+    o.time_ms = gw_now_ms(); /* the same in every copy and in history */
     o.tags = ctags;
     o.ntags = nctags;
     o.account = c->account;
@@ -166,8 +173,13 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
         gw_ircd__cache_free(&rc);
         /* TAGMSG reaches the router too (text NULL): a reaction is an
          * action on the network. */
-        if (ch->flags & GW_CHAN_MANAGED)
-            said(c, m, ch->name, text, notice, msgid);
+        if (ch->flags & GW_CHAN_MANAGED) {
+            said(c, m, &o, ch->name, false);
+        } else {
+            char key[GW_IRCD_HISTORY_KEY_MAX];
+            snprintf(key, sizeof(key), ",%s", ch->name);
+            said(c, m, &o, key, true);
+        }
         return;
     }
     /* The person's other sessions see what this one sent. */
@@ -185,7 +197,7 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
         (to == NULL && gw_router_person_back(d->gw->router, target))) {
         if (c->caps & GW_CAP_ECHO_MESSAGE)
             gw_ircd_send(c, &o);
-        said(c, m, target, text, notice, msgid);
+        said(c, m, &o, target, false);
         return;
     }
     if (to == NULL || !to->registered) {
@@ -215,6 +227,11 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
     }
     if (c->caps & GW_CAP_ECHO_MESSAGE)
         gw_ircd_send(c, &o);
+    if (text) {
+        char key[GW_IRCD_HISTORY_KEY_MAX];
+        gw_ircd__query_key(c->nick, to->nick, key, sizeof(key));
+        said(c, m, &o, key, true);
+    }
     if (to->away && !notice && !tagmsg)
         gw_ircd__numeric(c, RPL_AWAY, "%s :%s", to->nick, to->away);
 }

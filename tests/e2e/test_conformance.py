@@ -312,6 +312,72 @@ def test_history_of_ordinary_channels_and_queries(parley_factory):
                                                         "psst alice"]
 
 
+def test_playback_is_not_crowded_out_by_other_history(parley_factory):
+    """History of channels people made and of private queries is never
+    played back; it must not push what is out of playback either."""
+    p = parley_factory().start()
+    alice = p.client()
+    alice.welcome("alice")
+    alice.say("&parley", "account add log mastodon @me@social.invalid "
+              "streaming=no")
+    alice.expect(lambda m: m.command == "366" and m.params[1] == "#log")
+    dave = p.client()
+    dave.welcome("dave")
+    dave.send("QUIT")
+    dave.wait_closed()
+    alice.say("#log", "for the team")
+    alice.send("JOIN #chatter")
+    alice.expect(lambda m: m.command == "366" and m.params[1] == "#chatter")
+    bob = p.client()
+    bob.welcome("bob")
+    alice.send_raw(b"".join(b"PRIVMSG #chatter :chat %d\r\n" % i
+                            for i in range(250)) +
+                   b"PRIVMSG bob :psst\r\nPING :done\r\n")
+    alice.expect(lambda m: m.command == "PONG" and m.params[-1] == "done",
+                 timeout=30)
+    dave = p.client()
+    dave.welcome("dave")
+    got = dave.collect(1.5)
+    texts = [m.params[-1] for m in got if m.command in ("PRIVMSG", "NOTICE")]
+    assert "for the team" in texts, texts
+    assert not any("while you were away" in t for t in texts), texts
+    assert not any(t.startswith("chat ") or t == "psst" for t in texts)
+
+
+def test_chathistory_pages_by_time(parley_factory):
+    """Lines stored late may carry an older time (posts fetched after a
+    restart keep their own): BEFORE/AFTER a timestamp go by time."""
+    p = parley_factory().start()
+    p.stop()
+    db = sqlite3.connect(p.db)
+    base = int((time.time() - 3600) * 1000)
+    for text, t in (("a", 100), ("c", 300), ("b", 200), ("d", 400)):
+        db.execute("INSERT INTO history (target, time_ms, msgid, prefix, "
+                   "command, text, tags) VALUES ('&parley', ?, ?, "
+                   "'x!x@y', 'PRIVMSG', ?, '')",
+                   (base + t * 1000, "m" + text, text))
+    db.commit()
+    db.close()
+    p.start()
+    c = p.client()
+    c.welcome("pager", caps=HIST)
+
+    def ts(t):
+        return time.strftime("%Y-%m-%dT%H:%M:%S.000Z",
+                             time.gmtime((base + t * 1000) / 1000))
+
+    c.send("CHATHISTORY BEFORE &parley timestamp=%s 10" % ts(250))
+    assert [m.params[1] for m in read_batch(c)] == ["a", "b"]
+    c.send("CHATHISTORY AFTER &parley timestamp=%s 10" % ts(250))
+    assert [m.params[1] for m in read_batch(c)] == ["c", "d"]
+    c.send("CHATHISTORY AFTER &parley timestamp=%s 2" % ts(150))
+    assert [m.params[1] for m in read_batch(c)] == ["b", "c"]
+    c.send("CHATHISTORY BEFORE &parley msgid=mc 10")
+    assert [m.params[1] for m in read_batch(c)] == ["a", "b"]
+    c.send("CHATHISTORY LATEST &parley * 10")
+    assert [m.params[1] for m in read_batch(c)] == ["a", "b", "c", "d"]
+
+
 def test_history_is_pruned_after_history_days(parley_factory):
     p = parley_factory(irc_extra="history_days = 30").start()
     c = p.client()
