@@ -179,6 +179,10 @@ struct gw_ircd_cmd {
      * servers have always ignored them. */
     int min_params, max_params;
     bool need_reg; /* answered 451 before registration */
+    /* An empty parameter among the first min_params is 461 too (USER's
+     * realname, JOIN :), unless the command answers it itself (NICK: 431,
+     * SETNAME: FAIL, PING: an empty token is a token). */
+    bool empty_ok;
 };
 
 /* The capabilities that change how a line is written: a client's variant

@@ -398,46 +398,47 @@ static void label_end(struct gw_client *c)
 /* ---- dispatch ------------------------------------------------------ */
 
 /*
- * Every command: handler, fewest and most parameters, needs registration.
+ * Every command: handler, fewest and most parameters, needs registration,
+ * may a required parameter be empty (see struct gw_ircd_cmd).
  * The most is what the command reads (JOIN: channels and keys; WHOIS:
  * server and nick; CHATHISTORY BETWEEN: five); ANY is for lists of any
  * length.
  */
 #define ANY GW_IRC_PARAMS_MAX
 static const struct gw_ircd_cmd commands[] = {
-    {"PASS", gw_ircd__cmd_pass, 1, 1, false},
-    {"NICK", gw_ircd__cmd_nick, 0, 1, false},
-    {"USER", gw_ircd__cmd_user, 4, 4, false},
-    {"CAP", gw_ircd__cmd_cap, 1, 2, false},
-    {"AUTHENTICATE", gw_ircd__cmd_authenticate, 1, 1, false},
-    {"PING", gw_ircd__cmd_ping, 1, 2, false},
-    {"PONG", gw_ircd__cmd_pong, 0, 2, false},
-    {"QUIT", gw_ircd__cmd_quit, 0, 1, false},
-    {"JOIN", gw_ircd__cmd_join, 1, 2, true},
-    {"PART", gw_ircd__cmd_part, 1, 2, true},
-    {"NAMES", gw_ircd__cmd_names, 0, 2, true},
-    {"TOPIC", gw_ircd__cmd_topic, 1, 2, true},
-    {"WHO", gw_ircd__cmd_who, 0, 2, true},
-    {"WHOIS", gw_ircd__cmd_whois, 1, 2, true},
-    {"MODE", gw_ircd__cmd_mode, 1, ANY, true},
-    {"LIST", gw_ircd__cmd_list, 0, 2, true},
-    {"AWAY", gw_ircd__cmd_away, 0, 1, true},
-    {"PRIVMSG", cmd_privmsg, 1, 2, true},
-    {"NOTICE", cmd_notice, 1, 2, true},
-    {"TAGMSG", cmd_tagmsg, 1, 1, true},
-    {"MOTD", gw_ircd__cmd_motd, 0, 1, true},
-    {"LUSERS", gw_ircd__cmd_lusers, 0, 2, true},
-    {"VERSION", gw_ircd__cmd_version, 0, 1, true},
-    {"ISON", gw_ircd__cmd_ison, 1, ANY, true},
-    {"USERHOST", gw_ircd__cmd_userhost, 1, 5, true},
-    {"SETNAME", gw_ircd__cmd_setname, 1, 1, true},
-    {"CHATHISTORY", cmd_chathistory, 0, 5, true}, /* FAIL, not 461 */
-    {"MARKREAD", cmd_markread, 0, 2, true},
-    {"INVITE", gw_ircd__cmd_invite, 2, 2, true},
-    {"KICK", gw_ircd__cmd_kick, 2, 3, true},
-    {"OPER", cmd_not_here, 2, 2, true},
-    {"KILL", cmd_not_here, 2, 2, true},
-    {"SQUIT", cmd_not_here, 1, 2, true},
+    {"PASS", gw_ircd__cmd_pass, 1, 1, false, false},
+    {"NICK", gw_ircd__cmd_nick, 0, 1, false, true},
+    {"USER", gw_ircd__cmd_user, 4, 4, false, false},
+    {"CAP", gw_ircd__cmd_cap, 1, 2, false, false},
+    {"AUTHENTICATE", gw_ircd__cmd_authenticate, 1, 1, false, false},
+    {"PING", gw_ircd__cmd_ping, 1, 2, false, true},
+    {"PONG", gw_ircd__cmd_pong, 0, 2, false, false},
+    {"QUIT", gw_ircd__cmd_quit, 0, 1, false, false},
+    {"JOIN", gw_ircd__cmd_join, 1, 2, true, false},
+    {"PART", gw_ircd__cmd_part, 1, 2, true, false},
+    {"NAMES", gw_ircd__cmd_names, 0, 2, true, false},
+    {"TOPIC", gw_ircd__cmd_topic, 1, 2, true, false},
+    {"WHO", gw_ircd__cmd_who, 0, 2, true, false},
+    {"WHOIS", gw_ircd__cmd_whois, 1, 2, true, false},
+    {"MODE", gw_ircd__cmd_mode, 1, ANY, true, false},
+    {"LIST", gw_ircd__cmd_list, 0, 2, true, false},
+    {"AWAY", gw_ircd__cmd_away, 0, 1, true, false},
+    {"PRIVMSG", cmd_privmsg, 1, 2, true, false},
+    {"NOTICE", cmd_notice, 1, 2, true, false},
+    {"TAGMSG", cmd_tagmsg, 1, 1, true, false},
+    {"MOTD", gw_ircd__cmd_motd, 0, 1, true, false},
+    {"LUSERS", gw_ircd__cmd_lusers, 0, 2, true, false},
+    {"VERSION", gw_ircd__cmd_version, 0, 1, true, false},
+    {"ISON", gw_ircd__cmd_ison, 1, ANY, true, false},
+    {"USERHOST", gw_ircd__cmd_userhost, 1, 5, true, false},
+    {"SETNAME", gw_ircd__cmd_setname, 1, 1, true, true},
+    {"CHATHISTORY", cmd_chathistory, 0, 5, true, false}, /* FAIL, not 461 */
+    {"MARKREAD", cmd_markread, 0, 2, true, false},
+    {"INVITE", gw_ircd__cmd_invite, 2, 2, true, false},
+    {"KICK", gw_ircd__cmd_kick, 2, 3, true, false},
+    {"OPER", cmd_not_here, 2, 2, true, false},
+    {"KILL", cmd_not_here, 2, 2, true, false},
+    {"SQUIT", cmd_not_here, 1, 2, true, false},
 };
 #undef ANY
 
@@ -600,7 +601,10 @@ static void dispatch_msg(struct gw_client *c, struct gw_irc_msg *mp, int rc,
         gw_ircd__numeric(c, ERR_NOTREGISTERED, ":You have not registered");
         return;
     }
-    if (m.nparams < cmd->min_params) {
+    bool missing = m.nparams < cmd->min_params;
+    for (int i = 0; !missing && !cmd->empty_ok && i < cmd->min_params; i++)
+        missing = m.params[i][0] == '\0';
+    if (missing) {
         gw_ircd__numeric(c, ERR_NEEDMOREPARAMS, "%s :Not enough parameters",
                          cmd->name);
         return;

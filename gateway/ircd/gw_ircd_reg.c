@@ -205,11 +205,6 @@ void gw_ircd__cmd_user(struct gw_client *c, struct gw_irc_msg *m)
         gw_ircd__numeric(c, ERR_ALREADYREGISTERED, ":You may not reregister");
         return;
     }
-    /* Modern IRC: an empty realname is a missing parameter. */
-    if (m->params[3][0] == '\0') {
-        gw_ircd__numeric(c, ERR_NEEDMOREPARAMS, "USER :Not enough parameters");
-        return;
-    }
     /* The username is cut to something safe for a prefix. */
     size_t j = 0;
     for (const char *p = m->params[0]; *p && j < sizeof(c->user) - 1; p++) {

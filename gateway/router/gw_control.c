@@ -191,11 +191,19 @@ bool gw_router_mask(struct gw_router *r, const char *place, const char *text,
             return false;
     } else if (set) {
         char key[64];
-        if (!word_at(text, &pos, &s, &e) || !word_at(text, &pos, &ks, &ke) ||
-            !word_at(text, &pos, &vs, &ve))
+        if (!word_at(text, &pos, &s, &e) || !word_at(text, &pos, &ks, &ke))
             return false;
         snprintf(key, sizeof(key), "%.*s", (int)(ke - ks), text + ks);
-        if (!secret_key(key))
+        /* "token=VALUE" typed by habit: the value is after the '='. */
+        char *eq = strchr(key, '=');
+        if (eq != NULL && eq[1] != '\0') {
+            *eq = '\0';
+            if (!secret_key(key))
+                return false;
+            put(masked, size, &n, text, ks + (size_t)(eq - key) + 1, true);
+            return true;
+        }
+        if (!secret_key(key) || !word_at(text, &pos, &vs, &ve))
             return false;
     }
     if (code || set) {
@@ -204,19 +212,25 @@ bool gw_router_mask(struct gw_router *r, const char *place, const char *text,
     }
     if (!add || !word_at(text, &pos, &s, &e) || !word_at(text, &pos, &s, &e))
         return false;
-    /* key=value words: each secret value is masked where it stands. */
+    /* key=value words: each secret value is masked where it stands; so is
+     * a word after a secret key typed without its '=' ("token abc"). */
     size_t copied = 0;
-    bool any = false;
+    bool any = false, after_key = false;
     while (word_at(text, &pos, &s, &e)) {
         const char *eq = memchr(text + s, '=', e - s);
         char key[64];
-        if (eq == NULL || (size_t)(eq + 1 - text) == e)
+        bool bare_value = after_key && eq == NULL;
+        snprintf(key, sizeof(key), "%.*s",
+                 (int)((eq ? (size_t)(eq - text) : e) - s), text + s);
+        after_key = eq == NULL && secret_key(key);
+        if (bare_value) {
+            vs = s;
+        } else if (eq != NULL && (size_t)(eq + 1 - text) < e &&
+                   secret_key(key)) {
+            vs = (size_t)(eq + 1 - text);
+        } else {
             continue;
-        snprintf(key, sizeof(key), "%.*s", (int)((size_t)(eq - text) - s),
-                 text + s);
-        if (!secret_key(key))
-            continue;
-        vs = (size_t)(eq + 1 - text);
+        }
         put(masked, size, &n, text + copied, vs - copied, true);
         copied = e;
         any = true;
@@ -372,8 +386,9 @@ static void account_set(struct ctl *x, char *rest)
     if (a == NULL)
         return;
     char *key = gw_next_word(&rest);
-    if (key == NULL) {
-        say(x, "usage: account set NAME KEY VALUE");
+    if (key == NULL || strchr(key, '=') != NULL) {
+        /* Never "unknown key 'token=...'": that would say the value. */
+        say(x, "usage: account set NAME KEY VALUE (with a space, not '=')");
         return;
     }
     int line = gw__account_config_line(a, key);

@@ -20,6 +20,13 @@ def test_user_with_empty_realname_gets_461(parley):
     d = parley.client()
     d.send("NICK :")
     assert d.expect(lambda m: m.command in ("431", "432")).command == "431"
+    # The class: an empty required parameter is a missing one.
+    d.send("PASS :")
+    assert d.expect("461").params[1] == "PASS"
+    for line in ("JOIN :", "PART :", "KICK #x :", "MODE :", "INVITE : #x"):
+        c.send(line)
+        got = c.expect(lambda m: m.command in ("461", "403", "401", "ACK"))
+        assert got.command == "461", (line, got.raw)
 
 
 def test_non_utf8_registration_is_answered(parley):

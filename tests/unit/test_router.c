@@ -558,6 +558,11 @@ START_TEST(test_secrets_are_masked)
                                        "app_password=s2 token="),
                      "account add w test @me@h.example token=******** "
                      "poll_seconds=60 app_password=******** token=");
+    /* Typed by habit with '=', or without it in account add. */
+    ck_assert_str_eq(masked("&parley", "account set t token=abc"),
+                     "account set t token=********");
+    ck_assert_str_eq(masked("&parley", "account add w test token abc x=1"),
+                     "account add w test token ******** x=1");
     /* Nothing secret, nothing masked; removing a token shows nothing. */
     ck_assert_str_eq(masked("&parley", "account set t poll_seconds 60"), "-");
     ck_assert_str_eq(masked("&parley", "account set t token"), "-");
@@ -573,9 +578,11 @@ START_TEST(test_secrets_are_masked)
                              "account set t token 0123456789", small,
                              sizeof(small)));
     ck_assert_str_eq(small, "account set t token ***");
-    /* The command itself still sees the token. */
+    /* The command itself still sees the token; the bot never says it. */
     testgw_say(&g, "you", "&parley", "account set t token s3cr3t");
     ck_assert_ptr_nonnull(fakefront_shown(&g.front, "t: token set"));
+    testgw_say(&g, "you", "&parley", "account set t token=s3cr3t");
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "with a space, not '='"));
     ck_assert_ptr_null(fakefront_shown(&g.front, "s3cr3t"));
 }
 END_TEST
