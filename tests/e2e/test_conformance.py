@@ -276,7 +276,10 @@ def test_history_of_ordinary_channels_and_queries(parley_factory):
         c.send("JOIN #team")
         c.expect(lambda m: m.command == "366" and m.params[1] == "#team")
     alice.say("#team", "team one")
+    bob.expect(lambda m: m.command == "PRIVMSG" and m.params[1] == "team one")
     bob.say("#team", "team two")
+    alice.expect(lambda m: m.command == "PRIVMSG" and
+                 m.params[1] == "team two")
     alice.say("bob", "psst bob")
     bob.expect(lambda m: m.command == "PRIVMSG" and m.params[1] == "psst bob")
     bob.say("alice", "psst alice")
