@@ -402,22 +402,28 @@ static void channel_remove(struct gw_client *c, struct gw_channel *ch)
         gw_ircd__channel_free(c->d, ch);
 }
 
-static void channel_part(struct gw_client *c, struct gw_channel *ch,
-                         const char *reason)
+/* c's "COMMAND #channel params..." to everyone in ch, c included. */
+static void channel_say(struct gw_client *c, struct gw_channel *ch,
+                        const char *command, const char *const *params,
+                        int nparams)
 {
     char prefix[256];
     gw_client_prefix(c, prefix, sizeof(prefix));
     struct gw_out o;
     memset(&o, 0, sizeof(o));
     o.prefix = prefix;
-    o.command = "PART";
+    o.command = command;
     o.params[0] = ch->name;
     o.nparams = 1;
-    if (reason && *reason) {
-        o.params[1] = reason;
-        o.nparams = 2;
-    }
+    for (int i = 0; i < nparams && o.nparams < GW_IRC_PARAMS_MAX; i++)
+        o.params[o.nparams++] = params[i];
     send_channel(c->d, ch, &o, NULL);
+}
+
+static void channel_part(struct gw_client *c, struct gw_channel *ch,
+                         const char *reason)
+{
+    channel_say(c, ch, "PART", &reason, reason && *reason ? 1 : 0);
     /* A person leaves with all their sessions. */
     for (int i = 0; i < ch->nmembers;) {
         if (gw_ircd__same_person(ch->members[i], c) && ch->nmembers > 1)
@@ -590,6 +596,31 @@ void gw_ircd__cmd_names(struct gw_client *c, struct gw_irc_msg *m)
         send_names(c, ch);
 }
 
+/*
+ * May c change ch (its topic, modes, members)? Only in a channel people
+ * made (the gateway's own answer why_not), as a member, and as its
+ * operator when op is needed. Otherwise c is told why.
+ */
+static bool may_change(struct gw_client *c, const struct gw_channel *ch,
+                       const char *why_not, bool op)
+{
+    if (!gw_ircd__is_member(ch, c)) {
+        gw_ircd__numeric(c, ERR_NOTONCHANNEL, "%s :You're not on that channel",
+                         ch->name);
+        return false;
+    }
+    if (ch->flags & GW_CHAN_MANAGED) {
+        gw_ircd__numeric(c, ERR_CHANOPRIVSNEEDED, "%s :%s", ch->name, why_not);
+        return false;
+    }
+    if (op && !(gw_ircd__member_flags(ch, c) & GW_MEMBER_OP)) {
+        gw_ircd__numeric(c, ERR_CHANOPRIVSNEEDED,
+                         "%s :You're not channel operator", ch->name);
+        return false;
+    }
+    return true;
+}
+
 void gw_ircd__cmd_topic(struct gw_client *c, struct gw_irc_msg *m)
 {
     struct gw_channel *ch = gw_ircd__find_channel(c->d, m->params[0]);
@@ -602,22 +633,9 @@ void gw_ircd__cmd_topic(struct gw_client *c, struct gw_irc_msg *m)
         send_topic(c, ch, true);
         return;
     }
-    if (!gw_ircd__is_member(ch, c)) {
-        gw_ircd__numeric(c, ERR_NOTONCHANNEL, "%s :You're not on that channel",
-                         ch->name);
+    if (!may_change(c, ch, "The gateway sets this channel's topic",
+                    ch->modes & GW_CMODE_T))
         return;
-    }
-    if (ch->flags & GW_CHAN_MANAGED) {
-        gw_ircd__numeric(c, ERR_CHANOPRIVSNEEDED,
-                         "%s :The gateway sets this channel's topic", ch->name);
-        return;
-    }
-    if ((ch->modes & GW_CMODE_T) &&
-        !(gw_ircd__member_flags(ch, c) & GW_MEMBER_OP)) {
-        gw_ircd__numeric(c, ERR_CHANOPRIVSNEEDED,
-                         "%s :You're not channel operator", ch->name);
-        return;
-    }
     size_t tlen = strlen(m->params[1]);
     if (tlen > GW_TOPIC_MAX)
         tlen = gw_utf8_cut(m->params[1], GW_TOPIC_MAX);
@@ -714,16 +732,8 @@ static void channel_mode(struct gw_client *c, struct gw_channel *ch,
             "%s :End of list", ch->name);
         return;
     }
-    if (ch->flags & GW_CHAN_MANAGED) {
-        gw_ircd__numeric(c, ERR_CHANOPRIVSNEEDED,
-                         "%s :The gateway sets this channel's modes", ch->name);
+    if (!may_change(c, ch, "The gateway sets this channel's modes", true))
         return;
-    }
-    if (!(gw_ircd__member_flags(ch, c) & GW_MEMBER_OP)) {
-        gw_ircd__numeric(c, ERR_CHANOPRIVSNEEDED,
-                         "%s :You're not channel operator", ch->name);
-        return;
-    }
     struct mode_change mc;
     memset(&mc, 0, sizeof(mc));
     char sign = '+';
@@ -748,18 +758,10 @@ static void channel_mode(struct gw_client *c, struct gw_channel *ch,
     }
     if (mc.len == 0)
         return;
-    char prefix[256];
-    gw_client_prefix(c, prefix, sizeof(prefix));
-    struct gw_out o;
-    memset(&o, 0, sizeof(o));
-    o.prefix = prefix;
-    o.command = "MODE";
-    o.params[0] = ch->name;
-    o.params[1] = mc.modes;
-    o.nparams = 2;
+    const char *params[1 + GW_MODES_MAX] = {mc.modes};
     for (int i = 0; i < mc.nargs; i++)
-        o.params[o.nparams++] = mc.args[i];
-    send_channel(c->d, ch, &o, NULL);
+        params[1 + i] = mc.args[i];
+    channel_say(c, ch, "MODE", params, 1 + mc.nargs);
 }
 
 void gw_ircd__cmd_mode(struct gw_client *c, struct gw_irc_msg *m)
@@ -801,24 +803,8 @@ void gw_ircd__cmd_kick(struct gw_client *c, struct gw_irc_msg *m)
                          m->params[0]);
         return;
     }
-    if (!gw_ircd__is_member(ch, c)) {
-        gw_ircd__numeric(c, ERR_NOTONCHANNEL, "%s :You're not on that channel",
-                         ch->name);
+    if (!may_change(c, ch, "The gateway decides who is in this channel", true))
         return;
-    }
-    if (ch->flags & GW_CHAN_MANAGED) {
-        gw_ircd__numeric(c, ERR_CHANOPRIVSNEEDED,
-                         "%s :The gateway decides who is in this channel",
-                         ch->name);
-        return;
-    }
-    if (!(gw_ircd__member_flags(ch, c) & GW_MEMBER_OP)) {
-        gw_ircd__numeric(c, ERR_CHANOPRIVSNEEDED,
-                         "%s :You're not channel operator", ch->name);
-        return;
-    }
-    char prefix[256];
-    gw_client_prefix(c, prefix, sizeof(prefix));
     const char *reason =
         m->nparams > 2 && m->params[2][0] ? m->params[2] : c->nick;
     char *copy = gw_xstrdup(m->params[1]);
@@ -841,15 +827,8 @@ void gw_ircd__cmd_kick(struct gw_client *c, struct gw_irc_msg *m)
         } else {
             char nick[GW_NICK_MAX + 1];
             gw_strlcpy(nick, ch->members[i]->nick, sizeof(nick));
-            struct gw_out o;
-            memset(&o, 0, sizeof(o));
-            o.prefix = prefix;
-            o.command = "KICK";
-            o.params[0] = ch->name;
-            o.params[1] = nick;
-            o.params[2] = reason;
-            o.nparams = 3;
-            send_channel(c->d, ch, &o, NULL);
+            const char *params[2] = {nick, reason};
+            channel_say(c, ch, "KICK", params, 2);
             /* The last member out frees the channel. */
             bool gone = false;
             while (!gone && (i = member_by_nick(ch, nick)) >= 0) {

@@ -5,6 +5,8 @@ masks, away-notify, MARKREAD, history for every conversation."""
 import sqlite3
 import time
 
+import test_ircv3
+
 LABELS = ["labeled-response", "batch", "message-tags"]
 
 
@@ -253,15 +255,8 @@ HIST = ["batch", "server-time", "message-tags", "draft/chathistory"]
 
 
 def read_batch(c):
-    start = c.expect(lambda m: m.command == "BATCH" and
-                     m.params[0].startswith("+"))
-    bid = start.params[0][1:]
-    lines = []
-    while True:
-        m = c.expect(lambda m: True)
-        if m.command == "BATCH" and m.params[0] == "-" + bid:
-            return lines
-        lines.append(m)
+    """The lines of the next batch c receives."""
+    return test_ircv3.read_batch(c)[1]
 
 
 def test_history_of_ordinary_channels_and_queries(parley_factory):

@@ -62,35 +62,33 @@ def sasl_blob(user, password):
         ("%s\0%s\0%s" % (user, user, password)).encode()).decode()
 
 
-def test_failed_sasl_closes_after_three(parley_factory):
-    p = parley_factory(irc_extra="password = " + PASSWORD).start()
-    c = p.client()
+def sasl_tries(p, nick, passwords):
+    """A client that negotiates sasl and tries each password in turn;
+    returns it and the answer (903 or 904) to the last."""
+    c = p.client(timeout=40)
     c.send("CAP LS 302")
-    c.send("NICK sasser")
+    c.send("NICK " + nick)
     c.send("USER s 0 * :x")
     c.expect(lambda m: m.command == "CAP" and m.params[1] == "LS")
     c.send("CAP REQ :sasl")
     c.expect(lambda m: m.command == "CAP" and m.params[1] == "ACK")
-    for i in range(3):
+    for password in passwords:
         c.send("AUTHENTICATE PLAIN")
         c.expect(lambda m: m.command == "AUTHENTICATE")
-        c.send("AUTHENTICATE " + sasl_blob("sasser", "wrong%d" % i))
-        assert c.expect(lambda m: m.command in ("903", "904")).command == "904"
+        c.send("AUTHENTICATE " + sasl_blob(nick, password))
+        res = c.expect(lambda m: m.command in ("903", "904"))
+    return c, res
+
+
+def test_failed_sasl_closes_after_three(parley_factory):
+    p = parley_factory(irc_extra="password = " + PASSWORD).start()
+    c, res = sasl_tries(p, "sasser", ["wrong0", "wrong1", "wrong2"])
+    assert res.command == "904"
     c.wait_closed()
     assert c.lines[-1].command == "ERROR", c.lines[-1]
+    assert [m.command for m in c.lines].count("904") == 3
     # Two mistakes, then the right password: in.
-    d = p.client(timeout=40)
-    d.send("CAP LS 302")
-    d.send("NICK careful")
-    d.send("USER c 0 * :x")
-    d.expect(lambda m: m.command == "CAP" and m.params[1] == "LS")
-    d.send("CAP REQ :sasl")
-    d.expect(lambda m: m.command == "CAP" and m.params[1] == "ACK")
-    for password in ("wrong", "wronger", PASSWORD):
-        d.send("AUTHENTICATE PLAIN")
-        d.expect(lambda m: m.command == "AUTHENTICATE")
-        d.send("AUTHENTICATE " + sasl_blob("careful", password))
-        res = d.expect(lambda m: m.command in ("903", "904"))
+    d, res = sasl_tries(p, "careful", ["wrong", "wronger", PASSWORD])
     assert res.command == "903"
     d.send("CAP END")
     d.expect("001")
