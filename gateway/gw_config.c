@@ -366,6 +366,14 @@ static void irc_key(struct parse_state *ps, const char *key, const char *value)
                    GW_CLIENTS_MAX);
         else
             cfg->max_clients = (int)v;
+    } else if (strcmp(key, "max_unregistered") == 0) {
+        long v;
+        if (gw_parse_long(value, 1, GW_CLIENTS_MAX, &v) < 0)
+            errorf(ps, ps->line,
+                   "max_unregistered must be a number from 1 to %d",
+                   GW_CLIENTS_MAX);
+        else
+            cfg->max_unregistered = (int)v;
     } else if (strcmp(key, "ping_seconds") == 0) {
         long v;
         if (gw_parse_long(value, 5, 3600, &v) < 0)
@@ -373,11 +381,24 @@ static void irc_key(struct parse_state *ps, const char *key, const char *value)
                    "ping_seconds must be a number from 5 to 3600");
         else
             cfg->ping_seconds = (int)v;
+    } else if (strcmp(key, "history_days") == 0) {
+        long v;
+        if (gw_parse_long(value, 0, 36500, &v) < 0)
+            errorf(ps, ps->line,
+                   "history_days must be a number from 0 (keep "
+                   "everything) to 36500");
+        else
+            cfg->history_days = (int)v;
+    } else if (strcmp(key, "autojoin_control") == 0) {
+        if (gw_config_parse_bool(value, &cfg->autojoin_control) < 0)
+            errorf(ps, ps->line, "autojoin_control must be yes or no, not '%s'",
+                   value);
     } else {
         errorf(ps, ps->line,
                "unknown key '%s' in [irc] (known: listen, "
                "tls_listen, tls_cert, tls_key, password, server_name, "
-               "control_channel, max_clients, ping_seconds)",
+               "control_channel, max_clients, max_unregistered, "
+               "ping_seconds, history_days, autojoin_control)",
                key);
     }
 }
@@ -761,7 +782,10 @@ int gw_config_load(const char *path, struct gw_config **out, char *err,
     cfg->server_name = gw_xstrdup("parley.localhost");
     cfg->control_channel = gw_xstrdup("&parley");
     cfg->max_clients = 1024;
+    cfg->max_unregistered = GW_UNREGISTERED_DEFAULT;
     cfg->ping_seconds = 90;
+    cfg->history_days = 365;
+    cfg->autojoin_control = true;
     gw_config_parse_addrs("127.0.0.1:6667", &cfg->listen, &cfg->nlisten, err,
                           errlen);
     ps.cfg = cfg;

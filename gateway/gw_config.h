@@ -75,8 +75,11 @@ struct gw_config {
     char *password; /* "" = none */
     char *server_name;
     char *control_channel;
-    int max_clients;
+    int max_clients;      /* registered clients */
+    int max_unregistered; /* connections still registering */
     int ping_seconds; /* PING after this much silence, close after as much */
+    int history_days; /* history older than this is pruned; 0: kept */
+    bool autojoin_control; /* clients join the control channel on connect */
     /* [account NAME] and [relay NAME] */
     struct gw_conf_account *accounts;
     int naccounts;

@@ -52,7 +52,9 @@ static void front_show(struct gw_frontend *fe, const struct gw_line *l)
 static void front_replay(struct gw_frontend *fe, void *who,
                          const struct gw_line *l)
 {
-    (void)fe;
+    /* Not in the channel (autojoin_control = no): not its lines either. */
+    if (is_channel(l->place) && !gw_ircd_is_member(ircd_of(fe), l->place, who))
+        return;
     struct gw_out o;
     out_of(l, &o);
     gw_ircd_send(who, &o);

@@ -42,16 +42,16 @@ void gw_ircd__send_isupport(struct gw_client *c)
     gw_ircd__numeric(
         c, RPL_ISUPPORT,
         "AWAYLEN=%d CASEMAPPING=ascii CHANLIMIT=#&: CHANMODES=,,,nt "
-        "CHANNELLEN=%d CHANTYPES=#& MAXTARGETS=%d NETWORK=Parley "
-        "NICKLEN=%d PREFIX=(o)@ :are supported by this server",
-        GW_AWAY_MAX, GW_CHANNEL_MAX, GW_TARGETS_MAX, GW_NICK_MAX);
+        "CHANNELLEN=%d CHANTYPES=#& MAXTARGETS=%d MODES=%d NETWORK=Parley "
+        "NICKLEN=%d PREFIX=(ov)@+ :are supported by this server",
+        GW_AWAY_MAX, GW_CHANNEL_MAX, GW_TARGETS_MAX, GW_MODES_MAX, GW_NICK_MAX);
     gw_ircd__numeric(
         c, RPL_ISUPPORT,
-        "TARGMAX=PRIVMSG:%d,NOTICE:%d,TAGMSG:%d,NAMES:1,WHOIS:1 "
+        "TARGMAX=PRIVMSG:%d,NOTICE:%d,TAGMSG:%d,KICK:%d,NAMES:1,WHOIS:1 "
         "TOPICLEN=%d UTF8ONLY NAMELEN=%d CHATHISTORY=%d "
         "MSGREFTYPES=msgid,timestamp :are supported by this server",
-        GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TOPIC_MAX,
-        GW_REALNAME_MAX, GW_CHATHISTORY_MAX);
+        GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TARGETS_MAX,
+        GW_TOPIC_MAX, GW_REALNAME_MAX, GW_CHATHISTORY_MAX);
 }
 
 void gw_ircd__send_motd(struct gw_client *c)
@@ -62,7 +62,14 @@ void gw_ircd__send_motd(struct gw_client *c)
     gw_ircd__numeric(c, RPL_MOTD,
                      ":- Parley: your social networks' conversations on "
                      "IRC.");
-    gw_ircd__numeric(c, RPL_MOTD, ":- Type 'help' in %s to get started.", ctl);
+    if (c->d->gw->cfg->autojoin_control)
+        gw_ircd__numeric(c, RPL_MOTD, ":- Type 'help' in %s to get started.",
+                         ctl);
+    else
+        gw_ircd__numeric(c, RPL_MOTD,
+                         ":- Type '/msg %s help' (or /join %s) to get "
+                         "started.",
+                         BOT_NICK, ctl);
     gw_ircd__numeric(c, RPL_ENDOFMOTD, ":End of /MOTD command.");
 }
 
@@ -83,13 +90,26 @@ static void try_register(struct gw_client *c)
     struct gw_ircd *d = c->d;
     if (c->registered || !c->has_nick || !c->has_user || c->cap_negotiating)
         return;
-    if (!c->sasl_ok && !password_ok(d, c->pass)) {
-        gw_ircd__numeric(c, ERR_PASSWDMISMATCH, ":Password incorrect");
-        gw_ircd__close(c, "Bad password");
+    if (!c->sasl_ok && d->gw->cfg->password[0]) {
+        if (gw_ircd__auth_wait(c, GW_HELD_REGISTER))
+            return;
+        if (!password_ok(d, c->pass)) {
+            gw_ircd__auth_failed(c, c->pass ? "PASS" : "no PASS", c->nick);
+            gw_ircd__numeric(c, ERR_PASSWDMISMATCH, ":Password incorrect");
+            gw_ircd__close(c, "Bad password");
+            return;
+        }
+        gw_ircd__auth_ok(c);
+    }
+    /* Connections still registering have a bound of their own; this one
+     * counts against max_clients from now on. */
+    if (d->nregistered >= d->gw->cfg->max_clients) {
+        gw_ircd__close(c, "Too many connections");
         return;
     }
     c->registered = true;
     d->nregistered++;
+    d->nwaiting--;
     const char *fp = c->tls ? gw_tls_peer_fingerprint(c->tls) : NULL;
     if (fp && d->gw->cfg->password[0] &&
         (password_ok(d, c->pass) || (c->sasl_ok && c->account)))
@@ -101,7 +121,7 @@ static void try_register(struct gw_client *c)
     gw_ircd__numeric(c, RPL_YOURHOST, ":Your host is %s, running version %s",
                      gw_ircd_server_name(d), PARLEY_VERSION_STR);
     gw_ircd__numeric(c, RPL_CREATED, ":This server was created %s", date);
-    gw_ircd__numeric(c, RPL_MYINFO, "%s %s i nt", gw_ircd_server_name(d),
+    gw_ircd__numeric(c, RPL_MYINFO, "%s %s i ntov ov", gw_ircd_server_name(d),
                      PARLEY_VERSION_STR);
     gw_ircd__send_isupport(c);
     gw_ircd__numeric(c, RPL_LUSERCLIENT,
@@ -109,7 +129,7 @@ static void try_register(struct gw_client *c)
                      d->nregistered);
     gw_ircd__send_motd(c);
     for (struct gw_channel *ch = d->channels; ch; ch = ch->next)
-        if ((ch->flags & GW_CHAN_MANAGED) || gw_ircd__sibling_in(ch, c))
+        if (gw_ircd__autojoins(c, ch) || gw_ircd__sibling_in(ch, c))
             gw_ircd__channel_join(c, ch);
     struct gw_ircd_speaker s;
     gw_ircd__speaker(c, &s);
@@ -133,6 +153,10 @@ static void announce_nick(struct gw_client *c, const char *newnick)
 
 void gw_ircd__cmd_nick(struct gw_client *c, struct gw_irc_msg *m)
 {
+    if (m->nparams == 0 || m->params[0][0] == '\0') {
+        gw_ircd__numeric(c, ERR_NONICKNAMEGIVEN, ":No nickname given");
+        return;
+    }
     const char *nick = m->params[0];
     if (!gw_ircd__valid_nick(nick)) {
         gw_ircd__numeric(c, ERR_ERRONEUSNICKNAME, "%s :Erroneous nickname",
@@ -286,26 +310,38 @@ void gw_ircd__cmd_cap(struct gw_client *c, struct gw_irc_msg *m)
     }
 }
 
-static void sasl_fail(struct gw_client *c, const char *num, const char *msg)
+static void sasl_end(struct gw_client *c)
 {
-    gw_ircd__numeric(c, num, ":%s", msg);
     gw_buf_free(&c->sasl);
     c->sasl.max = 0;
+    c->sasl_external = false;
+}
+
+/* 904, and a connection that keeps failing is closed: it is guessing. */
+static void sasl_failed(struct gw_client *c, const char *why)
+{
+    sasl_end(c);
+    gw_ircd__numeric(c, ERR_SASLFAIL, ":SASL authentication failed%s", why);
+    if (++c->sasl_failures >= GW_SASL_FAILURES_MAX)
+        gw_ircd__close(c, "Too many failed SASL attempts");
 }
 
 static void sasl_finish(struct gw_client *c)
 {
     unsigned char out[GW_SASL_MAX];
     int n = 0;
+    /* The blob stays in c->sasl while the verdict waits. */
+    if (gw_ircd__auth_wait(c, GW_HELD_SASL))
+        return;
     if (c->sasl.len > 0) {
         if (c->sasl.len % 4 != 0 || c->sasl.len / 4 * 3 > sizeof(out)) {
-            sasl_fail(c, ERR_SASLFAIL, "SASL authentication failed");
+            sasl_failed(c, "");
             return;
         }
         n = EVP_DecodeBlock(out, (const unsigned char *)c->sasl.data,
                             (int)c->sasl.len);
         if (n < 0) {
-            sasl_fail(c, ERR_SASLFAIL, "SASL authentication failed");
+            sasl_failed(c, "");
             return;
         }
         /* EVP_DecodeBlock counts padding as output bytes. */
@@ -319,7 +355,7 @@ static void sasl_finish(struct gw_client *c)
     unsigned char *z2 =
         z1 ? memchr(z1 + 1, 0, (size_t)(out + n - z1 - 1)) : NULL;
     if (z2 == NULL) {
-        sasl_fail(c, ERR_SASLFAIL, "SASL authentication failed");
+        sasl_failed(c, "");
         return;
     }
     char pass[GW_SASL_MAX];
@@ -334,12 +370,16 @@ static void sasl_finish(struct gw_client *c)
     authcid[alen] = '\0';
     bool ok = strlen(pass) == plen && password_ok(c->d, pass);
     OPENSSL_cleanse(pass, sizeof(pass));
-    gw_buf_free(&c->sasl);
-    c->sasl.max = 0;
+    OPENSSL_cleanse(out, sizeof(out));
     if (!ok) {
-        gw_ircd__numeric(c, ERR_SASLFAIL, ":SASL authentication failed");
+        if (c->d->gw->cfg->password[0])
+            gw_ircd__auth_failed(c, "SASL PLAIN", authcid);
+        sasl_failed(c, "");
         return;
     }
+    if (c->d->gw->cfg->password[0])
+        gw_ircd__auth_ok(c);
+    sasl_end(c);
     c->sasl_ok = true;
     free(c->account);
     c->account = gw_xstrdup(authcid[0] ? authcid : c->nick);
@@ -359,7 +399,8 @@ void gw_ircd__cmd_authenticate(struct gw_client *c, struct gw_irc_msg *m)
         return;
     }
     if (strcmp(arg, "*") == 0) {
-        sasl_fail(c, ERR_SASLABORTED, "SASL authentication aborted");
+        sasl_end(c);
+        gw_ircd__numeric(c, ERR_SASLABORTED, ":SASL authentication aborted");
         return;
     }
     if (c->sasl.max == 0) {
@@ -368,7 +409,7 @@ void gw_ircd__cmd_authenticate(struct gw_client *c, struct gw_irc_msg *m)
             gw_ircd__numeric(c, RPL_SASLMECHS,
                              "%s :are available SASL mechanisms",
                              c->tls ? "PLAIN,EXTERNAL" : "PLAIN");
-            gw_ircd__numeric(c, ERR_SASLFAIL, ":SASL authentication failed");
+            sasl_failed(c, "");
             return;
         }
         c->sasl_external = external;
@@ -378,18 +419,15 @@ void gw_ircd__cmd_authenticate(struct gw_client *c, struct gw_irc_msg *m)
     }
     if (c->sasl_external) {
         /* The certificate is the credential: a known fingerprint. */
-        c->sasl_external = false;
-        gw_buf_free(&c->sasl);
-        c->sasl.max = 0;
+        sasl_end(c);
         const char *fp = gw_tls_peer_fingerprint(c->tls);
         char account[64];
         if (fp == NULL ||
             gw_ircd__certfp(c->d, fp, account, sizeof(account)) < 0) {
-            gw_ircd__numeric(
-                c, ERR_SASLFAIL, ":SASL authentication failed (%s)",
-                fp ? "this certificate is not known yet: log in once "
-                     "with the password over TLS while presenting it"
-                   : "no client certificate");
+            sasl_failed(c, fp ? " (this certificate is not known yet: log "
+                                "in once with the password over TLS while "
+                                "presenting it)"
+                              : " (no client certificate)");
             return;
         }
         c->sasl_ok = true;
@@ -404,11 +442,20 @@ void gw_ircd__cmd_authenticate(struct gw_client *c, struct gw_irc_msg *m)
     size_t len = strlen(arg);
     if (strcmp(arg, "+") != 0) {
         if (len > 400 || gw_buf_append(&c->sasl, arg, len) < 0) {
-            sasl_fail(c, ERR_SASLTOOLONG, "SASL message too long");
+            sasl_end(c);
+            gw_ircd__numeric(c, ERR_SASLTOOLONG, ":SASL message too long");
             return;
         }
         if (len == 400)
             return; /* more chunks follow */
     }
     sasl_finish(c);
+}
+
+void gw_ircd__login_resume(struct gw_client *c, enum gw_held what)
+{
+    if (what == GW_HELD_SASL)
+        sasl_finish(c);
+    else
+        try_register(c);
 }

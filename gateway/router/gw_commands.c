@@ -371,16 +371,7 @@ static void reaction(struct gw_router *r, const struct gw_speaker *sp,
 static void record(struct gw_router *r, const struct gw_speaker *sp,
                    const struct gw_said *m)
 {
-    char t[GW_CHANNEL_MAX + 1];
-    int64_t id = 0;
-    gw_strlcpy(t, m->place, sizeof(t));
-    gw_strlower(t);
-    if (gw__group_begin(r) < 0)
-        return;
-    if (gw_store_history_add(
-            gw__store(r), t, gw_now_ms(), m->msgid ? m->msgid : "", sp->prefix,
-            m->notice ? "NOTICE" : "PRIVMSG", m->text, "", &id) == 0)
-        r->group_seen = id;
+    gw_router_record(r, sp, m);
 }
 
 void gw__commands_said(struct gw_router *r, const struct gw_speaker *sp,

@@ -104,6 +104,7 @@ struct gw_router {
      * what they show waits until it is committed (before the loop sleeps). */
     uv_prepare_t group_prepare;
     uv_timer_t checkpoint_timer; /* WAL checkpoints off the message path */
+    uv_timer_t prune_timer;      /* history past [irc] history_days goes */
     bool group_open;
     int64_t group_seen;         /* newest history id stored in the group */
     struct gw_pending *pending; /* shows waiting for the commit */

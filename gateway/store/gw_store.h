@@ -273,24 +273,35 @@ int gw_store_history_before(struct gw_store *st, const char *target,
                             int64_t before_id, int limit,
                             struct gw_history_row **rows);
 /* The newest limit rows of any target with id > after_id, oldest first
- * (playback: the latest of what a client missed). */
+ * (playback: the latest of what a client missed). Targets with a comma
+ * (a front-end's own places, see gw_router_record) are left out, here and
+ * in the count. */
 int gw_store_history_since(struct gw_store *st, int64_t after_id, int limit,
                            struct gw_history_row **rows);
 int gw_store_history_count_since(struct gw_store *st, int64_t after_id,
                                  int64_t *count);
 int gw_store_history_last_id(struct gw_store *st, int64_t *id);
-/* The row of target with this msgid: 0 and *id, or UV_ENOENT. */
+/* A place in a target's history, which CHATHISTORY pages through in the
+ * order of time, then id (a line stored late may carry an older time). */
+struct gw_history_pos {
+    int64_t time_ms;
+    int64_t id;
+};
+/* The row of target with this msgid: 0 and *pos, or UV_ENOENT. */
 int gw_store_history_find(struct gw_store *st, const char *target,
-                          const char *msgid, int64_t *id);
-/* The first row of target at or after time_ms: 0 and *id, or UV_ENOENT. */
-int gw_store_history_at(struct gw_store *st, const char *target,
-                        int64_t time_ms, int64_t *id);
-/* Rows of target with after_id < id < before_id (before_id <= 0: no
- * bound), oldest first; latest: the last limit rows of that range, else
- * the first limit. */
-int gw_store_history_range(struct gw_store *st, const char *target,
-                           int64_t after_id, int64_t before_id, int limit,
-                           bool latest, struct gw_history_row **rows);
+                          const char *msgid, struct gw_history_pos *pos);
+/* Rows of target strictly between after and before (NULL: no bound) in the
+ * order of time, then id, handed out in that order; latest: the last limit
+ * rows of that range, else the first limit. */
+int gw_store_history_page(struct gw_store *st, const char *target,
+                          const struct gw_history_pos *after,
+                          const struct gw_history_pos *before, int limit,
+                          bool latest, struct gw_history_row **rows);
+/* Delete the oldest rows (by id) while they are older than before_ms, at
+ * most max of them; *deleted says how many went. A row newer than that
+ * keeps the ones after it until it is old too. */
+int gw_store_history_prune(struct gw_store *st, int64_t before_ms, int max,
+                           int *deleted);
 /* One row per target with lines between the two times (exclusive), with
  * the target's latest time_ms, ordered by it. Only target and time_ms are
  * filled. */

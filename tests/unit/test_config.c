@@ -81,6 +81,9 @@ START_TEST(defaults)
     ck_assert_str_eq(cfg->server_name, "parley.localhost");
     ck_assert_str_eq(cfg->control_channel, "&parley");
     ck_assert_int_eq(cfg->naccounts, 0);
+    ck_assert_int_eq(cfg->max_unregistered, 64);
+    ck_assert_int_eq(cfg->history_days, 365);
+    ck_assert(cfg->autojoin_control);
     gw_config_free(cfg);
 }
 END_TEST
@@ -98,6 +101,9 @@ START_TEST(full_file)
                 "server_name = irc.example.org\n"
                 "control_channel = &ctl\n"
                 "max_clients = 10\n"
+                "max_unregistered = 5\n"
+                "history_days = 0\n"
+                "autojoin_control = no\n"
                 "[account work]\n"
                 "network = mastodon\n"
                 "base_url = https://social.example\n"
@@ -123,13 +129,16 @@ START_TEST(full_file)
     ck_assert_str_eq(cfg->password, "hunter2");
     ck_assert_str_eq(cfg->control_channel, "&ctl");
     ck_assert_int_eq(cfg->max_clients, 10);
+    ck_assert_int_eq(cfg->max_unregistered, 5);
+    ck_assert_int_eq(cfg->history_days, 0);
+    ck_assert(!cfg->autojoin_control);
     ck_assert_int_eq(cfg->naccounts, 2);
     const struct gw_conf_account *w = gw_config_account(cfg, "WORK");
     ck_assert_ptr_nonnull(w);
     ck_assert_str_eq(w->channel, "#work");
     ck_assert(w->post_plain);
     ck_assert_str_eq(gw_conf_account_get(w, "token"), "abc");
-    ck_assert_int_eq(w->line, 11);
+    ck_assert_int_eq(w->line, 14);
     const struct gw_conf_account *h = gw_config_account(cfg, "home");
     ck_assert_str_eq(h->channel, "#house");
     ck_assert(!h->post_plain);
@@ -151,6 +160,10 @@ START_TEST(errors_have_lines)
     load_bad("[irc]\nserver_name = nodot\n", 2, "server_name");
     load_bad("[irc]\ncontrol_channel = parley\n", 2, "control_channel");
     load_bad("[irc]\nmax_clients = 0\n", 2, "max_clients");
+    load_bad("[irc]\n\nmax_unregistered = 0\n", 3, "max_unregistered");
+    load_bad("[irc]\nhistory_days = -1\n", 2, "history_days");
+    load_bad("[irc]\nhistory_days = forever\n", 2, "history_days");
+    load_bad("[irc]\nautojoin_control = maybe\n", 2, "yes or no");
     load_bad("[irc]\nlisten = 127.0.0.1:1\nlisten = 127.0.0.1:2\n", 3,
              "already set on line 2");
     load_bad("x = 1\n", 1, "outside any section");

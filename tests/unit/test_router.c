@@ -620,6 +620,60 @@ START_TEST(test_control_account_add_and_networks)
 }
 END_TEST
 
+/* What gw_router_mask makes of a line: the masked text, or "-" when the
+ * line carries no secret. */
+static const char *masked(const char *place, const char *text)
+{
+    static char buf[256];
+    if (!gw_router_mask(g.gw.router, place, text, buf, sizeof(buf)))
+        return "-";
+    return buf;
+}
+
+START_TEST(test_secrets_are_masked)
+{
+    ck_assert_str_eq(masked("&parley", "account set t token abc def"),
+                     "account set t token ********");
+    ck_assert_str_eq(masked("&PARLEY", "!ACC  set t Client_Secret x"),
+                     "!ACC  set t Client_Secret ********");
+    ck_assert_str_eq(masked("parley", "account set t access_token x"),
+                     "account set t access_token ********");
+    ck_assert_str_eq(masked("&parley", "account code t 123-456"),
+                     "account code t ********");
+    ck_assert_str_eq(masked("&parley", "account add w test @me@h.example "
+                                       "token=s1 poll_seconds=60 "
+                                       "app_password=s2 token="),
+                     "account add w test @me@h.example token=******** "
+                     "poll_seconds=60 app_password=******** token=");
+    /* Typed by habit with '=', or without it in account add. */
+    ck_assert_str_eq(masked("&parley", "account set t token=abc"),
+                     "account set t token=********");
+    ck_assert_str_eq(masked("&parley", "account add w test token abc x=1"),
+                     "account add w test token ******** x=1");
+    /* Nothing secret, nothing masked; removing a token shows nothing. */
+    ck_assert_str_eq(masked("&parley", "account set t poll_seconds 60"), "-");
+    ck_assert_str_eq(masked("&parley", "account set t token"), "-");
+    ck_assert_str_eq(masked("&parley", "account code t"), "-");
+    ck_assert_str_eq(masked("&parley", "account add w test base_url=x"), "-");
+    ck_assert_str_eq(masked("&parley", "my token is abc"), "-");
+    /* Only where commands are read: elsewhere it is talk. */
+    ck_assert_str_eq(masked("#t", "account set t token abc"), "-");
+    ck_assert_str_eq(masked("alice", "account code t 123"), "-");
+    /* Cut to the buffer, never past the mask. */
+    char small[24];
+    ck_assert(gw_router_mask(g.gw.router, "&parley",
+                             "account set t token 0123456789", small,
+                             sizeof(small)));
+    ck_assert_str_eq(small, "account set t token ***");
+    /* The command itself still sees the token; the bot never says it. */
+    testgw_say(&g, "you", "&parley", "account set t token s3cr3t");
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "t: token set"));
+    testgw_say(&g, "you", "&parley", "account set t token=s3cr3t");
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "with a space, not '='"));
+    ck_assert_ptr_null(fakefront_shown(&g.front, "s3cr3t"));
+}
+END_TEST
+
 static Suite *router_suite(void)
 {
     Suite *s = suite_create("router");
@@ -646,6 +700,7 @@ static Suite *router_suite(void)
     tcase_add_test(tc, test_catch_up_on_arrival);
     tcase_add_test(tc, test_read_position_moves_with_lines);
     tcase_add_test(tc, test_control_account_add_and_networks);
+    tcase_add_test(tc, test_secrets_are_masked);
     suite_add_tcase(s, tc);
     return s;
 }
