@@ -161,8 +161,11 @@ bool gw_ircd_is_member(struct gw_ircd *d, const char *channel,
  */
 bool gw_ircd__same_person(const struct gw_client *a, const struct gw_client *b)
 {
+    /* With per-person logins, a nick is not enough: the same person. */
     return a != b && a->registered && b->registered && !a->closing &&
-           !b->closing && gw_strcasecmp(a->nick, b->nick) == 0;
+           !b->closing && gw_strcasecmp(a->nick, b->nick) == 0 &&
+           a->user_login == b->user_login &&
+           (!a->user_login || gw_strcasecmp(a->account, b->account) == 0);
 }
 
 bool gw_ircd__sibling_in(const struct gw_channel *ch, const struct gw_client *c)

@@ -428,6 +428,9 @@ void gw_ircd__close(struct gw_client *c, const char *reason)
         return;
     struct gw_ircd *d = c->d;
     gw_log(d->gw, GW_LOG_DEBUG, "client %s closing: %s", c->host, reason);
+    /* A password check still running must not come back to it. */
+    gw_users_cancel(c->check);
+    c->check = NULL;
     if (c->registered) {
         d->nregistered--;
         struct gw_ircd_speaker s;
@@ -617,6 +620,12 @@ static void process_input(struct gw_client *c)
         gw_buf_free(&c->in);
     if (stopped)
         throttle_add(c);
+}
+
+void gw_ircd__resume(struct gw_client *c)
+{
+    if (!c->closing && !c->held)
+        process_input(c);
 }
 
 static void on_throttle(uv_timer_t *t)

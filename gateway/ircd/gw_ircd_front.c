@@ -169,7 +169,9 @@ void gw_ircd__speaker(struct gw_client *c, struct gw_ircd_speaker *s)
     reader_of(c, s->reader, sizeof(s->reader));
     s->sp.fe = &c->d->fe;
     s->sp.who = c;
-    s->sp.person = c->nick;
+    /* Claims and answers name the person who signed in. */
+    s->sp.person = c->user_login ? c->account : c->nick;
+    s->sp.admin = c->user_login ? c->admin : !gw_users_enabled(c->d->gw);
     s->sp.prefix = s->prefix;
     s->sp.reader = s->reader;
 }

@@ -32,6 +32,7 @@
 #include "gw_ircmsg.h"
 #include "gw_limits.h"
 #include "gw_router.h"
+#include "gw_users.h"
 #include "gw_util.h"
 
 struct gw_tls_conn;
@@ -74,6 +75,7 @@ enum gw_held {
     GW_HELD_NONE = 0,
     GW_HELD_REGISTER, /* the PASS check of its registration */
     GW_HELD_SASL,     /* the check of its SASL PLAIN blob (in c->sasl) */
+    GW_HELD_CHECK,    /* a user's password is being checked (gw_users) */
 };
 
 /* One connection. Owned by the ircd; freed in the tcp close callback. */
@@ -94,16 +96,20 @@ struct gw_client {
     int cap_version;
     bool cap_negotiating;
     bool has_nick, has_user, registered, sasl_ok, closing, in_flush;
-    bool sasl_external;      /* AUTHENTICATE EXTERNAL in progress */
-    int sasl_failures;       /* 904s so far: GW_SASL_FAILURES_MAX closes */
-    enum gw_held held;       /* a login verdict waiting for its address */
-    bool sendq_full;         /* over the hard limit: closed before the
-                                loop sleeps (gw_ircd__on_prepare) */
-    uint64_t mark;           /* send_peers() generation: already sent to */
-    char *account;           /* SASL authcid, for account-tag/extended-join */
-    struct gw_tls_conn *tls; /* NULL on plaintext listeners */
-    char *label;             /* labeled-response: label of the command */
-    struct gw_buf capture;   /* what the labeled command answered */
+    bool sasl_external; /* AUTHENTICATE EXTERNAL in progress */
+    int sasl_failures;  /* 904s so far: GW_SASL_FAILURES_MAX closes */
+    enum gw_held held;  /* a login verdict waiting for its address */
+    bool sendq_full;    /* over the hard limit: closed before the
+                           loop sleeps (gw_ircd__on_prepare) */
+    uint64_t mark;      /* send_peers() generation: already sent to */
+    char *account;      /* SASL authcid, for account-tag/extended-join;
+                           the user's name when user_login */
+    bool user_login;    /* signed in as a [user] (per-person logins) */
+    bool admin;         /* may manage accounts and users */
+    struct gw_users_check *check; /* the password check in flight */
+    struct gw_tls_conn *tls;      /* NULL on plaintext listeners */
+    char *label;                  /* labeled-response: label of the command */
+    struct gw_buf capture;        /* what the labeled command answered */
     bool capturing;
     bool paused, in_throttle, writing, skipping;
     size_t skipped;
@@ -224,6 +230,8 @@ void gw_ircd__really_close(struct gw_client *c);
  * until gw_ircd__auth_ready(c); then gw_ircd__login_resume(c) runs and its
  * lines go on. */
 void gw_ircd__hold(struct gw_client *c, enum gw_held what);
+/* A held client (GW_HELD_CHECK) may go on: its waiting lines run now. */
+void gw_ircd__resume(struct gw_client *c);
 
 /* gw_ircd_reg.c */
 void gw_ircd__send_isupport(struct gw_client *c);

@@ -85,12 +85,110 @@ static bool password_ok(const struct gw_ircd *d, const char *given)
     return a == b && CRYPTO_memcmp(want, given, a) == 0;
 }
 
+/* ---- per-person logins ------------------------------------------------- */
+
+/* Signed in as user name (as defined): sessions of one person are those
+ * signed in as them. */
+static void signed_in_as(struct gw_client *c, const char *name)
+{
+    bool admin = false;
+    char canon[32];
+    if (!gw_users_find(c->d->gw, name, canon, sizeof(canon), &admin))
+        gw_strlcpy(canon, name, sizeof(canon));
+    free(c->account);
+    c->account = gw_xstrdup(canon);
+    c->user_login = true;
+    c->admin = admin;
+    gw_ircd__auth_ok(c);
+}
+
+static void try_register(struct gw_client *c);
+
+static void on_pass_checked(void *arg, int rc, const char *name)
+{
+    struct gw_client *c = arg;
+    c->check = NULL;
+    c->held = GW_HELD_NONE;
+    free(c->pass);
+    c->pass = NULL;
+    if (rc < 0) {
+        gw_ircd__auth_failed(c, "PASS", name);
+        gw_ircd__numeric(c, ERR_PASSWDMISMATCH,
+                         ":Password incorrect (PASS name:password, or SASL "
+                         "PLAIN as name)");
+        gw_ircd__close(c, "Bad password");
+        return;
+    }
+    signed_in_as(c, name);
+    try_register(c);
+    gw_ircd__resume(c);
+}
+
+/*
+ * With [user] sections every connection signs in as a person: SASL PLAIN
+ * as NAME, or PASS NAME:password (the name may be left to USER's: PASS
+ * password alone). True when the check has started (c waits for it) or c
+ * is closed; false when c may register.
+ */
+static bool user_login_needed(struct gw_client *c)
+{
+    if (c->user_login)
+        return false;
+    if (gw_ircd__auth_wait(c, GW_HELD_REGISTER))
+        return true;
+    const char *pw = c->pass != NULL ? c->pass : "";
+    char name[64];
+    const char *colon = strchr(pw, ':');
+    if (colon != NULL && (size_t)(colon - pw) < sizeof(name)) {
+        memcpy(name, pw, (size_t)(colon - pw));
+        name[colon - pw] = '\0';
+        pw = colon + 1;
+    } else {
+        gw_strlcpy(name, c->user, sizeof(name));
+    }
+    if (c->pass == NULL ||
+        gw_users_check(c->d->gw, name, pw, on_pass_checked, c, &c->check) < 0) {
+        gw_ircd__auth_failed(c, c->pass ? "PASS" : "no PASS", name);
+        gw_ircd__numeric(c, ERR_PASSWDMISMATCH,
+                         ":Password incorrect (sign in as a person: PASS "
+                         "name:password, or SASL PLAIN as name)");
+        gw_ircd__close(c, "Bad password");
+        return true;
+    }
+    c->held = GW_HELD_CHECK;
+    return true;
+}
+
+/* A nick held by a registered client signed in as someone else is not
+ * this one's: 433, as any server says, and registration waits for
+ * another NICK. */
+static bool nick_is_someone_elses(struct gw_client *c)
+{
+    for (struct gw_client *o = c->d->clients; o; o = o->next) {
+        if (o == c || !o->registered || o->closing ||
+            gw_strcasecmp(o->nick, c->nick) != 0)
+            continue;
+        if (!c->user_login || !o->user_login ||
+            gw_strcasecmp(o->account, c->account) != 0) {
+            gw_ircd__numeric(c, ERR_NICKNAMEINUSE,
+                             "%s :Nickname is already in use", c->nick);
+            c->has_nick = false;
+            return true;
+        }
+    }
+    return false;
+}
+
 static void try_register(struct gw_client *c)
 {
     struct gw_ircd *d = c->d;
-    if (c->registered || !c->has_nick || !c->has_user || c->cap_negotiating)
+    if (c->registered || !c->has_nick || !c->has_user || c->cap_negotiating ||
+        c->held)
         return;
-    if (!c->sasl_ok && d->gw->cfg->password[0]) {
+    if (gw_users_enabled(d->gw)) {
+        if (user_login_needed(c) || nick_is_someone_elses(c))
+            return;
+    } else if (!c->sasl_ok && d->gw->cfg->password[0]) {
         if (gw_ircd__auth_wait(c, GW_HELD_REGISTER))
             return;
         if (!password_ok(d, c->pass)) {
@@ -111,8 +209,10 @@ static void try_register(struct gw_client *c)
     d->nregistered++;
     d->nwaiting--;
     const char *fp = c->tls ? gw_tls_peer_fingerprint(c->tls) : NULL;
-    if (fp && d->gw->cfg->password[0] &&
-        (password_ok(d, c->pass) || (c->sasl_ok && c->account)))
+    if (fp && c->user_login)
+        gw_ircd__certfp_remember(d, fp, c->account);
+    else if (fp && d->gw->cfg->password[0] &&
+             (password_ok(d, c->pass) || (c->sasl_ok && c->account)))
         gw_ircd__certfp_remember(d, fp, c->account ? c->account : c->nick);
     char date[32];
     gw_format_time(d->gw->started_ms, date, sizeof(date));
@@ -326,6 +426,31 @@ static void sasl_failed(struct gw_client *c, const char *why)
         gw_ircd__close(c, "Too many failed SASL attempts");
 }
 
+static void sasl_logged_in(struct gw_client *c, const char *name)
+{
+    sasl_end(c);
+    c->sasl_ok = true;
+    gw_ircd__numeric(c, RPL_LOGGEDIN,
+                     "%s!%s@%s %s :You are now logged in as %s", c->nick,
+                     c->has_user ? c->user : "*", c->host, name, name);
+    gw_ircd__numeric(c, RPL_SASLSUCCESS, ":SASL authentication successful");
+}
+
+static void on_sasl_checked(void *arg, int rc, const char *name)
+{
+    struct gw_client *c = arg;
+    c->check = NULL;
+    c->held = GW_HELD_NONE;
+    if (rc < 0) {
+        gw_ircd__auth_failed(c, "SASL PLAIN", name);
+        sasl_failed(c, "");
+    } else {
+        signed_in_as(c, name);
+        sasl_logged_in(c, c->account);
+    }
+    gw_ircd__resume(c);
+}
+
 static void sasl_finish(struct gw_client *c)
 {
     unsigned char out[GW_SASL_MAX];
@@ -368,6 +493,22 @@ static void sasl_finish(struct gw_client *c)
         alen = sizeof(authcid) - 1;
     memcpy(authcid, z1 + 1, alen);
     authcid[alen] = '\0';
+    if (gw_users_enabled(c->d->gw)) {
+        /* A person's password: checked off the loop, the client held. */
+        int rc = strlen(pass) == plen
+                     ? gw_users_check(c->d->gw, authcid, pass, on_sasl_checked,
+                                      c, &c->check)
+                     : UV_EINVAL;
+        OPENSSL_cleanse(pass, sizeof(pass));
+        OPENSSL_cleanse(out, sizeof(out));
+        if (rc < 0) {
+            gw_ircd__auth_failed(c, "SASL PLAIN", authcid);
+            sasl_failed(c, "");
+        } else {
+            c->held = GW_HELD_CHECK;
+        }
+        return;
+    }
     bool ok = strlen(pass) == plen && password_ok(c->d, pass);
     OPENSSL_cleanse(pass, sizeof(pass));
     OPENSSL_cleanse(out, sizeof(out));
@@ -379,15 +520,9 @@ static void sasl_finish(struct gw_client *c)
     }
     if (c->d->gw->cfg->password[0])
         gw_ircd__auth_ok(c);
-    sasl_end(c);
-    c->sasl_ok = true;
     free(c->account);
     c->account = gw_xstrdup(authcid[0] ? authcid : c->nick);
-    gw_ircd__numeric(
-        c, RPL_LOGGEDIN, "%s!%s@%s %s :You are now logged in as %s", c->nick,
-        c->has_user ? c->user : "*", c->host, authcid[0] ? authcid : c->nick,
-        authcid[0] ? authcid : c->nick);
-    gw_ircd__numeric(c, RPL_SASLSUCCESS, ":SASL authentication successful");
+    sasl_logged_in(c, c->account);
 }
 
 void gw_ircd__cmd_authenticate(struct gw_client *c, struct gw_irc_msg *m)
@@ -430,13 +565,18 @@ void gw_ircd__cmd_authenticate(struct gw_client *c, struct gw_irc_msg *m)
                               : " (no client certificate)");
             return;
         }
-        c->sasl_ok = true;
-        free(c->account);
-        c->account = gw_xstrdup(account);
-        gw_ircd__numeric(
-            c, RPL_LOGGEDIN, "%s!%s@%s %s :You are now logged in as %s",
-            c->nick, c->has_user ? c->user : "*", c->host, account, account);
-        gw_ircd__numeric(c, RPL_SASLSUCCESS, ":SASL authentication successful");
+        bool users = gw_users_enabled(c->d->gw);
+        if (users && !gw_users_find(c->d->gw, account, NULL, 0, NULL)) {
+            sasl_failed(c, " (that certificate's person signs in no more)");
+            return;
+        }
+        if (users) {
+            signed_in_as(c, account);
+        } else {
+            free(c->account);
+            c->account = gw_xstrdup(account);
+        }
+        sasl_logged_in(c, c->account);
         return;
     }
     size_t len = strlen(arg);

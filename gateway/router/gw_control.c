@@ -11,6 +11,7 @@
 #include "gw_gateway.h"
 #include "gw_router_int.h"
 #include "gw_store.h"
+#include "gw_users.h"
 
 struct ctl {
     struct gw_router *r;
@@ -63,6 +64,11 @@ static const struct help helps[] = {
      "CODE'"},
     {"account code", "account code NAME CODE",
      "finish the OAuth sign-in with the code the server showed"},
+    {"user", "user list|add|passwd|del ...",
+     "who may sign in (per-person logins): 'user add NAME PASSWORD "
+     "[admin]', 'user passwd [NAME] PASSWORD', 'user del NAME'; each signs "
+     "in with SASL PLAIN as NAME or PASS NAME:password. The first user "
+     "added is an admin; only admins change accounts and users"},
     {"status", "status",
      "per account: signed in as, streaming or polling, "
      "last event, rate limit left, outbox depth"},
@@ -107,7 +113,7 @@ static void cmd_help(struct ctl *x, const char *topic)
     say(x, "Commands here (no '!' needed): help [COMMAND], account list, "
            "account add NAME NETWORK ..., account set NAME KEY VALUE, account "
            "del NAME, account on|off NAME, account login NAME, account code "
-           "NAME CODE, status, outbox, retry ID.");
+           "NAME CODE, user list|add|passwd|del, status, outbox, retry ID.");
     say(x, "In account channels: !re REF text, 'nick: text', !post, !dm, "
            "!fav, !boost, !delete, !undo, !cw, !thread, !open, !who, !follow, "
            "!claim, !done, !pending, !history, !help.");
@@ -180,6 +186,27 @@ bool gw_router_mask(struct gw_router *r, const char *place, const char *text,
         return false;
     if (text[s] == '!')
         s++;
+    if (word_is(text, s, e, "user") || word_is(text, s, e, "users")) {
+        /* "user add NAME PASSWORD [admin]", "user passwd [NAME] PASSWORD":
+         * the password is the word after the name, or the only one. */
+        size_t vs, ve, ws, we;
+        if (!word_at(text, &pos, &s, &e))
+            return false;
+        bool add = word_is(text, s, e, "add");
+        if (!add && !word_is(text, s, e, "passwd"))
+            return false;
+        if (!word_at(text, &pos, &vs, &ve))
+            return false;
+        if (word_at(text, &pos, &ws, &we)) {
+            vs = ws;
+            ve = we;
+        } else if (add) {
+            return false;
+        }
+        put(masked, size, &n, text, vs, true);
+        put(masked, size, &n, text + ve, strlen(text + ve), false);
+        return true;
+    }
     if (!word_is(text, s, e, "account") && !word_is(text, s, e, "acc"))
         return false;
     if (!word_at(text, &pos, &s, &e))
@@ -658,12 +685,17 @@ void gw__control_command(struct gw_router *r, const struct gw_speaker *sp,
     gw_strlower(cmd);
     if (strcmp(cmd, "help") == 0) {
         cmd_help(&x, rest);
+    } else if (strcmp(cmd, "user") == 0 || strcmp(cmd, "users") == 0) {
+        gw__users_command(r, sp, place, rest);
     } else if (strcmp(cmd, "account") == 0 || strcmp(cmd, "acc") == 0) {
         char *sub = gw_next_word(&rest);
         if (sub == NULL)
             sub = "list";
         gw_strlower(sub);
-        if (strcmp(sub, "list") == 0)
+        if (strcmp(sub, "list") != 0 && !sp->admin && gw_users_enabled(r->gw))
+            say(&x, "only an admin may change accounts (ask one: 'user "
+                    "list' says who)");
+        else if (strcmp(sub, "list") == 0)
             account_list(&x);
         else if (strcmp(sub, "add") == 0)
             account_add(&x, rest);

@@ -45,6 +45,7 @@ struct gw_speaker {
     const char *person; /* their name: who asked, claimed, answered */
     const char *prefix; /* nick!user@host, as their lines are kept */
     const char *reader; /* their read position, NULL for none */
+    bool admin;         /* may manage accounts and users */
 };
 
 /* What they said. */

@@ -267,6 +267,10 @@ void gw__inbox_seat(struct gw_router *r, struct gw_account *a,
                     struct gw_frontend *only);
 void gw__inbox_free(struct gw_router *r);
 
+/* gw_logins.c: "user list|add|passwd|del ..." (rest after "user"). */
+void gw__users_command(struct gw_router *r, const struct gw_speaker *sp,
+                       const char *place, char *rest);
+
 /* gw_control.c: a command line typed in the control channel or a query
  * with the bot (place says which). */
 void gw__control_command(struct gw_router *r, const struct gw_speaker *sp,

@@ -270,8 +270,8 @@ START_TEST(test_playback_keeps_dms_their_writers)
     wait_actions(1);
     testnet_answer(tn, 0, GW_ACT_OK, NULL);
     testgw_run(&g, 0);
-    struct gw_speaker sp = {&g.front.fe, NULL, "newbie", "newbie!n@h",
-                            "newbie/newbie"};
+    struct gw_speaker sp = {&g.front.fe,     NULL, "newbie", "newbie!n@h",
+                            "newbie/newbie", false};
     gw_router_arrived(g.gw.router, &sp);
     bool saw_bot = false;
     for (int i = 0; i < g.front.nreplayed; i++) {
@@ -284,8 +284,8 @@ START_TEST(test_playback_keeps_dms_their_writers)
     ck_assert(saw_bot);
     /* Ann herself gets her own line back. */
     int before = g.front.nreplayed;
-    struct gw_speaker ann = {&g.front.fe, NULL, "ann", "ann!ann@127.0.0.1",
-                             "ann/ann2"};
+    struct gw_speaker ann = {&g.front.fe,         NULL,       "ann",
+                             "ann!ann@127.0.0.1", "ann/ann2", false};
     gw_router_arrived(g.gw.router, &ann);
     bool own = false;
     for (int i = before; i < g.front.nreplayed; i++)

@@ -562,8 +562,8 @@ START_TEST(test_catch_up_on_arrival)
     ck_assert_int_eq(testnet_deliver(tn, GW_EV_DM, "d", "bob@y.org", "dm"), 0);
     testgw_run(&g, 0);
     testgw_say(&g, "you", "bob", "my answer");
-    struct gw_speaker sp = {&g.front.fe, NULL, "you", "you!you@127.0.0.1",
-                            "you/you"};
+    struct gw_speaker sp = {&g.front.fe,         NULL,      "you",
+                            "you!you@127.0.0.1", "you/you", false};
     gw_router_arrived(g.gw.router, &sp);
     ck_assert_int_ge(g.front.nreplayed, 3);
     bool seen_mention = false, seen_answer = false;
@@ -593,8 +593,8 @@ START_TEST(test_read_position_moves_with_lines)
     struct testnet *tn = testgw_net(&g, "t");
     g.front.readers[0] = "you/you";
     mention_from(tn, "1", "alice@x.org", "live", NULL, 0, NULL, GW_AUD_PUBLIC);
-    struct gw_speaker sp = {&g.front.fe, NULL, "you", "you!you@127.0.0.1",
-                            "you/you"};
+    struct gw_speaker sp = {&g.front.fe,         NULL,      "you",
+                            "you!you@127.0.0.1", "you/you", false};
     gw_router_arrived(g.gw.router, &sp);
     ck_assert_int_eq(g.front.nreplayed, 0);
 }
@@ -650,6 +650,14 @@ START_TEST(test_secrets_are_masked)
                      "account set t token=********");
     ck_assert_str_eq(masked("&parley", "account add w test token abc x=1"),
                      "account add w test token ******** x=1");
+    /* A person's password, added or changed. */
+    ck_assert_str_eq(masked("&parley", "user add bob hunter2 admin"),
+                     "user add bob ******** admin");
+    ck_assert_str_eq(masked("parley", "user passwd hunter2"),
+                     "user passwd ********");
+    ck_assert_str_eq(masked("&parley", "user passwd bob hunter2"),
+                     "user passwd bob ********");
+    ck_assert_str_eq(masked("&parley", "user del bob"), "-");
     /* Nothing secret, nothing masked; removing a token shows nothing. */
     ck_assert_str_eq(masked("&parley", "account set t poll_seconds 60"), "-");
     ck_assert_str_eq(masked("&parley", "account set t token"), "-");
