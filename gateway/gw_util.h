@@ -94,6 +94,18 @@ int gw_random_hex(char *buf, size_t size);
 uint32_t gw_random_below(uint32_t n);
 
 /*
+ * HMAC-SHA256 of msg under key, as 64 lowercase hex characters and a NUL
+ * in out (65 bytes): webhook signatures (LinkedIn's X-LI-Signature and
+ * challengeResponse, Meta's X-Hub-Signature-256).
+ */
+#define GW_HMAC_HEX_SIZE 65
+void gw_hmac_sha256_hex(const void *key, size_t keylen, const void *msg,
+                        size_t msglen, char out[GW_HMAC_HEX_SIZE]);
+/* Equal strings, compared in a time that does not depend on where they
+ * differ (a received signature against the one computed). */
+bool gw_secret_eq(const char *a, const char *b);
+
+/*
  * Exponential back-off with jitter: steps from min_ms doubling up to
  * max_ms, each delay drawn between 3/4 and 5/4 of its step, so that many
  * accounts that failed together do not all come back at the same moment.

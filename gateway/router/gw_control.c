@@ -113,10 +113,11 @@ static void cmd_help(struct ctl *x, const char *topic)
            "!claim, !done, !pending, !help.");
 }
 
+/* Tokens of every kind (token, refresh_token, ...) are secrets too. */
 static bool secret_key(const char *key)
 {
-    return strcmp(key, "token") == 0 || strcmp(key, "client_secret") == 0 ||
-           strstr(key, "password") != NULL || strstr(key, "secret") != NULL;
+    return strstr(key, "token") != NULL || strstr(key, "password") != NULL ||
+           strstr(key, "secret") != NULL;
 }
 
 static void account_list(struct ctl *x)
