@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "linkedin.h"
 #include "mastodon.h"
 
 static const struct gw_adapter_ops *const registry[] = {
     &mastodon_ops,
+    &linkedin_ops,
 };
 
 const struct gw_adapter_ops *gw_adapter_at(size_t i)
