@@ -52,7 +52,8 @@ service").
 Test control (thread-safe; also POST /_mock/<name>): add_person,
 add_org_post, add_comment, add_mention, edit_comment, delete_comment,
 add_notification, sunset, expire_token, revoke, add_token, issue_code,
-set_quota, clear_quota, set_refresh_tokens, challenge, webhook_delivery,
+set_quota, clear_quota, set_refresh_tokens, set_token_lifetime, challenge,
+webhook_delivery,
 and from the framework fail, clear_failures, clear_requests.
 State: comments, created, deleted, reactions, notifications, tokens,
 codes, posts, people, sunset_versions (info: token, org_urn, client_id,
@@ -198,7 +199,8 @@ class MockLinkedIn(MockServer):
         "add_person", "add_org_post", "add_comment", "add_mention",
         "edit_comment", "delete_comment", "add_notification", "sunset",
         "expire_token", "revoke", "add_token", "issue_code", "set_quota",
-        "clear_quota", "set_refresh_tokens", "challenge", "webhook_delivery")
+        "clear_quota", "set_refresh_tokens", "set_token_lifetime",
+        "challenge", "webhook_delivery")
     STATE = MockServer.STATE + (
         "comments", "created", "deleted", "reactions", "notifications",
         "tokens", "codes", "posts", "people", "sunset_versions")
@@ -222,6 +224,7 @@ class MockLinkedIn(MockServer):
         self.client_secret = client_secret
         self.redirect_uris = [redirect_uri]
         self.refresh_tokens = refresh_tokens
+        self.token_lifetime = TOKEN_LIFETIME_S
         self.token = token
         self._seq = 7300000000000000000
         self._note_seq = 5600000000
@@ -434,8 +437,13 @@ class MockLinkedIn(MockServer):
         self.refresh_tokens = bool(enabled)
         return self.refresh_tokens
 
+    def set_token_lifetime(self, seconds=TOKEN_LIFETIME_S):
+        """expires_in of the tokens issued from now on."""
+        self.token_lifetime = int(seconds)
+        return self.token_lifetime
+
     def issue_code(self, state="", redirect_uri=None, scope=None,
-                   lifetime=TOKEN_LIFETIME_S):
+                   lifetime=None):
         """What the browser step yields: a code for the app (as if an
         administrator had signed in and allowed it)."""
         code = "code-" + secrets.token_hex(8)
@@ -444,7 +452,7 @@ class MockLinkedIn(MockServer):
                 "redirect_uri": redirect_uri or self.redirect_uris[0],
                 "scope": sorted(scope or SCOPES_NEEDED), "state": state,
                 "expires_at": time.time() + CODE_LIFETIME_S, "used": False,
-                "lifetime": lifetime}
+                "lifetime": lifetime or self.token_lifetime}
         return code
 
     def set_quota(self, resource, remaining=0):
@@ -926,7 +934,7 @@ class MockLinkedIn(MockServer):
             raise _oauth_err(401, "invalid_client",
                              "Client authentication failed")
         grant = form.get("grant_type")
-        lifetime = TOKEN_LIFETIME_S
+        lifetime = self.token_lifetime
         scopes = SCOPES_NEEDED
         if grant == "authorization_code":
             with self._lock:

@@ -362,6 +362,21 @@ char *linkedin_little_text(const char *s)
     return b.data != NULL ? gw_buf_steal(&b) : gw_xstrdup("");
 }
 
+void linkedin_strip_mention(char *text, const char *name)
+{
+    size_t n = name != NULL ? strlen(name) : 0;
+    if (text == NULL || n == 0 || text[0] != '@' ||
+        strncmp(text + 1, name, n) != 0)
+        return;
+    const char *rest = text + 1 + n;
+    if (*rest != '\0' && *rest != ' ' && *rest != '\n' && *rest != ',' &&
+        *rest != ':')
+        return; /* "@Acme Labs" is not "@Acme" */
+    while (*rest == ' ' || *rest == ',' || *rest == ':')
+        rest++;
+    memmove(text, rest, strlen(rest) + 1);
+}
+
 /* ---- people ---------------------------------------------------------------
  */
 

@@ -159,6 +159,10 @@ void linkedin_item_free(struct linkedin_item *it);
  * dropped. Never NULL. */
 char *linkedin_little_text(const char *s);
 
+/* Drop a leading "@name" (the Page's own, which every mention of it
+ * starts with) and the spaces after it, in place. */
+void linkedin_strip_mention(char *text, const char *name);
+
 /* Who wrote something: a person or an organization. */
 struct linkedin_person {
     char *urn;

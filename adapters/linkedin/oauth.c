@@ -243,15 +243,14 @@ static void warn_once_a_day(struct linkedin *m, const char *what, int64_t ends)
     }
     free(last);
     linkedin_format_day(ends, day, sizeof(day));
-    long days = (long)((ends - now) / DAY_MS);
+    long days = (long)((ends - now + DAY_MS - 1) / DAY_MS);
+    char in[32] = "in less than a day";
+    if (days > 1)
+        snprintf(in, sizeof(in), "in %ld days", days);
     gw_ad_notice(m->ad,
                  "%s ends on %s (%s): run \"account login %s\" before then, "
                  "as an administrator of the Page",
-                 what, day,
-                 days <= 0   ? "today"
-                 : days == 1 ? "in a day"
-                             : "in a few days",
-                 linkedin__name(m));
+                 what, day, in, linkedin__name(m));
     gw_ad_cursor_set(m->ad, "expiry_warned", today);
 }
 

@@ -221,8 +221,13 @@ static enum gw_event_kind kind_of(const struct linkedin *m,
 static void deliver_job(struct linkedin *m, const struct linkedin_person *who)
 {
     const struct linkedin_note *n = &m->queue[m->iqueue];
+    enum gw_event_kind kind = kind_of(m, n, &m->job);
+    /* In the Page's own inbox its name in front of every mention says
+     * nothing and buries the text. */
+    if (kind == GW_EV_MENTION)
+        linkedin_strip_mention(m->job.text, m->me_name);
     struct linkedin_event e;
-    linkedin_item_event(&m->job, kind_of(m, n, &m->job), who, &e);
+    linkedin_item_event(&m->job, kind, who, &e);
     int rc = gw_ad_deliver(m->ad, &e.ev);
     linkedin_event_free(&e);
     if (rc < 0) {
@@ -470,8 +475,12 @@ static void on_page(struct linkedin *m, struct lcall *c,
     if (!m->polling)
         return;
     if (linkedin__account_trouble(m, c, r)) {
-        if (r->status == 429)
-            fetch_page(m); /* waits in the runtime for the next probe */
+        if (r->status == 429) {
+            /* The probe is a new run: its window ends when it is sent. */
+            int64_t until = linkedin__held_until(m, FAM_NOTES);
+            linkedin__poll_stop(m);
+            linkedin__poll_later(m, (long)(until - gw_now_ms()));
+        }
         return;
     }
     if (r->error != 0 || r->status < 200 || r->status >= 300) {
