@@ -123,9 +123,9 @@ def test_comment_and_mention_arrive_from_their_authors(parley_factory, li):
 
 
 def test_reply_to_a_comment_is_nested_under_it(parley_factory, li):
+    com = li.add_comment("Jane Doe", "can I get the slides?")
     p = start(parley_factory, li)
     c = connect(p)
-    com = li.add_comment("Jane Doe", "can I get the slides?")
     ref = ref_of(expect_post(c, "can I get the slides?"))
     c.say("#li", "jane-doe: here they are, @jane-doe https://example.org/s")
     assert li.wait_for(lambda: li.created, timeout=15)
@@ -162,9 +162,9 @@ def test_reply_to_a_comment_is_nested_under_it(parley_factory, li):
 
 
 def test_comment_on_a_post_that_mentions_the_page(parley_factory, li):
+    men = li.add_mention("John Roe", "shout-out to the team")
     p = start(parley_factory, li)
     c = connect(p)
-    men = li.add_mention("John Roe", "shout-out to the team")
     ref = ref_of(expect_post(c, "shout-out to the team"))
     c.say("#li", "!re %s thank you John" % ref)
     assert li.wait_for(lambda: li.created, timeout=15)
@@ -176,9 +176,9 @@ def test_comment_on_a_post_that_mentions_the_page(parley_factory, li):
 
 
 def test_like_unlike_and_delete_own_comment(parley_factory, li):
+    com = li.add_comment("Jane Doe", "like me")
     p = start(parley_factory, li)
     c = connect(p)
-    com = li.add_comment("Jane Doe", "like me")
     ref = ref_of(expect_post(c, "like me"))
     c.say("#li", "!fav %s" % ref)
     assert li.wait_for(lambda: [li.org_urn, com["commentUrn"]] in
@@ -196,9 +196,9 @@ def test_like_unlike_and_delete_own_comment(parley_factory, li):
 
 
 def test_edits_and_deletes_show_as_notices(parley_factory, li):
+    com = li.add_comment("Jane Doe", "grate work")
     p = start(parley_factory, li)
     c = connect(p)
-    com = li.add_comment("Jane Doe", "grate work")
     ref = ref_of(expect_post(c, "grate work"))
     li.edit_comment(com["commentUrn"], "great work")
     edit = expect_notice(c, "edited:")
@@ -281,9 +281,9 @@ def test_429_holds_the_family_and_probes(parley_factory, li):
 
 
 def test_expired_token_says_so_and_waits(parley_factory, li):
+    com = li.add_comment("Jane Doe", "before expiry")
     p = start(parley_factory, li)
     c = connect(p)
-    com = li.add_comment("Jane Doe", "before expiry")
     ref = ref_of(expect_post(c, "before expiry"))
     li.expire_token()
     note = expect_control(c, "LinkedIn refused the token", timeout=20)
@@ -319,9 +319,9 @@ def test_sunset_version_is_named_and_stops_everything(parley_factory, li):
 
 
 def test_dm_is_refused_with_the_reason(parley_factory, li):
+    li.add_comment("Jane Doe", "hello there")
     p = start(parley_factory, li)
     c = connect(p)
-    li.add_comment("Jane Doe", "hello there")
     expect_post(c, "hello there")
     c.say("#li", "!dm jane-doe hi in private")
     note = expect_notice(c, "linkedin cannot dm")
@@ -396,9 +396,9 @@ def test_sign_in_with_oauth_and_expiry_warning(parley_factory, li):
 
 
 def test_maybe_sent_reply_is_looked_for_not_doubled(parley_factory, li):
+    com = li.add_comment("Jane Doe", "one answer please")
     p = start(parley_factory, li)
     c = connect(p)
-    com = li.add_comment("Jane Doe", "one answer please")
     ref = ref_of(expect_post(c, "one answer please"))
     # Made, but the answer is cut: Parley cannot know; it looks first.
     li.fail(r"/rest/socialActions/.*/comments$", action="partial", cut=5,
@@ -421,9 +421,6 @@ def test_maybe_sent_reply_is_looked_for_not_doubled(parley_factory, li):
 
 
 def test_hostile_notifications_and_text(parley_factory, li):
-    p = start(parley_factory, li)
-    c = connect(p)
-    wait_signed_in(li)
     li.add_notification({"notificationId": "not a number",
                          "action": "COMMENT"})
     li.add_notification({"notificationId": 1, "action": "COMMENT",
@@ -433,6 +430,8 @@ def test_hostile_notifications_and_text(parley_factory, li):
                          "lastModifiedAt": int(time.time() * 1000)})
     li.add_comment("Eve Vil", "hi\r\nPRIVMSG #li :pwned\r\n\x03" "4red\x02")
     li.add_comment("Jane Doe", "end marker")
+    p = start(parley_factory, li)
+    c = connect(p)
     expect_post(c, "end marker", timeout=20)
     lines = c.lines
     assert not any(m.command == "PRIVMSG" and m.params[-1] == "pwned"
