@@ -222,6 +222,9 @@ int linkedin_notes_page(const cJSON *page, struct linkedin_note **notes,
 /* ---- comments and posts --------------------------------------------------
  */
 
+static size_t mention_template(const char *s, const char **name,
+                               size_t *namelen);
+
 void linkedin_item_free(struct linkedin_item *it)
 {
     if (it == NULL)
@@ -272,7 +275,26 @@ int linkedin_comment_parse(const cJSON *c, struct linkedin_item *out)
     return 0;
 }
 
-int linkedin_post_parse(const cJSON *p, struct linkedin_item *out)
+/* commentary without a leading "@[...](me)" and the spaces after it. */
+static const char *after_me(const char *s, const char *me)
+{
+    const char *name;
+    size_t namelen, n;
+    if (s == NULL || me == NULL ||
+        (n = mention_template(s, &name, &namelen)) == 0)
+        return s;
+    size_t ml = strlen(me);
+    const char *urn = s + 2 + namelen + 2; /* past "@[", the name, "](" */
+    if ((size_t)(s + n - 1 - urn) != ml || strncmp(urn, me, ml) != 0)
+        return s;
+    s += n;
+    while (*s == ' ' || *s == ',' || *s == ':')
+        s++;
+    return s;
+}
+
+int linkedin_post_parse(const cJSON *p, const char *me,
+                        struct linkedin_item *out)
 {
     memset(out, 0, sizeof(*out));
     const char *urn = json_urn(p, "id");
@@ -284,7 +306,8 @@ int linkedin_post_parse(const cJSON *p, struct linkedin_item *out)
     out->urn = gw_xstrdup(urn);
     out->object = gw_xstrdup(urn);
     out->actor = gw_xstrdup(author);
-    char *plain = linkedin_little_text(gw_json_str(p, "commentary"));
+    char *plain =
+        linkedin_little_text(after_me(gw_json_str(p, "commentary"), me));
     out->text = clean_text(plain);
     free(plain);
     out->created_ms = json_ms(p, "createdAt");
@@ -360,21 +383,6 @@ char *linkedin_little_text(const char *s)
         }
     }
     return b.data != NULL ? gw_buf_steal(&b) : gw_xstrdup("");
-}
-
-void linkedin_strip_mention(char *text, const char *name)
-{
-    size_t n = name != NULL ? strlen(name) : 0;
-    if (text == NULL || n == 0 || text[0] != '@' ||
-        strncmp(text + 1, name, n) != 0)
-        return;
-    const char *rest = text + 1 + n;
-    if (*rest != '\0' && *rest != ' ' && *rest != '\n' && *rest != ',' &&
-        *rest != ':')
-        return; /* "@Acme Labs" is not "@Acme" */
-    while (*rest == ' ' || *rest == ',' || *rest == ':')
-        rest++;
-    memmove(text, rest, strlen(rest) + 1);
 }
 
 /* ---- people ---------------------------------------------------------------

@@ -150,18 +150,17 @@ struct linkedin_item {
 /* A Comment object to an item: 0 or UV_EINVAL (no commentUrn or id, no
  * actor, no message). out is always initialised. */
 int linkedin_comment_parse(const cJSON *c, struct linkedin_item *out);
-/* A Post (GET /rest/posts/{urn}) to an item: 0 or UV_EINVAL. */
-int linkedin_post_parse(const cJSON *p, struct linkedin_item *out);
+/* A Post (GET /rest/posts/{urn}) to an item: 0 or UV_EINVAL. A mention of
+ * me (a URN) in front of the text is dropped: in my own inbox it says
+ * nothing and buries the text. */
+int linkedin_post_parse(const cJSON *p, const char *me,
+                        struct linkedin_item *out);
 void linkedin_item_free(struct linkedin_item *it);
 
 /* Posts API "little text" to plain text: "@[Name](urn:li:...)" becomes
  * "@Name", "{hashtag|\#|tag}" becomes "#tag", backslash escapes are
  * dropped. Never NULL. */
 char *linkedin_little_text(const char *s);
-
-/* Drop a leading "@name" (the Page's own, which every mention of it
- * starts with) and the spaces after it, in place. */
-void linkedin_strip_mention(char *text, const char *name);
 
 /* Who wrote something: a person or an organization. */
 struct linkedin_person {

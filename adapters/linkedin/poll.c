@@ -222,10 +222,6 @@ static void deliver_job(struct linkedin *m, const struct linkedin_person *who)
 {
     const struct linkedin_note *n = &m->queue[m->iqueue];
     enum gw_event_kind kind = kind_of(m, n, &m->job);
-    /* In the Page's own inbox its name in front of every mention says
-     * nothing and buries the text. */
-    if (kind == GW_EV_MENTION)
-        linkedin_strip_mention(m->job.text, m->me_name);
     struct linkedin_event e;
     linkedin_item_event(&m->job, kind, who, &e);
     int rc = gw_ad_deliver(m->ad, &e.ev);
@@ -384,7 +380,7 @@ static void on_item(struct linkedin *m, struct lcall *c,
     const struct linkedin_note *n = &m->queue[m->iqueue];
     cJSON *j = linkedin__body(r);
     int rc = n->action == LINKEDIN_SHARE_MENTION
-                 ? linkedin_post_parse(j, &m->job)
+                 ? linkedin_post_parse(j, m->org, &m->job)
                  : linkedin_comment_parse(j, &m->job);
     cJSON_Delete(j);
     if (rc < 0) {
