@@ -454,11 +454,13 @@ static void queue_add(struct linkedin *m, struct linkedin_note *notes, int n)
     /* What was handled before this page stays handled. */
     int keep = m->nqueue - m->iqueue;
     struct linkedin_note *q = gw_xcalloc((size_t)(keep + n) + 1, sizeof(*q));
-    memcpy(q, m->queue + m->iqueue, sizeof(*q) * (size_t)keep);
+    if (keep > 0)
+        memcpy(q, m->queue + m->iqueue, sizeof(*q) * (size_t)keep);
     for (int i = 0; i < m->iqueue; i++)
         linkedin_note_free(&m->queue[i]);
     free(m->queue);
-    memcpy(q + keep, notes, sizeof(*q) * (size_t)n);
+    if (n > 0)
+        memcpy(q + keep, notes, sizeof(*q) * (size_t)n);
     free(notes);
     m->queue = q;
     m->nqueue = keep + n;
