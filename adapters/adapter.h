@@ -386,6 +386,13 @@ typedef void (*gw_ad_timer_cb)(struct gw_adapter *ad, void *arg);
 struct gw_ad_timer *gw_ad_timer_start(struct gw_adapter *ad, uint64_t ms,
                                       gw_ad_timer_cb cb, void *arg);
 void gw_ad_timer_stop(struct gw_ad_timer *t);
+/* The same for a timer kept in a slot of the adapter's: set stops the one
+ * there and starts a new one (NULL after a stop); clear stops it and sets
+ * the slot to NULL. A callback that runs should clear its own slot first
+ * (set it to NULL): the timer is gone once it has run. */
+void gw_ad_timer_set(struct gw_adapter *ad, struct gw_ad_timer **slot,
+                     uint64_t ms, gw_ad_timer_cb cb, void *arg);
+void gw_ad_timer_clear(struct gw_ad_timer **slot);
 
 /* ---- the networks this build knows (adapters/registry.c) --------------- */
 

@@ -57,6 +57,13 @@ char *gw_xstrndup(const char *s, size_t n)
     return p;
 }
 
+void gw_xreplace(char **slot, const char *value)
+{
+    char *v = value != NULL ? gw_xstrdup(value) : NULL;
+    free(*slot);
+    *slot = v;
+}
+
 char *gw_xasprintf(const char *fmt, ...)
 {
     va_list ap, ap2;

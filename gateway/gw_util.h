@@ -29,6 +29,9 @@ char *gw_xstrdup(const char *s);
 char *gw_xstrndup(const char *s, size_t n);
 /* printf into a new string; the caller frees it. */
 char *gw_xasprintf(const char *fmt, ...) GW_PRINTF(1, 2);
+/* Free *slot and put a copy of value there (NULL: nothing). value may be
+ * *slot itself or point into it. */
+void gw_xreplace(char **slot, const char *value);
 
 /*
  * A growable byte buffer with a ceiling set at init (curl's dynbuf): an

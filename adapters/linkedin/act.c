@@ -50,14 +50,12 @@ static void act_result(struct linkedin *m, uint64_t token,
                        long retry_ms, const char *result_id,
                        const struct gw_event *created)
 {
-    struct gw_action_result res;
-    memset(&res, 0, sizeof(res));
-    res.status = status;
-    res.message = msg;
-    res.retry_after_ms = retry_ms;
-    res.result_id = result_id;
-    res.created = created;
-    gw_ad_action_done(m->ad, token, &res);
+    gw_ad_action_done(m->ad, token,
+                      &(struct gw_action_result){.status = status,
+                                                 .message = msg,
+                                                 .retry_after_ms = retry_ms,
+                                                 .result_id = result_id,
+                                                 .created = created});
 }
 
 static void act_failed(struct linkedin *m, uint64_t token,
@@ -134,9 +132,9 @@ static void report_comment(struct linkedin *m, uint64_t token,
     if (me == NULL) {
         linkedin_person_fallback(m->org, &fb);
         if (m->me_handle != NULL)
-            linkedin__replace(&fb.handle, m->me_handle);
+            gw_xreplace(&fb.handle, m->me_handle);
         if (m->me_name != NULL)
-            linkedin__replace(&fb.name, m->me_name);
+            gw_xreplace(&fb.name, m->me_name);
         me = &fb;
     }
     struct linkedin_event e;

@@ -40,26 +40,6 @@ const char *linkedin__name(const struct linkedin *m)
     return m->ad->name != NULL ? m->ad->name : "linkedin";
 }
 
-void linkedin__replace(char **slot, const char *value)
-{
-    char *v = value != NULL ? gw_xstrdup(value) : NULL;
-    free(*slot);
-    *slot = v;
-}
-
-void linkedin__timer_stop(struct gw_ad_timer **slot)
-{
-    gw_ad_timer_stop(*slot);
-    *slot = NULL;
-}
-
-void linkedin__timer(struct linkedin *m, struct gw_ad_timer **slot, uint64_t ms,
-                     gw_ad_timer_cb cb)
-{
-    linkedin__timer_stop(slot);
-    *slot = gw_ad_timer_start(m->ad, ms, cb, m);
-}
-
 cJSON *linkedin__body(const struct gw_http_response *r)
 {
     if (r == NULL || r->error != 0 || r->body == NULL || r->body_len == 0)
@@ -210,14 +190,13 @@ void linkedin__signed_out(struct linkedin *m, const char *why)
         return;
     m->signed_out = true;
     m->signed_in = false;
-    linkedin__timer_stop(&m->t_signin);
+    gw_ad_timer_clear(&m->t_signin);
     linkedin__poll_stop(m);
     gw_ad_detail(m->ad, "%s", why);
     char *nr = gw_xasprintf("%s; run account login %s", why, linkedin__name(m));
     gw_ad_not_ready(m->ad, true, nr);
     free(nr);
-    gw_ad_notice(m->ad, "%s; run \"account login %s\" to sign in again", why,
-                 linkedin__name(m));
+    gw_ad_notice(m->ad, "%s; run \"account login %s\"", why, linkedin__name(m));
 }
 
 static void signin_start(struct linkedin *m);
@@ -247,7 +226,7 @@ static void version_refused(struct linkedin *m,
     gw_ad_notice(m->ad, "%s; nothing is read or sent until then", why);
     free(why);
     free(err);
-    linkedin__timer(m, &m->t_signin, VERSION_RETRY_MS, on_t_signin);
+    gw_ad_timer_set(m->ad, &m->t_signin, VERSION_RETRY_MS, on_t_signin, m);
 }
 
 bool linkedin__account_trouble(struct linkedin *m, struct lcall *c,
@@ -291,8 +270,9 @@ static void signin_retry(struct linkedin *m, const char *why)
     /* Loud at first (someone may be watching), then ever more rarely. */
     if ((m->signin_failures & (m->signin_failures - 1)) == 0)
         gw_ad_notice(m->ad, "cannot sign in: %s; retrying", why);
-    linkedin__timer(m, &m->t_signin,
-                    (uint64_t)gw_backoff_next(&m->signin_backoff), on_t_signin);
+    gw_ad_timer_set(m->ad, &m->t_signin,
+                    (uint64_t)gw_backoff_next(&m->signin_backoff), on_t_signin,
+                    m);
 }
 
 static void on_org(struct linkedin *m, struct lcall *c,
@@ -322,8 +302,8 @@ static void on_org(struct linkedin *m, struct lcall *c,
     if (linkedin_person_parse(j, m->org, &org) < 0)
         linkedin_person_fallback(m->org, &org);
     cJSON_Delete(j);
-    linkedin__replace(&m->me_name, org.name);
-    linkedin__replace(&m->me_handle, org.handle);
+    gw_xreplace(&m->me_name, org.name);
+    gw_xreplace(&m->me_handle, org.handle);
     linkedin__person_keep(m, &org, false);
     linkedin_person_free(&org);
     m->signed_in = true;
@@ -344,7 +324,7 @@ static void signin_start(struct linkedin *m)
 {
     if (m->signed_out)
         return;
-    linkedin__timer_stop(&m->t_signin);
+    gw_ad_timer_clear(&m->t_signin);
     char *url = linkedin_restli("%s/rest/organizations/%u", m->api, m->org_id);
     if (linkedin__send(m, linkedin__call(on_org), FAM_READ, "GET", url, NULL) <
         0)
@@ -354,7 +334,7 @@ static void signin_start(struct linkedin *m)
 
 void linkedin__set_token(struct linkedin *m, const char *token)
 {
-    linkedin__replace(&m->token, token);
+    gw_xreplace(&m->token, token);
     free(m->auth_hdr);
     m->auth_hdr = gw_xasprintf("Authorization: Bearer %s", token);
 }
@@ -363,7 +343,7 @@ void linkedin__set_token(struct linkedin *m, const char *token)
 void linkedin__session_restart(struct linkedin *m)
 {
     m->gen++;
-    linkedin__timer_stop(&m->t_signin);
+    gw_ad_timer_clear(&m->t_signin);
     linkedin__poll_stop(m);
     m->signed_in = false;
     m->signed_out = false;
@@ -410,6 +390,8 @@ static char *base_url(const char *v)
     return b;
 }
 
+/* The common keys (streaming, poll_seconds, tls_verify, ...) are checked
+ * by the core already. */
 static int check_setting(const char *key, const char *value, char *err,
                          size_t errlen)
 {
@@ -438,19 +420,14 @@ static int check_setting(const char *key, const char *value, char *err,
             return fail_setting(err, errlen,
                                 "must be printable characters without "
                                 "spaces");
-    } else if (strcmp(key, "streaming") == 0 ||
-               strcmp(key, "tls_verify") == 0) {
-        if (gw_strcasecmp(value, "yes") != 0 && gw_strcasecmp(value, "no") != 0)
-            return fail_setting(err, errlen, "must be yes or no");
-    } else if (strcmp(key, "poll_seconds") == 0) {
-        long v;
-        if (gw_parse_long(value, POLL_MIN_S, POLL_MAX_S, &v) < 0)
+    } else if (strcmp(key, "post_plain") == 0) {
+        if (gw_strcasecmp(value, "yes") == 0 ||
+            gw_strcasecmp(value, "true") == 0 ||
+            gw_strcasecmp(value, "on") == 0 || strcmp(value, "1") == 0)
             return fail_setting(err, errlen,
-                                "must be a whole number of seconds from 5 "
-                                "to 86400");
-    } else if (strcmp(key, "tls_ca") == 0) {
-        if (*value == '\0')
-            return fail_setting(err, errlen, "must name a PEM file");
+                                "post_plain must be no for LinkedIn: Parley "
+                                "answers comments and mentions of a Page, it "
+                                "makes no new posts");
     }
     return 0;
 }
@@ -550,23 +527,11 @@ static int linkedin_start(struct gw_adapter *ad)
     m->expires_ms = setting_ms(ad, "token_expires");
     m->refresh = setting_dup(ad, "refresh_token");
     m->refresh_expires_ms = setting_ms(ad, "refresh_expires");
-    if (token == NULL || *token == '\0') {
-        m->signed_out = true;
-        char *why = gw_xasprintf("not signed in; run account login %s",
-                                 linkedin__name(m));
-        gw_ad_not_ready(ad, true, why);
-        free(why);
-        gw_ad_notice(ad, "not signed in; run \"account login %s\"",
-                     linkedin__name(m));
-        return 0;
-    }
-    if (!gw_printable_word(token, 4096)) {
-        m->signed_out = true;
-        gw_ad_not_ready(ad, true, "the configured token is not valid");
-        gw_ad_notice(ad,
-                     "the configured token has spaces or control "
-                     "characters; run \"account login %s\"",
-                     linkedin__name(m));
+    if (token == NULL || *token == '\0' || !gw_printable_word(token, 4096)) {
+        linkedin__signed_out(m, token == NULL || *token == '\0'
+                                    ? "not signed in"
+                                    : "the token set has spaces or control "
+                                      "characters");
         return 0;
     }
     linkedin__set_token(m, token);

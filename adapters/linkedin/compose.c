@@ -6,6 +6,7 @@
  */
 #include "linkedin.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,17 +209,6 @@ char *linkedin_refresh_form(const char *refresh, const char *client_id,
                            refresh, client_id, client_secret);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A query parameter's value, percent- and '+'-decoded; NULL when absent. */
 static char *query_param(const char *query, const char *name)
 {
@@ -231,9 +221,10 @@ static char *query_param(const char *query, const char *name)
             char *out = gw_xmalloc((size_t)(end - v) + 1);
             size_t j = 0;
             for (const char *q = v; q < end; q++) {
-                if (*q == '%' && end - q > 2 && hexval(q[1]) >= 0 &&
-                    hexval(q[2]) >= 0) {
-                    out[j++] = (char)(hexval(q[1]) * 16 + hexval(q[2]));
+                if (*q == '%' && end - q > 2 && isxdigit((unsigned char)q[1]) &&
+                    isxdigit((unsigned char)q[2])) {
+                    char hex[3] = {q[1], q[2], '\0'};
+                    out[j++] = (char)strtol(hex, NULL, 16);
                     q += 2;
                 } else {
                     out[j++] = *q == '+' ? ' ' : *q;

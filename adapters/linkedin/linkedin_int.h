@@ -113,10 +113,6 @@ struct linkedin {
 
 /* api.c */
 const char *linkedin__name(const struct linkedin *m);
-void linkedin__replace(char **slot, const char *value);
-void linkedin__timer(struct linkedin *m, struct gw_ad_timer **slot, uint64_t ms,
-                     gw_ad_timer_cb cb);
-void linkedin__timer_stop(struct gw_ad_timer **slot);
 struct lcall *linkedin__call(lcall_done_cb done);
 /* Send c (which the request then owns) to the API; < 0 when it could not
  * start, and then c is freed. url is whole (linkedin_restli). */

@@ -89,7 +89,7 @@ static int take_token(struct linkedin *m, const struct gw_http_response *r)
     store_ms(m, "token_expires", t.expires_ms);
     /* A refresh keeps the refresh token unless LinkedIn sends a new one. */
     if (t.refresh != NULL) {
-        linkedin__replace(&m->refresh, t.refresh);
+        gw_xreplace(&m->refresh, t.refresh);
         m->refresh_expires_ms = t.refresh_expires_ms;
         store_setting(m, "refresh_token", t.refresh);
         store_ms(m, "refresh_expires", t.refresh_expires_ms);
@@ -192,7 +192,7 @@ static void on_refresh(struct linkedin *m, struct lcall *c,
     char *err = linkedin_error_text(r);
     char *why = gw_xasprintf("LinkedIn would not renew the sign-in: %s", err);
     /* The refresh token is spent: only a new sign-in helps. */
-    linkedin__replace(&m->refresh, NULL);
+    gw_xreplace(&m->refresh, NULL);
     store_setting(m, "refresh_token", NULL);
     store_setting(m, "refresh_expires", NULL);
     linkedin__signed_out(m, why);
@@ -256,7 +256,7 @@ static void warn_once_a_day(struct linkedin *m, const char *what, int64_t ends)
 
 void linkedin__expiry_check(struct linkedin *m)
 {
-    linkedin__timer_stop(&m->t_expiry);
+    gw_ad_timer_clear(&m->t_expiry);
     if (m->expires_ms <= 0 || m->signed_out)
         return;
     int64_t now = gw_now_ms();
@@ -277,6 +277,6 @@ void linkedin__expiry_check(struct linkedin *m)
     int64_t next = left > WEEK_MS ? left - WEEK_MS : DAY_MS;
     if (next > DAY_MS)
         next = DAY_MS;
-    linkedin__timer(m, &m->t_expiry, (uint64_t)(next > 1000 ? next : 1000),
-                    on_t_expiry);
+    gw_ad_timer_set(m->ad, &m->t_expiry, (uint64_t)(next > 1000 ? next : 1000),
+                    on_t_expiry, m);
 }

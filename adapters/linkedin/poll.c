@@ -109,7 +109,7 @@ static void queue_free(struct linkedin *m)
 void linkedin__poll_stop(struct linkedin *m)
 {
     m->polling = false;
-    linkedin__timer_stop(&m->t_poll);
+    gw_ad_timer_clear(&m->t_poll);
     queue_free(m);
 }
 
@@ -123,7 +123,8 @@ static void on_t_poll(struct gw_adapter *ad, void *arg)
 
 void linkedin__poll_later(struct linkedin *m, long ms)
 {
-    linkedin__timer(m, &m->t_poll, (uint64_t)(ms > 0 ? ms : 0), on_t_poll);
+    gw_ad_timer_set(m->ad, &m->t_poll, (uint64_t)(ms > 0 ? ms : 0), on_t_poll,
+                    m);
 }
 
 static void save_window(struct linkedin *m)
@@ -522,7 +523,7 @@ void linkedin__poll_start(struct linkedin *m)
 {
     if (!m->signed_in || m->signed_out || m->version_bad || m->polling)
         return;
-    linkedin__timer_stop(&m->t_poll);
+    gw_ad_timer_clear(&m->t_poll);
     int64_t now = gw_now_ms();
     int64_t oldest = now - RETENTION_MS + 60000;
     if (m->win.start == 0) {
@@ -554,7 +555,7 @@ void linkedin__notes_take(struct linkedin *m, struct linkedin_note *notes,
     }
     bool idle = !m->polling;
     if (idle) {
-        linkedin__timer_stop(&m->t_poll);
+        gw_ad_timer_clear(&m->t_poll);
         m->polling = true;
         m->poll_end = 0; /* not a window: it does not move */
         m->more_pages = false;

@@ -291,6 +291,19 @@ void gw_ad_timer_stop(struct gw_ad_timer *t)
     uv_close((uv_handle_t *)&t->h, timer_closed);
 }
 
+void gw_ad_timer_clear(struct gw_ad_timer **slot)
+{
+    gw_ad_timer_stop(*slot);
+    *slot = NULL;
+}
+
+void gw_ad_timer_set(struct gw_adapter *ad, struct gw_ad_timer **slot,
+                     uint64_t ms, gw_ad_timer_cb cb, void *arg)
+{
+    gw_ad_timer_clear(slot);
+    *slot = gw_ad_timer_start(ad, ms, cb, arg);
+}
+
 static void internal_timer(struct gw_rt *rt, struct gw_ad_timer **slot,
                            uint64_t ms, void (*fn)(struct gw_rt *rt))
 {

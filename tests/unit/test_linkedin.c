@@ -956,8 +956,11 @@ START_TEST(test_ops)
     ck_assert_int_eq(
         ops->check_setting("client_secret", "a b", err, sizeof(err)),
         UV_EINVAL);
-    ck_assert_int_eq(ops->check_setting("poll_seconds", "4", err, sizeof(err)),
+    ck_assert_int_eq(ops->check_setting("post_plain", "yes", err, sizeof(err)),
                      UV_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "makes no new posts"));
+    ck_assert_int_eq(ops->check_setting("post_plain", "no", err, sizeof(err)),
+                     0);
     bool has_org = false;
     for (const char *const *k = ops->keys; *k != NULL; k++)
         has_org |= strcmp(*k, "organization") == 0;

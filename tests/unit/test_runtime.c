@@ -288,6 +288,44 @@ START_TEST(test_adapter_hold_replaces_a_guess)
 }
 END_TEST
 
+static int timer_runs;
+
+static void on_timer(struct gw_adapter *a, void *arg)
+{
+    (void)a;
+    struct gw_ad_timer **slot = arg;
+    *slot = NULL; /* the timer is gone once it has run */
+    timer_runs++;
+}
+
+/* A timer in a slot: set replaces the one there, clear stops it. */
+START_TEST(test_timer_slots)
+{
+    static struct gw_ad_timer *slot;
+    timer_runs = 0;
+    slot = NULL;
+    gw_ad_timer_set(&ad, &slot, 50, on_timer, &slot);
+    ck_assert_ptr_nonnull(slot);
+    struct gw_ad_timer *first = slot;
+    gw_ad_timer_set(&ad, &slot, 20, on_timer, &slot);
+    ck_assert_ptr_ne(slot, first);
+    uint64_t end = uv_now(&loop) + 500;
+    while (timer_runs == 0 && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    /* Only the second ran: setting stopped the first. */
+    ck_assert_int_eq(timer_runs, 1);
+    ck_assert_ptr_null(slot);
+    gw_ad_timer_set(&ad, &slot, 20, on_timer, &slot);
+    gw_ad_timer_clear(&slot);
+    ck_assert_ptr_null(slot);
+    gw_ad_timer_clear(&slot); /* twice is fine */
+    end = uv_now(&loop) + 200;
+    while (uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_int_eq(timer_runs, 1);
+}
+END_TEST
+
 /* A stop cancels what is in flight or waiting: no callback, the argument
  * freed, and the adapter's stop() runs once. */
 START_TEST(test_stop_cancels)
@@ -431,6 +469,7 @@ int main(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_holds_per_family);
     tcase_add_test(tc, test_adapter_hold_replaces_a_guess);
+    tcase_add_test(tc, test_timer_slots);
     tcase_add_test(tc, test_stop_cancels);
     tcase_add_test(tc, test_stop_inside_callback);
     tcase_add_test(tc, test_done_inside_act_is_deferred);

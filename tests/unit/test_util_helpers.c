@@ -1,6 +1,7 @@
 /*
- * gw_hmac_sha256_hex and gw_secret_eq (gateway/gw_util.c): the RFC 4231
- * vectors, an empty key and message, and comparisons of unequal lengths.
+ * Helpers of gateway/gw_util.c that adapters use: gw_hmac_sha256_hex and
+ * gw_secret_eq (the RFC 4231 vectors, an empty key and message,
+ * comparisons of unequal lengths) and gw_xreplace.
  */
 #include "gw_util.h"
 
@@ -55,13 +56,26 @@ START_TEST(test_secret_eq)
 }
 END_TEST
 
+START_TEST(test_xreplace)
+{
+    char *slot = NULL;
+    gw_xreplace(&slot, "one");
+    ck_assert_str_eq(slot, "one");
+    gw_xreplace(&slot, slot + 1); /* a value inside the slot itself */
+    ck_assert_str_eq(slot, "ne");
+    gw_xreplace(&slot, NULL);
+    ck_assert_ptr_null(slot);
+}
+END_TEST
+
 int main(void)
 {
-    Suite *s = suite_create("hmac");
+    Suite *s = suite_create("util_helpers");
     TCase *tc = tcase_create("hmac");
     tcase_add_test(tc, test_rfc4231);
     tcase_add_test(tc, test_empty_key_and_message);
     tcase_add_test(tc, test_secret_eq);
+    tcase_add_test(tc, test_xreplace);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
