@@ -85,8 +85,10 @@ struct linkedin_mention *linkedin__mentions(const struct linkedin *m, int *n)
     struct linkedin_mention *out =
         gw_xcalloc((size_t)m->npeople + 1, sizeof(*out));
     *n = 0;
+    int64_t now = gw_now_ms();
     for (int i = 0; i < m->npeople; i++) {
-        if (m->people[i].fallback)
+        /* Named by LinkedIn within the day its terms allow a cache. */
+        if (m->people[i].fallback || now - m->people[i].at >= PEOPLE_TTL_MS)
             continue;
         out[*n].handle = m->people[i].p.handle;
         out[*n].name = m->people[i].p.name;
