@@ -212,6 +212,8 @@ static void on_t_signin(struct gw_adapter *ad, void *arg)
 static void version_refused(struct linkedin *m,
                             const struct gw_http_response *r)
 {
+    /* Asked again later in any case; said once. */
+    gw_ad_timer_set(m->ad, &m->t_signin, VERSION_RETRY_MS, on_t_signin, m);
     if (m->version_bad)
         return;
     char *err = linkedin_error_text(r);
@@ -226,7 +228,6 @@ static void version_refused(struct linkedin *m,
     gw_ad_notice(m->ad, "%s; nothing is read or sent until then", why);
     free(why);
     free(err);
-    gw_ad_timer_set(m->ad, &m->t_signin, VERSION_RETRY_MS, on_t_signin, m);
 }
 
 bool linkedin__account_trouble(struct linkedin *m, struct lcall *c,
