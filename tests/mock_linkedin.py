@@ -676,7 +676,9 @@ class MockLinkedIn(MockServer):
                 raise _err(400, "ILLEGAL_ARGUMENT", "Invalid actions")
         tr = self._param(call, "timeRange", required=False)
         now = now_ms()
-        lo, hi = now - RETENTION_MS, now + 1
+        # Without a timeRange: everything kept (the mock dates an edit made
+        # within the same millisecond a millisecond later).
+        lo, hi = now - RETENTION_MS, float("inf")
         if tr is not None:
             if not isinstance(tr, dict):
                 raise _err(400, "ILLEGAL_ARGUMENT", "Invalid timeRange")
