@@ -164,8 +164,10 @@ FUZZ_OPTS_fuzz_ircmsg := -max_len=9000
 FUZZ_OPTS_fuzz_json := -max_len=4096
 FUZZ_OPTS_fuzz_sse := -max_len=4096
 FUZZ_OPTS_fuzz_mastodon := -max_len=16384
+FUZZ_OPTS_fuzz_linkedin := -max_len=16384
 # Seeds beyond tests/fuzz/corpus/<target>: the recorded Mastodon JSON.
 FUZZ_SEEDS_fuzz_mastodon := tests/fixtures/mastodon
+FUZZ_SEEDS_fuzz_linkedin := tests/fixtures/linkedin
 
 $(F)/%.o: %.c
 	@mkdir -p $(dir $@)

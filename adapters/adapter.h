@@ -262,6 +262,10 @@ struct gw_adapter_ops {
      * NULL. */
     int (*budget)(struct gw_adapter *ad, const char *family, char *why,
                   size_t whylen);
+    /* Why this network cannot do an action it lacks (one not in .actions),
+     * in words for the person who asked ("LinkedIn has no public API for
+     * messages"). May be NULL, and may return NULL: the generic answer. */
+    const char *(*why_not)(enum gw_action_kind kind);
 };
 
 /* One account's instance. The core owns it. */
@@ -367,7 +371,10 @@ int gw_ad_request(struct gw_adapter *ad, const struct gw_ad_request *rq,
 long gw_ad_retry_after_ms(const struct gw_http_response *r);
 
 /* Hold a family until until_ms (a usage header, a daily quota): its
- * requests wait; status says why and for how long. */
+ * requests wait; status says why and for how long. Holds only grow, except
+ * that this replaces the minute the runtime holds a family for after a 429
+ * that names no time (no Retry-After, no reset header): a network without
+ * such headers probes on its own schedule. */
 void gw_ad_hold(struct gw_adapter *ad, const char *family, int64_t until_ms,
                 const char *why);
 
@@ -392,6 +399,13 @@ typedef void (*gw_ad_timer_cb)(struct gw_adapter *ad, void *arg);
 struct gw_ad_timer *gw_ad_timer_start(struct gw_adapter *ad, uint64_t ms,
                                       gw_ad_timer_cb cb, void *arg);
 void gw_ad_timer_stop(struct gw_ad_timer *t);
+/* The same for a timer kept in a slot of the adapter's: set stops the one
+ * there and starts a new one (NULL after a stop); clear stops it and sets
+ * the slot to NULL. A callback that runs should clear its own slot first
+ * (set it to NULL): the timer is gone once it has run. */
+void gw_ad_timer_set(struct gw_adapter *ad, struct gw_ad_timer **slot,
+                     uint64_t ms, gw_ad_timer_cb cb, void *arg);
+void gw_ad_timer_clear(struct gw_ad_timer **slot);
 
 /* ---- the networks this build knows (adapters/registry.c) --------------- */
 

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "linkedin.h"
 #include "mastodon.h"
 #include "x.h"
 
 static const struct gw_adapter_ops *const registry[] = {
     &mastodon_ops,
     &x_ops,
+    &linkedin_ops,
 };
 
 const struct gw_adapter_ops *gw_adapter_at(size_t i)

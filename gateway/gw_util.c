@@ -7,6 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <uv.h>
@@ -53,6 +56,13 @@ char *gw_xstrndup(const char *s, size_t n)
     memcpy(p, s, len);
     p[len] = '\0';
     return p;
+}
+
+void gw_xreplace(char **slot, const char *value)
+{
+    char *v = value != NULL ? gw_xstrdup(value) : NULL;
+    free(*slot);
+    *slot = v;
 }
 
 char *gw_xasprintf(const char *fmt, ...)
@@ -407,6 +417,36 @@ char *gw_base64url(const void *data, size_t len)
     }
     out[j] = '\0';
     return out;
+}
+
+void gw_hmac_sha256_hex(const void *key, size_t keylen, const void *msg,
+                        size_t msglen, char out[GW_HMAC_HEX_SIZE])
+{
+    static const unsigned char none = 0;
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (key == NULL || keylen == 0) /* an empty key is a key */
+        key = &none;
+    if (msg == NULL)
+        msg = &none;
+    /* HMAC() fails only without memory or a digest, which aborts like any
+     * other allocation failure. */
+    if (HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, mac, &n) == NULL ||
+        n != 32)
+        oom(msglen);
+    for (unsigned int i = 0; i < n; i++) {
+        out[2 * i] = "0123456789abcdef"[mac[i] >> 4];
+        out[2 * i + 1] = "0123456789abcdef"[mac[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+bool gw_secret_eq(const char *a, const char *b)
+{
+    size_t n = a != NULL ? strlen(a) : 0;
+    if (a == NULL || b == NULL || strlen(b) != n)
+        return false;
+    return CRYPTO_memcmp(a, b, n) == 0;
 }
 
 long gw_backoff_next(struct gw_backoff *b)

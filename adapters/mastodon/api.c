@@ -39,22 +39,18 @@ struct mastodon_me mastodon__me(const struct mastodon *m)
 
 void mastodon__replace(char **slot, const char *value)
 {
-    char *v = value != NULL ? gw_xstrdup(value) : NULL;
-    free(*slot);
-    *slot = v;
+    gw_xreplace(slot, value);
 }
 
 void mastodon__timer_stop(struct gw_ad_timer **slot)
 {
-    gw_ad_timer_stop(*slot);
-    *slot = NULL;
+    gw_ad_timer_clear(slot);
 }
 
 void mastodon__timer(struct mastodon *m, struct gw_ad_timer **slot, uint64_t ms,
                      gw_ad_timer_cb cb)
 {
-    mastodon__timer_stop(slot);
-    *slot = gw_ad_timer_start(m->ad, ms, cb, m);
+    gw_ad_timer_set(m->ad, slot, ms, cb, m);
 }
 
 cJSON *mastodon__body(const struct gw_http_response *r)

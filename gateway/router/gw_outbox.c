@@ -552,13 +552,20 @@ void gw__outbox_done(struct gw_router *r, int64_t id,
 
 /* ---- asking ------------------------------------------------------------- */
 
-/* A network that cannot do this says so before anything is queued. */
+/* A network that cannot do this says so before anything is queued, with
+ * its own reason where it gives one. */
 static bool can(const struct gw_enqueue *e)
 {
-    if (e->a->ops->actions & GW_ACT_BIT(e->kind))
+    const struct gw_adapter_ops *ops = e->a->ops;
+    if (ops->actions & GW_ACT_BIT(e->kind))
         return true;
-    gw__tell(e->sp, e->origin, "%s cannot %s (a %s account)", e->a->network,
-             gw__action_name(e->kind), e->a->network);
+    const char *why = ops->why_not != NULL ? ops->why_not(e->kind) : NULL;
+    if (why != NULL && *why != '\0')
+        gw__tell(e->sp, e->origin, "%s cannot %s: %s", e->a->network,
+                 gw__action_name(e->kind), why);
+    else
+        gw__tell(e->sp, e->origin, "%s cannot %s (a %s account)", e->a->network,
+                 gw__action_name(e->kind), e->a->network);
     return false;
 }
 

@@ -32,6 +32,7 @@
 struct family {
     char name[16];
     int64_t hold_until_ms;
+    bool guessed; /* the hold is HOLD_DEFAULT_MS: the 429 named no time */
     char why[96];
     long remaining; /* last rate-limit header, -1: never seen */
     int64_t day;    /* the UTC day of "today" */
@@ -169,12 +170,17 @@ static bool held(const struct gw_rt *rt, int fam, int64_t now)
 
 static void hold_arm(struct gw_rt *rt);
 
-static void hold(struct gw_rt *rt, int fam, int64_t until, const char *why)
+/* Holds only grow, with one exception: a hold the runtime guessed (a 429
+ * that named no time) gives way to the adapter's own (replace), which
+ * knows its network's limits better than a minute does. */
+static void hold(struct gw_rt *rt, int fam, int64_t until, const char *why,
+                 bool guess, bool replace)
 {
     struct family *f = &rt->fam[fam];
-    if (until <= f->hold_until_ms)
+    if (!(replace && f->guessed) && until <= f->hold_until_ms)
         return;
     f->hold_until_ms = until;
+    f->guessed = guess;
     gw_strlcpy(f->why, why, sizeof(f->why));
     hold_arm(rt);
 }
@@ -209,9 +215,10 @@ static void note_response(struct gw_rt *rt, int fam,
      * window's own headers say the window is spent until later. */
     if (r->error == 0 && r->status == 429) {
         long ms = gw_ad_retry_after_ms(r);
-        hold(rt, fam, now + (ms > 0 ? ms : HOLD_DEFAULT_MS), "rate limited");
+        hold(rt, fam, now + (ms > 0 ? ms : HOLD_DEFAULT_MS), "rate limited",
+             ms <= 0, false);
     } else if (r->ratelimit_remaining == 0 && r->ratelimit_reset_ms > now) {
-        hold(rt, fam, r->ratelimit_reset_ms, "rate limit spent");
+        hold(rt, fam, r->ratelimit_reset_ms, "rate limit spent", false, false);
     }
     if (r->error != 0 || r->status >= 500) {
         rt->failing++;
@@ -287,6 +294,19 @@ void gw_ad_timer_stop(struct gw_ad_timer *t)
         return;
     timer_unlink(t);
     uv_close((uv_handle_t *)&t->h, timer_closed);
+}
+
+void gw_ad_timer_clear(struct gw_ad_timer **slot)
+{
+    gw_ad_timer_stop(*slot);
+    *slot = NULL;
+}
+
+void gw_ad_timer_set(struct gw_adapter *ad, struct gw_ad_timer **slot,
+                     uint64_t ms, gw_ad_timer_cb cb, void *arg)
+{
+    gw_ad_timer_clear(slot);
+    *slot = gw_ad_timer_start(ad, ms, cb, arg);
 }
 
 static void internal_timer(struct gw_rt *rt, struct gw_ad_timer **slot,
@@ -491,7 +511,8 @@ void gw_ad_hold(struct gw_adapter *ad, const char *family, int64_t until_ms,
 {
     struct gw_rt *rt = rt_of(ad);
     if (live(rt))
-        hold(rt, family_index(rt, family), until_ms, why ? why : "held");
+        hold(rt, family_index(rt, family), until_ms, why ? why : "held", false,
+             true);
 }
 
 /* ---- streams ------------------------------------------------------------- */

@@ -166,7 +166,12 @@ START_TEST(test_plain_network_gets_plain_text)
     char line[64];
     snprintf(line, sizeof(line), "!boost %s", ref_of("hello"));
     testgw_say(&g, "you", "#p", line);
-    ck_assert_ptr_nonnull(fakefront_told(&g.front, "plain cannot boost"));
+    ck_assert_ptr_nonnull(
+        fakefront_told(&g.front, "plain cannot boost (a plain account)"));
+    /* With the network's own reason where it gives one. */
+    testgw_say(&g, "you", "#p", "!dm alice are you there?");
+    ck_assert_ptr_nonnull(fakefront_told(
+        &g.front, "plain cannot dm: the plain network has no messages"));
     int64_t depth = -1;
     gw_store_outbox_depth(g.gw.store, "p", &depth);
     ck_assert_int_eq(depth, 1); /* the reply only */

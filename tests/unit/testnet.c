@@ -160,6 +160,11 @@ static int tn_check(struct gw_adapter *ad, const struct gw_action *a, char *err,
 
 static const char *const tn_keys[] = {"ready", "me", "max", NULL};
 
+static const char *plain_why_not(enum gw_action_kind kind)
+{
+    return kind == GW_ACT_DM ? "the plain network has no messages" : NULL;
+}
+
 const struct gw_adapter_ops testnet_ops = {
     .abi_version = GW_ADAPTER_ABI,
     .name = "test",
@@ -186,4 +191,5 @@ const struct gw_adapter_ops testnet_plain_ops = {
     .stop = tn_stop,
     .act = tn_act,
     .check = tn_check,
+    .why_not = plain_why_not,
 };
