@@ -5,7 +5,9 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
 
-PKGS := libuv libcurl libcjson sqlite3 openssl inih libutf8proc
+# libh2o: the [webhook] listener's HTTP/1.1 and TLS (gateway/webhook/); it
+# is built on libuv, so it serves on our loop.
+PKGS := libuv libcurl libcjson sqlite3 openssl inih libutf8proc libh2o
 # snprintf into a fixed buffer is how we bound text; truncating there is the
 # intent, so gcc's guesses about it (-Wformat-truncation) are not errors.
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \

@@ -7,6 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <uv.h>
 
@@ -360,6 +363,41 @@ int gw_random_hex(char *buf, size_t size)
         buf[i] = "0123456789abcdef"[(raw[i / 2] >> (i % 2 ? 0 : 4)) & 15];
     buf[i] = '\0';
     return 0;
+}
+
+int gw_hmac_sha256_hex(const char *key, const void *data, size_t len,
+                       char out[65])
+{
+    unsigned char mac[32];
+    unsigned int maclen = 0;
+    out[0] = '\0';
+    if (key == NULL || (data == NULL && len > 0))
+        return UV_EINVAL;
+    if (HMAC(EVP_sha256(), key, (int)strlen(key),
+             (const unsigned char *)(data != NULL ? data : ""), len, mac,
+             &maclen) == NULL ||
+        maclen != sizeof(mac))
+        return UV_EIO;
+    for (unsigned int i = 0; i < maclen; i++) {
+        out[2 * i] = "0123456789abcdef"[mac[i] >> 4];
+        out[2 * i + 1] = "0123456789abcdef"[mac[i] & 15];
+    }
+    out[64] = '\0';
+    return 0;
+}
+
+bool gw_hmac_sha256_ok(const char *key, const void *data, size_t len,
+                       const char *hex)
+{
+    char want[65];
+    if (hex == NULL || strlen(hex) != 64 ||
+        gw_hmac_sha256_hex(key, data, len, want) < 0)
+        return false;
+    char got[64];
+    /* Hex case is not part of the secret: compare lowercase. */
+    for (int i = 0; i < 64; i++)
+        got[i] = (char)tolower((unsigned char)hex[i]);
+    return CRYPTO_memcmp(got, want, 64) == 0;
 }
 
 uint32_t gw_random_below(uint32_t n)

@@ -92,6 +92,16 @@ void gw_base36(uint64_t v, char *buf, size_t size);
 int gw_random_hex(char *buf, size_t size);
 /* A random number in [0, n) (n > 0). */
 uint32_t gw_random_below(uint32_t n);
+/* HMAC-SHA256 of data with key (a NUL-terminated secret), as 64 lowercase
+ * hex digits in out; 0 or a negative UV_* code. Webhook signatures (Meta's
+ * X-Hub-Signature-256, LinkedIn's X-LI-Signature) are this. */
+int gw_hmac_sha256_hex(const char *key, const void *data, size_t len,
+                       char out[65]);
+/* Is hex (64 hex digits, any case) the HMAC-SHA256 of data with key? The
+ * comparison takes the same time wherever the first difference is, so a
+ * forger learns nothing from how long a refusal takes. */
+bool gw_hmac_sha256_ok(const char *key, const void *data, size_t len,
+                       const char *hex);
 
 /*
  * Exponential back-off with jitter: steps from min_ms doubling up to
