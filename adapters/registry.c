@@ -8,9 +8,12 @@
 #include <string.h>
 
 #include "mastodon.h"
+#include "meta.h"
 
 static const struct gw_adapter_ops *const registry[] = {
     &mastodon_ops,
+    &facebook_ops,
+    &instagram_ops,
 };
 
 const struct gw_adapter_ops *gw_adapter_at(size_t i)
