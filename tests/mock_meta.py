@@ -494,10 +494,10 @@ class MockMeta(MockServer):
         if p.get("grant_type") != "ig_refresh_token" or \
                 self.tokens.get(p.get("access_token")) != "ig":
             raise graph_error(400, 190, "Invalid OAuth access token.")
-        old = p.get("access_token")
+        # The old token keeps working until it expires (the reference says
+        # nothing of revoking it; a guess).
         self.ig_token = "IGQVJ" + secrets.token_hex(8)
         self.tokens[self.ig_token] = "ig"
-        self.tokens.pop(old, None)
         self.refreshed += 1
         return 200, {"access_token": self.ig_token, "token_type": "bearer",
                      "expires_in": 5184000}

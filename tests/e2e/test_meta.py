@@ -69,8 +69,10 @@ class Gw(object):
     def client(self, channels=("#fb",)):
         c = self.p.client()
         c.welcome("me", caps=["server-time", "message-tags", "echo-message"])
-        for ch in channels:
-            c.expect(lambda m, ch=ch: m.command == "366" and m.params[1] == ch)
+        left = set(channels)
+        while left:
+            m = c.expect(lambda m: m.command == "366" and m.params[1] in left)
+            left.discard(m.params[1])
         return c
 
 
@@ -196,16 +198,19 @@ def test_messenger_dm_both_ways_and_window(parley_factory, meta):
     assert not any("sorry for the delay" in l for l in c.bot_lines())
 
 
-def test_too_long_for_messenger_is_refused(parley_factory, meta):
-    g = Gw(parley_factory, meta, [fb_conf(meta)], hook=False)
-    c = g.client()
-    meta.add_dm("Gus", "write me an essay")
-    q = c.expect(lambda m: m.command == "PRIVMSG" and m.params[0] == "me"
-                 and "essay" in m.params[1], timeout=15)
-    c.say(q.nick, "!dm %s %s" % (q.nick, "é" * 2001))
+def test_too_long_for_an_instagram_comment_is_refused(parley_factory, meta):
+    # Messenger's 2,000 characters and Instagram Direct's 1,000 bytes do not
+    # fit in one IRC line; the unit tests hold those. Instagram comments
+    # take 300 characters.
+    g = Gw(parley_factory, meta, [ig_conf(meta)], hook=False)
+    c = g.client(("#ig",))
+    meta.add_ig_comment("gus", "write me an essay")
+    ref = ref_of(expect_post(c, "essay", "#ig"))
+    c.say("#ig", "!re %s %s" % (ref, "a" * 301))
     n = expect_notice(c, "too long")
-    assert "2001" in n.params[-1] and "2000" in n.params[-1]
-    assert not meta.sent
+    assert "301 characters" in n.params[-1] and "300" in n.params[-1]
+    time.sleep(1)
+    assert not meta.posted
 
 
 def test_deleted_comment_and_unshowable_media(parley_factory, meta):
@@ -217,7 +222,7 @@ def test_deleted_comment_and_unshowable_media(parley_factory, meta):
     assert "comment_id=" in line.params[1]
     com = meta.add_fb_comment("Ivan", "delete me please")
     ref = ref_of(expect_post(c, "delete me please", "#fb"))
-    meta.delete(None, com["id"]) if False else meta.comments.pop(com["id"])
+    meta.comments.pop(com["id"])  # deleted on Facebook meanwhile
     c.say("#fb", "!re %s ok" % ref)
     n = expect_notice(c, "does not exist", timeout=15)
     assert "code 100" in n.params[-1]
@@ -265,8 +270,9 @@ def test_throttle_error_code_holds_and_retries_later(parley_factory, meta):
 def test_webhook_verification(parley_factory, meta):
     g = Gw(parley_factory, meta, [fb_conf(meta)])
     c = g.client()
-    expect_notice(c, "webhook", timeout=10) if False else None
-    time.sleep(1)
+    c.say("&parley", "status")
+    st = " ".join(c.bot_lines(seconds=1.5))
+    assert "webhook https://parley.example.org/hooks/facebook" in st, st
     ok = webhook_post(g.url("/hooks/facebook?hub.mode=subscribe&"
                             "hub.verify_token=%s&hub.challenge=1158201444"
                             % VERIFY), b"", method="GET")
@@ -422,12 +428,6 @@ def test_facebook_login_exchange(parley_factory, meta):
     expect_notice(c, "signed in as Parley Shop", timeout=15)
     meta.add_fb_comment("Tia", "after oauth")
     expect_post(c, "after oauth", "#shop", timeout=70)
-    con = sqlite3.connect(p.db)
-    rows = " ".join(str(r) for r in con.execute("SELECT * FROM settings")) \
-        if "settings" in {r[0] for r in con.execute(
-            "SELECT name FROM sqlite_master")} else ""
-    con.close()
-    assert meta.page_token in rows or rows == ""
     c.say("&parley", "account list")
     lines = " ".join(c.bot_lines())
     assert meta.page_token not in lines and SECRET not in lines
