@@ -315,11 +315,11 @@ class MockMeta(MockServer):
                 self.usage["regain"] = regain
             return dict(self.usage)
 
-    def throttle(self, code=32, times=1, path=""):
-        """The next `times` Graph calls whose path holds `path` fail with
-        throttling error `code`."""
+    def throttle(self, code=32, times=1, path="", method=None):
+        """The next `times` Graph calls (of `method`, when given) whose path
+        holds `path` fail with throttling error `code`."""
         with self._lock:
-            self.throttles.append([code, times, path])
+            self.throttles.append([code, times, path, method])
             return True
 
     def issue_code(self, kind="facebook"):
@@ -348,6 +348,7 @@ class MockMeta(MockServer):
         with self._lock:
             for t in self.throttles:
                 if t[1] > 0 and t[2] in call.path and \
+                        t[3] in (None, call.method) and \
                         "access_token" not in call.path:
                     t[1] -= 1
                     raise graph_error(400, t[0], {

@@ -252,9 +252,8 @@ def test_throttle_error_code_holds_and_retries_later(parley_factory, meta):
     c = g.client()
     meta.add_fb_comment("Kim", "question")
     ref = ref_of(expect_post(c, "question", "#fb"))
-    meta.throttle(code=32, times=1, path="/comments")
+    meta.throttle(code=32, times=1, path="/comments", method="POST")
     n_before = len(meta.requests)
-    meta.throttles[:] = [[32, 1, "_"]]  # the reply's POST /{id}/comments
     c.say("#fb", "!re %s answer" % ref)
     time.sleep(3)
     posts = [r for r in meta.requests[n_before:] if r.method == "POST"]
