@@ -68,7 +68,7 @@ import sys
 import time
 import urllib.parse
 
-from mockframe import HTTPError, MockServer, dumps, serve_main
+from mockframe import HTTPError, MockServer, serve_main
 
 GRAPH = "/v25.0"
 WINDOW = 24 * 3600

@@ -228,6 +228,31 @@ def test_deleted_comment_and_unshowable_media(parley_factory, meta):
     assert "code 100" in n.params[-1]
 
 
+def test_like_and_delete_on_a_page(parley_factory, meta):
+    g = Gw(parley_factory, meta, [fb_conf(meta)], hook=False)
+    c = g.client()
+    com = meta.add_fb_comment("Vic", "spam spam spam")
+    ref = ref_of(expect_post(c, "spam spam", "#fb"))
+    c.say("#fb", "!fav %s" % ref)
+    wait(meta, lambda: meta.likes, "no like")
+    assert meta.likes[0] == ("POST", com["id"])
+    c.say("#fb", "!delete %s" % ref)
+    wait(meta, lambda: meta.deleted, "not deleted")
+    assert meta.deleted == [com["id"]]
+
+
+def test_instagram_has_no_like(parley_factory, meta):
+    g2 = Gw(parley_factory, meta, [ig_conf(meta)], hook=False)
+    c2 = g2.client(("#ig",))
+    meta.add_ig_comment("wes", "like me")
+    ref2 = ref_of(expect_post(c2, "like me", "#ig"))
+    c2.say("#ig", "!fav %s" % ref2)
+    n = c2.expect(lambda m: m.command in ("NOTICE", "PRIVMSG")
+                  and m.nick == "parley" and "fav" in m.params[-1].lower(),
+                  timeout=10)
+    assert "not" in n.params[-1].lower() or "cannot" in n.params[-1].lower()
+
+
 # ---- throttling ------------------------------------------------------------
 
 def test_usage_header_slows_the_poller(parley_factory, meta):
