@@ -110,9 +110,14 @@ def webhook_post(url, payload, secret=None, signature=None, method="POST"):
         headers["X-Hub-Signature-256"] = sign(body, secret)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     try:
-        conn.request(method, u.path + ("?" + u.query if u.query else ""),
-                     body=body if method == "POST" else None,
-                     headers=headers)
+        try:
+            conn.request(method, u.path + ("?" + u.query if u.query else ""),
+                         body=body if method == "POST" else None,
+                         headers=headers)
+        except (BrokenPipeError, ConnectionResetError):
+            # A server that refuses a body answers before it has read it
+            # all (a 413) and closes: the answer is still there to read.
+            pass
         r = conn.getresponse()
         return r.status, r.read().decode("utf-8", "replace")
     except (ConnectionError, OSError) as e:

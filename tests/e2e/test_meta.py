@@ -435,8 +435,8 @@ def test_facebook_login_exchange(parley_factory, meta):
     c = p.client()
     c.welcome("me")
     c.say("&parley", "account add shop facebook page_id=%s app_id=%s "
-          "app_secret=%s base_url=%s/v25.0" % (meta.page_id, meta.app_id,
-                                               SECRET, meta.base_url))
+          "app_secret=%s verify_token=%s base_url=%s/v25.0"
+          % (meta.page_id, meta.app_id, SECRET, VERIFY, meta.base_url))
     c.expect(lambda m: m.command == "PRIVMSG" and "added" in m.params[1])
     c.say("&parley", "help account add")
     h = " ".join(c.bot_lines(seconds=1.5))
@@ -455,6 +455,7 @@ def test_facebook_login_exchange(parley_factory, meta):
     c.say("&parley", "account list")
     lines = " ".join(c.bot_lines())
     assert meta.page_token not in lines and SECRET not in lines
+    assert VERIFY not in lines and "(hidden)" in lines
     assert meta.page_token not in p.logtext()
 
 

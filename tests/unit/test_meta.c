@@ -523,7 +523,7 @@ START_TEST(test_limits_and_window)
     memset(&a, 0, sizeof(a));
     a.kind = GW_ACT_DM;
     a.parent = &dm;
-    char *text = gw_xmalloc(4000);
+    char *text = gw_xmalloc(5000);
     /* Messenger counts characters: 2,000 "é" fit, 2,001 do not. */
     text[0] = '\0';
     for (int i = 0; i < 2000; i++)
