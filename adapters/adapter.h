@@ -124,8 +124,9 @@ enum gw_action_kind {
     GW_ACT_DELETE, /* parent = my post */
     GW_ACT_FOLLOW, /* handle */
     GW_ACT_UNFOLLOW,
-    GW_ACT_THREAD, /* parent: answer with lines of the thread */
-    GW_ACT_WHO,    /* handle: answer with lines about the account */
+    GW_ACT_THREAD,  /* parent: answer with lines of the thread */
+    GW_ACT_WHO,     /* handle: answer with lines about the account */
+    GW_ACT_COMMAND, /* parent, command: one of ops->commands ("!hide a3") */
     GW_ACT_KIND_MAX,
 };
 
@@ -164,6 +165,7 @@ struct gw_action {
     /* An earlier attempt ended in GW_ACT_MAYBE: it may have been made.
      * Look (e.g. at my latest posts) before making it again. */
     bool maybe_sent;
+    const char *command; /* GW_ACT_COMMAND: the name in ops->commands */
 };
 
 enum gw_action_status {
@@ -206,6 +208,18 @@ enum gw_net_caps {
 struct gw_adapter_status {
     char mode[32];    /* overrides gw_ad_mode() when set */
     char detail[256]; /* more for the "status" line, "" */
+};
+
+/*
+ * A command of the network's own, typed "!NAME REF" in the account's
+ * channel, for what only this network does (Meta's !hide and !unhide). It
+ * is stored in the outbox and carried out like any action: act() gets
+ * GW_ACT_COMMAND with command = name and parent = the post; check() sees
+ * it first. !help lists it.
+ */
+struct gw_adapter_command {
+    const char *name; /* lowercase, no '!' */
+    const char *help; /* "!hide REF - hide a comment from everyone else" */
 };
 
 struct gw_adapter_ops {
@@ -254,6 +268,9 @@ struct gw_adapter_ops {
      * NULL. */
     int (*budget)(struct gw_adapter *ad, const char *family, char *why,
                   size_t whylen);
+    /* Commands of this network's own, ended by a NULL name; NULL for none.
+     * Set GW_ACT_BIT(GW_ACT_COMMAND) in .actions too. */
+    const struct gw_adapter_command *commands;
 };
 
 /* One account's instance. The core owns it. */

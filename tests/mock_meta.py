@@ -38,7 +38,8 @@ Platform, Instagram Platform), as far as they say:
 * Comments: ``POST /{post-or-comment}/comments`` (Page),
   ``POST /{ig-comment}/replies``, ``POST /{ig-user}/mentions`` with
   ``media_id``, ``comment_id``, ``message``; all answer ``{"id"}``.
-  ``DELETE /{comment}`` and ``POST|DELETE /{id}/likes`` answer
+  ``DELETE /{comment}``, ``POST|DELETE /{id}/likes`` and ``POST
+  /{comment}`` with ``is_hidden`` (Page) or ``hide`` (Instagram) answer
   ``{"success": true}``.
 * ``/{post}/comments`` honours ``since`` (Unix seconds, inclusive) and
   ``filter=stream`` (replies too, flat); Instagram's ``/{media}/comments``
@@ -133,7 +134,7 @@ class MockMeta(MockServer):
         "add_ig_comment", "add_ig_mention", "set_usage", "throttle",
         "issue_code")
     STATE = MockServer.STATE + ("comments", "sent", "posted", "deleted",
-                                "likes", "tokens")
+                                "likes", "hidden", "tokens")
 
     def __init__(self, **kw):
         MockServer.__init__(self, **kw)
@@ -160,6 +161,7 @@ class MockMeta(MockServer):
         self.posted = []       # comments and replies made through the API
         self.deleted = []
         self.likes = []
+        self.hidden = []       # (comment id, hidden?) in order
         self.refreshed = 0
         self.usage = {"app": 5, "buc": 5, "regain": 0}
         self.throttles = []    # [code, times, path substring]
@@ -411,6 +413,7 @@ class MockMeta(MockServer):
         self.route("POST", g + r"/([0-9_]+)/likes", self.like)
         self.route("DELETE", g + r"/([0-9_]+)/likes", self.like)
         self.route("DELETE", g + r"/([0-9_]+)", self.delete)
+        self.route("POST", g + r"/([0-9_]+)", self.update_comment)
         self.route("GET", g + r"/([0-9_]+)", self.get_node)
 
     def _auth(self, call, kind=None):
@@ -733,6 +736,21 @@ class MockMeta(MockServer):
             if oid not in self.comments and oid not in self.posts:
                 raise graph_error(400, 100, "Object does not exist", 33)
             self.likes.append((call.method, oid))
+            return 200, {"success": True}
+
+    def update_comment(self, call, oid):
+        """POST /{comment}: is_hidden=true|false (Page), hide=true|false
+        (Instagram)."""
+        self._auth(call)
+        with self._lock:
+            c = self.comments.get(oid)
+            key = "is_hidden" if c is not None and c["_net"] == "fb" \
+                else "hide"
+            v = call.params.get(key)
+            if c is None or v not in ("true", "false"):
+                raise graph_error(400, 100, "(#100) Invalid parameter")
+            c["_hidden"] = v == "true"
+            self.hidden.append((oid, c["_hidden"]))
             return 200, {"success": True}
 
     def delete(self, call, oid):

@@ -568,7 +568,8 @@ static int meta_check(struct gw_adapter *ad, const struct gw_action *a,
         if (rc < 0)
             return rc;
     }
-    if (a->kind == GW_ACT_REPLY || a->kind == GW_ACT_DM) {
+    if (a->kind == GW_ACT_REPLY || a->kind == GW_ACT_DM ||
+        a->kind == GW_ACT_COMMAND) {
         struct meta_ids ids = ids_of(m);
         struct meta_call c;
         int rc = meta_compose(&ids, a, &c, err, errlen);
@@ -792,6 +793,13 @@ static void meta_status(struct gw_adapter *ad, struct gw_adapter_status *st)
     }
 }
 
+static const struct gw_adapter_command meta_commands[] = {
+    {"hide", "!hide REF - hide a comment on your post from everyone but its "
+             "author (and, on Facebook, their friends)"},
+    {"unhide", "!unhide REF - show a hidden comment again"},
+    {NULL, NULL},
+};
+
 static const char *const facebook_keys[] = {
     "page_id",      "app_id",     "app_secret", "verify_token",
     "redirect_uri", "token_time", NULL,
@@ -811,7 +819,7 @@ const struct gw_adapter_ops facebook_ops = {
     .caps = GW_NET_OAUTH,
     .actions = GW_ACT_BIT(GW_ACT_REPLY) | GW_ACT_BIT(GW_ACT_DM) |
                GW_ACT_BIT(GW_ACT_DELETE) | GW_ACT_BIT(GW_ACT_FAV) |
-               GW_ACT_BIT(GW_ACT_UNFAV),
+               GW_ACT_BIT(GW_ACT_UNFAV) | GW_ACT_BIT(GW_ACT_COMMAND),
     .keys = facebook_keys,
     .check_setting = check_setting,
     .start = facebook_start,
@@ -821,6 +829,7 @@ const struct gw_adapter_ops facebook_ops = {
     .login = meta__login,
     .code = meta__code,
     .status = meta_status,
+    .commands = meta_commands,
 };
 
 const struct gw_adapter_ops instagram_ops = {
@@ -831,7 +840,7 @@ const struct gw_adapter_ops instagram_ops = {
                "app_id=ID app_secret=SECRET [page_id=ID | login=instagram]",
     .caps = GW_NET_OAUTH,
     .actions = GW_ACT_BIT(GW_ACT_REPLY) | GW_ACT_BIT(GW_ACT_DM) |
-               GW_ACT_BIT(GW_ACT_DELETE),
+               GW_ACT_BIT(GW_ACT_DELETE) | GW_ACT_BIT(GW_ACT_COMMAND),
     .keys = instagram_keys,
     .check_setting = check_setting,
     .start = instagram_start,
@@ -841,4 +850,5 @@ const struct gw_adapter_ops instagram_ops = {
     .login = meta__login,
     .code = meta__code,
     .status = meta_status,
+    .commands = meta_commands,
 };

@@ -382,6 +382,25 @@ int meta_compose(const struct meta_ids *ids, const struct gw_action *a,
         out->method = "DELETE";
         out->path = gw_xasprintf("/%s", a->parent->id);
         return 0;
+    case GW_ACT_COMMAND: {
+        /* !hide and !unhide: a comment stays, seen only by its author and
+         * their friends (Facebook) or by its author (Instagram). */
+        char surface[32];
+        surface_of(a, surface, sizeof(surface));
+        bool hide = a->command != NULL && strcmp(a->command, "hide") == 0;
+        if (a->command == NULL || (!hide && strcmp(a->command, "unhide") != 0))
+            break;
+        if (strcmp(surface, META_S_FB_COMMENT) != 0 &&
+            strcmp(surface, META_S_IG_COMMENT) != 0)
+            return fail(err, errlen, UV_ENOTSUP,
+                        "only comments on your own posts can be hidden");
+        out->method = "POST";
+        out->path = gw_xasprintf("/%s", a->parent->id);
+        out->body = gw_xasprintf(
+            "%s=%s", ids->net == META_FACEBOOK ? "is_hidden" : "hide",
+            hide ? "true" : "false");
+        return 0;
+    }
     case GW_ACT_FAV:
     case GW_ACT_UNFAV:
         if (ids->net != META_FACEBOOK)
@@ -394,8 +413,9 @@ int meta_compose(const struct meta_ids *ids, const struct gw_action *a,
     }
     return fail(err, errlen, UV_ENOTSUP,
                 ids->net == META_FACEBOOK
-                    ? "Facebook Pages take replies, DMs, likes and deletes"
-                    : "Instagram takes replies, DMs and deletes");
+                    ? "Facebook Pages take replies, DMs, likes, hides and "
+                      "deletes"
+                    : "Instagram takes replies, DMs, hides and deletes");
 }
 
 char *meta_login_url(enum meta_net net, bool instagram_login,

@@ -185,7 +185,9 @@ struct meta_ids {
  * /{id}/comments message=), to an IG comment (POST /{id}/replies), to an
  * IG mention (POST /{ig-user-id}/mentions media_id, comment_id, message);
  * DM (POST /{page-id}/messages, messaging_type RESPONSE); DELETE (DELETE
- * /{comment-id}); FAV/UNFAV (POST/DELETE /{id}/likes, Facebook only).
+ * /{comment-id}); FAV/UNFAV (POST/DELETE /{id}/likes, Facebook only);
+ * the commands "hide" and "unhide" (POST /{comment-id} is_hidden= on
+ * Facebook, hide= on Instagram).
  * 0, or UV_EINVAL / UV_ENOTSUP with a sentence for the user in err.
  */
 int meta_compose(const struct meta_ids *ids, const struct gw_action *a,

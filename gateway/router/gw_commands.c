@@ -38,16 +38,16 @@ static void tell(struct ctx *x, const char *fmt, ...)
 static void enqueue(struct ctx *x, enum gw_action_kind kind, const char *text,
                     const char *handle, const char *parent_ref)
 {
-    struct gw_enqueue e = {x->a, x->sp,  x->origin, kind,
-                           text, handle, parent_ref};
+    struct gw_enqueue e = {x->a, x->sp,  x->origin,  kind,
+                           text, handle, parent_ref, NULL};
     gw__enqueue(&e);
 }
 
 static void query(struct ctx *x, enum gw_action_kind kind, const char *handle,
                   const char *parent_ref)
 {
-    struct gw_enqueue e = {x->a, x->sp,  x->origin, kind,
-                           NULL, handle, parent_ref};
+    struct gw_enqueue e = {x->a, x->sp,  x->origin,  kind,
+                           NULL, handle, parent_ref, NULL};
     gw__query(&e);
 }
 
@@ -176,9 +176,14 @@ static void account_command(struct ctx *x, char *line)
         return;
     gw_strlower(cmd);
     struct gw_post p;
+    const struct gw_adapter_command *own = x->a->ops->commands;
+    while (own != NULL && own->name != NULL && strcmp(own->name, cmd) != 0)
+        own++;
     if (strcmp(cmd, "help") == 0) {
         for (size_t i = 0; i < GW_ARRAY_LEN(account_help); i++)
             tell(x, "%s", account_help[i]);
+        for (own = x->a->ops->commands; own != NULL && own->name; own++)
+            tell(x, "%s", own->help);
     } else if (strcmp(cmd, "post") == 0) {
         if (*rest == '\0')
             tell(x, "usage: !post text");
@@ -256,6 +261,15 @@ static void account_command(struct ctx *x, char *line)
         cmd_claim(x, cmd, rest);
     } else if (strcmp(cmd, "pending") == 0) {
         cmd_pending(x);
+    } else if (own != NULL && own->name != NULL) {
+        /* The network's own: after the core's, so it never hides one. */
+        char *ref = gw_next_word(&rest);
+        if (need_post(x, ref, &p)) {
+            struct gw_enqueue e = {x->a, x->sp, x->origin, GW_ACT_COMMAND,
+                                   NULL, NULL,  p.ref,     own->name};
+            gw__enqueue(&e);
+            gw_post_free(&p);
+        }
     } else {
         tell(x, "unknown command !%s; !help lists them", cmd);
     }

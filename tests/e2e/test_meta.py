@@ -228,6 +228,22 @@ def test_deleted_comment_and_unshowable_media(parley_factory, meta):
     assert "code 100" in n.params[-1]
 
 
+def test_lost_answer_is_looked_for_not_sent_twice(parley_factory, meta):
+    # Graph has no idempotency key: an answer lost after the comment was
+    # made must not make a second comment.
+    g = Gw(parley_factory, meta, [fb_conf(meta)], hook=False)
+    c = g.client()
+    com = meta.add_fb_comment("Uli", "will you answer once?")
+    ref = ref_of(expect_post(c, "answer once", "#fb"))
+    meta.fail(r"/comments$", method="POST", action="partial", cut=3, times=1)
+    c.say("#fb", "!re %s exactly once" % ref)
+    expect_post(c, "exactly once", "#fb", timeout=30)
+    assert len(meta.posted) == 1, meta.posted
+    looks = [r for r in meta.requests if r.method == "GET"
+             and r.path.endswith("/%s/comments" % com["id"])]
+    assert looks, "parley did not look before sending again"
+
+
 def test_like_and_delete_on_a_page(parley_factory, meta):
     g = Gw(parley_factory, meta, [fb_conf(meta)], hook=False)
     c = g.client()
@@ -236,6 +252,15 @@ def test_like_and_delete_on_a_page(parley_factory, meta):
     c.say("#fb", "!fav %s" % ref)
     wait(meta, lambda: meta.likes, "no like")
     assert meta.likes[0] == ("POST", com["id"])
+    # the network's own commands, listed by !help
+    c.say("#fb", "!help")
+    assert any("!hide REF" in l for l in c.bot_lines("#fb", seconds=1.5))
+    c.say("#fb", "!hide %s" % ref)
+    wait(meta, lambda: meta.hidden, "not hidden")
+    c.say("#fb", "!unhide %s" % ref)
+    wait(meta, lambda: len(meta.hidden) == 2, "not shown again")
+    assert meta.hidden == [(com["id"], True), (com["id"], False)]
+    expect_notice(c, "unhide [%s] done" % ref)
     c.say("#fb", "!delete %s" % ref)
     wait(meta, lambda: meta.deleted, "not deleted")
     assert meta.deleted == [com["id"]]

@@ -505,6 +505,25 @@ START_TEST(test_compose)
     a.kind = GW_ACT_BOOST;
     ck_assert_int_eq(meta_compose(&fb, &a, &c, err, sizeof(err)), UV_ENOTSUP);
     meta_call_free(&c);
+    /* !hide and !unhide: comments only, each network its own word. */
+    a.kind = GW_ACT_COMMAND;
+    a.command = "hide";
+    ck_assert_int_eq(meta_compose(&fb, &a, &c, err, sizeof(err)), 0);
+    ck_assert_str_eq(c.path, "/1234567890_1111");
+    ck_assert_str_eq(c.body, "is_hidden=true");
+    meta_call_free(&c);
+    a.command = "unhide";
+    p = parent_ref("178", "1", "{\"s\":\"ig_comment\"}");
+    ck_assert_int_eq(meta_compose(&ig, &a, &c, err, sizeof(err)), 0);
+    ck_assert_str_eq(c.body, "hide=false");
+    meta_call_free(&c);
+    p = parent_ref("m_1", "1", "{\"s\":\"dm\"}");
+    ck_assert_int_eq(meta_compose(&fb, &a, &c, err, sizeof(err)), UV_ENOTSUP);
+    meta_call_free(&c);
+    a.command = "explode";
+    ck_assert_int_eq(meta_compose(&fb, &a, &c, err, sizeof(err)), UV_ENOTSUP);
+    meta_call_free(&c);
+    a.command = NULL;
     /* A parent id that could smuggle a path is refused. */
     p = parent_ref("1/../../me", "1", "{}");
     a.kind = GW_ACT_REPLY;
