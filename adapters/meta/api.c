@@ -650,6 +650,7 @@ static char *root_of(const char *base)
 
 static void priv_free(struct meta *m)
 {
+    meta__jobs_free(m);
     free(m->base);
     free(m->root);
     free(m->auth_base);

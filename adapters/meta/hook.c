@@ -24,6 +24,7 @@
 
 /* One POST being handled. */
 struct job {
+    struct job *next, *prev; /* m->jobs */
     struct meta *m;
     struct gw_webhook_req *rq;
     int waiting; /* fetches out, +1 while the body is read */
@@ -44,6 +45,12 @@ static void respond(struct gw_webhook_req *rq, int status, const char *text)
 
 static void job_free(struct job *jb)
 {
+    if (jb->prev != NULL)
+        jb->prev->next = jb->next;
+    else
+        jb->m->jobs = jb->next;
+    if (jb->next != NULL)
+        jb->next->prev = jb->prev;
     for (int i = 0; i < jb->n; i++)
         meta_event_free(&jb->evs[i]);
     free(jb->evs);
@@ -302,6 +309,10 @@ static int on_post(struct meta *m, struct gw_webhook_req *rq)
     }
     struct job *jb = gw_xcalloc(1, sizeof(*jb));
     jb->m = m;
+    jb->next = m->jobs;
+    if (m->jobs != NULL)
+        m->jobs->prev = jb;
+    m->jobs = jb;
     jb->rq = rq;
     jb->evs = gw_xcalloc(JOB_EVENTS_MAX, sizeof(*jb->evs));
     jb->waiting = 1;
@@ -357,6 +368,14 @@ static int on_hook(struct gw_adapter *ad, void *arg, struct gw_webhook_req *rq)
     if (strcmp(method, "POST") == 0)
         return on_post(m, rq);
     return 0;
+}
+
+/* The account stops: the webhook core has answered what waited (503);
+ * what is left of the jobs goes. */
+void meta__jobs_free(struct meta *m)
+{
+    while (m->jobs != NULL)
+        job_free(m->jobs);
 }
 
 void meta__hook_register(struct meta *m)

@@ -29,6 +29,7 @@
 
 struct meta;
 struct mreq;
+struct job;
 
 typedef void (*mreq_cb)(struct meta *m, struct mreq *q,
                         const struct gw_http_response *r, cJSON *body);
@@ -91,7 +92,7 @@ struct meta {
         char *id, *name;
     } names[NAMES_MAX];
     int names_next;
-    int64_t last_refused_log;
+    struct job *jobs; /* webhook POSTs being handled (hook.c) */
 };
 
 /* api.c */
@@ -121,6 +122,7 @@ void meta__poll_start(struct meta *m, uint64_t delay_ms);
 /* hook.c */
 void meta__hook_register(struct meta *m);
 void meta__job_drop(void *job);
+void meta__jobs_free(struct meta *m);
 
 /* oauth.c */
 int meta__login(struct gw_adapter *ad);

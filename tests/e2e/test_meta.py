@@ -76,6 +76,19 @@ class Gw(object):
         return c
 
 
+def wait_signed_in(c, account="fb", timeout=15):
+    """Until status says the account is signed in (webhooks are registered
+    then); returns its status line."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        c.say("&parley", "status")
+        lines = [l for l in c.bot_lines(seconds=0.5)
+                 if l.startswith(account + " (")]
+        if lines and "signed in as" in lines[0]:
+            return lines[0]
+    raise AssertionError("%s did not sign in" % account)
+
+
 def expect_post(c, text, channel, timeout=15):
     return c.expect(lambda m: m.command == "PRIVMSG" and m.params[0] == channel
                     and m.params[1].startswith("[") and text in m.params[1],
@@ -319,8 +332,7 @@ def test_throttle_error_code_holds_and_retries_later(parley_factory, meta):
 def test_webhook_verification(parley_factory, meta):
     g = Gw(parley_factory, meta, [fb_conf(meta)])
     c = g.client()
-    c.say("&parley", "status")
-    st = " ".join(c.bot_lines(seconds=1.5))
+    st = wait_signed_in(c)
     assert "webhook https://parley.example.org/hooks/facebook" in st, st
     ok = webhook_post(g.url("/hooks/facebook?hub.mode=subscribe&"
                             "hub.verify_token=%s&hub.challenge=1158201444"
@@ -335,7 +347,7 @@ def test_webhook_verification(parley_factory, meta):
 def test_webhook_fb_comment_signed_and_bad_input(parley_factory, meta):
     g = Gw(parley_factory, meta, [fb_conf(meta)], poll=3600)
     c = g.client()
-    time.sleep(1)
+    wait_signed_in(c)
     com = meta.add_fb_comment("Lena", "via webhook!")
     body = fb_comment_hook(meta, com)
     # unsigned and mis-signed: 403, nothing shown
@@ -352,6 +364,9 @@ def test_webhook_fb_comment_signed_and_bad_input(parley_factory, meta):
                                 "entry": []})[0] == 200
     other = dict(body, entry=[dict(body["entry"][0], id="999")])
     assert g.post("/facebook", other)[0] == 200
+    c.say("&parley", "status")
+    st = " ".join(c.bot_lines(seconds=1.5))
+    assert "1 entry for 999, not this account's Page" in st, st
     assert not [m for m in c.collect(1) if m.command == "PRIVMSG"
                 and "via webhook" in m.params[-1]]
     # signed right: shown once, however often Meta sends it again
@@ -371,7 +386,8 @@ def test_webhook_fb_comment_signed_and_bad_input(parley_factory, meta):
 def test_webhook_batch_and_ig_mention_and_dms(parley_factory, meta):
     g = Gw(parley_factory, meta, [fb_conf(meta), ig_conf(meta)], poll=3600)
     c = g.client(("#fb", "#ig"))
-    time.sleep(1)
+    wait_signed_in(c)
+    wait_signed_in(c, "ig")
     c1 = meta.add_fb_comment("Mo", "batched one")
     c2 = meta.add_fb_comment("Ny", "batched two")
     b1, b2 = fb_comment_hook(meta, c1), fb_comment_hook(meta, c2)
@@ -414,7 +430,7 @@ def test_webhook_batch_and_ig_mention_and_dms(parley_factory, meta):
 def test_webhook_while_store_fails_is_redelivered(parley_factory, meta):
     g = Gw(parley_factory, meta, [fb_conf(meta)], poll=3600)
     c = g.client()
-    time.sleep(1)
+    wait_signed_in(c)
     com = meta.add_fb_comment("Rae", "stored later")
     body = fb_comment_hook(meta, com)
     db = sqlite3.connect(g.p.db, timeout=0.1, isolation_level=None)
@@ -433,7 +449,7 @@ def test_webhook_while_store_fails_is_redelivered(parley_factory, meta):
 def test_restart_between_webhook_and_poll_shows_once(parley_factory, meta):
     g = Gw(parley_factory, meta, [fb_conf(meta)], poll=5)
     c = g.client()
-    time.sleep(1)
+    wait_signed_in(c)
     com = meta.add_fb_comment("Sam", "only once please")
     assert g.post("/facebook", fb_comment_hook(meta, com))[0] == 200
     expect_post(c, "only once please", "#fb")
