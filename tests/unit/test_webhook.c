@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -131,12 +132,16 @@ static void on_reply(void *arg, const struct gw_http_response *r)
     gw_strlcpy(rp->body, r->body != NULL ? r->body : "", sizeof(rp->body));
 }
 
+static const char *ca_file;       /* trust this (TLS test) */
+static struct gw_webhook *target; /* where send_req goes; wh by default */
+
 static void send_req(const char *method, const char *path, const char *body,
                      size_t len, struct reply *rp)
 {
     char url[256];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", gw_webhook_port(wh),
-             path);
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%d%s",
+             ca_file != NULL ? "https" : "http",
+             gw_webhook_port(target != NULL ? target : wh), path);
     /* A client that waits for the go-ahead (Expect: 100-continue) sees
      * the 413; one that sends blindly may see the connection closed
      * mid-upload instead. Either way no handler sees the body. */
@@ -150,6 +155,7 @@ static void send_req(const char *method, const char *path, const char *body,
     o.body = body;
     o.body_len = len;
     o.content_type = body != NULL ? "application/json" : NULL;
+    o.ca_file = ca_file;
     memset(rp, 0, sizeof(*rp));
     ck_assert_int_eq(gw_http_request(http, &o, on_reply, rp, NULL), 0);
 }
@@ -325,6 +331,53 @@ START_TEST(test_shared_path)
 }
 END_TEST
 
+/* tls_cert/tls_key: HTTPS on the listener itself; a bad pair is refused
+ * at start with the file names. */
+START_TEST(test_tls)
+{
+    char dir[] = "/tmp/parley-webhook-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char cmd[1024], crt[256], key[256], err[512];
+    snprintf(crt, sizeof(crt), "%s/w.crt", dir);
+    snprintf(key, sizeof(key), "%s/w.key", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt "
+             "ec_paramgen_curve:prime256v1 -nodes -keyout %s -out %s -days 2 "
+             "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "
+             ">/dev/null 2>&1",
+             key, crt);
+    ck_assert_int_eq(system(cmd), 0);
+    struct gw_webhook *tls = NULL;
+    struct gw_webhook_conf c = {
+        .host = "127.0.0.1", .port = 0, .tls_cert = crt, .tls_key = crt};
+    ck_assert_int_lt(gw_webhook_new(&loop, &c, &tls, err, sizeof(err)), 0);
+    ck_assert_ptr_null(tls);
+    ck_assert_ptr_nonnull(strstr(err, "tls_cert/tls_key"));
+    c.tls_key = key;
+    ck_assert_int_eq(gw_webhook_new(&loop, &c, &tls, err, sizeof(err)), 0);
+    b1.take = 1;
+    b1.status = 200;
+    ck_assert_int_eq(gw_webhook_register(tls, &ad1, "/meta", handler, &b1), 0);
+    struct reply r;
+    target = tls;
+    ca_file = crt;
+    send_req("POST", "/meta", "{}", 2, &r);
+    run_until(&r, 5000);
+    target = NULL;
+    ca_file = NULL;
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body, "now");
+    gw_webhook_forget(tls, &ad1);
+    gw_webhook_stop(tls);
+    while (uv_run(&loop, UV_RUN_NOWAIT) != 0 && gw_webhook_port(tls) > 0)
+        ;
+    gw_webhook_free(tls);
+    unlink(crt);
+    unlink(key);
+    rmdir(dir);
+}
+END_TEST
+
 /* RFC 4231, test case 2. */
 START_TEST(test_hmac)
 {
@@ -356,6 +409,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_refusals);
     tcase_add_test(t, test_stop_answers_503);
     tcase_add_test(t, test_shared_path);
+    tcase_add_test(t, test_tls);
     suite_add_tcase(s, t);
     TCase *h = tcase_create("hmac");
     tcase_add_test(h, test_hmac);
