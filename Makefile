@@ -153,8 +153,10 @@ FUZZ_OPTS_fuzz_ircmsg := -max_len=9000
 FUZZ_OPTS_fuzz_json := -max_len=4096
 FUZZ_OPTS_fuzz_sse := -max_len=4096
 FUZZ_OPTS_fuzz_mastodon := -max_len=16384
+FUZZ_OPTS_fuzz_meta := -max_len=16384
 # Seeds beyond tests/fuzz/corpus/<target>: the recorded Mastodon JSON.
 FUZZ_SEEDS_fuzz_mastodon := tests/fixtures/mastodon
+FUZZ_SEEDS_fuzz_meta := tests/fixtures/meta
 
 $(F)/%.o: %.c
 	@mkdir -p $(dir $@)

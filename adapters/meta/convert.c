@@ -45,8 +45,10 @@ static const char *keep_text(struct meta_event *e, const char *s)
 {
     if (s == NULL)
         s = "";
-    size_t n = gw_text_cut(s, strlen(s), TEXT_MAX);
-    return keep_own(e, gw_text_sanitize(s, n));
+    /* Sanitised first: cutting needs valid UTF-8. */
+    char *t = gw_text_sanitize(s, strlen(s));
+    gw_text_truncate(t, TEXT_MAX);
+    return keep_own(e, t);
 }
 
 static const char *keep_line(struct meta_event *e, const char *s)
@@ -56,6 +58,18 @@ static const char *keep_line(struct meta_event *e, const char *s)
     char *one = gw_text_one_line(s);
     gw_text_truncate(one, 200);
     return keep_own(e, one);
+}
+
+/* A name to show: one clean line, never empty. */
+static const char *keep_author(struct meta_event *e, const char *name,
+                               const char *fallback)
+{
+    const char *k = keep_line(e, name);
+    if (k == NULL || *k == '\0')
+        k = keep_line(e, fallback);
+    if (k == NULL || *k == '\0')
+        k = keep(e, "someone");
+    return k;
 }
 
 void meta_event_free(struct meta_event *e)
@@ -209,11 +223,7 @@ static int fb_comment_fill(const char *id, const char *parent,
     if (author_id == NULL)
         author_id = id;
     out->ev.author_id = keep(out, author_id);
-    out->ev.author = keep_line(out, name != NULL && *name != '\0'
-                                        ? name
-                                        : (mine ? me->handle : "someone"));
-    if (out->ev.author == NULL)
-        out->ev.author = keep(out, "someone");
+    out->ev.author = keep_author(out, name, mine ? me->handle : "someone");
     out->ev.author_name = keep_line(out, name);
     out->ev.text = keep_text(out, message);
     out->ev.url = keep(out, url_of(permalink));
@@ -265,7 +275,7 @@ int meta_fb_post(const cJSON *p, const struct meta_me *me,
     out->ev.id = keep(out, id);
     out->ev.author_id = keep(out, author_id != NULL ? author_id : id);
     const char *name = gw_json_str(from, "name");
-    out->ev.author = keep_line(out, name != NULL ? name : "someone");
+    out->ev.author = keep_author(out, name, "someone");
     out->ev.author_name = keep_line(out, name);
     out->ev.text = keep_text(out, gw_json_str(p, "message"));
     out->ev.url = keep(out, url_of(gw_json_str(p, "permalink_url")));
@@ -298,7 +308,7 @@ int meta_fb_change(const cJSON *change, int64_t time_s,
         const char *sid = meta_json_id(v, "sender_id");
         out->ev.author_id = keep(out, sid != NULL ? sid : out->ev.id);
         const char *sn = gw_json_str(v, "sender_name");
-        out->ev.author = keep_line(out, sn != NULL ? sn : "someone");
+        out->ev.author = keep_author(out, sn, "someone");
         out->ev.author_name = keep_line(out, sn);
         out->ev.text = keep_text(out, gw_json_str(v, "message"));
         out->ev.conversation = keep(out, pid);
@@ -387,9 +397,7 @@ static int ig_comment_fill(const cJSON *c, const char *media_id, int64_t t_ms,
     out->ev.id = keep(out, id);
     /* The IG-scoped id when Meta gives one (it does to the media's
      * owner); else the username, which can change. */
-    out->ev.author = keep_line(out, user != NULL ? user : "someone");
-    if (out->ev.author == NULL)
-        out->ev.author = keep(out, "someone");
+    out->ev.author = keep_author(out, user, "someone");
     out->ev.author_id = keep(out, uid != NULL ? uid : out->ev.author);
     out->ev.text = keep_text(out, gw_json_str(c, "text"));
     if (user != NULL) {
@@ -476,7 +484,7 @@ int meta_ig_mentioned(const cJSON *answer, const char *media_id,
     int64_t t = time_of(o, "timestamp", 0);
     out->ev.kind = GW_EV_MENTION;
     out->ev.id = keep(out, id);
-    out->ev.author = keep_line(out, user != NULL ? user : "someone");
+    out->ev.author = keep_author(out, user, "someone");
     out->ev.author_id = out->ev.author;
     out->ev.text =
         keep_text(out, gw_json_str(o, comment_id != NULL ? "text" : "caption"));
@@ -508,7 +516,7 @@ int meta_ig_tagged(const cJSON *media, const struct meta_me *me,
     int64_t t = time_of(media, "timestamp", 0);
     out->ev.kind = GW_EV_MENTION;
     out->ev.id = keep(out, id);
-    out->ev.author = keep_line(out, user != NULL ? user : "someone");
+    out->ev.author = keep_author(out, user, "someone");
     out->ev.author_id = out->ev.author;
     out->ev.text = keep_text(out, gw_json_str(media, "caption"));
     out->ev.url = keep(out, url_of(gw_json_str(media, "permalink")));
@@ -554,7 +562,7 @@ static void dm_fill(struct meta_event *e, const char *mid, const char *uid,
     e->ev.kind = GW_EV_DM;
     e->ev.id = keep(e, mid);
     e->ev.author_id = keep(e, uid);
-    e->ev.author = keep_line(e, name != NULL && *name != '\0' ? name : uid);
+    e->ev.author = keep_author(e, name, uid);
     e->ev.author_name = keep_line(e, name);
     e->ev.text = keep_text(e, text);
     e->ev.conversation = keep(e, conv);
