@@ -403,9 +403,10 @@ void gw_ad_timer_stop(struct gw_ad_timer *t);
  * One HTTP request to the [webhook] listener (gateway/webhook/), as a
  * handler sees it. Opaque; read it with the functions below, which copy
  * nothing and stay valid until the handler has answered it. The body is
- * the exact bytes received (signatures are computed over them), at most
- * GW_WEBHOOK_BODY_MAX: a larger one is refused with 413 before any handler
- * sees it.
+ * the exact bytes received (signatures are computed over them; check them
+ * with gw_hmac_sha256_ok() from gw_util.h), NUL-terminated after its
+ * length, at most GW_WEBHOOK_BODY_MAX (512 KiB, gw_limits.h): a larger one
+ * is refused with 413 before any handler sees it.
  */
 struct gw_webhook_req;
 
@@ -420,7 +421,9 @@ struct gw_webhook_req;
  * that took it, else the first 2xx. When none takes it the listener
  * answers 403 and logs that once a minute, not once per request; a path
  * nobody registered gets 404. A request still unanswered when its account
- * stops is answered 503, so the network sends it again.
+ * stops is answered 503, so the network sends it again. Handlers run as
+ * adapter code (priv stays valid while they run) and never after the
+ * account has stopped; every response closes its connection.
  */
 typedef int (*gw_ad_webhook_cb)(struct gw_adapter *ad, void *arg,
                                 struct gw_webhook_req *rq);
