@@ -131,7 +131,7 @@ class MockMeta(MockServer):
     server_name = "mock-graph"
     CONTROL = MockServer.CONTROL + (
         "add_fb_comment", "add_fb_post", "add_tagged", "add_dm",
-        "add_ig_comment", "add_ig_mention", "set_usage", "throttle",
+        "add_ig_comment", "add_ig_mention", "add_ig_tag", "set_usage", "throttle",
         "issue_code")
     STATE = MockServer.STATE + ("comments", "sent", "posted", "deleted",
                                 "likes", "hidden", "tokens")
@@ -245,6 +245,17 @@ class MockMeta(MockServer):
                  "username": self.ig_username}
             self.media[mid] = m
             self.first_media = getattr(self, "first_media", mid)
+            return m
+
+    def add_ig_tag(self, username, caption, media_type="VIDEO"):
+        """username tags the IG account in their media."""
+        with self._lock:
+            mid = self._id()
+            m = {"id": mid, "caption": caption, "media_type": media_type,
+                 "username": username,
+                 "permalink": "https://www.instagram.com/p/%s/" % mid,
+                 "timestamp": graph_time(time.time())}
+            self.tags.append(m)
             return m
 
     def add_ig_comment(self, username, text, media_id=None, parent=None,

@@ -163,6 +163,10 @@ def test_fb_comment_and_reply_round_trip_by_polling(parley_factory, meta):
     # a reply to that comment by someone else is a reply, not a new thread
     meta.add_fb_comment("Bob", "and tomorrow?", parent=com["id"])
     expect_post(c, "and tomorrow?", "#fb")
+    # a post that tags the Page is a mention
+    meta.add_tagged("Yara", "thanks Parley Shop for the quick fix")
+    line = expect_post(c, "quick fix", "#fb")
+    assert line.nick.lower().startswith("yara")
     c.say("&parley", "status")
     st = [l for l in c.bot_lines(seconds=1.5) if l.startswith("fb (facebook)")]
     assert st and "polling" in st[0] and "usage:" in st[0], st
@@ -177,6 +181,9 @@ def test_ig_comment_reply_and_dm_by_polling(parley_factory, meta):
     c.say("#ig", "!re %s thank you!" % ref_of(line))
     wait(meta, lambda: meta.posted, "no reply was posted")
     assert meta.posted[0]["on"] == com["id"]
+    # tagged in a video: a placeholder with the permalink
+    tag = meta.add_ig_tag("zoe.films", "our trip with @parleyshop mugs")
+    expect_post(c, "mugs [video: see %s]" % tag["permalink"], "#ig")
     # a DM arrives as a query and is answered by the Send API
     meta.add_dm("dan.insta", "do you ship abroad?", platform="instagram")
     q = c.expect(lambda m: m.command == "PRIVMSG" and m.params[0] == "me"

@@ -255,6 +255,21 @@ START_TEST(test_ig)
     meta_event_free(&e);
     cJSON_Delete(j);
 
+    cJSON *t = cJSON_Parse("{\"id\":\"17918195224117853\",\"caption\":\"hi\","
+                           "\"media_type\":\"CAROUSEL_ALBUM\",\"username\":"
+                           "\"zoe\",\"permalink\":\"https://instagram.com/p/"
+                           "X/\",\"timestamp\":\"2026-11-25T19:40:00+0000\"}");
+    ck_assert_int_eq(meta_ig_tagged(t, &IG, &e), 0);
+    ck_assert_int_eq(e.ev.kind, GW_EV_MENTION);
+    ck_assert_str_eq(e.ev.text,
+                     "hi [carousel_album: see https://instagram.com/p/X/]");
+    ck_assert_ptr_nonnull(strstr(e.ev.extra, "\"s\":\"ig_caption\""));
+    meta_event_free(&e);
+    cJSON_ReplaceItemInObject(t, "username", cJSON_CreateString("ParleyShop"));
+    ck_assert_int_eq(meta_ig_tagged(t, &IG, &e), META_IGNORED);
+    meta_event_free(&e);
+    cJSON_Delete(t);
+
     j = fixture("ig_mentioned.json");
     ck_assert_int_eq(meta_ig_mentioned(cJSON_GetObjectItem(j, "comment"), media,
                                        "17894227972186120", &IG, &e),
