@@ -20,7 +20,10 @@
 #include "gw_json.h"
 #include "gw_text.h"
 
-#define JOB_EVENTS_MAX 1024
+/* Events one POST may carry: past the body bound (GW_WEBHOOK_BODY_MAX,
+ * 512 KiB) no change is smaller than 64 bytes, so this is never reached by
+ * a body the listener takes; if it is, the POST is refused, not cut. */
+#define JOB_EVENTS_MAX 8192
 
 /* One POST being handled. */
 struct job {
@@ -30,7 +33,9 @@ struct job {
     int waiting; /* fetches out, +1 while the body is read */
     bool failed; /* a fetch failed: answer 503 */
     char why[160];
-    struct meta_event *evs;
+    struct meta_event **evs; /* grown as entries come; each its own
+                                allocation (ev.media points into it) */
+    int cap;
     int n;
     unsigned gen;
 };
@@ -52,16 +57,33 @@ static void job_free(struct job *jb)
     if (jb->next != NULL)
         jb->next->prev = jb->prev;
     for (int i = 0; i < jb->n; i++)
-        meta_event_free(&jb->evs[i]);
+        meta_event_free(jb->evs[i]);
+    for (int i = 0; i < jb->cap && jb->evs[i] != NULL; i++)
+        free(jb->evs[i]);
     free(jb->evs);
     free(jb);
 }
 
+/* Room for one more event (jb->n counts those kept); NULL past the
+ * bound, and then the whole POST is answered 503. */
 static struct meta_event *job_slot(struct job *jb)
 {
-    if (jb->n == JOB_EVENTS_MAX)
+    if (jb->n == JOB_EVENTS_MAX) {
+        jb->failed = true;
+        snprintf(jb->why, sizeof(jb->why), "more than %d events in one POST",
+                 JOB_EVENTS_MAX);
         return NULL;
-    return &jb->evs[jb->n];
+    }
+    if (jb->n == jb->cap) {
+        int cap = jb->cap == 0 ? 8 : jb->cap * 2;
+        jb->evs = gw_xrealloc(jb->evs, sizeof(*jb->evs) * (size_t)cap);
+        memset(jb->evs + jb->cap, 0,
+               sizeof(*jb->evs) * (size_t)(cap - jb->cap));
+        jb->cap = cap;
+    }
+    if (jb->evs[jb->n] == NULL)
+        jb->evs[jb->n] = gw_xcalloc(1, sizeof(**jb->evs));
+    return jb->evs[jb->n];
 }
 
 static void on_committed(struct gw_adapter *ad, void *arg, int rc)
@@ -94,7 +116,7 @@ static void job_finish(struct job *jb)
     }
     gw_ad_batch_begin(m->ad);
     for (int i = 0; i < jb->n; i++) {
-        if (gw_ad_deliver(m->ad, &jb->evs[i].ev) < 0) {
+        if (gw_ad_deliver(m->ad, &jb->evs[i]->ev) < 0) {
             gw_ad_batch_end(m->ad);
             gw_ad_detail(m->ad, "webhook: an event could not be stored; "
                                 "answered 503 so that Meta sends it again");
@@ -164,7 +186,7 @@ static void on_profile(struct meta *m, struct mreq *q,
         meta__name_keep(m, q->a, name);
         /* The events of this sender wait in the job: name them now. */
         for (int i = 0; i < jb->n; i++) {
-            struct meta_event *e = &jb->evs[i];
+            struct meta_event *e = jb->evs[i];
             if (e->ev.kind == GW_EV_DM && e->ev.author_id != NULL &&
                 strcmp(e->ev.author_id, q->a) == 0 &&
                 e->nstrs < META_EVENT_STRS) {
@@ -201,8 +223,8 @@ static void job_fetch(struct job *jb, mreq_cb cb, char *url, const char *a,
 static bool fetching_profile(struct job *jb, const char *id)
 {
     for (int i = 0; i < jb->n; i++)
-        if (jb->evs[i].ev.kind == GW_EV_DM && jb->evs[i].ev.author_id &&
-            strcmp(jb->evs[i].ev.author_id, id) == 0)
+        if (jb->evs[i]->ev.kind == GW_EV_DM && jb->evs[i]->ev.author_id &&
+            strcmp(jb->evs[i]->ev.author_id, id) == 0)
             return true;
     return false;
 }
@@ -314,7 +336,6 @@ static int on_post(struct meta *m, struct gw_webhook_req *rq)
         m->jobs->prev = jb;
     m->jobs = jb;
     jb->rq = rq;
-    jb->evs = gw_xcalloc(JOB_EVENTS_MAX, sizeof(*jb->evs));
     jb->waiting = 1;
     int foreign = 0;
     char foreign_id[40] = "";
