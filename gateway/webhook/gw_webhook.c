@@ -672,6 +672,19 @@ int gw_webhook_port(const struct gw_webhook *wh)
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
+/* The last of it, once nothing of h2o's or ours is open. */
+static void free_now(struct gw_webhook *wh)
+{
+    dispose_ctx(wh);
+    if (wh->config_live)
+        h2o_config_dispose(&wh->config);
+    if (wh->ssl != NULL)
+        SSL_CTX_free(wh->ssl);
+    free(wh->public_url);
+    free(wh->prefix);
+    free(wh);
+}
+
 static void on_listener_closed(uv_handle_t *h)
 {
     struct gw_webhook *wh = h->data;
@@ -679,7 +692,7 @@ static void on_listener_closed(uv_handle_t *h)
     if (wh->conns == 0)
         dispose_ctx(wh);
     if (wh->freed_pending)
-        free(wh);
+        free_now(wh);
 }
 
 void gw_webhook_stop(struct gw_webhook *wh)
@@ -710,21 +723,13 @@ void gw_webhook_free(struct gw_webhook *wh)
     if (wh == NULL)
         return;
     gw_webhook_stop(wh);
-    /* h2o's context may only go once its connections have, and its
-     * timeouts are empty: after the loop has run dry. Disposing closes its
-     * own uv handles, so the loop runs once more for their callbacks. */
-    if (wh->ctx_live && wh->conns == 0 && !wh->listening)
-        dispose_ctx(wh);
-    if (wh->config_live)
-        h2o_config_dispose(&wh->config);
-    if (wh->ssl != NULL)
-        SSL_CTX_free(wh->ssl);
-    free(wh->public_url);
-    free(wh->prefix);
+    /* h2o's context may only go once its connections have and its
+     * timeouts are empty, and its configuration after it: when the
+     * listener's close has run (a start that failed frees before that). */
     if (wh->listening)
-        wh->freed_pending = true; /* on_listener_closed frees it */
+        wh->freed_pending = true;
     else
-        free(wh);
+        free_now(wh);
 }
 
 void gw_webhook_stats(const struct gw_webhook *wh, struct gw_webhook_stats *st)

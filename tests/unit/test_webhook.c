@@ -378,6 +378,26 @@ START_TEST(test_tls)
 }
 END_TEST
 
+/* A port in use: refused with the address, and nothing leaks or is used
+ * after it is freed (the sanitizer build checks). */
+START_TEST(test_port_in_use)
+{
+    char err[256];
+    struct gw_webhook *again = NULL;
+    struct gw_webhook_conf c = {.host = "127.0.0.1",
+                                .port = gw_webhook_port(wh)};
+    ck_assert_int_lt(gw_webhook_new(&loop, &c, &again, err, sizeof(err)), 0);
+    ck_assert_ptr_null(again);
+    ck_assert_ptr_nonnull(strstr(err, "[webhook] listen 127.0.0.1:"));
+    c.host = "not-an-address";
+    ck_assert_int_lt(gw_webhook_new(&loop, &c, &again, err, sizeof(err)), 0);
+    ck_assert_ptr_nonnull(strstr(err, "not an address"));
+    /* What the failed starts left open closes with the loop. */
+    for (int i = 0; i < 10; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+}
+END_TEST
+
 /* RFC 4231, test case 2. */
 START_TEST(test_hmac)
 {
@@ -410,6 +430,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_stop_answers_503);
     tcase_add_test(t, test_shared_path);
     tcase_add_test(t, test_tls);
+    tcase_add_test(t, test_port_in_use);
     suite_add_tcase(s, t);
     TCase *h = tcase_create("hmac");
     tcase_add_test(h, test_hmac);
