@@ -6,7 +6,10 @@ SYSCONFDIR ?= /etc
 DESTDIR ?=
 CC ?= cc
 
-PKGS := libuv libcurl libcjson sqlite3 openssl inih libutf8proc libsodium
+# libh2o: the [webhook] listener's HTTP/1.1 and TLS (gateway/webhook/); it
+# is built on libuv, so it serves on our loop. libsodium: Argon2id for
+# per-person logins.
+PKGS := libuv libcurl libcjson sqlite3 openssl inih libutf8proc libsodium libh2o
 # snprintf into a fixed buffer is how we bound text; truncating there is the
 # intent, so gcc's guesses about it (-Wformat-truncation) are not errors.
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -165,9 +168,11 @@ FUZZ_OPTS_fuzz_json := -max_len=4096
 FUZZ_OPTS_fuzz_sse := -max_len=4096
 FUZZ_OPTS_fuzz_mastodon := -max_len=16384
 FUZZ_OPTS_fuzz_linkedin := -max_len=16384
+FUZZ_OPTS_fuzz_meta := -max_len=16384
 # Seeds beyond tests/fuzz/corpus/<target>: the recorded Mastodon JSON.
 FUZZ_SEEDS_fuzz_mastodon := tests/fixtures/mastodon
 FUZZ_SEEDS_fuzz_linkedin := tests/fixtures/linkedin
+FUZZ_SEEDS_fuzz_meta := tests/fixtures/meta
 
 $(F)/%.o: %.c
 	@mkdir -p $(dir $@)

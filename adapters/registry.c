@@ -9,12 +9,15 @@
 
 #include "linkedin.h"
 #include "mastodon.h"
+#include "meta.h"
 #include "x.h"
 
 static const struct gw_adapter_ops *const registry[] = {
     &mastodon_ops,
     &x_ops,
     &linkedin_ops,
+    &facebook_ops,
+    &instagram_ops,
 };
 
 const struct gw_adapter_ops *gw_adapter_at(size_t i)

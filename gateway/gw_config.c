@@ -38,7 +38,8 @@ struct parse_state {
         SEC_IRC,
         SEC_ACCOUNT,
         SEC_RELAY,
-        SEC_USER
+        SEC_USER,
+        SEC_WEBHOOK
     } kind;
 };
 
@@ -403,6 +404,54 @@ static void irc_key(struct parse_state *ps, const char *key, const char *value)
     }
 }
 
+static bool http_url(const char *v)
+{
+    const char *host = NULL;
+    if (strncmp(v, "https://", 8) == 0)
+        host = v + 8;
+    else if (strncmp(v, "http://", 7) == 0)
+        host = v + 7;
+    if (host == NULL || *host == '\0' || *host == '/')
+        return false;
+    for (const char *p = v; *p != '\0'; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return false;
+    return true;
+}
+
+static void webhook_key(struct parse_state *ps, const char *key,
+                        const char *value)
+{
+    struct gw_config *cfg = ps->cfg;
+    char err[256];
+    if (strcmp(key, "listen") == 0) {
+        if (*value != '\0' &&
+            gw_config_parse_addrs(value, &cfg->webhook_listen,
+                                  &cfg->nwebhook_listen, err, sizeof(err)) < 0)
+            errorf(ps, ps->line, "listen: %s", err);
+        else if (cfg->nwebhook_listen > 1)
+            errorf(ps, ps->line, "[webhook] listen takes one address");
+    } else if (strcmp(key, "public_url") == 0) {
+        if (!http_url(value))
+            errorf(ps, ps->line,
+                   "public_url '%s' must be an https:// address the "
+                   "networks can reach, e.g. https://parley.example.org/hooks",
+                   value);
+        else
+            set_str(&cfg->webhook_public_url, value);
+    } else if (strcmp(key, "tls_cert") == 0) {
+        set_str(&cfg->webhook_tls_cert, value);
+    } else if (strcmp(key, "tls_key") == 0) {
+        set_str(&cfg->webhook_tls_key, value);
+    } else {
+        errorf(ps, ps->line,
+               "unknown key '%s' in [webhook] (known: listen, public_url, "
+               "tls_cert, tls_key; verify_token and app_secret belong in "
+               "each [account])",
+               key);
+    }
+}
+
 static void account_key(struct parse_state *ps, const char *key,
                         const char *value)
 {
@@ -505,6 +554,12 @@ static void begin_section(struct parse_state *ps, const char *section)
         ps->kind = SEC_GATEWAY;
     } else if (strcmp(section, "irc") == 0) {
         ps->kind = SEC_IRC;
+    } else if (strcmp(section, "webhook") == 0) {
+        ps->kind = SEC_WEBHOOK;
+        if (cfg->webhook_line != 0)
+            errorf(ps, ps->line, "[webhook] is given twice (first on line %d)",
+                   cfg->webhook_line);
+        cfg->webhook_line = ps->line;
     } else if (strcmp(word, "account") == 0 || strcmp(word, "relay") == 0) {
         bool account = strcmp(word, "account") == 0;
         ps->kind = account ? SEC_ACCOUNT : SEC_RELAY;
@@ -552,7 +607,7 @@ static void begin_section(struct parse_state *ps, const char *section)
         ps->kind = SEC_NONE;
         errorf(ps, ps->line,
                "unknown section [%s] (known: [gateway], [irc], "
-               "[account NAME], [relay NAME], [user NAME])",
+               "[webhook], [account NAME], [relay NAME], [user NAME])",
                section);
     }
 }
@@ -573,6 +628,10 @@ static int handler(void *user, const char *section, const char *name,
     case SEC_IRC:
         if (!seen_before(ps, name))
             irc_key(ps, name, value);
+        break;
+    case SEC_WEBHOOK:
+        if (!seen_before(ps, name))
+            webhook_key(ps, name, value);
         break;
     case SEC_ACCOUNT:
         account_key(ps, name, value);
@@ -705,6 +764,20 @@ static void validate(struct parse_state *ps)
     if (cfg->ntls_listen && (cfg->tls_cert == NULL || cfg->tls_key == NULL))
         errorf(ps, 0, "[irc] tls_listen needs tls_cert and tls_key");
 
+    if (cfg->webhook_line != 0 && cfg->nwebhook_listen == 0)
+        errorf(ps, cfg->webhook_line,
+               "[webhook] needs listen = host:port (e.g. 127.0.0.1:8448)");
+    if ((cfg->webhook_tls_cert == NULL) != (cfg->webhook_tls_key == NULL))
+        errorf(ps, cfg->webhook_line,
+               "[webhook] tls_cert and tls_key go together");
+    for (int i = 0; i < cfg->nwebhook_listen; i++)
+        for (int j = 0; j < cfg->nlisten; j++)
+            if (cfg->webhook_listen[i].port != 0 &&
+                cfg->webhook_listen[i].port == cfg->listen[j].port &&
+                strcmp(cfg->webhook_listen[i].host, cfg->listen[j].host) == 0)
+                errorf(ps, cfg->webhook_line,
+                       "[webhook] listen %s:%d is also an [irc] listen address",
+                       cfg->listen[j].host, cfg->listen[j].port);
     for (int i = 0; i < cfg->naccounts; i++) {
         struct gw_conf_account *a = &cfg->accounts[i];
         const char *net = gw_conf_account_get(a, "network");
@@ -821,10 +894,14 @@ int gw_config_load(const char *path, struct gw_config **out, char *err,
         free(cfg->tls_cert);
         cfg->tls_cert = p;
     }
-    if (cfg->tls_key) {
-        char *p = resolve_path(dir, cfg->tls_key);
-        free(cfg->tls_key);
-        cfg->tls_key = p;
+    char **paths[] = {&cfg->tls_key, &cfg->webhook_tls_cert,
+                      &cfg->webhook_tls_key};
+    for (size_t i = 0; i < GW_ARRAY_LEN(paths); i++) {
+        if (*paths[i] != NULL) {
+            char *p = resolve_path(dir, *paths[i]);
+            free(*paths[i]);
+            *paths[i] = p;
+        }
     }
     free(dir);
 
@@ -852,6 +929,10 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->tls_listen);
     free(cfg->tls_cert);
     free(cfg->tls_key);
+    free(cfg->webhook_listen);
+    free(cfg->webhook_public_url);
+    free(cfg->webhook_tls_cert);
+    free(cfg->webhook_tls_key);
     free(cfg->password);
     free(cfg->server_name);
     free(cfg->control_channel);

@@ -80,6 +80,14 @@ struct gw_config {
     int ping_seconds; /* PING after this much silence, close after as much */
     int history_days; /* history older than this is pruned; 0: kept */
     bool autojoin_control; /* clients join the control channel on connect */
+    /* [webhook]: pushed events (Meta, LinkedIn); no listener when
+     * nwebhook_listen is 0. */
+    struct gw_conf_addr *webhook_listen;
+    int nwebhook_listen;
+    int webhook_line;         /* the [webhook] line, for errors; 0 = none */
+    char *webhook_public_url; /* what the networks call, NULL = not set */
+    char *webhook_tls_cert;   /* serve TLS itself (no proxy in front) */
+    char *webhook_tls_key;
     /* [account NAME] and [relay NAME] */
     struct gw_conf_account *accounts;
     int naccounts;

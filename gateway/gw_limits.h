@@ -145,5 +145,24 @@
 /* One post of !thread on one line: what an IRC line holds after the bot's
  * prefix and the target, with room to spare. */
 #define GW_CONTEXT_LINE_MAX 300
+/* Webhooks ([webhook], gateway/webhook/). A body is held whole in memory
+ * until it is committed; Meta batches at most 1,000 changes in one POST,
+ * each well under 512 bytes, so 512 KiB is room for any honest batch and
+ * a bound on what a stranger can make us hold. A larger body gets 413. */
+#define GW_WEBHOOK_BODY_MAX (512 * 1024)
+/* Requests waiting for a commit before they are answered; past this a new
+ * one gets 503 and is sent again by the network. */
+#define GW_WEBHOOK_PENDING_MAX 256
+/* Open connections; past this new ones are closed at once. */
+#define GW_WEBHOOK_CONNS_MAX 256
+/* Headers copied per request (the rest are not looked at), and handlers
+ * that may share one path. */
+#define GW_WEBHOOK_HEADERS_MAX 64
+#define GW_WEBHOOK_TAKERS_MAX  16
+/* A connection that sends no complete request in this long is closed, and
+ * a stop waits no longer than this for one. */
+#define GW_WEBHOOK_REQ_TIMEOUT_MS 5000
+/* Refusals (403) are logged at most once per this long, with a count. */
+#define GW_WEBHOOK_LOG_EVERY_MS 60000
 
 #endif

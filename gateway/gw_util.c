@@ -373,6 +373,21 @@ int gw_random_hex(char *buf, size_t size)
     return 0;
 }
 
+bool gw_hmac_sha256_ok(const char *key, const void *data, size_t len,
+                       const char *hex)
+{
+    char want[65];
+    if (hex == NULL || strlen(hex) != 64 || key == NULL ||
+        (data == NULL && len > 0))
+        return false;
+    gw_hmac_sha256_hex(key, strlen(key), data, len, want);
+    char got[64];
+    /* Hex case is not part of the secret: compare lowercase. */
+    for (int i = 0; i < 64; i++)
+        got[i] = (char)tolower((unsigned char)hex[i]);
+    return CRYPTO_memcmp(got, want, 64) == 0;
+}
+
 uint32_t gw_random_below(uint32_t n)
 {
     uint32_t v = 0;

@@ -115,6 +115,11 @@ void gw_hmac_sha256_hex(const void *key, size_t keylen, const void *msg,
 /* Equal strings, compared in a time that does not depend on where they
  * differ (a received signature against the one computed). */
 bool gw_secret_eq(const char *a, const char *b);
+/* Is hex (64 hex digits, any case) the HMAC-SHA256 of data with key? The
+ * comparison takes the same time wherever the first difference is, so a
+ * forger learns nothing from how long a refusal takes. */
+bool gw_hmac_sha256_ok(const char *key, const void *data, size_t len,
+                       const char *hex);
 
 /*
  * Exponential back-off with jitter: steps from min_ms doubling up to

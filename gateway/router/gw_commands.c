@@ -29,16 +29,16 @@ static void enqueue(struct gw_cmd *x, enum gw_action_kind kind,
                     const char *text, const char *handle,
                     const char *parent_ref)
 {
-    struct gw_enqueue e = {x->a, x->sp,  x->origin, kind,
-                           text, handle, parent_ref};
+    struct gw_enqueue e = {x->a, x->sp,  x->origin,  kind,
+                           text, handle, parent_ref, NULL};
     gw__enqueue(&e);
 }
 
 static void query(struct gw_cmd *x, enum gw_action_kind kind,
                   const char *handle, const char *parent_ref)
 {
-    struct gw_enqueue e = {x->a, x->sp,  x->origin, kind,
-                           NULL, handle, parent_ref};
+    struct gw_enqueue e = {x->a, x->sp,  x->origin,  kind,
+                           NULL, handle, parent_ref, NULL};
     gw__query(&e);
 }
 
@@ -155,9 +155,14 @@ static void account_command(struct gw_cmd *x, char *line)
         return;
     gw_strlower(cmd);
     struct gw_post p;
+    const struct gw_adapter_command *own = x->a->ops->commands;
+    while (own != NULL && own->name != NULL && strcmp(own->name, cmd) != 0)
+        own++;
     if (strcmp(cmd, "help") == 0) {
         for (size_t i = 0; i < GW_ARRAY_LEN(account_help); i++)
             gw__cmd_tell(x, "%s", account_help[i]);
+        for (own = x->a->ops->commands; own != NULL && own->name; own++)
+            gw__cmd_tell(x, "%s", own->help);
     } else if (strcmp(cmd, "post") == 0) {
         if (*rest == '\0')
             gw__cmd_tell(x, "usage: !post text");
@@ -250,6 +255,15 @@ static void account_command(struct gw_cmd *x, char *line)
         gw__inbox_pending(x);
     } else if (strcmp(cmd, "history") == 0) {
         gw__inbox_history(x, rest);
+    } else if (own != NULL && own->name != NULL) {
+        /* The network's own: after the core's, so it never hides one. */
+        char *ref = gw_next_word(&rest);
+        if (gw__cmd_post(x, ref, &p)) {
+            struct gw_enqueue e = {x->a, x->sp, x->origin, GW_ACT_COMMAND,
+                                   NULL, NULL,  p.ref,     own->name};
+            gw__enqueue(&e);
+            gw_post_free(&p);
+        }
     } else {
         gw__cmd_tell(x, "unknown command !%s; !help lists them", cmd);
     }

@@ -54,6 +54,7 @@ static const char *const action_names[GW_ACT_KIND_MAX] = {
     [GW_ACT_UNBOOST] = "unboost", [GW_ACT_DELETE] = "delete",
     [GW_ACT_FOLLOW] = "follow",   [GW_ACT_UNFOLLOW] = "unfollow",
     [GW_ACT_THREAD] = "thread",   [GW_ACT_WHO] = "who",
+    [GW_ACT_COMMAND] = "command",
 };
 
 const char *gw__action_name(enum gw_action_kind k)
@@ -290,6 +291,7 @@ static void outbox_dispatch(struct gw_router *r, struct gw_outbox_item *it)
     act.parent = parent_ref != NULL ? &pa.ref : NULL;
     act.idem_key = it->idem_key;
     act.maybe_sent = it->maybe;
+    act.command = gw_json_str(pl, "command");
     char *text = NULL;
     compose(a, &act, parent_ref != NULL ? &pa : NULL, gw_json_str(pl, "cw"),
             (enum gw_audience)gw_json_long(pl, "audience", 0, 0, 4), &text);
@@ -464,8 +466,9 @@ static void done_ok(struct gw_router *r, struct gw_account *a,
             gw__inbox_answered(r, a, &pp, it->who, gw_json_str(pl, "text"),
                                it->origin);
         } else if (k != GW_ACT_REPLY && k != GW_ACT_DM && k != GW_ACT_POST) {
-            tell_origin(r, it->origin, "%s: %s [%s] done", it->who, it->action,
-                        parent);
+            const char *cmd = gw_json_str(pl, "command");
+            tell_origin(r, it->origin, "%s: %s [%s] done", it->who,
+                        cmd != NULL ? cmd : it->action, parent);
         }
         gw_post_free(&pp);
     } else if (k == GW_ACT_FOLLOW || k == GW_ACT_UNFOLLOW) {
@@ -603,6 +606,7 @@ static bool network_takes(const struct gw_enqueue *e, const char *text,
     act.text = text;
     act.handle = e->handle;
     act.parent = have ? &pa.ref : NULL;
+    act.command = e->command;
     char *composed = NULL, err[300] = "";
     compose(a, &act, have ? &pa : NULL, cw, GW_AUD_UNKNOWN, &composed);
     int rc = gw_rt_check(&a->ad, &act, err, sizeof(err));
@@ -642,6 +646,8 @@ void gw__enqueue(const struct gw_enqueue *e)
         cJSON_AddStringToObject(pl, "handle", e->handle);
     if (e->parent_ref)
         cJSON_AddStringToObject(pl, "parent", e->parent_ref);
+    if (e->command)
+        cJSON_AddStringToObject(pl, "command", e->command);
     if (cw) {
         cJSON_AddStringToObject(pl, "cw", cw);
         free(a->cw_next);

@@ -220,6 +220,7 @@ struct gw_enqueue {
     const char *text;
     const char *handle;
     const char *parent_ref;
+    const char *command; /* GW_ACT_COMMAND: the network's command name */
 };
 void gw__enqueue(const struct gw_enqueue *e);
 /* !thread and !who: answered with lines, nothing stored. */

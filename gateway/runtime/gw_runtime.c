@@ -19,6 +19,7 @@
 #include "gw_gateway.h"
 #include "gw_http.h"
 #include "gw_util.h"
+#include "gw_webhook.h"
 
 /* Families of endpoints an account uses; more than a network needs. */
 #define FAMILIES_MAX 8
@@ -821,6 +822,8 @@ static void cancel_all(struct gw_rt *rt)
     }
     while (rt->streams != NULL)
         gw_ad_stream_close(rt->streams);
+    if (rt->ad->gw != NULL)
+        gw_webhook_forget(rt->ad->gw->webhook, rt->ad);
     while (rt->timers != NULL)
         gw_ad_timer_stop(rt->timers);
     rt->t_hold = rt->t_done = NULL;
@@ -929,6 +932,18 @@ int gw_rt_login(struct gw_adapter *ad)
 int gw_rt_code(struct gw_adapter *ad, const char *code)
 {
     return call_login(ad, code, true);
+}
+
+int gw_rt_webhook(struct gw_adapter *ad, gw_ad_webhook_cb cb, void *arg,
+                  struct gw_webhook_req *rq)
+{
+    struct gw_rt *rt = rt_of(ad);
+    if (!live(rt))
+        return 0;
+    enter(rt);
+    int rc = cb(ad, arg, rq);
+    leave(rt);
+    return rc;
 }
 
 enum gw_rt_state gw_rt_state(const struct gw_adapter *ad)

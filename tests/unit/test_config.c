@@ -148,6 +148,43 @@ START_TEST(full_file)
 }
 END_TEST
 
+/* [webhook]: one address, an https public_url, paths beside the file,
+ * per-account secrets named where they belong; file:line errors. */
+START_TEST(webhook_section)
+{
+    struct gw_config *cfg =
+        load_ok("[webhook]\nlisten = 127.0.0.1:8448\n"
+                "public_url = https://parley.example.org/hooks\n"
+                "tls_cert = c.pem\ntls_key = /k.pem\n"
+                "[account fb]\nnetwork = facebook\npage_id = 106295678901234\n"
+                "app_secret = s3cret\nverify_token = v\n");
+    ck_assert_int_eq(cfg->nwebhook_listen, 1);
+    ck_assert_int_eq(cfg->webhook_listen[0].port, 8448);
+    ck_assert_str_eq(cfg->webhook_public_url,
+                     "https://parley.example.org/hooks");
+    ck_assert_str_eq(cfg->webhook_tls_key, "/k.pem");
+    ck_assert_ptr_nonnull(strstr(cfg->webhook_tls_cert, "/c.pem"));
+    gw_config_free(cfg);
+    cfg = load_ok("[irc]\nlisten = 127.0.0.1:6667\n");
+    ck_assert_int_eq(cfg->nwebhook_listen, 0);
+    gw_config_free(cfg);
+    load_bad("[webhook]\npublic_url = https://x.example/\n", 1, "needs listen");
+    load_bad("[webhook]\nlisten = 127.0.0.1:1\nverify_token = x\n", 3,
+             "belong in each [account]");
+    load_bad("[webhook]\nlisten = 127.0.0.1:1\npublic_url = ftp://x\n", 3,
+             "https://");
+    load_bad("[webhook]\nlisten = 127.0.0.1:1,127.0.0.1:2\n", 2, "one address");
+    load_bad("[webhook]\nlisten = 127.0.0.1:1\ntls_cert = c.pem\n", 1,
+             "go together");
+    load_bad("[webhook]\nlisten = 127.0.0.1:6667\n", 1, "also an [irc] listen");
+    load_bad("[webhook]\nlisten = 127.0.0.1:1\n[webhook]\n", 3, "given twice");
+    load_bad("[account fb]\nnetwork = facebook\npage_id = abc\n", 3,
+             "numeric id");
+    load_bad("[account ig]\nnetwork = instagram\nlogin = tiktok\n", 3,
+             "must be facebook");
+}
+END_TEST
+
 START_TEST(errors_have_lines)
 {
     load_bad("[gateway]\nstate_dir = s\nbogus = 1\n", 3, "unknown key 'bogus'");
@@ -269,6 +306,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, public_listen_needs_password);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, account_checks);
+    tcase_add_test(tc, webhook_section);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -178,6 +178,36 @@ START_TEST(test_plain_network_gets_plain_text)
 }
 END_TEST
 
+/* A network's own command ("!zap REF") goes through the outbox to act()
+ * with its name; !help lists it; another network does not know it. */
+START_TEST(test_network_commands)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    mention_from(tn, "1", "alice@x.org", "zap this", NULL, 0, NULL,
+                 GW_AUD_PUBLIC);
+    char line[64];
+    snprintf(line, sizeof(line), "!zap %s", ref_of("zap this"));
+    testgw_say(&g, "you", "#t", line);
+    wait_actions(tn, 1, 2000);
+    ck_assert_int_eq(tn->acts[0].kind, GW_ACT_COMMAND);
+    ck_assert_str_eq(tn->acts[0].command, "zap");
+    ck_assert_str_eq(tn->acts[0].parent_id, "1");
+    testnet_answer(tn, 0, GW_ACT_OK, NULL);
+    testgw_run(&g, 0);
+    char want[64];
+    snprintf(want, sizeof(want), "zap [%s] done", ref_of("zap this"));
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, want));
+    testgw_say(&g, "you", "#t", "!zap");
+    ck_assert_ptr_nonnull(fakefront_told(&g.front, "which post?"));
+    testgw_say(&g, "you", "#t", "!help");
+    ck_assert_ptr_nonnull(fakefront_told(&g.front, "!zap REF - the test"));
+    testgw_stop(&g);
+    testgw_start(&g, ACCOUNT_P);
+    testgw_say(&g, "you", "#p", "!zap 1");
+    ck_assert_ptr_nonnull(fakefront_told(&g.front, "unknown command !zap"));
+}
+END_TEST
+
 /* Every way of replying reaches the network as a reply to that post. */
 START_TEST(test_reply_styles)
 {
@@ -714,6 +744,7 @@ static Suite *router_suite(void)
     tcase_add_test(tc, test_read_position_moves_with_lines);
     tcase_add_test(tc, test_control_account_add_and_networks);
     tcase_add_test(tc, test_secrets_are_masked);
+    tcase_add_test(tc, test_network_commands);
     suite_add_tcase(s, tc);
     return s;
 }

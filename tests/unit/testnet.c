@@ -76,6 +76,7 @@ static void tn_stop(struct gw_adapter *ad)
         free(a->handle);
         free(a->parent_id);
         free(a->idem_key);
+        free(a->command);
     }
     free(t);
 }
@@ -93,6 +94,7 @@ static int tn_act(struct gw_adapter *ad, const struct gw_action *a)
     k->handle = dup0(a->handle);
     k->parent_id = dup0(a->parent != NULL ? a->parent->id : NULL);
     k->idem_key = dup0(a->idem_key);
+    k->command = dup0(a->command);
     k->audience = a->audience;
     k->maybe_sent = a->maybe_sent;
     return 0;
@@ -164,6 +166,10 @@ static const char *plain_why_not(enum gw_action_kind kind)
 {
     return kind == GW_ACT_DM ? "the plain network has no messages" : NULL;
 }
+static const struct gw_adapter_command tn_commands[] = {
+    {"zap", "!zap REF - the test network's own command"},
+    {NULL, NULL},
+};
 
 const struct gw_adapter_ops testnet_ops = {
     .abi_version = GW_ADAPTER_ABI,
@@ -177,6 +183,7 @@ const struct gw_adapter_ops testnet_ops = {
     .stop = tn_stop,
     .act = tn_act,
     .check = tn_check,
+    .commands = tn_commands,
 };
 
 const struct gw_adapter_ops testnet_plain_ops = {
