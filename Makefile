@@ -2,10 +2,14 @@
 # Both first run scripts/deps.sh, which installs missing Debian packages.
 
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
 DESTDIR ?=
 CC ?= cc
 
-PKGS := libuv libcurl libcjson sqlite3 openssl inih libutf8proc
+# libh2o: the [webhook] listener's HTTP/1.1 and TLS (gateway/webhook/); it
+# is built on libuv, so it serves on our loop. libsodium: Argon2id for
+# per-person logins.
+PKGS := libuv libcurl libcjson sqlite3 openssl inih libutf8proc libsodium libh2o
 # snprintf into a fixed buffer is how we bound text; truncating there is the
 # intent, so gcc's guesses about it (-Wformat-truncation) are not errors.
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -127,13 +131,25 @@ lint:
 format:
 	clang-format -i $(C_FILES)
 
+# The configuration is installed once and never overwritten: it is the
+# user's from then on. Its state lives in /var/lib/parley, which the unit's
+# StateDirectory= creates for the unprivileged user it runs as.
 install: parley
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/parley
+		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/parley \
+		$(DESTDIR)$(SYSCONFDIR)/parley
 	install -m 0755 parley $(DESTDIR)$(PREFIX)/bin/parley
 	install -m 0644 doc/parley.8 $(DESTDIR)$(PREFIX)/share/man/man8/parley.8
-	sed 's|@PREFIX@|$(PREFIX)|g' doc/parley.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/parley.service
-	install -m 0644 gateway.conf $(DESTDIR)$(PREFIX)/share/doc/parley/gateway.conf.example
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		doc/parley.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/parley.service
+	sed 's|^state_dir = state  *|state_dir = /var/lib/parley |' gateway.conf \
+		> $(DESTDIR)$(PREFIX)/share/doc/parley/gateway.conf.example
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/parley/gateway.conf ]; then \
+		echo "kept $(DESTDIR)$(SYSCONFDIR)/parley/gateway.conf (the new example is in $(PREFIX)/share/doc/parley)"; \
+	else \
+		install -m 0644 $(DESTDIR)$(PREFIX)/share/doc/parley/gateway.conf.example \
+			$(DESTDIR)$(SYSCONFDIR)/parley/gateway.conf; \
+	fi
 
 clean:
 	rm -rf build parley
@@ -164,9 +180,13 @@ FUZZ_OPTS_fuzz_json := -max_len=4096
 FUZZ_OPTS_fuzz_sse := -max_len=4096
 FUZZ_OPTS_fuzz_mastodon := -max_len=16384
 FUZZ_OPTS_fuzz_bluesky := -max_len=16384
+FUZZ_OPTS_fuzz_linkedin := -max_len=16384
+FUZZ_OPTS_fuzz_meta := -max_len=16384
 # Seeds beyond tests/fuzz/corpus/<target>: the recorded JSON.
 FUZZ_SEEDS_fuzz_mastodon := tests/fixtures/mastodon
 FUZZ_SEEDS_fuzz_bluesky := tests/fixtures/bluesky
+FUZZ_SEEDS_fuzz_linkedin := tests/fixtures/linkedin
+FUZZ_SEEDS_fuzz_meta := tests/fixtures/meta
 
 $(F)/%.o: %.c
 	@mkdir -p $(dir $@)

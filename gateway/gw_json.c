@@ -368,8 +368,51 @@ static cJSON *jp_value(struct jp *j)
 
 /* ---- the interface --------------------------------------------------- */
 
+char *gw_json_unnul(const char *s, size_t len)
+{
+    char *out = NULL;
+    const char *p = s, *end = s + len;
+    while (p != NULL && p < end) {
+        p = memchr(p, '\\', (size_t)(end - p));
+        if (p == NULL || end - p < 6)
+            break;
+        /* An escape is a backslash that is not itself escaped: count the
+         * run of backslashes and look only after an odd one. */
+        const char *q = p;
+        while (q < end && *q == '\\')
+            q++;
+        if (((q - p) & 1) == 1 && end - (q - 1) >= 6 &&
+            memcmp(q - 1, "\\u0000", 6) == 0) {
+            if (out == NULL) {
+                out = gw_xmalloc(len + 1);
+                memcpy(out, s, len);
+                out[len] = '\0';
+            }
+            memcpy(out + (q - 1 - s), "\\uFFFD", 6);
+        }
+        p = q;
+    }
+    return out;
+}
+
+cJSON *gw_json_read(const char *s, size_t len)
+{
+    if (s == NULL || len == 0)
+        return NULL;
+    char *fixed = gw_json_unnul(s, len);
+    cJSON *j = cJSON_ParseWithLength(fixed != NULL ? fixed : s, len);
+    free(fixed);
+    return j;
+}
+
 cJSON *gw_json_parse(const char *s, size_t len)
 {
+    char *fixed = s != NULL ? gw_json_unnul(s, len) : NULL;
+    if (fixed != NULL) {
+        cJSON *j = gw_json_parse(fixed, len);
+        free(fixed);
+        return j;
+    }
     if (arena.live)
         return cJSON_ParseWithLength(s, len);
     if (arena.base == NULL) {

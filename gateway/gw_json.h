@@ -19,6 +19,19 @@
  */
 cJSON *gw_json_parse(const char *s, size_t len);
 void gw_json_free(cJSON *j);
+/* A tree that lives longer (a REST answer kept across requests): plain
+ * cJSON, after the same care for \u0000 as gw_json_parse. NULL for
+ * nothing or bad JSON. */
+cJSON *gw_json_read(const char *s, size_t len);
+/*
+ * A \u0000 escape decodes into a NUL that cuts the C string it lands in:
+ * an acct "ann\u0000@evil.example" would read as "ann", and the rest of a
+ * post would vanish. Both parsers above see such escapes as \uFFFD (the
+ * replacement character) instead: the text after them stays, and an
+ * identity that holds one is visibly not the one it imitates. Returns a
+ * malloc'd copy of s with them rewritten, or NULL when there were none.
+ */
+char *gw_json_unnul(const char *s, size_t len);
 
 /*
  * Reading JSON from a network without trusting a type: each returns NULL

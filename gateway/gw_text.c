@@ -365,6 +365,12 @@ char *gw_text_sanitize(const char *s, size_t len)
             out[o++] = ' ';
         } else if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) {
             /* NUL, IRC formatting, DEL, C1 (NEL too): dropped. */
+        } else if ((cp >= 0x202A && cp <= 0x202E) ||
+                   (cp >= 0x2066 && cp <= 0x2069)) {
+            /* Bidi embeddings, overrides and isolates: one left open in a
+             * stranger's text or name turns the rest of the client's line
+             * (our nick, their tags) around. Clients lay out right-to-left
+             * text without them. */
         } else {
             memcpy(out + o, s + i, n);
             o += n;
@@ -1295,6 +1301,29 @@ size_t gw_text_url_at(const char *s, size_t len, int32_t before)
         i += n;
     }
     return i > start ? i : 0;
+}
+
+char *gw_text_nfc(const char *s)
+{
+    /* What people type carries no controls but line breaks, which
+     * sanitising keeps; it also repairs what utf8proc would refuse. */
+    char *clean = gw_text_sanitize(s, s != NULL ? strlen(s) : 0);
+    char *nfc = (char *)utf8proc_NFC((const utf8proc_uint8_t *)clean);
+    if (nfc == NULL)
+        return clean; /* out of memory inside utf8proc: counted unnormalised */
+    free(clean);
+    /* utf8proc allocates with malloc: the caller's free() matches. */
+    return nfc;
+}
+
+bool gw_text_is_pictographic(int32_t cp)
+{
+    if (cp < 0 || cp > 0x10FFFF)
+        return false;
+    int bc = utf8proc_get_property(cp)->boundclass;
+    return bc == UTF8PROC_BOUNDCLASS_EXTENDED_PICTOGRAPHIC ||
+           bc == UTF8PROC_BOUNDCLASS_E_ZWG ||
+           bc == UTF8PROC_BOUNDCLASS_REGIONAL_INDICATOR;
 }
 
 size_t gw_text_grapheme(const char *s, size_t len, int32_t *last_cp)

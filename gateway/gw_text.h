@@ -104,5 +104,16 @@ size_t gw_utf8_next(const char *s, size_t len, int32_t *cp);
 size_t gw_text_grapheme(const char *s, size_t len, int32_t *last_cp);
 size_t gw_text_url_at(const char *s, size_t len, int32_t before);
 bool gw_text_is_word_cp(int32_t cp);
+/*
+ * More pieces for counting:
+ *  - gw_text_nfc: s in Unicode Normalization Form C (X and Bluesky count
+ *    after NFC); invalid UTF-8 is repaired first. Never NULL; the caller
+ *    frees it;
+ *  - gw_text_is_pictographic: an emoji code point (Extended_Pictographic
+ *    or a regional indicator), which twitter-text weighs as a whole
+ *    sequence.
+ */
+char *gw_text_nfc(const char *s);
+bool gw_text_is_pictographic(int32_t cp);
 
 #endif

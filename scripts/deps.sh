@@ -8,7 +8,8 @@
 set -e
 what="${1:-run}"
 PKGS="build-essential pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev
-libircclient-dev libsqlite3-dev libssl-dev libinih-dev libutf8proc-dev"
+libircclient-dev libsqlite3-dev libssl-dev libinih-dev libutf8proc-dev
+libsodium-dev libh2o-dev"
 if [ "$what" = test ] || [ "$what" = bench ]; then
     PKGS="$PKGS check python3-pytest sqlite3 openssl irssi weechat-headless
 tmux znc chromium clang-format python3-pyflakes postgresql"

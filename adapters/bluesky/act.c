@@ -880,8 +880,7 @@ int bluesky__act(struct gw_adapter *ad, const struct gw_action *a)
     case GW_ACT_UNFOLLOW:
     case GW_ACT_COMMAND:
         if (a->kind == GW_ACT_COMMAND &&
-            (a->text == NULL || strncmp(a->text, "accept", 6) != 0 ||
-             (a->text[6] != ' ' && a->text[6] != '\0'))) {
+            (a->command == NULL || strcmp(a->command, "accept") != 0)) {
             fail(x, GW_ACT_UNSUPPORTED, "unknown command");
             break;
         }

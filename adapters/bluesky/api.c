@@ -799,9 +799,9 @@ static const char *const bluesky_keys[] = {
     "handle", "app_password", "service", "plc_url", "appview", "chat_url", NULL,
 };
 
-static const char *const bluesky_commands[] = {
-    "!accept nick - accept a DM request from nick",
-    NULL,
+static const struct gw_adapter_command bluesky_commands[] = {
+    {"accept", "!accept nick - accept a DM request from nick", true},
+    {NULL, NULL, false},
 };
 
 const struct gw_adapter_ops bluesky_ops = {

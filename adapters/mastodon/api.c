@@ -39,29 +39,35 @@ struct mastodon_me mastodon__me(const struct mastodon *m)
 
 void mastodon__replace(char **slot, const char *value)
 {
-    char *v = value != NULL ? gw_xstrdup(value) : NULL;
-    free(*slot);
-    *slot = v;
+    gw_xreplace(slot, value);
 }
 
 void mastodon__timer_stop(struct gw_ad_timer **slot)
 {
-    gw_ad_timer_stop(*slot);
-    *slot = NULL;
+    gw_ad_timer_clear(slot);
 }
 
 void mastodon__timer(struct mastodon *m, struct gw_ad_timer **slot, uint64_t ms,
                      gw_ad_timer_cb cb)
 {
-    mastodon__timer_stop(slot);
-    *slot = gw_ad_timer_start(m->ad, ms, cb, m);
+    gw_ad_timer_set(m->ad, slot, ms, cb, m);
 }
 
 cJSON *mastodon__body(const struct gw_http_response *r)
 {
     if (r == NULL || r->body == NULL || r->body_len == 0)
         return NULL;
-    return cJSON_ParseWithLength(r->body, r->body_len);
+    return gw_json_read(r->body, r->body_len);
+}
+
+void mastodon__dropped(struct mastodon *m, const char *what, const char *id,
+                       int rc, const struct mastodon_event *e)
+{
+    if (rc >= 0 || rc == MASTODON_IGNORED)
+        return;
+    gw_ad_log(m->ad, "%s %s from the server was not shown: %s", what,
+              id != NULL ? id : "(no id)",
+              e->why != NULL ? e->why : "it could not be read");
 }
 
 bool mastodon__is_401(const struct gw_http_response *r)
@@ -190,6 +196,15 @@ static void on_t_signin(struct gw_adapter *ad, void *arg)
 static void signin_retry(struct mastodon *m, const char *why)
 {
     m->signin_failures++;
+    if (m->signed_in) {
+        /* Resumed from the last session: still streaming, still able to
+         * queue; only the check waits. */
+        gw_ad_detail(m->ad, "checking the sign-in: %s; retrying", why);
+        mastodon__timer(m, &m->t_signin,
+                        (uint64_t)gw_backoff_next(&m->signin_backoff),
+                        on_t_signin);
+        return;
+    }
     gw_ad_detail(m->ad, "cannot sign in: %s", why);
     gw_ad_not_ready(m->ad, false, why);
     /* Loud at first (someone may be watching), then ever more rarely. */
@@ -197,6 +212,92 @@ static void signin_retry(struct mastodon *m, const char *why)
         gw_ad_notice(m->ad, "cannot sign in: %s; retrying", why);
     mastodon__timer(m, &m->t_signin,
                     (uint64_t)gw_backoff_next(&m->signin_backoff), on_t_signin);
+}
+
+/* ---- the last session ---------------------------------------------------- */
+
+/* A token's fingerprint (FNV-1a): the session kept is only resumed with the
+ * token it was made with. Not a secret's hash in any strong sense; it only
+ * tells tokens apart. */
+static void token_mark(const char *token, char out[17])
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)token; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+/* What sign-in learnt, kept for the next start: the stream, which costs no
+ * REST budget, opens at once with it, even while verify_credentials waits
+ * for a spent rate-limit window. */
+static void session_save(struct mastodon *m)
+{
+    char mark[17];
+    token_mark(m->token, mark);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "token", mark);
+    cJSON_AddStringToObject(o, "base", m->base);
+    cJSON_AddStringToObject(o, "id", m->me_id);
+    cJSON_AddStringToObject(o, "acct", m->me_raw);
+    cJSON_AddStringToObject(o, "domain", m->domain != NULL ? m->domain : "");
+    cJSON_AddStringToObject(o, "stream",
+                            m->stream_base != NULL ? m->stream_base : "");
+    cJSON_AddNumberToObject(o, "max_chars", (double)m->max_chars);
+    cJSON_AddNumberToObject(o, "url_weight", (double)m->url_weight);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (s != NULL && gw_ad_cursor_set(m->ad, SESSION_CURSOR, s) < 0)
+        gw_ad_log(m->ad, "could not keep the session for the next start");
+    cJSON_free(s);
+}
+
+static bool session_resume(struct mastodon *m)
+{
+    char *s = NULL;
+    if (gw_ad_cursor_get(m->ad, SESSION_CURSOR, &s) < 0 || s == NULL) {
+        free(s);
+        return false;
+    }
+    cJSON *j = gw_json_read(s, strlen(s));
+    free(s);
+    char mark[17];
+    token_mark(m->token, mark);
+    const char *tok = gw_json_str(j, "token");
+    const char *base = gw_json_str(j, "base");
+    const char *id = mastodon_json_id(j, "id");
+    const char *acct = gw_json_str(j, "acct");
+    const char *domain = gw_json_str(j, "domain");
+    const char *stream = gw_json_str(j, "stream");
+    bool ok = tok != NULL && strcmp(tok, mark) == 0 && base != NULL &&
+              strcmp(base, m->base) == 0 && id != NULL &&
+              mastodon_handle_valid(acct) && domain != NULL &&
+              *domain != '\0' && stream != NULL &&
+              (*stream == '\0' || gw_text_url_ok(stream));
+    if (ok) {
+        mastodon__replace(&m->me_id, id);
+        mastodon__replace(&m->me_raw, acct);
+        mastodon__replace(&m->domain, domain);
+        free(m->stream_base);
+        m->stream_base = *stream != '\0' ? gw_xstrdup(stream) : NULL;
+        m->max_chars = gw_json_long(j, "max_chars", m->max_chars, 1, 1000000);
+        m->url_weight = gw_json_long(j, "url_weight", m->url_weight, 0, 10000);
+    }
+    cJSON_Delete(j);
+    return ok;
+}
+
+/* Signed in (or resumed): ready, and what waited goes. */
+static void signed_in(struct mastodon *m)
+{
+    free(m->me_acct);
+    m->me_acct = mastodon_handle_full(m->me_raw, m->domain);
+    m->signed_in = true;
+    /* My posts carry my full acct, lowercased, as their author id. */
+    char *me_author = m->me_acct != NULL ? gw_xstrdup(m->me_acct) : NULL;
+    if (me_author != NULL)
+        gw_strlower(me_author);
+    gw_ad_ready(m->ad, me_author, m->me_acct);
+    free(me_author);
 }
 
 static void on_instance(struct mastodon *m, struct mcall *c,
@@ -231,9 +332,8 @@ static void on_instance(struct mastodon *m, struct mcall *c,
     }
     mastodon_instance_free(&in);
 
-    free(m->me_acct);
-    m->me_acct = mastodon_handle_full(m->me_raw, m->domain);
-    m->signed_in = true;
+    signed_in(m);
+    session_save(m);
     gw_ad_detail(m->ad, "%s", "");
     if (m->announce || m->signin_failures > 0)
         gw_ad_notice(m->ad, "signed in as @%s",
@@ -241,7 +341,6 @@ static void on_instance(struct mastodon *m, struct mcall *c,
     m->announce = false;
     m->signin_failures = 0;
     gw_backoff_reset(&m->signin_backoff);
-    gw_ad_ready(m->ad, m->me_id, m->me_acct);
     mastodon__backfill_start(m);
 }
 
@@ -591,14 +690,20 @@ static void on_context(struct mastodon *m, struct mcall *c,
         return;
     }
     cJSON *ctx = mastodon__body(r);
-    char **lines = NULL;
-    int n = mastodon_thread_lines(c->keep, ctx, m->domain, &lines);
-    if (n < 0)
+    struct mastodon_me me = mastodon__me(m);
+    struct mastodon_thread t;
+    if (mastodon_thread(c->keep, ctx, &me, &t) < 0) {
         act_failed(m, c->token, GW_ACT_FAILED, "unexpected answer");
-    else
-        act_result(m, c->token, GW_ACT_OK, NULL, 0, c->arg, NULL,
-                   (const char *const *)lines, n);
-    mastodon_lines_free(lines, n);
+    } else {
+        struct gw_action_result res;
+        memset(&res, 0, sizeof(res));
+        res.status = GW_ACT_OK;
+        res.result_id = c->arg;
+        res.items = t.items;
+        res.nitems = t.n;
+        gw_ad_action_done(m->ad, c->token, &res);
+    }
+    mastodon_thread_free(&t);
     cJSON_Delete(ctx);
 }
 
@@ -802,6 +907,10 @@ static int mastodon_start(struct gw_adapter *ad)
         return 0;
     }
     mastodon__set_token(m, token);
+    if (session_resume(m)) {
+        signed_in(m);
+        mastodon__stream_start(m);
+    }
     signin_start(m);
     return 0;
 }

@@ -121,7 +121,7 @@ static bool handle_char(unsigned char c, bool domain)
 
 bool mastodon_handle_valid(const char *h)
 {
-    if (h == NULL)
+    if (h == NULL || strstr(h, "\xEF\xBF\xBD") != NULL)
         return false;
     if (*h == '@')
         h++;
@@ -340,13 +340,52 @@ static const char *status_url(const cJSON *st)
     return gw_text_url_ok(u) ? u : NULL;
 }
 
+static int bad(struct mastodon_event *e, const char *why)
+{
+    e->why = why;
+    return UV_EINVAL;
+}
+
+/*
+ * The author's full handle. One that Mastodon would not make ("a b", "x:y",
+ * "#m") is still shown, as it is (the core derives a nick from any text):
+ * a post must not vanish for its author's name. One that holds a control
+ * character or a NUL (seen as U+FFFD) is refused: it could pass for the
+ * account whose name it is cut to.
+ */
+static char *author_full(const char *acct, const char *domain, const char **why)
+{
+    if (acct == NULL || *acct == '\0') {
+        *why = "the account has no name (acct)";
+        return NULL;
+    }
+    size_t n = strlen(acct);
+    if (n > 255 || !gw_text_is_clean(acct, n) || strchr(acct, '\n') ||
+        strstr(acct, "\xEF\xBF\xBD") != NULL) {
+        *why = "the account's name (acct) holds a control character, a NUL "
+               "or invalid UTF-8";
+        return NULL;
+    }
+    char *full = mastodon_handle_full(acct, domain);
+    if (full != NULL)
+        return full;
+    if (*acct == '@')
+        acct++;
+    if (strchr(acct, '@') != NULL || domain == NULL || *domain == '\0')
+        return gw_xstrdup(acct);
+    return gw_xasprintf("%s@%s", acct, domain);
+}
+
 /* Author fields from an Account. UV_EINVAL when it has no usable acct. */
 static int fill_author(struct mastodon_event *e, const cJSON *acc,
                        const char *domain)
 {
-    char *full = mastodon_handle_full(gw_json_str(acc, "acct"), domain);
+    if (acc == NULL)
+        return bad(e, "no account");
+    const char *why = NULL;
+    char *full = author_full(gw_json_str(acc, "acct"), domain, &why);
     if (full == NULL)
-        return UV_EINVAL;
+        return bad(e, why);
     /* The acct is the fediverse-wide identity: account ids are local to the
      * server asked, so the same person has another on another server. */
     e->ev.author = keep(e, full);
@@ -393,35 +432,31 @@ static void fill_media(struct mastodon_event *e, const cJSON *st)
     e->ev.nmedia = n;
 }
 
-/* What the core does not keep for itself: the server's own visibility word
- * ("local" and such), the author's account id, the time of an edit. The
- * rest (cw, mentions) stays for databases written before the core kept it. */
-static void fill_extra(struct mastodon_event *e, const cJSON *st,
-                       const cJSON *acc)
+/*
+ * What the core does not keep for itself, as JSON: the server's own
+ * visibility word when it is not one of the four ("local" and such), and
+ * the time of an edit. Usually nothing: a tree built and printed per post
+ * was a fifth of this file's work per mention. Both values are checked
+ * words (an id, an ISO time), so no escaping is needed.
+ */
+static void fill_extra(struct mastodon_event *e, const cJSON *st)
 {
-    cJSON *x = cJSON_CreateObject();
-    if (x == NULL)
-        return;
     const char *vis = gw_json_str(st, "visibility");
-    if (vis != NULL && mastodon_id_valid(vis))
-        cJSON_AddStringToObject(x, "visibility", vis);
-    if (e->ev.cw != NULL)
-        cJSON_AddStringToObject(x, "cw", e->ev.cw);
-    cJSON *arr = cJSON_AddArrayToObject(x, "mentions");
-    for (int i = 0; arr != NULL && i < e->ev.nmentions; i++)
-        cJSON_AddItemToArray(arr, cJSON_CreateString(e->ev.mentions[i]));
-    const char *aid = mastodon_json_id(acc, "id");
-    if (aid != NULL)
-        cJSON_AddStringToObject(x, "author_id", aid);
     const char *edited = gw_json_str(st, "edited_at");
-    if (edited != NULL && gw_printable_word(edited, 64))
-        cJSON_AddStringToObject(x, "edited_at", edited);
-    char *p = cJSON_PrintUnformatted(x);
-    if (p != NULL) {
-        e->ev.extra = keep(e, gw_xstrdup(p));
-        cJSON_free(p);
-    }
-    cJSON_Delete(x);
+    int64_t ms;
+    bool odd_vis = vis != NULL && mastodon_id_valid(vis) &&
+                   mastodon_audience(vis) == GW_AUD_UNKNOWN;
+    bool edit = edited != NULL && strlen(edited) <= 64 &&
+                gw_printable_word(edited, 64) && strchr(edited, '"') == NULL &&
+                strchr(edited, '\\') == NULL && gw_parse_time(edited, &ms) == 0;
+    if (!odd_vis && !edit)
+        return;
+    e->ev.extra = keep(e, gw_xasprintf("{%s%s%s%s%s%s%s}",
+                                       odd_vis ? "\"visibility\":\"" : "",
+                                       odd_vis ? vis : "", odd_vis ? "\"" : "",
+                                       odd_vis && edit ? "," : "",
+                                       edit ? "\"edited_at\":\"" : "",
+                                       edit ? edited : "", edit ? "\"" : ""));
 }
 
 /*
@@ -455,11 +490,11 @@ static int fill_post(struct mastodon_event *e, const cJSON *st,
     const char *me_acct = me != NULL ? me->acct : NULL;
     const char *id = mastodon_json_id(st, "id");
     if (id == NULL)
-        return UV_EINVAL;
+        return bad(e, "the status has no valid id");
     const cJSON *acc = gw_json_obj(st, "account");
     if (acc == NULL)
         acc = fallback_acc;
-    if (acc == NULL || fill_author(e, acc, domain) < 0)
+    if (fill_author(e, acc, domain) < 0)
         return UV_EINVAL;
     e->ev.id = keep(e, gw_xstrdup(id));
     const char *url = status_url(st);
@@ -491,7 +526,7 @@ static int fill_post(struct mastodon_event *e, const cJSON *st,
     if (e->ev.kind == GW_EV_EDIT && json_time(st, "edited_at") != 0)
         e->ev.created_ms = json_time(st, "edited_at");
     fill_media(e, st);
-    fill_extra(e, st, acc);
+    fill_extra(e, st);
     return 0;
 }
 
@@ -501,7 +536,7 @@ int mastodon_status_to_event(const cJSON *st, enum gw_event_kind kind,
 {
     memset(out, 0, sizeof(*out));
     if (!cJSON_IsObject(st))
-        return UV_EINVAL;
+        return bad(out, "the status is not an object");
     out->ev.kind = kind;
     return fill_post(out, st, NULL, me);
 }
@@ -514,14 +549,14 @@ int mastodon_notification_to_event(const cJSON *n, const struct mastodon_me *me,
     const char *nid = mastodon_json_id(n, "id");
     const char *type = gw_json_str(n, "type");
     if (nid == NULL || type == NULL)
-        return UV_EINVAL;
+        return bad(out, "the notification has no valid id or type");
     const cJSON *acc = gw_json_obj(n, "account");
     const cJSON *st = gw_json_obj(n, "status");
 
     if (strcmp(type, "mention") == 0 || strcmp(type, "quote") == 0 ||
         strcmp(type, "update") == 0) {
         if (st == NULL)
-            return UV_EINVAL;
+            return bad(out, "the notification has no status");
         if (strcmp(type, "update") == 0) {
             out->ev.kind = GW_EV_EDIT;
         } else if (strcmp(type, "quote") == 0) {
@@ -565,7 +600,7 @@ int mastodon_notification_to_event(const cJSON *n, const struct mastodon_me *me,
         return MASTODON_IGNORED;
 
     out->ev.kind = kind;
-    if (acc == NULL || fill_author(out, acc, domain) < 0)
+    if (fill_author(out, acc, domain) < 0)
         return UV_EINVAL;
     out->ev.id = keep(out, gw_xstrdup(nid));
     out->ev.created_ms = json_time(n, "created_at");
@@ -575,7 +610,7 @@ int mastodon_notification_to_event(const cJSON *n, const struct mastodon_me *me,
     }
     const char *sid = mastodon_json_id(st, "id");
     if (sid == NULL)
-        return UV_EINVAL;
+        return bad(out, "the notification's status has no valid id");
     out->ev.target_id = keep(out, gw_xstrdup(sid));
     struct mention_map mm;
     mention_map_init(&mm, st, domain);
@@ -659,33 +694,50 @@ static void lines_add(struct lines *l, char *s)
     l->v[l->n++] = s;
 }
 
-static char *status_line(const cJSON *st, const char *domain)
+void mastodon_thread_free(struct mastodon_thread *t)
 {
-    char *who = mastodon_handle_full(
-        gw_json_str(gw_json_obj(st, "account"), "acct"), domain);
-    struct mention_map mm;
-    mention_map_init(&mm, st, domain);
-    char *text = status_text(st, &mm);
-    mention_map_free(&mm);
-    const char *cw = gw_json_str(st, "spoiler_text");
-    char *cwl = cw != NULL ? gw_text_one_line(cw) : gw_xstrdup("");
-    char *raw = gw_xasprintf("%s: %s%s%s%s", who != NULL ? who : "?",
-                             *cwl != '\0' ? "[CW: " : "", cwl,
-                             *cwl != '\0' ? "] " : "", text);
-    char *line = gw_text_one_line(raw);
-    gw_text_truncate(line, LINE_BYTES);
-    free(raw);
-    free(cwl);
-    free(text);
-    free(who);
-    return line;
+    for (int i = 0; i < t->nposts; i++)
+        mastodon_event_free(&t->posts[i]);
+    free(t->posts);
+    free(t->items);
+    for (size_t i = 0; i < GW_ARRAY_LEN(t->notes); i++)
+        free(t->notes[i]);
+    memset(t, 0, sizeof(*t));
 }
 
-int mastodon_thread_lines(const cJSON *status, const cJSON *context,
-                          const char *domain, char ***lines)
+/* One more item: the post st, or a note when it is no post. */
+static void thread_add(struct mastodon_thread *t, const cJSON *st,
+                       const struct mastodon_me *me, int cap)
 {
-    struct lines l = {0};
-    *lines = NULL;
+    struct mastodon_event *e = &t->posts[t->nposts];
+    if (t->n >= cap)
+        return;
+    if (mastodon_status_to_event(st, GW_EV_CONTEXT, me, e) == 0) {
+        t->items[t->n++] = e->ev;
+        t->nposts++;
+        return;
+    }
+    mastodon_event_free(e);
+}
+
+static void thread_note(struct mastodon_thread *t, char *text)
+{
+    for (size_t i = 0; i < GW_ARRAY_LEN(t->notes); i++) {
+        if (t->notes[i] == NULL) {
+            t->notes[i] = text;
+            memset(&t->items[t->n], 0, sizeof(t->items[0]));
+            t->items[t->n].kind = GW_EV_CONTEXT;
+            t->items[t->n++].text = text;
+            return;
+        }
+    }
+    free(text);
+}
+
+int mastodon_thread(const cJSON *status, const cJSON *context,
+                    const struct mastodon_me *me, struct mastodon_thread *out)
+{
+    memset(out, 0, sizeof(*out));
     if (mastodon_json_id(status, "id") == NULL)
         return UV_EINVAL;
     const cJSON *anc = gw_json_arr(context, "ancestors");
@@ -693,29 +745,32 @@ int mastodon_thread_lines(const cJSON *status, const cJSON *context,
     int nanc = anc != NULL ? cJSON_GetArraySize(anc) : 0;
     int ndesc = desc != NULL ? cJSON_GetArraySize(desc) : 0;
     int skip = nanc > THREAD_ANCESTORS_MAX ? nanc - THREAD_ANCESTORS_MAX : 0;
+    /* Room for every post shown and the two notes. */
+    int cap = THREAD_LINES_MAX + 3;
+    out->posts = gw_xcalloc((size_t)cap, sizeof(*out->posts));
+    out->items = gw_xcalloc((size_t)cap, sizeof(*out->items));
     if (skip > 0)
-        lines_add(&l, gw_xasprintf("… %d earlier posts", skip));
+        thread_note(out, gw_xasprintf("\xe2\x80\xa6 %d earlier posts", skip));
     const cJSON *it;
     int i = 0;
     cJSON_ArrayForEach(it, anc)
     {
-        if (i++ >= skip && cJSON_IsObject(it))
-            lines_add(&l, status_line(it, domain));
+        if (i++ >= skip)
+            thread_add(out, it, me, cap);
     }
-    lines_add(&l, status_line(status, domain));
+    thread_add(out, status, me, cap);
     i = 0;
     cJSON_ArrayForEach(it, desc)
     {
-        if (l.n >= THREAD_LINES_MAX) {
-            lines_add(&l, gw_xasprintf("… %d more replies", ndesc - i));
+        if (out->n >= THREAD_LINES_MAX) {
+            thread_note(
+                out, gw_xasprintf("\xe2\x80\xa6 %d more replies", ndesc - i));
             break;
         }
         i++;
-        if (cJSON_IsObject(it))
-            lines_add(&l, status_line(it, domain));
+        thread_add(out, it, me, cap);
     }
-    *lines = l.v;
-    return l.n;
+    return out->n;
 }
 
 struct note_lines {

@@ -42,6 +42,7 @@ struct mastodon_event {
     int capstrs;
     struct gw_media *media; /* owned array behind ev.media */
     const char **mentions;  /* owned array behind ev.mentions */
+    const char *why;        /* UV_EINVAL: what was wrong, for the log */
 };
 
 /*
@@ -193,14 +194,30 @@ void mastodon_instance_parse(const cJSON *inst, struct mastodon_instance *out);
 void mastodon_instance_free(struct mastodon_instance *in);
 
 /*
- * Lines for the user: !thread ("acct: text" for the ancestors, the post and
- * the descendants, each on one line of at most about 300 bytes) and !who
- * (name and handle, profile URL, counts, the profile note). Return the
- * number of lines and a malloc'd array of malloc'd strings in *lines (free
- * with mastodon_lines_free), or UV_EINVAL when the JSON is not usable.
+ * !thread: the ancestors (the last 20, with a note for those left out), the
+ * post and its replies (at most 60 items, with a note for the rest), as
+ * GW_EV_CONTEXT events in reading order: the core shows each with its ref
+ * and its author's nick. Posts that are no posts are left out. Returns the
+ * number of items, or UV_EINVAL when status is not a status; free with
+ * mastodon_thread_free() whatever the result.
  */
-int mastodon_thread_lines(const cJSON *status, const cJSON *context,
-                          const char *domain, char ***lines);
+struct mastodon_thread {
+    struct mastodon_event *posts; /* owned: what items point into */
+    int nposts;
+    struct gw_event *items; /* gw_action_result.items */
+    int n;
+    char *notes[2];
+};
+int mastodon_thread(const cJSON *status, const cJSON *context,
+                    const struct mastodon_me *me, struct mastodon_thread *out);
+void mastodon_thread_free(struct mastodon_thread *t);
+
+/*
+ * Lines for the user about an account (!who): name and handle, profile
+ * URL, counts, the profile note. Returns the number of lines and a malloc'd
+ * array of malloc'd strings in *lines (free with mastodon_lines_free), or
+ * UV_EINVAL when the JSON is not usable.
+ */
 int mastodon_who_lines(const cJSON *account, const char *domain, char ***lines);
 void mastodon_lines_free(char **lines, int n);
 

@@ -12,6 +12,8 @@
 #include "mastodon.h"
 
 #define CURSOR_NAME "notifications"
+/* The last sign-in's findings (api.c, session_save). */
+#define SESSION_CURSOR "session"
 /* One page of notifications; the API's default, and half its maximum. */
 #define PAGE_LIMIT     40
 #define BACKOFF_MIN_MS 5000
@@ -97,6 +99,10 @@ int mastodon__send(struct mastodon *m, struct mcall *c, const char *family,
                    const char *method, const char *url, const char *body,
                    const char *content_type, bool auth, const char *idem);
 cJSON *mastodon__body(const struct gw_http_response *r);
+/* Log an item the server sent that could not be shown (rc from a
+ * conversion); MASTODON_IGNORED is a type we skip on purpose, not logged. */
+void mastodon__dropped(struct mastodon *m, const char *what, const char *id,
+                       int rc, const struct mastodon_event *e);
 bool mastodon__is_401(const struct gw_http_response *r);
 void mastodon__signed_out(struct mastodon *m, const struct gw_http_response *r);
 void mastodon__session_restart(struct mastodon *m);
@@ -104,6 +110,8 @@ void mastodon__set_token(struct mastodon *m, const char *token);
 
 /* stream.c */
 void mastodon__backfill_start(struct mastodon *m);
+/* Open the stream now if it should be and is not. */
+void mastodon__stream_start(struct mastodon *m);
 void mastodon__stream_retire(struct mastodon *m);
 
 /* oauth.c */

@@ -62,6 +62,7 @@ static void stream_notification(struct mastodon *m, const cJSON *j)
     struct mastodon_me me = mastodon__me(m);
     struct mastodon_event e;
     int rc = mastodon_notification_to_event(j, &me, &e);
+    mastodon__dropped(m, "notification", id, rc, &e);
     if (rc == 0 && gw_ad_deliver(m->ad, &e.ev) < 0) {
         mastodon_event_free(&e);
         stream_store_failed(m);
@@ -99,8 +100,10 @@ static void stream_status(struct mastodon *m, const cJSON *j, bool edit)
     }
     struct mastodon_me me = mastodon__me(m);
     struct mastodon_event e;
-    if (mastodon_status_to_event(j, edit ? GW_EV_EDIT : GW_EV_OWN, &me, &e) ==
-        0)
+    int rc =
+        mastodon_status_to_event(j, edit ? GW_EV_EDIT : GW_EV_OWN, &me, &e);
+    mastodon__dropped(m, "status", id, rc, &e);
+    if (rc == 0)
         (void)gw_ad_deliver(m->ad, &e.ev);
     mastodon_event_free(&e);
 }
@@ -175,6 +178,7 @@ static void on_sse_state(struct gw_adapter *ad, void *arg,
         char *err = resp != NULL ? mastodon_error_text(resp)
                                  : gw_xstrdup("connection lost");
         gw_ad_detail(m->ad, "stream dropped (%s); reconnecting", err);
+        gw_ad_log(m->ad, "stream dropped (%s); reconnecting", err);
         free(err);
         /* Keep fetching by polling until the stream is back. */
         if (!m->bf_running && m->t_backfill == NULL)
@@ -227,6 +231,12 @@ static void open_stream(struct mastodon *m)
                      "streaming could not start (%s); polling every %ld s",
                      uv_strerror(rc), m->poll_ms / 1000);
     }
+}
+
+void mastodon__stream_start(struct mastodon *m)
+{
+    if (m->want_stream && !m->stream_off && !m->signed_out)
+        open_stream(m);
 }
 
 /* ---- back-fill ----------------------------------------------------------- */
@@ -299,7 +309,9 @@ static void on_backfill(struct mastodon *m, struct mcall *c,
             if (m->cursor != NULL && mastodon_id_cmp(id, m->cursor) <= 0)
                 continue; /* a server that ignored min_id */
             struct mastodon_event e;
-            if (mastodon_notification_to_event(items[i], &me, &e) == 0)
+            int rc = mastodon_notification_to_event(items[i], &me, &e);
+            mastodon__dropped(m, "notification", id, rc, &e);
+            if (rc == 0)
                 failed = gw_ad_deliver(m->ad, &e.ev) < 0;
             mastodon_event_free(&e);
             /* Unknown types and malformed items are passed over too. */

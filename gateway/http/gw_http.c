@@ -234,7 +234,10 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
     struct gw_sse *s = r->sse;
 
     if (s) {
-        gw__sse_heard(s);
+        /* The watchdog wants lines, not bytes: a server trickling one line
+         * that never ends is as stalled as a silent one. */
+        if (memchr(p, '\n', len) != NULL || memchr(p, '\r', len) != NULL)
+            gw__sse_heard(s);
         if (r->stream_ok) {
             if (gw__sse_data(s, p, len) < 0) {
                 r->abort_err = UV_ENOBUFS;
@@ -282,6 +285,30 @@ int gw__http_opts_check(const struct gw_http_opts *o)
     return 0;
 }
 
+int gw__http_origin(const char *url, char *out, size_t size)
+{
+    CURLU *u = curl_url();
+    if (u == NULL)
+        return UV_ENOMEM;
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    int rc = UV_EINVAL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+            CURLUE_OK) {
+        gw_strlower(host);
+        rc = snprintf(out, size, "%s://%s:%s", scheme, host, port) < (int)size
+                 ? 0
+                 : UV_E2BIG;
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
 #define SETOPT(e, opt, val) (bad |= curl_easy_setopt(e, opt, val) != CURLE_OK)
 
 int gw__http_req_start(struct gw_http *h, const struct gw_http_opts *o,
@@ -322,6 +349,11 @@ int gw__http_req_start(struct gw_http *h, const struct gw_http_opts *o,
         l = curl_slist_append(l, "Expect:");
     r->hdr_list = l;
 
+    /* Redirects are followed only where they stay (gw__http_on_header
+     * checks each): a token for https://a must never go to http://a or
+     * to b, nor a post's text. */
+    if (gw__http_origin(o->url, r->origin, sizeof(r->origin)) < 0)
+        bad = true;
     SETOPT(e, CURLOPT_URL, o->url);
     SETOPT(e, CURLOPT_PRIVATE, (void *)r);
     SETOPT(e, CURLOPT_ERRORBUFFER, r->errbuf);

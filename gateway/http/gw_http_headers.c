@@ -42,6 +42,44 @@ int64_t gw__http_digits(const char *s, const char **end)
 
 /* ---- the header callback ---------------------------------------------- */
 
+static const char *hdr_find(const struct gw_buf *b, const char *name);
+
+/* Does the redirect just heard keep to the origin first asked? When not,
+ * the transfer ends with an error that names where it was sent. */
+static bool redirect_stays(struct gw_http_req *r)
+{
+    const char *loc = hdr_find(&r->hdrs, "location");
+    if (loc == NULL)
+        return true; /* not a redirect curl follows */
+    char *here = NULL;
+    curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &here);
+    CURLU *u = curl_url();
+    char *next = NULL;
+    if (u != NULL && here != NULL &&
+        curl_url_set(u, CURLUPART_URL, here, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_URL, loc, 0) == CURLUE_OK)
+        curl_url_get(u, CURLUPART_URL, &next, 0);
+    char origin[sizeof(r->origin)];
+    bool ok = next != NULL &&
+              gw__http_origin(next, origin, sizeof(origin)) == 0 &&
+              strcmp(origin, r->origin) == 0;
+    if (!ok) {
+        r->abort_err = UV_EPROTO;
+        snprintf(r->abort_text, sizeof(r->abort_text),
+                 "the server redirected to %.200s; only redirects within %s "
+                 "are followed",
+                 next != NULL &&
+                         gw__http_origin(next, origin, sizeof(origin)) == 0
+                     ? origin
+                     : "an address that is not a URL",
+                 r->origin);
+        r->abort_msg = r->abort_text;
+    }
+    curl_free(next);
+    curl_url_cleanup(u);
+    return ok;
+}
+
 size_t gw__http_on_header(char *buf, size_t size, size_t nitems, void *ud)
 {
     struct gw_http_req *r = ud;
@@ -71,6 +109,8 @@ size_t gw__http_on_header(char *buf, size_t size, size_t nitems, void *ud)
         len--;
     if (len == 0) {
         r->hdr_done = true;
+        if (r->hdr_status >= 300 && r->hdr_status < 400 && !redirect_stays(r))
+            return 0; /* curl aborts before it follows */
         if (r->sse && r->hdr_status >= 200 && r->hdr_status < 300) {
             r->stream_ok = true;
             gw__sse_connected(r->sse);

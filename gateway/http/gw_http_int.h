@@ -51,6 +51,8 @@ struct gw_http_req {
     bool stream_ok;     /* stream: 2xx headers done, body is SSE */
     int abort_err;      /* why a callback of ours aborted, or 0 */
     const char *abort_msg;
+    char abort_text[256]; /* abort_msg when it had to be written */
+    char origin[300];     /* "scheme://host:port" asked: redirects stay */
     CURLcode result;
     long status; /* set when the transfer ends */
     int error;
@@ -111,6 +113,9 @@ int gw__http_opts_check(const struct gw_http_opts *o);
 bool gw__http_has_header(const char *const *list, const char *name);
 /* "1.1", "2", ... of the transfer, "" when unknown. */
 const char *gw__http_version_name(CURL *e);
+
+/* "scheme://host:port" of url (the port always written), or -1. */
+int gw__http_origin(const char *url, char *out, size_t size);
 
 /* ---- gw_http_headers.c: response headers ------------------------------ */
 

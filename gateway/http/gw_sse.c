@@ -40,6 +40,7 @@ struct gw_sse_parser {
     struct gw_buf id;    /* last event ID buffer; survives dispatches */
     bool has_data;       /* a data: line was seen (data may still be "") */
     bool line_overflow;  /* the current line went past the cap */
+    size_t line_seen;    /* bytes of the current line, kept or not */
     bool oversized;      /* the current event went past max_event */
     bool skip_lf;        /* last byte was CR: a following LF ends nothing */
     bool dropped;        /* an event was dropped during this feed */
@@ -98,6 +99,9 @@ static void stream_req_done(void *arg, const struct gw_http_response *r);
 
 /* Line cap: one event's worth of value plus room for the field name. */
 #define SSE_LINE_SLACK 64
+/* A line not ended after this many times the longest event is given up
+ * on, with its connection. */
+#define SSE_LINE_ABANDON 8
 
 struct gw_sse_parser *gw_sse_parser_new(size_t max_event, gw_sse_event_cb cb,
                                         void *arg)
@@ -140,6 +144,7 @@ static void parser_restart(struct gw_sse_parser *p)
     parser_clear_event(p);
     gw_buf_reset(&p->line);
     p->line_overflow = false;
+    p->line_seen = 0;
     p->skip_lf = false;
     p->bom = 0;
     p->halt = false;
@@ -236,6 +241,7 @@ static void parser_line(struct gw_sse_parser *p, const char *l, size_t len)
 
 static void parser_take(struct gw_sse_parser *p, const char *s, size_t n)
 {
+    p->line_seen += n;
     if (n == 0 || p->line_overflow)
         return;
     size_t room = p->line.max - p->line.len;
@@ -298,6 +304,7 @@ int gw_sse_parser_feed(struct gw_sse_parser *p, const char *data, size_t len)
         i = k + 1;
         gw_buf_reset(&p->line);
         p->line_overflow = false;
+        p->line_seen = 0;
     }
     return p->dropped ? UV_ENOBUFS : 0;
 }
@@ -399,6 +406,9 @@ static void stream_on_retry(void *arg, long ms)
     s->bmin = ms;
 }
 
+static void stream_broken(struct gw_sse *s, int err, const char *msg,
+                          CURLcode cc);
+
 /* Report CONNECTED and parse what arrived, outside curl's callbacks. */
 static void stream_flush(struct gw_sse *s)
 {
@@ -427,6 +437,18 @@ static void stream_flush(struct gw_sse *s)
             s->pending = in;
         } else {
             gw_buf_free(&in);
+        }
+        /* An event too big is dropped and the stream goes on; a line far
+         * longer than any event, not ended yet, is a server that may never
+         * end it and would keep the connection busy and "open" forever. */
+        size_t abandon = SSE_LINE_ABANDON * s->parser->line.max;
+        if (!s->closing && !s->detached && s->parser->line_seen > abandon &&
+            s->req != NULL) {
+            char msg[96];
+            (void)snprintf(msg, sizeof(msg),
+                           "the stream sent a line of more than %zu bytes",
+                           abandon);
+            stream_broken(s, UV_E2BIG, msg, CURLE_WRITE_ERROR);
         }
     }
 }
@@ -616,14 +638,22 @@ static void stream_on_timer(uv_timer_t *t)
                        0);
         return;
     }
-    stream_drop_req(s);
     char msg[96];
     (void)snprintf(msg, sizeof(msg),
-                   "stream stalled: nothing received for %ld ms", s->stall_ms);
+                   "stream stalled: no complete line for %ld ms", s->stall_ms);
+    stream_broken(s, UV_ETIMEDOUT, msg, CURLE_OPERATION_TIMEDOUT);
+}
+
+/* Drop the connection for err (msg says why) and reconnect as after any
+ * disconnection. */
+static void stream_broken(struct gw_sse *s, int err, const char *msg,
+                          CURLcode cc)
+{
+    stream_drop_req(s);
     struct delivery d;
-    gw__http_delivery_init(&d, 0, UV_ETIMEDOUT, msg, NULL, NULL, NULL);
+    gw__http_delivery_init(&d, 0, err, msg, NULL, NULL, NULL);
     gw__http_delivery_push(&d);
-    stream_disconnected(s, &d.pub, CURLE_OPERATION_TIMEDOUT);
+    stream_disconnected(s, &d.pub, cc);
     gw__http_delivery_pop(&d);
 }
 

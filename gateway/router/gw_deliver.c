@@ -45,6 +45,8 @@ static const char *kind_name(enum gw_event_kind k)
         return "follow";
     case GW_EV_OWN:
         return "own";
+    case GW_EV_CONTEXT:
+        return "context";
     }
     return "unknown";
 }
@@ -293,6 +295,57 @@ int gw_ad_deliver(struct gw_adapter *ad, const struct gw_event *ev)
     if (rc == 0)
         a->last_event_ms = gw_now_ms();
     return rc;
+}
+
+/* A post shown for context (!thread): kept with a ref (the one it has if
+ * it was stored before) so that it can be answered, shown to nobody. */
+int gw__keep_context(struct gw_account *a, const struct gw_event *ev, char *ref,
+                     size_t refsize, char *nick, size_t nicksize)
+{
+    struct gw_router *r = a->r;
+    if (!field_ok(ev->id, 256) || !field_ok(ev->author, 256))
+        return UV_EINVAL;
+    int rc = gw__group_begin(r);
+    if (rc < 0)
+        return rc;
+    struct gw_who w;
+    rc = gw__person_for(a, ev->author_id, ev->author, ev->author_name,
+                        ev->author_url, &w);
+    if (rc < 0)
+        return rc;
+    gw_strlcpy(nick, w.nick, nicksize);
+    struct gw_post p;
+    memset(&p, 0, sizeof(p));
+    if (gw_store_post_by_netid(gw__store(r), a->name, ev->id, &p) == 0) {
+        gw_strlcpy(ref, p.ref, refsize);
+        gw_post_free(&p);
+        return 0;
+    }
+    char *mentions = mentions_json(ev);
+    p.account = a->name;
+    p.network_id = (char *)ev->id;
+    p.kind = (char *)kind_name(GW_EV_CONTEXT);
+    p.author = (char *)ev->author;
+    p.author_id =
+        (char *)(ev->author_id && *ev->author_id ? ev->author_id : ev->author);
+    p.author_name = (char *)(ev->author_name ? ev->author_name : "");
+    p.author_url = (char *)(ev->author_url ? ev->author_url : "");
+    p.url = (char *)(ev->url ? ev->url : "");
+    p.text = (char *)(ev->text ? ev->text : "");
+    p.conversation = (char *)(ev->conversation ? ev->conversation : "");
+    p.in_reply_to = (char *)(ev->in_reply_to ? ev->in_reply_to : "");
+    p.target = a->channel;
+    p.extra = (char *)(ev->extra ? ev->extra : "");
+    p.audience = (int)ev->audience;
+    p.cw = (char *)(ev->cw ? ev->cw : "");
+    p.mentions = mentions;
+    p.created_ms = ev->created_ms ? ev->created_ms : gw_now_ms();
+    p.state = GW_POST_NONE;
+    rc = gw_store_post_put(gw__store(r), &p);
+    free(mentions);
+    if (rc >= 0)
+        gw_strlcpy(ref, p.ref, refsize);
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- the group, seen from adapters ----------------------------------------

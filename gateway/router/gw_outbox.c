@@ -45,7 +45,6 @@ struct gw_query {
     char *origin;
     char *handle;
     char *parent_ref;
-    char *text; /* GW_ACT_COMMAND: the command line */
 };
 
 static const char *const action_names[GW_ACT_KIND_MAX] = {
@@ -105,6 +104,11 @@ static bool is_inflight(struct gw_router *r, int64_t id)
         if (r->inflight[i] == id)
             return true;
     return false;
+}
+
+bool gw__outbox_busy(struct gw_router *r, int64_t id)
+{
+    return is_inflight(r, id);
 }
 
 static void inflight_add(struct gw_router *r, int64_t id)
@@ -288,6 +292,7 @@ static void outbox_dispatch(struct gw_router *r, struct gw_outbox_item *it)
     act.idem_key = it->idem_key;
     act.maybe_sent = it->maybe;
     act.queued_ms = it->created_ms;
+    act.command = gw_json_str(pl, "command");
     char *text = NULL;
     compose(a, &act, parent_ref != NULL ? &pa : NULL, gw_json_str(pl, "cw"),
             (enum gw_audience)gw_json_long(pl, "audience", 0, 0, 4), &text);
@@ -368,6 +373,7 @@ void gw__outbox_kick(struct gw_router *r)
     gw__outbox_dispatch_due(r);
 }
 
+/* Failed: pending again; pending (waiting for a retry): due now. */
 int gw__outbox_retry(struct gw_router *r, int64_t id)
 {
     int rc = gw_store_outbox_requeue(gw__store(r), id);
@@ -423,7 +429,9 @@ static void echo_created(struct gw_router *r, struct gw_account *a,
     p.url = (char *)(ev.url ? ev.url : "");
     if (gw_store_post_put(gw__store(r), &p) == 0) {
         record_undo(r, a->name, it->who, p.ref);
-        tell_origin(r, it->origin, "[%s] sent by %s", p.ref, it->who);
+        /* A query is the team's too: they see what was said in it, and
+         * by whom, with the DM's own ref. */
+        tell_origin(r, it->origin, "[%s] %s wrote: %s", p.ref, it->who, p.text);
     }
 }
 
@@ -454,24 +462,26 @@ static void done_ok(struct gw_router *r, struct gw_account *a,
     if (parent != NULL) {
         struct gw_post pp;
         memset(&pp, 0, sizeof(pp));
-        if ((k == GW_ACT_REPLY || k == GW_ACT_DM) &&
-            gw_store_post_by_ref(gw__store(r), parent, &pp) == 0 &&
-            (pp.state == GW_POST_OPEN || pp.state == GW_POST_CLAIMED)) {
-            if (gw_store_post_set_state(gw__store(r), pp.id, GW_POST_DONE,
-                                        it->who) < 0)
-                gw_log(r->gw, GW_LOG_ERROR,
-                       "[%s] answered, but the inbox could not record it: %s",
-                       pp.ref, gw_store_errmsg(gw__store(r)));
-            tell_origin(r, it->origin, "[%s] answered by %s", pp.ref, it->who);
+        if ((k == GW_ACT_REPLY || k == GW_ACT_DM) && a != NULL &&
+            gw_store_post_by_ref(gw__store(r), parent, &pp) == 0) {
+            gw__inbox_answered(r, a, &pp, it->who, gw_json_str(pl, "text"),
+                               it->origin);
         } else if (k != GW_ACT_REPLY && k != GW_ACT_DM && k != GW_ACT_POST) {
-            tell_origin(r, it->origin, "%s: %s [%s] done", it->who, it->action,
-                        parent);
+            const char *cmd = gw_json_str(pl, "command");
+            tell_origin(r, it->origin, "%s: %s [%s] done", it->who,
+                        cmd != NULL ? cmd : it->action, parent);
         }
         gw_post_free(&pp);
-    } else if (k == GW_ACT_FOLLOW || k == GW_ACT_UNFOLLOW) {
+    } else if (k == GW_ACT_COMMAND && res->nlines > 0) {
+        /* A network's own command says itself what it did. */
+        for (int i = 0; i < res->nlines; i++)
+            tell_origin(r, it->origin, "%s: %s", it->who, res->lines[i]);
+    } else if (k == GW_ACT_FOLLOW || k == GW_ACT_UNFOLLOW ||
+               k == GW_ACT_COMMAND) {
         const char *h = gw_json_str(pl, "handle");
-        tell_origin(r, it->origin, "%s: %s %s done", it->who, it->action,
-                    h ? h : "");
+        const char *cmd = gw_json_str(pl, "command");
+        tell_origin(r, it->origin, "%s: %s %s done", it->who,
+                    cmd != NULL ? cmd : it->action, h ? h : "");
     }
 }
 
@@ -552,13 +562,20 @@ void gw__outbox_done(struct gw_router *r, int64_t id,
 
 /* ---- asking ------------------------------------------------------------- */
 
-/* A network that cannot do this says so before anything is queued. */
+/* A network that cannot do this says so before anything is queued, with
+ * its own reason where it gives one. */
 static bool can(const struct gw_enqueue *e)
 {
-    if (e->a->ops->actions & GW_ACT_BIT(e->kind))
+    const struct gw_adapter_ops *ops = e->a->ops;
+    if (ops->actions & GW_ACT_BIT(e->kind))
         return true;
-    gw__tell(e->sp, e->origin, "%s cannot %s (a %s account)", e->a->network,
-             gw__action_name(e->kind), e->a->network);
+    const char *why = ops->why_not != NULL ? ops->why_not(e->kind) : NULL;
+    if (why != NULL && *why != '\0')
+        gw__tell(e->sp, e->origin, "%s cannot %s: %s", e->a->network,
+                 gw__action_name(e->kind), why);
+    else
+        gw__tell(e->sp, e->origin, "%s cannot %s (a %s account)", e->a->network,
+                 gw__action_name(e->kind), e->a->network);
     return false;
 }
 
@@ -596,6 +613,7 @@ static bool network_takes(const struct gw_enqueue *e, const char *text,
     act.text = text;
     act.handle = e->handle;
     act.parent = have ? &pa.ref : NULL;
+    act.command = e->command;
     char *composed = NULL, err[300] = "";
     compose(a, &act, have ? &pa : NULL, cw, GW_AUD_UNKNOWN, &composed);
     int rc = gw_rt_check(&a->ad, &act, err, sizeof(err));
@@ -635,6 +653,8 @@ void gw__enqueue(const struct gw_enqueue *e)
         cJSON_AddStringToObject(pl, "handle", e->handle);
     if (e->parent_ref)
         cJSON_AddStringToObject(pl, "parent", e->parent_ref);
+    if (e->command)
+        cJSON_AddStringToObject(pl, "command", e->command);
     if (cw) {
         cJSON_AddStringToObject(pl, "cw", cw);
         free(a->cw_next);
@@ -666,7 +686,6 @@ static void query_free(struct gw_query *q)
     free(q->origin);
     free(q->handle);
     free(q->parent_ref);
-    free(q->text);
     free(q);
 }
 
@@ -687,7 +706,6 @@ static void query_send(struct gw_router *r, struct gw_query *q)
     act.token = q->token;
     act.kind = q->kind;
     act.handle = q->handle;
-    act.text = q->text;
     act.parent = q->parent_ref != NULL ? &pa.ref : NULL;
     q->sent = true;
     if (gw_rt_act(&a->ad, &act) < 0) {
@@ -719,7 +737,6 @@ void gw__query(const struct gw_enqueue *e)
     q->origin = gw_xstrdup(e->origin);
     q->handle = e->handle ? gw_xstrdup(e->handle) : NULL;
     q->parent_ref = e->parent_ref ? gw_xstrdup(e->parent_ref) : NULL;
-    q->text = e->text ? gw_xstrdup(e->text) : NULL;
     q->next = r->queries;
     r->queries = q;
     /* Signing in: asked as soon as the account is ready. */
@@ -735,6 +752,32 @@ void gw__queries_ready(struct gw_router *r, struct gw_account *a)
             query_send(r, q); /* may answer and free q at once */
         q = next;
     }
+}
+
+/* One post of a thread: "[ref] nick: text" on one line, as the people
+ * and refs of the channel, not the network's raw handles. */
+static void show_context(struct gw_router *r, struct gw_account *a,
+                         const char *origin, const struct gw_event *ev)
+{
+    if (ev->id == NULL) {
+        tell_origin(r, origin, "%s", ev->text ? ev->text : "");
+        return;
+    }
+    char ref[16], nick[GW_NICK_MAX + 1];
+    if (gw__keep_context(a, ev, ref, sizeof(ref), nick, sizeof(nick)) < 0) {
+        tell_origin(r, origin, "%s: %s", ev->author ? ev->author : "?",
+                    ev->text ? ev->text : "");
+        return;
+    }
+    bool cw = ev->cw != NULL && *ev->cw != '\0';
+    char *raw = gw_xasprintf("[%s] %s: %s%s%s%s", ref, nick, cw ? "[CW: " : "",
+                             cw ? ev->cw : "", cw ? "] " : "",
+                             ev->text ? ev->text : "");
+    char *line = gw_text_one_line(raw);
+    gw_text_truncate(line, GW_CONTEXT_LINE_MAX);
+    tell_origin(r, origin, "%s", line);
+    free(line);
+    free(raw);
 }
 
 void gw__query_done(struct gw_router *r, uint64_t token,
@@ -753,7 +796,10 @@ void gw__query_done(struct gw_router *r, uint64_t token,
     if (res->status == GW_ACT_OK) {
         for (int i = 0; i < res->nlines; i++)
             tell_origin(r, q->origin, "%s", res->lines[i]);
-        if (res->nlines == 0)
+        struct gw_account *a = gw__account(r, q->account);
+        for (int i = 0; i < res->nitems && a != NULL; i++)
+            show_context(r, a, q->origin, &res->items[i]);
+        if (res->nlines == 0 && res->nitems == 0)
             tell_origin(r, q->origin, "(nothing)");
     } else if (res->status == GW_ACT_UNSUPPORTED) {
         tell_origin(r, q->origin, "this network cannot do that");

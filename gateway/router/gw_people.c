@@ -188,13 +188,71 @@ static void nick_derive(struct gw_router *r, const char *network,
     gw_strlcpy(out, cand, size);
 }
 
+/*
+ * The account's owner holds the nick their handle gives, unless someone
+ * connected holds it. A stranger given it before (named like the owner on
+ * another server, seen before the owner ever signed in) moves to a nick of
+ * their own, once; a notice in the control channel says so.
+ */
+int gw__people_owner(struct gw_account *a, const char *me_id,
+                     const char *handle)
+{
+    struct gw_router *r = a->r;
+    struct gw_store *st = gw__store(r);
+    if (me_id == NULL || *me_id == '\0' || handle == NULL || *handle == '\0')
+        return 0;
+    const char *dom = NULL;
+    char base[GW_NICK_MAX + 1];
+    nick_base(handle, handle_split(handle, &dom), base, sizeof(base));
+    if (gw__nick_taken(r, base))
+        return 0;
+    struct gw_person_row own, holder;
+    memset(&own, 0, sizeof(own));
+    memset(&holder, 0, sizeof(holder));
+    bool have_own = gw_store_person_get(st, a->network, me_id, &own) == 0;
+    bool mine = have_own && gw_strcasecmp(own.nick, base) == 0;
+    gw_person_row_free(&own);
+    if (mine)
+        return 0;
+    int rc = gw__group_begin(r);
+    if (rc < 0)
+        return rc;
+    bool moved = gw_store_person_by_nick(st, base, &holder) == 0;
+    if (moved) {
+        /* The nick is unique in the store: the stranger lets go of it
+         * first, under a name no nick can be. */
+        char *tmp = gw_xasprintf(" %s %s", holder.network, holder.author_id);
+        rc = gw_store_person_put(st, holder.network, holder.author_id,
+                                 holder.handle, tmp);
+        free(tmp);
+    }
+    if (rc == 0)
+        rc = gw_store_person_put(st, a->network, me_id, handle, base);
+    char other[GW_NICK_MAX + 1] = "";
+    if (rc == 0 && moved) {
+        nick_derive(r, holder.network, holder.author_id, holder.handle, other,
+                    sizeof(other));
+        rc = gw_store_person_put(st, holder.network, holder.author_id,
+                                 holder.handle, other);
+    }
+    gw__people_forget(r);
+    if (rc == 0 && moved)
+        gw__bot_line(r, r->gw->cfg->control_channel, true,
+                     "%s is the nick of %s's owner (%s) now; %s (%s on %s) "
+                     "is %s",
+                     base, a->name, handle, base, holder.handle, holder.network,
+                     other);
+    gw_person_row_free(&holder);
+    return rc;
+}
+
 int gw__person_for(struct gw_account *a, const char *author_id,
                    const char *handle, const char *name, const char *url,
                    struct gw_who *out)
 {
     struct gw_router *r = a->r;
     struct gw_store *st = gw__store(r);
-    memset(out, 0, sizeof(*out));
+    out->nick[0] = '\0';
     if (author_id == NULL || *author_id == '\0')
         author_id = handle;
     struct person_slot *sl = slot_of(r, a->network, author_id);
@@ -308,4 +366,22 @@ int gw__person_by_nick(struct gw_router *r, const char *nick, char **handle,
     }
     gw_person_row_free(&row);
     return 0;
+}
+
+void gw__nick_of(struct gw_router *r, const char *network,
+                 const char *author_id, const char *handle, char *out,
+                 size_t size)
+{
+    struct person_slot *sl = slot_of(r, network, author_id);
+    if (slot_is(sl, network, author_id)) {
+        gw_strlcpy(out, sl->nick, size);
+        return;
+    }
+    struct gw_person_row row;
+    memset(&row, 0, sizeof(row));
+    if (gw_store_person_get(gw__store(r), network, author_id, &row) == 0)
+        gw_strlcpy(out, row.nick, size);
+    else
+        gw_strlcpy(out, handle, size);
+    gw_person_row_free(&row);
 }

@@ -28,8 +28,10 @@ struct gw_pending {
     char **lines;
     char **msgids;
     int nlines;
+    /* The person to make present first: strings of their own, only as
+     * long as they are (a struct gw_who is 1.7 KiB, mostly empty). */
     bool has_join;
-    struct gw_who join;
+    struct gw_person join;
     char *place, *account, *prefix, *from;
 };
 
@@ -58,6 +60,7 @@ void gw_router_attach(struct gw_router *r, struct gw_frontend *fe)
                      "mentions and replies arrive here, DMs as queries.",
                      a->network, a->name);
             fe->ops->place_open(fe, a->channel, GW_PLACE_ACCOUNT, t);
+            gw__inbox_seat(r, a, fe);
         }
 }
 
@@ -107,6 +110,10 @@ static bool is_channel(const char *place)
 
 enum gw_place_kind gw__place_kind(struct gw_router *r, const char *place)
 {
+    /* A front-end's conversation between two of its people (its history
+     * key has a comma, which no nick or channel name has): not ours. */
+    if (strchr(place, ',') != NULL)
+        return 0;
     if (gw_strcasecmp(place, r->gw->cfg->control_channel) == 0)
         return GW_PLACE_CONTROL;
     if (is_channel(place))
@@ -133,12 +140,19 @@ void gw__bot_prefix(struct gw_router *r, char *buf, size_t size)
 struct collect {
     struct gw_pending *p;
     const char *ref;
+    int more; /* lines of a post past GW_POST_LINES, counted, not kept */
 };
 
 static int collect_line(void *arg, const char *line, size_t len)
 {
     struct collect *c = arg;
     struct gw_pending *p = c->p;
+    /* A post is what a stranger wrote: 100,000 characters must not become
+     * 200 lines in every client. The rest is a !open away. */
+    if (c->ref != NULL && p->nlines >= GW_POST_LINES) {
+        c->more++;
+        return 0;
+    }
     char msgid[48];
     if (c->ref != NULL && p->nlines == 0)
         gw_strlcpy(msgid, c->ref, sizeof(msgid));
@@ -180,6 +194,13 @@ static void pending_free(struct gw_pending *p)
     free(p->account);
     free(p->prefix);
     free(p->from);
+    if (p->has_join) {
+        free((char *)p->join.nick);
+        free((char *)p->join.user);
+        free((char *)p->join.host);
+        free((char *)p->join.realname);
+        free((char *)p->join.whois);
+    }
     free(p);
 }
 
@@ -187,7 +208,7 @@ static void pending_send(struct gw_router *r, struct gw_pending *p)
 {
     for (struct gw_frontend *fe = r->fronts; fe != NULL; fe = fe->next) {
         if (p->has_join)
-            fe->ops->person(fe, &p->join.p, p->place);
+            fe->ops->person(fe, &p->join, p->place);
         for (int i = 0; i < p->nlines; i++) {
             p->l.text = p->lines[i];
             p->l.msgid = p->msgids[i];
@@ -220,18 +241,28 @@ static int show_prepare(struct gw_router *r, const struct gw_show *s,
     p->l.from_user = s->from_user;
     p->l.time_ms = s->time_ms ? s->time_ms : gw_now_ms();
     if (s->join != NULL) {
-        p->join = *s->join;
-        p->join.p.nick = p->join.nick;
-        p->join.p.user = p->join.user;
-        p->join.p.host = p->join.host;
-        p->join.p.realname = p->join.realname;
-        p->join.p.whois = p->join.whois;
+        p->join.nick = gw_xstrdup(s->join->nick);
+        p->join.user = gw_xstrdup(s->join->user);
+        p->join.host = gw_xstrdup(s->join->host);
+        p->join.realname = gw_xstrdup(s->join->realname);
+        p->join.whois = gw_xstrdup(s->join->whois);
         p->has_join = true;
     }
     char *clean = gw_text_sanitize(text, strlen(text));
-    struct collect c = {p, s->ref};
+    struct collect c = {p, s->ref, 0};
     gw_text_split(clean, line_budget(s), collect_line, &c);
     free(clean);
+    if (c.more > 0) {
+        /* The last kept line gives way to the note, so a post is never
+         * more than GW_POST_LINES lines. */
+        p->nlines--;
+        free(p->lines[p->nlines]);
+        free(p->msgids[p->nlines]);
+        char note[128];
+        snprintf(note, sizeof(note), "\xE2\x80\xA6 %d more lines: !open %s",
+                 c.more + 1, s->ref);
+        collect_line(&c, note, strlen(note));
+    }
     if (!store) {
         pending_send(r, p);
         pending_free(p);
@@ -431,6 +462,37 @@ static void on_group_prepare(uv_prepare_t *h)
     gw__group_flush(h->data);
 }
 
+/* History retention is looked at every ten minutes, and while a run finds
+ * old lines, every 100 ms, GW_HISTORY_PRUNE_BATCH at a time: a first run
+ * over years of history never holds the loop for long. */
+#define PRUNE_EVERY_MS (10 * 60 * 1000)
+#define PRUNE_AGAIN_MS 100
+#define PRUNE_FIRST_MS 2000
+
+static void on_prune(uv_timer_t *t)
+{
+    struct gw_router *r = t->data;
+    int days = r->gw->cfg->history_days;
+    uint64_t next = PRUNE_EVERY_MS;
+    if (days > 0) {
+        int64_t before = gw_now_ms() - (int64_t)days * 24 * 3600 * 1000;
+        int deleted = 0;
+        /* Its own statement, never inside the group of the message path. */
+        gw__group_flush(r);
+        if (gw_store_history_prune(gw__store(r), before, GW_HISTORY_PRUNE_BATCH,
+                                   &deleted) < 0)
+            gw_log(r->gw, GW_LOG_WARN, "store: %s",
+                   gw_store_errmsg(gw__store(r)));
+        else if (deleted > 0)
+            next = PRUNE_AGAIN_MS;
+        if (deleted > 0)
+            gw_log(r->gw, GW_LOG_DEBUG,
+                   "history: %d lines older than %d days pruned", deleted,
+                   days);
+    }
+    uv_timer_start(t, on_prune, next, 0);
+}
+
 /* ---- what front-ends tell us -------------------------------------------- */
 
 void gw_router_said(struct gw_router *r, const struct gw_speaker *sp,
@@ -438,6 +500,22 @@ void gw_router_said(struct gw_router *r, const struct gw_speaker *sp,
 {
     if (!r->stopping)
         gw__commands_said(r, sp, m);
+}
+
+void gw_router_record(struct gw_router *r, const struct gw_speaker *sp,
+                      const struct gw_said *m)
+{
+    char place[128];
+    int64_t id = 0;
+    if (r->stopping || m->text == NULL || gw__group_begin(r) < 0)
+        return;
+    gw_strlcpy(place, m->place, sizeof(place));
+    gw_strlower(place);
+    if (gw_store_history_add(
+            gw__store(r), place, m->time_ms ? m->time_ms : gw_now_ms(),
+            m->msgid ? m->msgid : "", sp->prefix,
+            m->notice ? "NOTICE" : "PRIVMSG", m->text, "", &id) == 0)
+        r->group_seen = id;
 }
 
 bool gw_router_person_back(struct gw_router *r, const char *nick)
@@ -481,6 +559,13 @@ static void save_seen(struct gw_router *r, const struct gw_speaker *sp)
 
 /* Who spoke a history line in a query: the person (or the bot), or a user
  * of the gateway? The prefix's nick tells. */
+static bool prefix_is(const char *prefix, const char *nick)
+{
+    size_t nl = strcspn(prefix, "!");
+    return nick != NULL && nl == strlen(nick) &&
+           gw_strncasecmp(prefix, nick, nl) == 0;
+}
+
 static bool from_user(const struct gw_history_row *h)
 {
     size_t nl = strcspn(h->prefix, "!");
@@ -535,6 +620,11 @@ void gw_router_arrived(struct gw_router *r, const struct gw_speaker *sp)
         l.notice = strcmp(h->command, "NOTICE") == 0;
         l.from_user =
             (kind == GW_PLACE_QUERY || kind == GW_PLACE_BOT) && from_user(h);
+        /* What a teammate wrote in a query is theirs: shown to another
+         * reader it would read as if that reader had sent it. The bot's
+         * "[ref] who wrote: text" tells the others. */
+        if (l.from_user && !prefix_is(h->prefix, sp->person))
+            continue;
         l.time_ms = h->time_ms;
         l.msgid = h->msgid;
         l.text = h->text;
@@ -568,6 +658,9 @@ int gw_router_start(struct gateway *gw, struct gw_router **out, char *err,
     r->waits_tail = &r->waits;
     uv_timer_init(gw->loop, &r->checkpoint_timer);
     r->checkpoint_timer.data = r;
+    uv_timer_init(gw->loop, &r->prune_timer);
+    r->prune_timer.data = r;
+    uv_timer_start(&r->prune_timer, on_prune, PRUNE_FIRST_MS, 0);
     *out = r;
     gw__accounts_load(r);
     for (struct gw_account *a = r->accounts; a; a = a->next)
@@ -589,5 +682,6 @@ void gw_router_stop(struct gw_router *r)
     uv_close((uv_handle_t *)&r->outbox_timer, NULL);
     uv_close((uv_handle_t *)&r->group_prepare, NULL);
     uv_close((uv_handle_t *)&r->checkpoint_timer, NULL);
+    uv_close((uv_handle_t *)&r->prune_timer, NULL);
     gw_store_checkpoint(gw__store(r));
 }

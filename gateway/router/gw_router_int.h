@@ -104,12 +104,14 @@ struct gw_router {
      * what they show waits until it is committed (before the loop sleeps). */
     uv_prepare_t group_prepare;
     uv_timer_t checkpoint_timer; /* WAL checkpoints off the message path */
+    uv_timer_t prune_timer;      /* history past [irc] history_days goes */
     bool group_open;
     int64_t group_seen;         /* newest history id stored in the group */
     struct gw_pending *pending; /* shows waiting for the commit */
     struct gw_pending **pending_tail;
     struct gw_commit_wait *waits; /* after-commit callbacks */
     struct gw_commit_wait **waits_tail;
+    struct gw_held *held; /* answers held by the double-answer guard */
     bool stopping;
 };
 
@@ -161,7 +163,14 @@ bool gw__account_ready(const struct gw_account *a);
 int gw__cursor_write(struct gw_account *a);
 
 /* gw_people.c */
+/* The nick people know a person by (their handle when they have none). */
+void gw__nick_of(struct gw_router *r, const char *network,
+                 const char *author_id, const char *handle, char *out,
+                 size_t size);
 void gw__people_forget(struct gw_router *r);
+/* The owner of a (now signed-in) account claims their handle's nick. */
+int gw__people_owner(struct gw_account *a, const char *me_id,
+                     const char *handle);
 /* The person behind an event's author, with their nick (derived once per
  * (network, author id), then kept). */
 int gw__person_for(struct gw_account *a, const char *author_id,
@@ -179,6 +188,8 @@ int gw__person_by_nick(struct gw_router *r, const char *nick, char **handle,
 
 /* gw_deliver.c */
 int gw__deliver_post(struct gw_account *a, const struct gw_event *ev);
+int gw__keep_context(struct gw_account *a, const struct gw_event *ev, char *ref,
+                     size_t refsize, char *nick, size_t nicksize);
 /* Run the after-commit callbacks of what has committed (rc < 0: failed). */
 void gw__commit_waits_run(struct gw_router *r, int rc);
 void gw__commit_waits_drop(struct gw_router *r, struct gw_account *a);
@@ -186,6 +197,8 @@ void gw__commit_waits_drop(struct gw_router *r, struct gw_account *a);
 /* gw_outbox.c */
 void gw__outbox_kick(struct gw_router *r);
 int gw__outbox_retry(struct gw_router *r, int64_t id);
+/* Handed to the network and not answered yet? */
+bool gw__outbox_busy(struct gw_router *r, int64_t id);
 void gw__outbox_dispatch_due(struct gw_router *r);
 void gw__outbox_drop_account(struct gw_router *r, const char *account);
 void gw__outbox_free(struct gw_router *r);
@@ -207,6 +220,7 @@ struct gw_enqueue {
     const char *text;
     const char *handle;
     const char *parent_ref;
+    const char *command; /* GW_ACT_COMMAND: the network's command name */
 };
 void gw__enqueue(const struct gw_enqueue *e);
 /* !thread and !who: answered with lines, nothing stored. */
@@ -217,6 +231,46 @@ enum gw_action_kind gw__action_kind(const char *name);
 /* gw_commands.c */
 void gw__commands_said(struct gw_router *r, const struct gw_speaker *sp,
                        const struct gw_said *m);
+/* A command being answered: who asked, where, for which account. */
+struct gw_cmd {
+    struct gw_router *r;
+    const struct gw_speaker *sp;
+    struct gw_account *a;
+    const char *origin;    /* channel, or the person's nick for a query */
+    const char *dm_handle; /* in a query: the person's handle */
+};
+/* The bot answers the one who asked, where they asked. */
+void gw__cmd_tell(struct gw_cmd *x, const char *fmt, ...) GW_PRINTF(2, 3);
+/* The post ref names on x's account, or false (and the asker told why). */
+bool gw__cmd_post(struct gw_cmd *x, const char *ref, struct gw_post *p);
+
+/* gw_inbox.c: the team inbox */
+void gw__inbox_claim(struct gw_cmd *x, char *rest, bool force);
+void gw__inbox_done(struct gw_cmd *x, char *rest);
+void gw__inbox_pending(struct gw_cmd *x);
+void gw__inbox_history(struct gw_cmd *x, char *rest);
+/* Would this answer to p be a second one, made by someone else in the
+ * last minutes or right now? Then it is held (kept for "!re! REF"), the
+ * asker is told, and true is returned. */
+bool gw__inbox_guard(struct gw_cmd *x, const struct gw_post *p,
+                     const char *text);
+/* The answer held for "!re! REF" without text, or NULL (caller frees). */
+char *gw__inbox_take_held(struct gw_cmd *x, const char *ref);
+/* An answer to parent went out: the post (and, for a DM, that person's
+ * earlier open DMs) are answered, logged with the text, and the place
+ * told. */
+void gw__inbox_answered(struct gw_router *r, struct gw_account *a,
+                        const struct gw_post *parent, const char *who,
+                        const char *text, const char *origin);
+/* After a restart: the people a channel's team may answer by name are
+ * present again (those with open posts, and the recently heard from). */
+void gw__inbox_seat(struct gw_router *r, struct gw_account *a,
+                    struct gw_frontend *only);
+void gw__inbox_free(struct gw_router *r);
+
+/* gw_logins.c: "user list|add|passwd|del ..." (rest after "user"). */
+void gw__users_command(struct gw_router *r, const struct gw_speaker *sp,
+                       const char *place, char *rest);
 
 /* gw_control.c: a command line typed in the control channel or a query
  * with the bot (place says which). */

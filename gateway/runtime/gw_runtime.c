@@ -16,8 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_gateway.h"
 #include "gw_http.h"
 #include "gw_util.h"
+#include "gw_webhook.h"
 
 /* Families of endpoints an account uses; more than a network needs. */
 #define FAMILIES_MAX 8
@@ -25,10 +27,13 @@
 #define HOLD_DEFAULT_MS 60000
 /* A server asking for more than an hour is more likely wrong than right. */
 #define RETRY_AFTER_MAX_MS 3600000L
+/* gw_ad_log: lines a minute per account before the rest are only counted. */
+#define LOG_PER_MINUTE 10
 
 struct family {
     char name[16];
     int64_t hold_until_ms;
+    bool guessed; /* the hold is HOLD_DEFAULT_MS: the 429 named no time */
     char why[96];
     long remaining; /* last rate-limit header, -1: never seen */
     int64_t day;    /* the UTC day of "today" */
@@ -70,17 +75,15 @@ struct gw_ad_stream {
     void *arg;
 };
 
-/* An action result reported inside ops->act(), kept until act() returns. */
+/* An action result reported inside ops->act(), kept until act() returns:
+ * a deep copy, its strings and arrays in allocs. */
 struct rt_done {
     struct rt_done *next;
     uint64_t token;
     struct gw_action_result res;
-    char **strs;
-    int nstrs;
     struct gw_event ev;
-    struct gw_media *media;
-    const char **mentions;
-    const char **lines;
+    void **allocs;
+    int nallocs;
 };
 
 struct gw_rt {
@@ -97,12 +100,16 @@ struct gw_rt {
     int nfam;
     enum gw_rt_state state;
     char me[256];
+    char me_id[256];
     char why[256];
     char mode[32];
     char detail[256];
-    int depth;    /* adapter frames on the stack */
-    int in_act;   /* ops->act() frames on the stack */
-    long failing; /* requests failed since the last success */
+    int64_t log_minute; /* gw_ad_log's budget: this minute, */
+    int logged;         /* the lines written in it, */
+    long unlogged;      /* and those only counted */
+    int depth;          /* adapter frames on the stack */
+    int in_act;         /* ops->act() frames on the stack */
+    long failing;       /* requests failed since the last success */
     bool stopped;
 };
 
@@ -164,12 +171,17 @@ static bool held(const struct gw_rt *rt, int fam, int64_t now)
 
 static void hold_arm(struct gw_rt *rt);
 
-static void hold(struct gw_rt *rt, int fam, int64_t until, const char *why)
+/* Holds only grow, with one exception: a hold the runtime guessed (a 429
+ * that named no time) gives way to the adapter's own (replace), which
+ * knows its network's limits better than a minute does. */
+static void hold(struct gw_rt *rt, int fam, int64_t until, const char *why,
+                 bool guess, bool replace)
 {
     struct family *f = &rt->fam[fam];
-    if (until <= f->hold_until_ms)
+    if (!(replace && f->guessed) && until <= f->hold_until_ms)
         return;
     f->hold_until_ms = until;
+    f->guessed = guess;
     gw_strlcpy(f->why, why, sizeof(f->why));
     hold_arm(rt);
 }
@@ -204,9 +216,10 @@ static void note_response(struct gw_rt *rt, int fam,
      * window's own headers say the window is spent until later. */
     if (r->error == 0 && r->status == 429) {
         long ms = gw_ad_retry_after_ms(r);
-        hold(rt, fam, now + (ms > 0 ? ms : HOLD_DEFAULT_MS), "rate limited");
+        hold(rt, fam, now + (ms > 0 ? ms : HOLD_DEFAULT_MS), "rate limited",
+             ms <= 0, false);
     } else if (r->ratelimit_remaining == 0 && r->ratelimit_reset_ms > now) {
-        hold(rt, fam, r->ratelimit_reset_ms, "rate limit spent");
+        hold(rt, fam, r->ratelimit_reset_ms, "rate limit spent", false, false);
     }
     if (r->error != 0 || r->status >= 500) {
         rt->failing++;
@@ -282,6 +295,19 @@ void gw_ad_timer_stop(struct gw_ad_timer *t)
         return;
     timer_unlink(t);
     uv_close((uv_handle_t *)&t->h, timer_closed);
+}
+
+void gw_ad_timer_clear(struct gw_ad_timer **slot)
+{
+    gw_ad_timer_stop(*slot);
+    *slot = NULL;
+}
+
+void gw_ad_timer_set(struct gw_adapter *ad, struct gw_ad_timer **slot,
+                     uint64_t ms, gw_ad_timer_cb cb, void *arg)
+{
+    gw_ad_timer_clear(slot);
+    *slot = gw_ad_timer_start(ad, ms, cb, arg);
 }
 
 static void internal_timer(struct gw_rt *rt, struct gw_ad_timer **slot,
@@ -486,7 +512,8 @@ void gw_ad_hold(struct gw_adapter *ad, const char *family, int64_t until_ms,
 {
     struct gw_rt *rt = rt_of(ad);
     if (live(rt))
-        hold(rt, family_index(rt, family), until_ms, why ? why : "held");
+        hold(rt, family_index(rt, family), until_ms, why ? why : "held", false,
+             true);
 }
 
 /* ---- streams ------------------------------------------------------------- */
@@ -566,24 +593,60 @@ void gw_ad_stream_close(struct gw_ad_stream *s)
 
 /* ---- action results ------------------------------------------------------ */
 
+static void *done_alloc(struct rt_done *d, void *p)
+{
+    d->allocs =
+        gw_xrealloc(d->allocs, sizeof(*d->allocs) * (size_t)(d->nallocs + 1));
+    d->allocs[d->nallocs++] = p;
+    return p;
+}
+
 static const char *done_keep(struct rt_done *d, const char *s)
 {
-    if (s == NULL)
-        return NULL;
-    d->strs = gw_xrealloc(d->strs, sizeof(*d->strs) * (size_t)(d->nstrs + 1));
-    d->strs[d->nstrs] = gw_xstrdup(s);
-    return d->strs[d->nstrs++];
+    return s != NULL ? done_alloc(d, gw_xstrdup(s)) : NULL;
 }
 
 static void done_free(struct rt_done *d)
 {
-    for (int i = 0; i < d->nstrs; i++)
-        free(d->strs[i]);
-    free(d->strs);
-    free(d->media);
-    free(d->mentions);
-    free(d->lines);
+    for (int i = 0; i < d->nallocs; i++)
+        free(d->allocs[i]);
+    free(d->allocs);
     free(d);
+}
+
+static void event_copy(struct rt_done *d, struct gw_event *to,
+                       const struct gw_event *e)
+{
+    *to = *e;
+    to->id = done_keep(d, e->id);
+    to->author_id = done_keep(d, e->author_id);
+    to->author = done_keep(d, e->author);
+    to->author_name = done_keep(d, e->author_name);
+    to->author_url = done_keep(d, e->author_url);
+    to->text = done_keep(d, e->text);
+    to->url = done_keep(d, e->url);
+    to->cw = done_keep(d, e->cw);
+    to->in_reply_to = done_keep(d, e->in_reply_to);
+    to->conversation = done_keep(d, e->conversation);
+    to->target_id = done_keep(d, e->target_id);
+    to->extra = done_keep(d, e->extra);
+    if (e->nmedia > 0 && e->media != NULL) {
+        struct gw_media *m =
+            done_alloc(d, gw_xcalloc((size_t)e->nmedia, sizeof(*m)));
+        for (int i = 0; i < e->nmedia; i++) {
+            m[i].url = done_keep(d, e->media[i].url);
+            m[i].alt = done_keep(d, e->media[i].alt);
+            m[i].type = done_keep(d, e->media[i].type);
+        }
+        to->media = m;
+    }
+    if (e->nmentions > 0 && e->mentions != NULL) {
+        const char **ms =
+            done_alloc(d, gw_xcalloc((size_t)e->nmentions, sizeof(*ms)));
+        for (int i = 0; i < e->nmentions; i++)
+            ms[i] = done_keep(d, e->mentions[i]);
+        to->mentions = ms;
+    }
 }
 
 /* A deep copy of a result, for reporting it after act() has returned. */
@@ -596,42 +659,22 @@ static struct rt_done *done_copy(uint64_t token,
     d->res.message = done_keep(d, r->message);
     d->res.result_id = done_keep(d, r->result_id);
     if (r->created != NULL) {
-        const struct gw_event *e = r->created;
-        d->ev = *e;
-        d->ev.id = done_keep(d, e->id);
-        d->ev.author_id = done_keep(d, e->author_id);
-        d->ev.author = done_keep(d, e->author);
-        d->ev.author_name = done_keep(d, e->author_name);
-        d->ev.author_url = done_keep(d, e->author_url);
-        d->ev.text = done_keep(d, e->text);
-        d->ev.url = done_keep(d, e->url);
-        d->ev.cw = done_keep(d, e->cw);
-        d->ev.in_reply_to = done_keep(d, e->in_reply_to);
-        d->ev.conversation = done_keep(d, e->conversation);
-        d->ev.target_id = done_keep(d, e->target_id);
-        d->ev.extra = done_keep(d, e->extra);
-        if (e->nmedia > 0 && e->media != NULL) {
-            d->media = gw_xcalloc((size_t)e->nmedia, sizeof(*d->media));
-            for (int i = 0; i < e->nmedia; i++) {
-                d->media[i].url = done_keep(d, e->media[i].url);
-                d->media[i].alt = done_keep(d, e->media[i].alt);
-                d->media[i].type = done_keep(d, e->media[i].type);
-            }
-            d->ev.media = d->media;
-        }
-        if (e->nmentions > 0 && e->mentions != NULL) {
-            d->mentions = gw_xcalloc((size_t)e->nmentions, sizeof(char *));
-            for (int i = 0; i < e->nmentions; i++)
-                d->mentions[i] = done_keep(d, e->mentions[i]);
-            d->ev.mentions = d->mentions;
-        }
+        event_copy(d, &d->ev, r->created);
         d->res.created = &d->ev;
     }
     if (r->nlines > 0 && r->lines != NULL) {
-        d->lines = gw_xcalloc((size_t)r->nlines, sizeof(char *));
+        const char **ls =
+            done_alloc(d, gw_xcalloc((size_t)r->nlines, sizeof(*ls)));
         for (int i = 0; i < r->nlines; i++)
-            d->lines[i] = done_keep(d, r->lines[i]);
-        d->res.lines = d->lines;
+            ls[i] = done_keep(d, r->lines[i]);
+        d->res.lines = ls;
+    }
+    if (r->nitems > 0 && r->items != NULL) {
+        struct gw_event *items =
+            done_alloc(d, gw_xcalloc((size_t)r->nitems, sizeof(*items)));
+        for (int i = 0; i < r->nitems; i++)
+            event_copy(d, &items[i], &r->items[i]);
+        d->res.items = items;
     }
     return d;
 }
@@ -682,11 +725,11 @@ static void set_state(struct gw_rt *rt, enum gw_rt_state st)
 void gw_ad_ready(struct gw_adapter *ad, const char *me_id,
                  const char *me_handle)
 {
-    (void)me_id;
     struct gw_rt *rt = rt_of(ad);
     if (!live(rt))
         return;
     gw_strlcpy(rt->me, me_handle != NULL ? me_handle : "", sizeof(rt->me));
+    gw_strlcpy(rt->me_id, me_id != NULL ? me_id : "", sizeof(rt->me_id));
     rt->why[0] = '\0';
     set_state(rt, GW_RT_READY);
 }
@@ -709,6 +752,36 @@ bool gw_ad_is_ready(const struct gw_adapter *ad)
 bool gw_ad_stopped(const struct gw_adapter *ad)
 {
     return !live(rt_of(ad));
+}
+
+void gw_ad_log(struct gw_adapter *ad, const char *fmt, ...)
+{
+    struct gw_rt *rt = rt_of(ad);
+    if (!live(rt))
+        return;
+    int64_t minute = gw_now_ms() / 60000;
+    if (minute != rt->log_minute) {
+        rt->log_minute = minute;
+        rt->logged = 0;
+    }
+    if (rt->logged >= LOG_PER_MINUTE) {
+        rt->unlogged++;
+        return;
+    }
+    rt->logged++;
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    char *clean = gw_text_one_line(text);
+    if (rt->unlogged > 0)
+        gw_log(ad->gw, GW_LOG_WARN, "%s: %s (and %ld more like it not logged)",
+               ad->name, clean, rt->unlogged);
+    else
+        gw_log(ad->gw, GW_LOG_WARN, "%s: %s", ad->name, clean);
+    rt->unlogged = 0;
+    free(clean);
 }
 
 void gw_ad_mode(struct gw_adapter *ad, const char *mode)
@@ -749,6 +822,8 @@ static void cancel_all(struct gw_rt *rt)
     }
     while (rt->streams != NULL)
         gw_ad_stream_close(rt->streams);
+    if (rt->ad->gw != NULL)
+        gw_webhook_forget(rt->ad->gw->webhook, rt->ad);
     while (rt->timers != NULL)
         gw_ad_timer_stop(rt->timers);
     rt->t_hold = rt->t_done = NULL;
@@ -859,6 +934,18 @@ int gw_rt_code(struct gw_adapter *ad, const char *code)
     return call_login(ad, code, true);
 }
 
+int gw_rt_webhook(struct gw_adapter *ad, gw_ad_webhook_cb cb, void *arg,
+                  struct gw_webhook_req *rq)
+{
+    struct gw_rt *rt = rt_of(ad);
+    if (!live(rt))
+        return 0;
+    enter(rt);
+    int rc = cb(ad, arg, rq);
+    leave(rt);
+    return rc;
+}
+
 enum gw_rt_state gw_rt_state(const struct gw_adapter *ad)
 {
     const struct gw_rt *rt = rt_of(ad);
@@ -869,6 +956,12 @@ const char *gw_rt_me(const struct gw_adapter *ad)
 {
     const struct gw_rt *rt = rt_of(ad);
     return live(rt) && rt->state == GW_RT_READY ? rt->me : "";
+}
+
+const char *gw_rt_me_id(const struct gw_adapter *ad)
+{
+    const struct gw_rt *rt = rt_of(ad);
+    return live(rt) && rt->state == GW_RT_READY ? rt->me_id : "";
 }
 
 const char *gw_rt_why(const struct gw_adapter *ad)

@@ -184,6 +184,24 @@ static const char *const migrations[] = {
     "  FROM kv h JOIN kv n ON n.key = 'nick-of:' || lower(h.value)"
     "  WHERE h.key LIKE 'handle-of:%';"
     "DELETE FROM kv WHERE key LIKE 'nick-of:%' OR key LIKE 'handle-of:%';",
+    /* 5: the team inbox's log (!history): claims, takes, answers, done. */
+    "CREATE TABLE inbox_log ("
+    "  id INTEGER PRIMARY KEY,"
+    "  post_id INTEGER NOT NULL,"
+    "  time_ms INTEGER NOT NULL,"
+    "  who TEXT NOT NULL,"
+    "  what TEXT NOT NULL,"
+    "  text TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX inbox_log_post ON inbox_log (post_id, id);",
+    /* 6: people who sign in, added on IRC (user add); [user] sections in
+     * gateway.conf come first. Only Argon2id hashes are kept. */
+    "CREATE TABLE users ("
+    "  name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,"
+    "  hash TEXT NOT NULL,"
+    "  admin INTEGER NOT NULL DEFAULT 0,"
+    "  created_ms INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 _Static_assert(GW_ARRAY_LEN(migrations) == GW_STORE_SCHEMA_VERSION,
@@ -529,6 +547,8 @@ static const char *const *const stmt_tables[] = {
     gw_store__outbox_sql,
     gw_store__history_sql,
     gw_store__people_sql,
+    gw_store__inbox_sql,
+    gw_store__users_sql,
 };
 
 /* The one text of statement i, or NULL when none or several files give
@@ -745,4 +765,24 @@ int gw_store_rollback(struct gw_store *st)
         st->doomed = false;
     }
     return rc;
+}
+
+int gw_store_peek_accounts(const char *state_dir, int *count)
+{
+    char *path = gw_xasprintf("%s/parley.db", state_dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    free(path);
+    int ret = UV_ENOENT;
+    if (rc == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM accounts", -1, &s, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+        *count = sqlite3_column_int(s, 0);
+        ret = 0;
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return ret;
 }

@@ -171,7 +171,8 @@ def test_actions(parley_factory, mock):
     c.say("#masto", "!thread " + ref)
     thread = c.expect(lambda m: m.command == "NOTICE" and "act on me"
                       in m.params[1])
-    assert thread
+    # The thread shows refs and nicks, as the channel does, not handles.
+    assert thread.params[1].startswith("[%s] alice: " % ref), thread.params[1]
     c.say("#masto", "!open " + ref)
     url = c.expect(lambda m: m.command == "NOTICE" and "http" in m.params[1])
     assert n["status"]["url"] in url.params[1]
@@ -366,6 +367,86 @@ def test_429_retry_after_is_honoured(parley_factory, mock):
     assert time.time() - t0 >= 3.5, "waited for Retry-After"
 
 
+def test_429_on_posting_does_not_hold_reading(parley_factory, mock):
+    """Holds are per family of endpoints: a 429 on posting keeps the post
+    waiting, not the mentions that arrive meanwhile (fetched by REST while
+    the stream is down)."""
+    p = start(parley_factory, mock)
+    c = connect(p)
+    wait_stream(mock)
+    mock.fail(r"^/api/v1/statuses$", status=429, retry_after=120,
+              method="POST")
+    c.say("#masto", "!post held back")
+    assert mock.wait_for(lambda: any(
+        r.method == "POST" and r.path == "/api/v1/statuses"
+        for r in mock.requests), timeout=10)
+    mock.set_streaming(False)
+    mock.drop_streams()
+    mock.add_mention("alice@example.social", "while the stream was down",
+                     stream=False)
+    expect_post(c, "while the stream was down", timeout=15)
+    c.say("&parley", "status")
+    acc = [l for l in c.bot_lines(seconds=1.5)
+           if l.startswith("masto (mastodon)")]
+    assert acc and "s more" in acc[0], acc
+    assert not mock.posted, "the post waits for the limit"
+
+
+def test_restart_with_rest_budget_spent_still_streams(parley_factory,
+                                                     mock):
+    """With the REST budget spent, a restart still opens the stream (it
+    costs nothing) and mentions arrive; REST catches up, and the outbox
+    goes, when the window resets."""
+    p = start(parley_factory, mock)
+    c = connect(p)
+    wait_stream(mock)
+    mock.add_mention("alice@example.social", "before the restart")
+    expect_post(c, "before the restart")
+    p.stop()
+    assert mock.wait_for(lambda: mock.stream_count() == 0, timeout=10)
+    reset_at = time.time() + 8
+    mock.set_ratelimit(0, time.strftime("%Y-%m-%dT%H:%M:%S.000Z",
+                                        time.gmtime(reset_at)))
+    p.start()
+    c = connect(p)
+    assert mock.wait_for(lambda: mock.stream_count() >= 1, timeout=4), \
+        "the stream waited for the REST window"
+    mock.add_mention("bob@example.social", "while the budget is spent")
+    expect_post(c, "while the budget is spent", timeout=4)
+    assert time.time() < reset_at
+    c.say("&parley", "status")
+    acc = [l for l in c.bot_lines(seconds=1)
+           if l.startswith("masto (mastodon)")]
+    assert acc and "streaming" in acc[0], acc
+    # Only REST knows this one; and a reply waits for the window.
+    mock.add_mention("carol@example.social", "only by rest", stream=False)
+    c.say("#masto", "bob: thanks")
+    expect_post(c, "only by rest", timeout=20)
+    wait_posted(mock, 1, timeout=20)
+    assert time.time() >= reset_at - 1
+
+
+def test_outbox_goes_as_soon_as_the_network_answers_again(parley_factory,
+                                                          mock):
+    """A reply that failed a few times during an outage goes as soon as
+    any request to the network succeeds again, not after its own grown
+    back-off."""
+    p = start(parley_factory, mock)
+    c = connect(p)
+    wait_stream(mock)
+    rule = mock.fail(r"^/api/v1/statuses$", status=503, times=3,
+                     method="POST")
+    c.say("#masto", "!post queued in the outage")
+    # Three attempts fail (the back-off grows: 2, 4, 8 s ...).
+    assert mock.wait_for(lambda: rule["hits"] >= 3, timeout=15)
+    t_back = time.time()
+    mock.add_account("alice@example.social")
+    c.say("#masto", "!who alice@example.social")
+    wait_posted(mock, 1, timeout=15)
+    assert time.time() - t_back < 4, "posted %.1f s after the network " \
+        "answered" % (time.time() - t_back)
+
+
 def test_hostile_content_is_rendered_safely(parley_factory, mock):
     p = start(parley_factory, mock)
     c = connect(p)
@@ -392,8 +473,65 @@ def test_hostile_content_is_rendered_safely(parley_factory, mock):
     texts = [m.params[1] for m in lines if m.command == "PRIVMSG"]
     assert any("'q'" in t and "& " in t for t in texts)
     assert not any("alert(1)" in t or "<script>" in t for t in texts)
-    big = [t for t in texts if "zzzz" in t]
-    assert sum(t.count("z") for t in big) == 100_000, "nothing cut off"
+    big = [m for m in lines if m.command == "PRIVMSG"
+           and m.prefix.startswith("big!")]
+    assert 2 <= len(big) <= 8, "a post takes at most 8 lines"
+    assert "more lines: !open " in big[-1].params[1]
+    ref = big[-1].params[1].rsplit(" ", 1)[1]
+    assert big[0].params[1].startswith("[%s]" % ref)
+    # !open has the rest (up to 40 lines, then where the whole is).
+    c.send("PRIVMSG #masto :!open %s" % ref)
+    c.expect(lambda m: m.command == "NOTICE" and "more lines at " in
+             m.params[1], what="the end of !open")
+
+
+def test_identities_from_the_network(parley_factory, mock):
+    """A NUL cannot make a stranger pass for someone; names Mastodon would
+    not make still arrive under valid nicks; what is dropped is logged."""
+    p = start(parley_factory, mock)
+    c = connect(p)
+    wait_stream(mock)
+    mock.add_mention("ann@example.social", "the real ann")
+    expect_post(c, "the real ann")
+    mock.add_mention("ann\x00@evil.example", "i am ann")
+    mock.add_mention("bob@example.social", "before\x00after")
+    odd = ["a b", "x:y", "a,b", "#m", "a!b", "*"]
+    for i, acct in enumerate(odd):
+        mock.add_mention(acct + "@odd.example", "odd %d" % i)
+    mock.add_mention("carol@example.social", "end marker")
+    expect_post(c, "end marker", timeout=20)
+    posts = [m for m in c.lines if m.command == "PRIVMSG"]
+    assert not any("i am ann" in m.params[1] for m in posts), \
+        "an acct with a NUL is refused"
+    p.wait_log(r"notification \d+ from the server was not shown: .*NUL")
+    real = [m for m in posts if "the real ann" in m.params[1]][0]
+    assert real.prefix.startswith("ann!ann@example.social")
+    cut = [m for m in posts if "before" in m.params[1]][0]
+    assert "after" in cut.params[1], "a NUL does not cut the post"
+    nicks = set()
+    for i in range(len(odd)):
+        m = [m for m in posts if m.params[1].endswith("odd %d" % i)]
+        assert m, "odd acct %r vanished" % odd[i]
+        nick = m[0].prefix.split("!", 1)[0]
+        assert re.fullmatch(r"[A-Za-z_\[\]\\`^{|}][A-Za-z0-9_\[\]\\`^{|}-]*",
+                            nick), nick
+        nicks.add(nick)
+    assert len(nicks) == len(odd), "each person a nick of their own"
+
+
+def test_owner_nick_is_reserved(parley_factory, mock):
+    """A stranger named like the account's owner gets a nick of their own;
+    the owner's posts keep the owner's."""
+    p = start(parley_factory, mock)
+    c = connect(p, nick="watcher")
+    wait_stream(mock)
+    owner = mock.me["acct"]
+    mock.add_mention("%s@evil.example" % owner, "impostor")
+    m = expect_post(c, "impostor")
+    assert m.prefix.split("!")[0] == "%s_evil" % owner
+    c.send("PRIVMSG #masto :!post the owner speaks")
+    m = expect_post(c, "the owner speaks")
+    assert m.prefix.split("!")[0] == owner
 
 
 def test_reply_to_old_ref_after_1000_newer_posts(parley_factory, mock):
@@ -436,6 +574,29 @@ def test_self_signed_https_refused_unless_trusted(parley_factory, tmp_path):
         m.stop()
 
 
+def test_redirect_to_another_origin_not_followed(parley_factory, mock):
+    """An https account whose server redirects to http (or anywhere else)
+    does not follow: the token never leaves, the user is told where it was
+    sent."""
+    m = MockMastodon(tls=True).start()
+    try:
+        m.fail(r"^/api/v1/", action="redirect", location=mock.base_url)
+        p = parley_factory(conf_extra=account_conf(
+            m, extra="tls_ca = %s" % m.ca_file))
+        p.start()
+        c = p.client()
+        c.welcome("me")
+        c.expect(lambda x: x.command == "PRIVMSG" and x.params[0] ==
+                 "&parley" and "redirected to http://127.0.0.1:" in
+                 x.params[1] and "only redirects within https://" in
+                 x.params[1], timeout=20, what="a notice naming the redirect")
+        assert m.requests, "parley asked the https server"
+        assert not [r for r in mock.requests if r.path.startswith("/api/")], \
+            "nothing reached the http server"
+    finally:
+        m.stop()
+
+
 def test_polling_when_streaming_is_off(parley_factory, mock):
     p = start(parley_factory, mock, extra="streaming = no\npoll_seconds = 5")
     c = connect(p)
@@ -454,6 +615,29 @@ def test_status_shows_account(parley_factory, mock):
     assert acc, lines
     assert "signed in as" in acc[0] and "streaming" in acc[0]
     assert "outbox 0" in acc[0]
+
+
+def test_endless_stream_line_is_dropped_and_status_tells(parley_factory,
+                                                        mock):
+    """A stream that sends one line without end is dropped and opened
+    again; status then says streaming, with no stale error."""
+    p = start(parley_factory, mock)
+    c = connect(p)
+    wait_stream(mock)
+    before = mock.stream_connects
+    for s in mock.open_streams():
+        s.push(b"data: " + b"x" * (10 * 1024 * 1024))
+    assert mock.wait_for(lambda: mock.stream_connects > before, timeout=20), \
+        "the endless line's stream was never dropped"
+    p.wait_log(r"line of more than \d+ bytes")
+    wait_stream(mock)
+    mock.add_mention("alice@example.social", "after the endless line")
+    expect_post(c, "after the endless line", timeout=20)
+    c.say("&parley", "status")
+    acc = [l for l in c.bot_lines(seconds=1.5)
+           if l.startswith("masto (mastodon)")]
+    assert acc and "streaming" in acc[0], acc
+    assert "line of more than" not in acc[0] and "dropped" not in acc[0], acc
 
 
 def test_people_not_heard_from_lately_quit_and_come_back(parley_factory,

@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *s = (const char *)data;
-    cJSON *want = cJSON_ParseWithLength(s, size);
+    cJSON *want = gw_json_read(s, size);
     cJSON *got = gw_json_parse(s, size);
     if ((want == NULL) != (got == NULL))
         abort();

@@ -22,6 +22,9 @@ Endpoints (query parameter k= names a hit counter, so tests stay apart):
   /redirect?n=N             N redirects, then /json
   /redirect-headers         302 with rate-limit/link headers, then /json
   /redirect-ftp             302 to an ftp:// URL
+  /redirect-away            307 to this server as http://localhost (another
+                            origin)
+  /redirect-port            302 to another port of 127.0.0.1
   /hits?k=K                 {"count": N} for counter K
   /sse/...                  server-sent event streams, see do_sse()
 """
@@ -193,6 +196,14 @@ class Handler(BaseHTTPRequestHandler):
                 ("X-RateLimit-Remaining", "1"),
                 ("Retry-After", "99"),
                 ("Link", '<https://h/old>; rel="next"')])
+        if path == "/redirect-away":
+            # The same server under another name: another origin.
+            port = self.server.server_address[1]
+            return self.reply(307, "", None, [
+                ("Location", "http://localhost:%d/json" % port)])
+        if path == "/redirect-port":
+            return self.reply(302, "", None,
+                              [("Location", "http://127.0.0.1:1/json")])
         if path == "/redirect-ftp":
             return self.reply(302, "", None,
                               [("Location", "ftp://127.0.0.1/x")])
@@ -269,6 +280,21 @@ class Handler(BaseHTTPRequestHandler):
             self.sse_start()
             self.send_raw("data: ok conn %d\n\n" % n)
             time.sleep(30)
+            return None
+        if path == "/sse/endless":
+            self.sse_start()
+            if n > 1:
+                self.send_raw("data: ok conn %d\n\n" % n)
+                time.sleep(30)
+                return None
+            # One line that never ends, until the client hangs up.
+            self.send_raw("data: ")
+            try:
+                for _ in range(2000):
+                    self.send_raw("x" * 4096)
+                    time.sleep(0.001)
+            except OSError:
+                pass
             return None
         if path == "/sse/big":
             self.sse_start()

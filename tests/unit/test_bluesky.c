@@ -555,7 +555,8 @@ START_TEST(test_ops_and_settings)
     ck_assert(!(bluesky_ops.caps & GW_NET_MENTION_REPLIES));
     for (int k = GW_ACT_POST; k < GW_ACT_KIND_MAX; k++)
         ck_assert_msg(bluesky_ops.actions & GW_ACT_BIT(k), "action %d", k);
-    ck_assert(strncmp(bluesky_ops.commands[0], "!accept ", 8) == 0);
+    ck_assert_str_eq(bluesky_ops.commands[0].name, "accept");
+    ck_assert(bluesky_ops.commands[0].person);
     const char *want[] = {"handle",  "app_password", "service",
                           "plc_url", "appview",      "chat_url"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {

@@ -694,6 +694,18 @@ START_TEST(test_redirects)
     ck_assert_int_eq(r.status, 0);
     ck_assert_int_ne(r.error, 0);
     resp_free(&r);
+    /* Never to another origin: another host name, another port. */
+    fetch(&r, "/redirect-away", NULL);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_int_eq(r.error, UV_EPROTO);
+    ck_assert_msg(strstr(r.errmsg, "redirected to http://localhost:") != NULL,
+                  "%s", r.errmsg);
+    resp_free(&r);
+    fetch(&r, "/redirect-port", NULL);
+    ck_assert_int_eq(r.error, UV_EPROTO);
+    ck_assert_msg(strstr(r.errmsg, "http://127.0.0.1:1;") != NULL, "%s",
+                  r.errmsg);
+    resp_free(&r);
     /* Headers of the redirect response itself do not leak through. */
     fetch(&r, "/redirect-headers", NULL);
     ck_assert_int_eq(r.status, 200);
@@ -1221,6 +1233,26 @@ START_TEST(test_sse_stall)
 }
 END_TEST
 
+/* A line that never ends is not an open stream: it is dropped once far
+ * longer than any event, and the stream reconnects. */
+START_TEST(test_sse_endless_line)
+{
+    struct sse_rec r;
+    rec_init(&r);
+    r.stop_after_events = 1;
+    struct gw_sse_opts o = {.http = {.max_body = 1024},
+                            .stall_ms = 5000,
+                            .backoff_min_ms = 20,
+                            .backoff_max_ms = 100};
+    rec_open(&r, "/sse/endless?k=endless", &o);
+    t_run(&r.t);
+    ck_assert_str_eq(r.events.data, "message|ok conn 2|;");
+    ck_assert_str_eq(r.states, "CDC");
+    ck_assert_int_eq(r.errors[0], UV_E2BIG);
+    rec_done(&r);
+}
+END_TEST
+
 START_TEST(test_sse_heartbeats_keep_alive)
 {
     struct sse_rec r;
@@ -1534,6 +1566,7 @@ static Suite *http_suite(void)
     tcase_add_test(ts, test_sse_transient_statuses_reconnect);
     tcase_add_test(ts, test_sse_retry_after);
     tcase_add_test(ts, test_sse_oversized_event);
+    tcase_add_test(ts, test_sse_endless_line);
     tcase_add_test(ts, test_sse_close_inside_state_cb);
     tcase_add_test(ts, test_sse_close_at_once);
     tcase_add_test(ts, test_sse_backoff);

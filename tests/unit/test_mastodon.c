@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
+#include "fixture.h"
 #include "gw_json.h"
 #include "gw_util.h"
 
@@ -25,43 +26,9 @@ static const struct mastodon_me ME = {"42", "gw@mastodon.example",
 
 /* ---- fixtures ----------------------------------------------------------- */
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    struct gw_buf b;
-    gw_buf_init(&b, 16 * 1024 * 1024);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        ck_assert_int_eq(gw_buf_append(&b, chunk, n), 0);
-    fclose(f);
-    return b.data != NULL ? gw_buf_steal(&b) : gw_xstrdup("");
-}
-
-/* Tests run from the repository root (make) or from anywhere with
- * PARLEY_FIXTURES set. */
 static cJSON *fixture(const char *name)
 {
-    const char *dirs[] = {getenv("PARLEY_FIXTURES"), "tests/fixtures/mastodon",
-                          "../fixtures/mastodon",
-                          "../../tests/fixtures/mastodon"};
-    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-        if (dirs[i] == NULL)
-            continue;
-        char *path = gw_xasprintf("%s/%s", dirs[i], name);
-        char *text = read_file(path);
-        free(path);
-        if (text == NULL)
-            continue;
-        cJSON *j = cJSON_Parse(text);
-        free(text);
-        ck_assert_msg(j != NULL, "fixture %s is not JSON", name);
-        return j;
-    }
-    ck_abort_msg("fixture %s not found (set PARLEY_FIXTURES)", name);
-    return NULL;
+    return fixture_json("mastodon", name);
 }
 
 /* Convert a notification fixture; the caller frees e and the JSON. */
@@ -127,15 +94,10 @@ START_TEST(test_mention)
     ck_assert_int_eq(e.ev.nmedia, 0);
     ck_assert(e.ev.created_ms == iso("2026-05-02T09:14:07.300Z"));
 
-    cJSON *x = cJSON_Parse(e.ev.extra);
-    ck_assert_ptr_nonnull(x);
-    ck_assert_str_eq(cJSON_GetObjectItem(x, "visibility")->valuestring,
-                     "public");
-    ck_assert_str_eq(cJSON_GetObjectItem(x, "author_id")->valuestring,
-                     "109384");
-    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(x, "mentions")), 0);
-    ck_assert_ptr_null(cJSON_GetObjectItem(x, "cw"));
-    cJSON_Delete(x);
+    /* The core keeps audience, cw and mentions: nothing is left for the
+     * adapter's own JSON. */
+    ck_assert_int_eq(e.ev.nmentions, 0);
+    ck_assert_ptr_null(e.ev.extra);
     mastodon_event_free(&e);
     cJSON_Delete(j);
 }
@@ -170,14 +132,8 @@ START_TEST(test_reply)
     ck_assert_str_eq(e.ev.text, "@carol@third.example agreed, thanks @gw");
     ck_assert_int_eq(e.ev.nmentions, 1);
     ck_assert_str_eq(e.ev.mentions[0], "carol@third.example");
-    cJSON *x = cJSON_Parse(e.ev.extra);
-    cJSON *m = cJSON_GetObjectItem(x, "mentions");
-    ck_assert_int_eq(cJSON_GetArraySize(m), 1);
-    ck_assert_str_eq(cJSON_GetArrayItem(m, 0)->valuestring,
-                     "carol@third.example");
-    ck_assert_str_eq(cJSON_GetObjectItem(x, "visibility")->valuestring,
-                     "unlisted");
-    cJSON_Delete(x);
+    ck_assert_int_eq(e.ev.nmentions, 1);
+    ck_assert_str_eq(e.ev.mentions[0], "carol@third.example");
     mastodon_event_free(&e);
     cJSON_Delete(j);
 
@@ -262,6 +218,7 @@ START_TEST(test_update_is_an_edit_keyed_by_edit_time)
     cJSON *x = cJSON_Parse(e.ev.extra);
     ck_assert_str_eq(cJSON_GetObjectItem(x, "edited_at")->valuestring,
                      "2026-05-02T11:00:00.000Z");
+    ck_assert_ptr_null(cJSON_GetObjectItem(x, "visibility"));
     cJSON_Delete(x);
     mastodon_event_free(&e);
     cJSON_Delete(j);
@@ -319,11 +276,25 @@ START_TEST(test_content_warning)
     ck_assert_str_eq(e.ev.cw, "film ending"); /* one line */
     ck_assert_str_eq(e.ev.text, "spoilers inside");
     ck_assert_int_eq(e.ev.audience, GW_AUD_FOLLOWERS);
-    cJSON *x = cJSON_Parse(e.ev.extra);
-    ck_assert_str_eq(cJSON_GetObjectItem(x, "cw")->valuestring, "film ending");
-    cJSON_Delete(x);
+    ck_assert_str_eq(e.ev.cw, "film ending");
     mastodon_event_free(&e);
     cJSON_Delete(j);
+}
+END_TEST
+
+/* A visibility word of another server ("local") is kept by the adapter
+ * for itself; its audience is unknown to the core. */
+START_TEST(test_odd_visibility_kept)
+{
+    cJSON *st = cJSON_Parse(
+        "{\"id\":\"5\",\"content\":\"<p>hi</p>\",\"visibility\":\"local\","
+        "\"account\":{\"id\":\"1\",\"acct\":\"a\"}}");
+    struct mastodon_event e;
+    ck_assert_int_eq(mastodon_status_to_event(st, GW_EV_OWN, &ME, &e), 0);
+    ck_assert_int_eq(e.ev.audience, GW_AUD_UNKNOWN);
+    ck_assert_str_eq(e.ev.extra, "{\"visibility\":\"local\"}");
+    mastodon_event_free(&e);
+    cJSON_Delete(st);
 }
 END_TEST
 
@@ -408,9 +379,11 @@ START_TEST(test_hostile_items)
             ck_assert(one_line_safe(e.ev.author_name));
             ck_assert(one_line_safe(e.ev.cw));
             ck_assert(text_safe(e.ev.text));
-            cJSON *x = cJSON_Parse(e.ev.extra);
-            ck_assert_ptr_nonnull(x);
-            cJSON_Delete(x);
+            if (e.ev.extra != NULL) {
+                cJSON *x = cJSON_Parse(e.ev.extra);
+                ck_assert_ptr_nonnull(x);
+                cJSON_Delete(x);
+            }
         }
         mastodon_event_free(&e);
         n++;
@@ -509,6 +482,74 @@ START_TEST(test_urls_and_handles_not_utf8)
                      UV_EINVAL);
     mastodon_event_free(&e);
     cJSON_Delete(st);
+}
+END_TEST
+
+static int mention_from(const char *json_acct, const char *content,
+                        struct mastodon_event *e)
+{
+    char doc[1024];
+    snprintf(doc, sizeof(doc),
+             "{\"id\":\"9\",\"type\":\"mention\",\"account\":"
+             "{\"id\":\"5\",\"acct\":\"%s\"},\"status\":{\"id\":\"77\","
+             "\"content\":\"%s\",\"visibility\":\"public\","
+             "\"account\":{\"id\":\"5\",\"acct\":\"%s\"}}}",
+             json_acct, content, json_acct);
+    cJSON *j = gw_json_parse(doc, strlen(doc));
+    ck_assert_ptr_nonnull(j);
+    int rc = mastodon_notification_to_event(j, &ME, e);
+    gw_json_free(j);
+    return rc;
+}
+
+/* A \u0000 in an acct must not cut it into someone else's name; in text it
+ * must not cut the post. */
+START_TEST(test_nul_in_identity_and_text)
+{
+    struct mastodon_event e;
+    ck_assert_int_eq(mention_from("ann\\u0000@evil.example", "<p>hi</p>", &e),
+                     UV_EINVAL);
+    ck_assert_ptr_nonnull(e.why);
+    ck_assert_ptr_nonnull(strstr(e.why, "NUL"));
+    mastodon_event_free(&e);
+
+    ck_assert_int_eq(mention_from("bob@x.example", "<p>a\\u0000b end</p>", &e),
+                     0);
+    ck_assert_str_eq(e.ev.author, "bob@x.example");
+    ck_assert_ptr_nonnull(strstr(e.ev.text, "b end"));
+    mastodon_event_free(&e);
+
+    /* An escaped backslash before "u0000" is text, not an escape. */
+    const char *lit = "{\"a\":\"x\\\\u0000y\"}";
+    cJSON *j = gw_json_read(lit, strlen(lit));
+    ck_assert_str_eq(gw_json_str(j, "a"), "x\\u0000y");
+    cJSON_Delete(j);
+    j = gw_json_read("{\"a\":\"x\\u0000y\"}", 17);
+    ck_assert_str_eq(gw_json_str(j, "a"), "x\xEF\xBF\xBDy");
+    cJSON_Delete(j);
+}
+END_TEST
+
+/* Accts Mastodon itself would not make still arrive, as they are: a post
+ * must not vanish for its author's name. */
+START_TEST(test_odd_accts_arrive)
+{
+    const char *odd[] = {"a b", "x:y", "a,b", "#m", "a!b", "*"};
+    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+        struct mastodon_event e;
+        ck_assert_int_eq(mention_from(odd[i], "<p>hello</p>", &e), 0);
+        char want[64];
+        snprintf(want, sizeof(want), "%s@mastodon.example", odd[i]);
+        ck_assert_str_eq(e.ev.author, want);
+        ck_assert_str_eq(e.ev.text, "hello");
+        mastodon_event_free(&e);
+    }
+    struct mastodon_event e;
+    ck_assert_int_eq(mention_from("", "<p>x</p>", &e), UV_EINVAL);
+    ck_assert_ptr_nonnull(e.why);
+    mastodon_event_free(&e);
+    ck_assert_int_eq(mention_from("a\\u0007b", "<p>x</p>", &e), UV_EINVAL);
+    mastodon_event_free(&e);
 }
 END_TEST
 
@@ -663,7 +704,8 @@ static void same_tree(const cJSON *a, const cJSON *b)
 }
 
 /* gw_json_parse has a parser of its own for the common case: every input
- * must give what cJSON gives, or fail where cJSON fails. */
+ * must give what cJSON gives (after the same \u0000 care: gw_json_read),
+ * or fail where cJSON fails. */
 START_TEST(test_json_same_as_cjson)
 {
     static const char *const docs[] = {
@@ -696,7 +738,7 @@ START_TEST(test_json_same_as_cjson)
         "\xef\xbb\xbf{}",
     };
     for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
-        cJSON *want = cJSON_ParseWithLength(docs[i], strlen(docs[i]));
+        cJSON *want = gw_json_read(docs[i], strlen(docs[i]));
         cJSON *got = gw_json_parse(docs[i], strlen(docs[i]));
         ck_assert_msg((want == NULL) == (got == NULL), "%s", docs[i]);
         if (want)
@@ -1190,31 +1232,32 @@ END_TEST
 
 /* ---- !thread and !who --------------------------------------------------- */
 
-START_TEST(test_thread_lines)
+/* !thread: the posts of the thread as events the core keeps with refs. */
+START_TEST(test_thread)
 {
     cJSON *st = fixture("thread_status.json");
     cJSON *ctx = fixture("context.json");
-    char **lines = NULL;
-    int n = mastodon_thread_lines(st, ctx, "mastodon.example", &lines);
-    ck_assert_int_eq(n, 5);
-    ck_assert_str_eq(lines[0], "gw@mastodon.example: the start");
-    ck_assert_str_eq(lines[1], "alice@example.social: @gw@mastodon.example the "
-                               "middle");
-    ck_assert_str_eq(lines[2], "bob@other.example: [CW: careful] first answer");
-    ck_assert(strncmp(lines[3], "eve@other.example: \xC3\xA9", 21) == 0);
-    ck_assert_uint_le(strlen(lines[3]), 300);
-    ck_assert_ptr_nonnull(strstr(lines[3], ELLIPSIS));
-    ck_assert_str_eq(lines[4], "?: no account");
-    for (int i = 0; i < n; i++)
-        ck_assert(one_line_safe(lines[i]));
-    mastodon_lines_free(lines, n);
+    struct mastodon_thread t;
+    int n = mastodon_thread(st, ctx, &ME, &t);
+    /* The start, the post, two answers; junk and a post without an author
+     * are left out. */
+    ck_assert_int_eq(n, 4);
+    ck_assert_int_eq(t.items[0].kind, GW_EV_CONTEXT);
+    ck_assert_str_eq(t.items[0].id, "100");
+    ck_assert_str_eq(t.items[0].author, "gw@mastodon.example");
+    ck_assert_str_eq(t.items[0].text, "the start");
+    ck_assert_str_eq(t.items[1].author, "alice@example.social");
+    ck_assert_str_eq(t.items[2].author, "bob@other.example");
+    ck_assert_str_eq(t.items[2].cw, "careful");
+    ck_assert_str_eq(t.items[2].text, "first\nanswer");
+    ck_assert_str_eq(t.items[3].author, "eve@other.example");
+    mastodon_thread_free(&t);
 
     /* No context (it failed, or is empty): the post alone. */
-    n = mastodon_thread_lines(st, NULL, "mastodon.example", &lines);
-    ck_assert_int_eq(n, 1);
-    mastodon_lines_free(lines, n);
-    ck_assert_int_lt(mastodon_thread_lines(NULL, ctx, NULL, &lines), 0);
-    ck_assert_ptr_null(lines);
+    ck_assert_int_eq(mastodon_thread(st, NULL, &ME, &t), 1);
+    mastodon_thread_free(&t);
+    ck_assert_int_lt(mastodon_thread(NULL, ctx, &ME, &t), 0);
+    mastodon_thread_free(&t);
     cJSON_Delete(st);
     cJSON_Delete(ctx);
 
@@ -1228,12 +1271,15 @@ START_TEST(test_thread_lines)
         cJSON_AddItemToArray(anc, a);
         cJSON_AddItemToArray(desc, cJSON_Duplicate(a, true));
     }
-    st = cJSON_Parse("{\"id\":\"2\",\"content\":\"<p>me</p>\"}");
-    n = mastodon_thread_lines(st, big, "h", &lines);
-    ck_assert_int_le(n, 62);
-    ck_assert_str_eq(lines[0], ELLIPSIS " 80 earlier posts");
-    ck_assert_ptr_nonnull(strstr(lines[n - 1], "more replies"));
-    mastodon_lines_free(lines, n);
+    st = cJSON_Parse("{\"id\":\"2\",\"content\":\"<p>me</p>\","
+                     "\"account\":{\"acct\":\"me\"}}");
+    n = mastodon_thread(st, big, &ME, &t);
+    ck_assert_int_le(n, 63);
+    ck_assert_ptr_null(t.items[0].id);
+    ck_assert_str_eq(t.items[0].text, ELLIPSIS " 80 earlier posts");
+    ck_assert_ptr_null(t.items[n - 1].id);
+    ck_assert_ptr_nonnull(strstr(t.items[n - 1].text, "more replies"));
+    mastodon_thread_free(&t);
     cJSON_Delete(st);
     cJSON_Delete(big);
 }
@@ -1290,8 +1336,10 @@ START_TEST(test_ops_and_settings)
     /* Replies and DMs name people on Mastodon: the core writes them. */
     ck_assert(mastodon_ops.caps & GW_NET_MENTION_REPLIES);
     ck_assert(mastodon_ops.caps & GW_NET_MENTION_DMS);
-    for (int k = GW_ACT_POST; k <= GW_ACT_WHO; k++)
+    /* Every action of the core's; Mastodon has no commands of its own. */
+    for (int k = GW_ACT_POST; k < GW_ACT_COMMAND; k++)
         ck_assert_msg(mastodon_ops.actions & GW_ACT_BIT(k), "action %d", k);
+    ck_assert_ptr_null(mastodon_ops.commands);
     ck_assert_ptr_nonnull(mastodon_ops.check);
     ck_assert_ptr_nonnull(mastodon_ops.start);
     ck_assert_ptr_nonnull(mastodon_ops.stop);
@@ -1350,6 +1398,7 @@ static Suite *mastodon_suite(void)
     tcase_add_test(ev, test_media_with_alt_text);
     tcase_add_test(ev, test_poll);
     tcase_add_test(ev, test_content_warning);
+    tcase_add_test(ev, test_odd_visibility_kept);
     tcase_add_test(ev, test_custom_emoji_and_local_author_with_20_digit_id);
     tcase_add_test(ev, test_quote);
     tcase_add_test(ev, test_urls_and_handles_not_utf8);
@@ -1357,6 +1406,8 @@ static Suite *mastodon_suite(void)
     tcase_add_test(ev, test_own_status);
     tcase_add_test(ev, test_hostile_items);
     tcase_add_test(ev, test_without_me);
+    tcase_add_test(ev, test_nul_in_identity_and_text);
+    tcase_add_test(ev, test_odd_accts_arrive);
     suite_add_tcase(s, ev);
 
     TCase *ids = tcase_create("ids");
@@ -1386,7 +1437,7 @@ static Suite *mastodon_suite(void)
     suite_add_tcase(s, http);
 
     TCase *lines = tcase_create("lines");
-    tcase_add_test(lines, test_thread_lines);
+    tcase_add_test(lines, test_thread);
     tcase_add_test(lines, test_who_lines);
     tcase_add_test(lines, test_ops_and_settings);
     suite_add_tcase(s, lines);

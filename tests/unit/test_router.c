@@ -166,10 +166,45 @@ START_TEST(test_plain_network_gets_plain_text)
     char line[64];
     snprintf(line, sizeof(line), "!boost %s", ref_of("hello"));
     testgw_say(&g, "you", "#p", line);
-    ck_assert_ptr_nonnull(fakefront_told(&g.front, "plain cannot boost"));
+    ck_assert_ptr_nonnull(
+        fakefront_told(&g.front, "plain cannot boost (a plain account)"));
+    /* With the network's own reason where it gives one. */
+    testgw_say(&g, "you", "#p", "!dm alice are you there?");
+    ck_assert_ptr_nonnull(fakefront_told(
+        &g.front, "plain cannot dm: the plain network has no messages"));
     int64_t depth = -1;
     gw_store_outbox_depth(g.gw.store, "p", &depth);
     ck_assert_int_eq(depth, 1); /* the reply only */
+}
+END_TEST
+
+/* A network's own command ("!zap REF") goes through the outbox to act()
+ * with its name; !help lists it; another network does not know it. */
+START_TEST(test_network_commands)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    mention_from(tn, "1", "alice@x.org", "zap this", NULL, 0, NULL,
+                 GW_AUD_PUBLIC);
+    char line[64];
+    snprintf(line, sizeof(line), "!zap %s", ref_of("zap this"));
+    testgw_say(&g, "you", "#t", line);
+    wait_actions(tn, 1, 2000);
+    ck_assert_int_eq(tn->acts[0].kind, GW_ACT_COMMAND);
+    ck_assert_str_eq(tn->acts[0].command, "zap");
+    ck_assert_str_eq(tn->acts[0].parent_id, "1");
+    testnet_answer(tn, 0, GW_ACT_OK, NULL);
+    testgw_run(&g, 0);
+    char want[64];
+    snprintf(want, sizeof(want), "zap [%s] done", ref_of("zap this"));
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, want));
+    testgw_say(&g, "you", "#t", "!zap");
+    ck_assert_ptr_nonnull(fakefront_told(&g.front, "which post?"));
+    testgw_say(&g, "you", "#t", "!help");
+    ck_assert_ptr_nonnull(fakefront_told(&g.front, "!zap REF - the test"));
+    testgw_stop(&g);
+    testgw_start(&g, ACCOUNT_P);
+    testgw_say(&g, "you", "#p", "!zap 1");
+    ck_assert_ptr_nonnull(fakefront_told(&g.front, "unknown command !zap"));
 }
 END_TEST
 
@@ -374,17 +409,36 @@ START_TEST(test_thread_lines)
     ck_assert_int_eq(tn->acts[0].kind, GW_ACT_THREAD);
     testnet_answer(tn, 0, GW_ACT_OK, NULL);
     testgw_run(&g, 0);
-    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "#t line one"));
-    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "#t line two"));
+    /* Each post with its ref and its author's nick, not raw handles: the
+     * post asked about keeps its ref, the stranger's answer gets one. */
+    char want[64];
+    snprintf(want, sizeof(want), "#t [%s] alice: a thread", ref_of("a thread"));
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, want));
+    const struct fake_line *l =
+        fakefront_shown(&g.front, "zed: [CW: spoiler] an answer");
+    ck_assert_ptr_nonnull(l);
+    ck_assert_int_eq(l->notice, true);
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "#t ... 3 more replies"));
     /* Nothing of a query waits in the outbox. */
     int64_t depth = -1;
     gw_store_outbox_depth(g.gw.store, "t", &depth);
     ck_assert_int_eq(depth, 0);
+    /* That answer can be answered by its ref. */
+    char ref[16];
+    size_t n = strcspn(l->text + 1, "]");
+    memcpy(ref, l->text + 1, n);
+    ref[n] = '\0';
+    snprintf(line, sizeof(line), "!re %s thanks", ref);
+    testgw_say(&g, "you", "#t", line);
+    wait_actions(tn, 2, 2000);
+    ck_assert_str_eq(tn->acts[1].parent_id, "ctx-1");
+    ck_assert_str_eq(tn->acts[1].text, "@zed@q.org thanks");
 }
 END_TEST
 
-/* A network's own command reaches it as GW_ACT_COMMAND, its first word
- * as a handle, answered like !thread; a network without it says so. */
+/* A network's own command about a person reaches it as GW_ACT_COMMAND
+ * with the person's handle, answered like !who; a network without it
+ * says so. */
 START_TEST(test_network_command)
 {
     struct testnet *tn = testgw_net(&g, "t");
@@ -395,11 +449,11 @@ START_TEST(test_network_command)
     testgw_say(&g, "you", "#t", "!ping alice now");
     wait_actions(tn, 1, 2000);
     ck_assert_int_eq(tn->acts[0].kind, GW_ACT_COMMAND);
-    ck_assert_str_eq(tn->acts[0].text, "ping alice now");
+    ck_assert_str_eq(tn->acts[0].command, "ping");
     ck_assert_str_eq(tn->acts[0].handle, "alice@x.org");
     testnet_answer(tn, 0, GW_ACT_OK, NULL);
     testgw_run(&g, 0);
-    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "#t line one"));
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "you: line one"));
     int64_t depth = -1;
     gw_store_outbox_depth(g.gw.store, "t", &depth);
     ck_assert_int_eq(depth, 0);
@@ -412,32 +466,6 @@ START_TEST(test_network_command)
 END_TEST
 
 /* ---- the inbox ---------------------------------------------------------- */
-
-START_TEST(test_claim_done_pending)
-{
-    struct testnet *tn = testgw_net(&g, "t");
-    mention_from(tn, "1", "alice@x.org", "first ask", NULL, 0, NULL,
-                 GW_AUD_PUBLIC);
-    mention_from(tn, "2", "bob@y.org", "second ask", NULL, 0, NULL,
-                 GW_AUD_PUBLIC);
-    char a[16], b[16], line[64];
-    snprintf(a, sizeof(a), "%s", ref_of("first ask"));
-    snprintf(b, sizeof(b), "%s", ref_of("second ask"));
-    snprintf(line, sizeof(line), "!claim %s", a);
-    testgw_say(&g, "ann", "#t", line);
-    snprintf(line, sizeof(line), "[%s] claimed by ann", a);
-    ck_assert_ptr_nonnull(fakefront_shown(&g.front, line));
-    snprintf(line, sizeof(line), "!done %s", b);
-    testgw_say(&g, "ben", "#t", line);
-    testgw_say(&g, "ben", "#t", "!pending");
-    snprintf(line, sizeof(line), "[%s]", a);
-    const char *t = fakefront_told(&g.front, line);
-    ck_assert_ptr_nonnull(t);
-    ck_assert_ptr_nonnull(strstr(t, "claimed by ann"));
-    snprintf(line, sizeof(line), "[%s] ", b);
-    ck_assert_ptr_null(fakefront_told(&g.front, line));
-}
-END_TEST
 
 /* ---- people ------------------------------------------------------------- */
 
@@ -496,6 +524,101 @@ START_TEST(test_nicks)
 }
 END_TEST
 
+static void event_from(struct testnet *tn, enum gw_event_kind kind,
+                       const char *id, const char *who, const char *text)
+{
+    struct gw_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = kind;
+    ev.id = id;
+    ev.author = who;
+    ev.author_id = who;
+    ev.text = text;
+    ev.audience = GW_AUD_PUBLIC;
+    ck_assert_int_eq(testnet_deliver_ev(tn, &ev), 0);
+    testgw_run(&g, 0);
+}
+
+/* The owner's nick is theirs: a stranger named like them on another server
+ * gets a nick of their own, even one who was seen first. */
+START_TEST(test_owner_nick_reserved)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    event_from(tn, GW_EV_MENTION, "1", "me@evil.example", "i am you");
+    event_from(tn, GW_EV_OWN, "2", "me@test.example", "really me");
+    ck_assert_str_eq(fakefront_shown(&g.front, "i am you")->prefix,
+                     "me_evil!me@evil.example");
+    ck_assert_str_eq(fakefront_shown(&g.front, "really me")->prefix,
+                     "me!me@test.example");
+
+    /* Seen before the owner ever signed in: moved once, and said so. */
+    testgw_stop(&g);
+    testgw_start(&g, "[account t]\nnetwork = test\nme = you@test.example\n");
+    tn = testgw_net(&g, "t");
+    event_from(tn, GW_EV_MENTION, "1", "you@evil.example", "first");
+    ck_assert_str_eq(fakefront_shown(&g.front, "first")->prefix,
+                     "you!you@evil.example");
+    testnet_ready(tn);
+    testgw_run(&g, 0);
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "you@evil.example on test) "
+                                                    "is you_evil"));
+    event_from(tn, GW_EV_MENTION, "3", "you@evil.example", "second");
+    event_from(tn, GW_EV_OWN, "4", "you@test.example", "mine");
+    ck_assert_str_eq(fakefront_shown(&g.front, "second")->prefix,
+                     "you_evil!you@evil.example");
+    ck_assert_str_eq(fakefront_shown(&g.front, "mine")->prefix,
+                     "you!you@test.example");
+    /* Stable: after a restart, without a word. */
+    testgw_restart(&g);
+    tn = testgw_net(&g, "t");
+    testnet_ready(tn);
+    event_from(tn, GW_EV_MENTION, "5", "you@evil.example", "third");
+    ck_assert_str_eq(fakefront_shown(&g.front, "third")->prefix,
+                     "you_evil!you@evil.example");
+    ck_assert_ptr_null(fakefront_shown(&g.front, "is you_evil"));
+}
+END_TEST
+
+/* A post of any length takes GW_POST_LINES lines where it is shown; !open
+ * has all of it. */
+START_TEST(test_long_post_capped)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    char *big = gw_xmalloc(100001);
+    memset(big, 'z', 100000);
+    big[100000] = '\0';
+    memcpy(big, "start ", 6);
+    event_from(tn, GW_EV_MENTION, "1", "big@x.org", big);
+    int lines = 0, zs = 0;
+    for (int i = 0; i < g.front.nshown; i++)
+        if (strncmp(g.front.shown[i].prefix, "big!", 4) == 0) {
+            lines++;
+            for (const char *p = g.front.shown[i].text; *p; p++)
+                zs += *p == 'z';
+        }
+    ck_assert_int_eq(lines, GW_POST_LINES);
+    char want[64];
+    snprintf(want, sizeof(want), "more lines: !open %s", ref_of("start"));
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, want));
+    ck_assert_int_gt(zs, 6 * 300);
+    /* !open: the URL line, then the text (at most 40 lines of it). */
+    char line[32];
+    snprintf(line, sizeof(line), "!open %s", ref_of("start"));
+    int before = g.front.ntold;
+    testgw_say(&g, "ann", "#t", line);
+    /* Where it is, 40 lines of text, and where the rest is. */
+    ck_assert_int_eq(g.front.ntold - before, 1 + 40 + 1);
+    ck_assert_ptr_nonnull(strstr(g.front.told[before], "big: (no URL known)"));
+    ck_assert_ptr_nonnull(strstr(g.front.told[before + 1], "start"));
+    ck_assert_ptr_nonnull(strstr(g.front.told[before + 41], "more lines"));
+    free(big);
+
+    /* A short post is whole, with no note. */
+    event_from(tn, GW_EV_MENTION, "2", "small@x.org", "short one");
+    ck_assert_int_eq(fakefront_count(&g.front, "more lines"), 1);
+}
+END_TEST
+
 /* ---- catching up -------------------------------------------------------- */
 
 START_TEST(test_catch_up_on_arrival)
@@ -506,8 +629,8 @@ START_TEST(test_catch_up_on_arrival)
     ck_assert_int_eq(testnet_deliver(tn, GW_EV_DM, "d", "bob@y.org", "dm"), 0);
     testgw_run(&g, 0);
     testgw_say(&g, "you", "bob", "my answer");
-    struct gw_speaker sp = {&g.front.fe, NULL, "you", "you!you@127.0.0.1",
-                            "you/you"};
+    struct gw_speaker sp = {&g.front.fe,         NULL,      "you",
+                            "you!you@127.0.0.1", "you/you", false};
     gw_router_arrived(g.gw.router, &sp);
     ck_assert_int_ge(g.front.nreplayed, 3);
     bool seen_mention = false, seen_answer = false;
@@ -537,8 +660,8 @@ START_TEST(test_read_position_moves_with_lines)
     struct testnet *tn = testgw_net(&g, "t");
     g.front.readers[0] = "you/you";
     mention_from(tn, "1", "alice@x.org", "live", NULL, 0, NULL, GW_AUD_PUBLIC);
-    struct gw_speaker sp = {&g.front.fe, NULL, "you", "you!you@127.0.0.1",
-                            "you/you"};
+    struct gw_speaker sp = {&g.front.fe,         NULL,      "you",
+                            "you!you@127.0.0.1", "you/you", false};
     gw_router_arrived(g.gw.router, &sp);
     ck_assert_int_eq(g.front.nreplayed, 0);
 }
@@ -564,6 +687,68 @@ START_TEST(test_control_account_add_and_networks)
 }
 END_TEST
 
+/* What gw_router_mask makes of a line: the masked text, or "-" when the
+ * line carries no secret. */
+static const char *masked(const char *place, const char *text)
+{
+    static char buf[256];
+    if (!gw_router_mask(g.gw.router, place, text, buf, sizeof(buf)))
+        return "-";
+    return buf;
+}
+
+START_TEST(test_secrets_are_masked)
+{
+    ck_assert_str_eq(masked("&parley", "account set t token abc def"),
+                     "account set t token ********");
+    ck_assert_str_eq(masked("&PARLEY", "!ACC  set t Client_Secret x"),
+                     "!ACC  set t Client_Secret ********");
+    ck_assert_str_eq(masked("parley", "account set t access_token x"),
+                     "account set t access_token ********");
+    ck_assert_str_eq(masked("&parley", "account code t 123-456"),
+                     "account code t ********");
+    ck_assert_str_eq(masked("&parley", "account add w test @me@h.example "
+                                       "token=s1 poll_seconds=60 "
+                                       "app_password=s2 token="),
+                     "account add w test @me@h.example token=******** "
+                     "poll_seconds=60 app_password=******** token=");
+    /* Typed by habit with '=', or without it in account add. */
+    ck_assert_str_eq(masked("&parley", "account set t token=abc"),
+                     "account set t token=********");
+    ck_assert_str_eq(masked("&parley", "account add w test token abc x=1"),
+                     "account add w test token ******** x=1");
+    /* A person's password, added or changed. */
+    ck_assert_str_eq(masked("&parley", "user add bob hunter2 admin"),
+                     "user add bob ******** admin");
+    ck_assert_str_eq(masked("parley", "user passwd hunter2"),
+                     "user passwd ********");
+    ck_assert_str_eq(masked("&parley", "user passwd bob hunter2"),
+                     "user passwd bob ********");
+    ck_assert_str_eq(masked("&parley", "user del bob"), "-");
+    /* Nothing secret, nothing masked; removing a token shows nothing. */
+    ck_assert_str_eq(masked("&parley", "account set t poll_seconds 60"), "-");
+    ck_assert_str_eq(masked("&parley", "account set t token"), "-");
+    ck_assert_str_eq(masked("&parley", "account code t"), "-");
+    ck_assert_str_eq(masked("&parley", "account add w test base_url=x"), "-");
+    ck_assert_str_eq(masked("&parley", "my token is abc"), "-");
+    /* Only where commands are read: elsewhere it is talk. */
+    ck_assert_str_eq(masked("#t", "account set t token abc"), "-");
+    ck_assert_str_eq(masked("alice", "account code t 123"), "-");
+    /* Cut to the buffer, never past the mask. */
+    char small[24];
+    ck_assert(gw_router_mask(g.gw.router, "&parley",
+                             "account set t token 0123456789", small,
+                             sizeof(small)));
+    ck_assert_str_eq(small, "account set t token ***");
+    /* The command itself still sees the token; the bot never says it. */
+    testgw_say(&g, "you", "&parley", "account set t token s3cr3t");
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "t: token set"));
+    testgw_say(&g, "you", "&parley", "account set t token=s3cr3t");
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "with a space, not '='"));
+    ck_assert_ptr_null(fakefront_shown(&g.front, "s3cr3t"));
+}
+END_TEST
+
 static Suite *router_suite(void)
 {
     Suite *s = suite_create("router");
@@ -585,11 +770,14 @@ static Suite *router_suite(void)
     tcase_add_test(tc, test_signed_out_says_so_and_waits);
     tcase_add_test(tc, test_thread_lines);
     tcase_add_test(tc, test_network_command);
-    tcase_add_test(tc, test_claim_done_pending);
     tcase_add_test(tc, test_nicks);
+    tcase_add_test(tc, test_owner_nick_reserved);
+    tcase_add_test(tc, test_long_post_capped);
     tcase_add_test(tc, test_catch_up_on_arrival);
     tcase_add_test(tc, test_read_position_moves_with_lines);
     tcase_add_test(tc, test_control_account_add_and_networks);
+    tcase_add_test(tc, test_secrets_are_masked);
+    tcase_add_test(tc, test_network_commands);
     suite_add_tcase(s, tc);
     return s;
 }

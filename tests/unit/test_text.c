@@ -117,6 +117,31 @@ START_TEST(sanitize_controls)
 }
 END_TEST
 
+/* Explicit bidi embeddings, overrides (U+202A..E) and isolates
+ * (U+2066..9) go; marks that only hint a direction (LRM, RLM) stay. */
+START_TEST(sanitize_bidi)
+{
+    check_sanitize("a\xE2\x80\xAE"
+                   "evil\xE2\x80\xAC"
+                   "b",
+                   13, "aevilb");
+    check_sanitize("\xE2\x80\xAA\xE2\x80\xAB\xE2\x80\xAD", 9, "");
+    check_sanitize("x\xE2\x81\xA6"
+                   "y\xE2\x81\xA7\xE2\x81\xA8\xE2\x81\xA9"
+                   "z",
+                   15, "xyz");
+    /* Neighbours and the marks are kept. */
+    check_sanitize("\xE2\x80\xA9", 3, "\n");
+    check_sanitize("\xE2\x80\xAF\xE2\x81\xA5\xE2\x81\xAA", 9,
+                   "\xE2\x80\xAF\xE2\x81\xA5\xE2\x81\xAA");
+    check_sanitize("\xE2\x80\x8E\xE2\x80\x8F", 6, "\xE2\x80\x8E\xE2\x80\x8F");
+    char *n = gw_text_one_line("Bob \xE2\x80\xAE"
+                               "dlrow");
+    ck_assert_str_eq(n, "Bob dlrow");
+    free(n);
+}
+END_TEST
+
 START_TEST(sanitize_invalid_utf8)
 {
     check_sanitize("a\xFF"
@@ -943,6 +968,63 @@ START_TEST(json_error_line)
 }
 END_TEST
 
+START_TEST(nfc_and_pictographic)
+{
+    char *n = gw_text_nfc("he" ACUTE "llo");
+    ck_assert_str_eq(n, "h" E_ACUTE "llo");
+    free(n);
+    n = gw_text_nfc("a\xFF");
+    ck_assert_str_eq(n, "a" FFFD);
+    free(n);
+    n = gw_text_nfc(NULL);
+    ck_assert_str_eq(n, "");
+    free(n);
+    /* Hangul jamo compose into one syllable U+AC01. */
+    n = gw_text_nfc("\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8");
+    ck_assert_str_eq(n, "\xEA\xB0\x81");
+    free(n);
+    ck_assert(gw_text_is_pictographic(0x1F600));
+    ck_assert(gw_text_is_pictographic(0x1F1EB)); /* regional indicator F */
+    ck_assert(gw_text_is_pictographic(0x2764));  /* heavy black heart */
+    ck_assert(!gw_text_is_pictographic('a'));
+    ck_assert(!gw_text_is_pictographic(0x65E5)); /* CJK */
+    ck_assert(!gw_text_is_pictographic(-1));
+    ck_assert(!gw_text_is_pictographic(0x110000));
+}
+END_TEST
+
+START_TEST(sha256_base64url)
+{
+    /* RFC 7636 appendix B: the verifier and its S256 challenge. */
+    const char *verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    unsigned char d[32];
+    gw_sha256(verifier, strlen(verifier), d);
+    char *c = gw_base64url(d, sizeof(d));
+    ck_assert_str_eq(c, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    free(c);
+    /* RFC 4648 test vectors, unpadded, with the URL alphabet. */
+    c = gw_base64url("", 0);
+    ck_assert_str_eq(c, "");
+    free(c);
+    c = gw_base64url("f", 1);
+    ck_assert_str_eq(c, "Zg");
+    free(c);
+    c = gw_base64url("fo", 2);
+    ck_assert_str_eq(c, "Zm8");
+    free(c);
+    c = gw_base64url("foobar", 6);
+    ck_assert_str_eq(c, "Zm9vYmFy");
+    free(c);
+    c = gw_base64url("\xfb\xff", 2);
+    ck_assert_str_eq(c, "-_8");
+    free(c);
+    unsigned char r1[32], r2[32];
+    ck_assert_int_eq(gw_random_bytes(r1, sizeof(r1)), 0);
+    ck_assert_int_eq(gw_random_bytes(r2, sizeof(r2)), 0);
+    ck_assert(memcmp(r1, r2, sizeof(r1)) != 0);
+}
+END_TEST
+
 static Suite *text_suite(void)
 {
     Suite *s = suite_create("text");
@@ -952,6 +1034,7 @@ static Suite *text_suite(void)
     tcase_add_test(tc, json_error_line);
     tcase_add_test(tc, sanitize_controls);
     tcase_add_test(tc, sanitize_invalid_utf8);
+    tcase_add_test(tc, sanitize_bidi);
     tcase_add_test(tc, sanitize_keeps_text);
     tcase_add_test(tc, sanitize_random_bytes);
     tcase_set_timeout(tc, 60);
@@ -990,6 +1073,8 @@ static Suite *text_suite(void)
 
     tc = tcase_create("count");
     tcase_add_test(tc, count_graphemes);
+    tcase_add_test(tc, nfc_and_pictographic);
+    tcase_add_test(tc, sha256_base64url);
     suite_add_tcase(s, tc);
     return s;
 }

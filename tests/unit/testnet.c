@@ -76,6 +76,7 @@ static void tn_stop(struct gw_adapter *ad)
         free(a->handle);
         free(a->parent_id);
         free(a->idem_key);
+        free(a->command);
     }
     free(t);
 }
@@ -93,6 +94,7 @@ static int tn_act(struct gw_adapter *ad, const struct gw_action *a)
     k->handle = dup0(a->handle);
     k->parent_id = dup0(a->parent != NULL ? a->parent->id : NULL);
     k->idem_key = dup0(a->idem_key);
+    k->command = dup0(a->command);
     k->audience = a->audience;
     k->maybe_sent = a->maybe_sent;
     k->queued_ms = a->queued_ms;
@@ -110,8 +112,23 @@ void testnet_answer(struct testnet *t, int i, enum gw_action_status st,
     struct gw_event ev;
     char id[32];
     const char *lines[] = {"line one", "line two"};
-    if (st == GW_ACT_OK && (k->kind == GW_ACT_THREAD || k->kind == GW_ACT_WHO ||
-                            k->kind == GW_ACT_COMMAND)) {
+    struct gw_event items[3];
+    if (st == GW_ACT_OK && k->kind == GW_ACT_THREAD) {
+        /* The post asked about, a stranger's answer, a note. */
+        memset(items, 0, sizeof(items));
+        items[0].kind = items[1].kind = items[2].kind = GW_EV_CONTEXT;
+        items[0].id = k->parent_id;
+        items[0].author = "alice@x.org";
+        items[0].text = "a thread";
+        items[1].id = "ctx-1";
+        items[1].author = "zed@q.org";
+        items[1].cw = "spoiler";
+        items[1].text = "an\nanswer";
+        items[2].text = "... 3 more replies";
+        r.items = items;
+        r.nitems = 3;
+    } else if (st == GW_ACT_OK && (k->kind == GW_ACT_WHO ||
+                                    k->kind == GW_ACT_COMMAND)) {
         r.lines = lines;
         r.nlines = 2;
     } else if (st == GW_ACT_OK &&
@@ -146,7 +163,16 @@ static int tn_check(struct gw_adapter *ad, const struct gw_action *a, char *err,
 }
 
 static const char *const tn_keys[] = {"ready", "me", "max", NULL};
-static const char *const tn_commands[] = {"!ping nick - answers pong", NULL};
+
+static const char *plain_why_not(enum gw_action_kind kind)
+{
+    return kind == GW_ACT_DM ? "the plain network has no messages" : NULL;
+}
+static const struct gw_adapter_command tn_commands[] = {
+    {"zap", "!zap REF - the test network's own command", false},
+    {"ping", "!ping nick - answers pong", true},
+    {NULL, NULL, false},
+};
 
 const struct gw_adapter_ops testnet_ops = {
     .abi_version = GW_ADAPTER_ABI,
@@ -175,4 +201,5 @@ const struct gw_adapter_ops testnet_plain_ops = {
     .stop = tn_stop,
     .act = tn_act,
     .check = tn_check,
+    .why_not = plain_why_not,
 };

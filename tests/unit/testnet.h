@@ -25,6 +25,7 @@ struct testnet_action {
     uint64_t token;
     enum gw_action_kind kind;
     char *text, *cw, *handle, *parent_id, *idem_key;
+    char *command; /* GW_ACT_COMMAND */
     enum gw_audience audience;
     bool maybe_sent;
     bool answered;
