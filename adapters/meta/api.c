@@ -795,8 +795,9 @@ static void meta_status(struct gw_adapter *ad, struct gw_adapter_status *st)
 }
 
 static const struct gw_adapter_command meta_commands[] = {
-    {"hide", "!hide REF - hide a comment on your post from everyone but its "
-             "author (and, on Facebook, their friends)",
+    {"hide",
+     "!hide REF - hide a comment on your post from everyone but its "
+     "author (and, on Facebook, their friends)",
      false},
     {"unhide", "!unhide REF - show a hidden comment again", false},
     {NULL, NULL, false},

@@ -263,8 +263,8 @@ static void account_command(struct gw_cmd *x, char *line)
             return;
         }
         char *handle = handle_of(x, who);
-        struct gw_enqueue e = {x->a, x->sp, x->origin, GW_ACT_COMMAND,
-                               NULL, handle, NULL,     own->name};
+        struct gw_enqueue e = {x->a, x->sp,  x->origin, GW_ACT_COMMAND,
+                               NULL, handle, NULL,      own->name};
         gw__enqueue(&e);
         free(handle);
     } else if (own != NULL && own->name != NULL) {

@@ -127,8 +127,8 @@ void testnet_answer(struct testnet *t, int i, enum gw_action_status st,
         items[2].text = "... 3 more replies";
         r.items = items;
         r.nitems = 3;
-    } else if (st == GW_ACT_OK && (k->kind == GW_ACT_WHO ||
-                                    k->kind == GW_ACT_COMMAND)) {
+    } else if (st == GW_ACT_OK &&
+               (k->kind == GW_ACT_WHO || k->kind == GW_ACT_COMMAND)) {
         r.lines = lines;
         r.nlines = 2;
     } else if (st == GW_ACT_OK &&
