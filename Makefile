@@ -6,7 +6,10 @@ SYSCONFDIR ?= /etc
 DESTDIR ?=
 CC ?= cc
 
-PKGS := libuv libcurl libcjson sqlite3 openssl inih libutf8proc
+# libh2o: the [webhook] listener's HTTP/1.1 and TLS (gateway/webhook/); it
+# is built on libuv, so it serves on our loop. libsodium: Argon2id for
+# per-person logins.
+PKGS := libuv libcurl libcjson sqlite3 openssl inih libutf8proc libsodium libh2o
 # snprintf into a fixed buffer is how we bound text; truncating there is the
 # intent, so gcc's guesses about it (-Wformat-truncation) are not errors.
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -47,8 +50,8 @@ ASAN_TESTLIB_OBJS = $(patsubst %.c,$(A)/%.o,$(TESTLIB_SRCS))
 PYTEST := /usr/bin/python3 -m pytest
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
-.PHONY: all run test test-unit test-e2e bench install clean deps asan lint format \
-        fuzz
+.PHONY: all run test test-unit test-e2e test-bluesky bench install clean deps \
+        asan lint format fuzz
 
 all: parley
 
@@ -93,11 +96,23 @@ test-unit:
 	@set -e; for t in $(UNIT_BINS) $(ASAN_UNIT_BINS); do \
 		echo "== $$t"; CK_FORK=yes $$t; done
 
-# The mocks' own tests first: the end-to-end tests stand on them.
+# The mocks' own tests first: the end-to-end tests stand on them. The
+# Bluesky tests need the local AT Protocol network that scripts/deps.sh test
+# installs; here its absence is a failure, not a skip.
 test-e2e:
 	$(PYTEST) -q tests/mocktest
-	PARLEY_BIN=$(CURDIR)/parley $(PYTEST) -q tests/e2e
-	PARLEY_BIN=$(CURDIR)/$(A)/parley $(PYTEST) -q tests/e2e
+	PARLEY_NEED_ATPROTO=1 PARLEY_BIN=$(CURDIR)/parley $(PYTEST) -q tests/e2e
+	PARLEY_NEED_ATPROTO=1 PARLEY_BIN=$(CURDIR)/$(A)/parley $(PYTEST) -q tests/e2e
+
+# Only Bluesky, against the reference servers (PLC, PDS, AppView on
+# 127.0.0.1), with both builds.
+test-bluesky:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory parley $(A)/parley build/normal/tests/test_bluesky
+	CK_FORK=yes build/normal/tests/test_bluesky
+	$(PYTEST) -q tests/mocktest/test_mock_bsky_chat.py
+	PARLEY_NEED_ATPROTO=1 PARLEY_BIN=$(CURDIR)/parley $(PYTEST) -q tests/e2e/test_bluesky.py
+	PARLEY_NEED_ATPROTO=1 PARLEY_BIN=$(CURDIR)/$(A)/parley $(PYTEST) -q tests/e2e/test_bluesky.py
 
 bench:
 	@scripts/deps.sh bench
@@ -164,8 +179,14 @@ FUZZ_OPTS_fuzz_ircmsg := -max_len=9000
 FUZZ_OPTS_fuzz_json := -max_len=4096
 FUZZ_OPTS_fuzz_sse := -max_len=4096
 FUZZ_OPTS_fuzz_mastodon := -max_len=16384
-# Seeds beyond tests/fuzz/corpus/<target>: the recorded Mastodon JSON.
+FUZZ_OPTS_fuzz_bluesky := -max_len=16384
+FUZZ_OPTS_fuzz_linkedin := -max_len=16384
+FUZZ_OPTS_fuzz_meta := -max_len=16384
+# Seeds beyond tests/fuzz/corpus/<target>: the recorded JSON.
 FUZZ_SEEDS_fuzz_mastodon := tests/fixtures/mastodon
+FUZZ_SEEDS_fuzz_bluesky := tests/fixtures/bluesky
+FUZZ_SEEDS_fuzz_linkedin := tests/fixtures/linkedin
+FUZZ_SEEDS_fuzz_meta := tests/fixtures/meta
 
 $(F)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -126,8 +126,9 @@ enum gw_action_kind {
     GW_ACT_DELETE, /* parent = my post */
     GW_ACT_FOLLOW, /* handle */
     GW_ACT_UNFOLLOW,
-    GW_ACT_THREAD, /* parent: answer with lines of the thread */
-    GW_ACT_WHO,    /* handle: answer with lines about the account */
+    GW_ACT_THREAD,  /* parent: answer with lines of the thread */
+    GW_ACT_WHO,     /* handle: answer with lines about the account */
+    GW_ACT_COMMAND, /* parent, command: one of ops->commands ("!hide a3") */
     GW_ACT_KIND_MAX,
 };
 
@@ -166,6 +167,12 @@ struct gw_action {
     /* An earlier attempt ended in GW_ACT_MAYBE: it may have been made.
      * Look (e.g. at my latest posts) before making it again. */
     bool maybe_sent;
+    const char *command; /* GW_ACT_COMMAND: the name in ops->commands */
+    /* When the outbox item was queued (epoch ms), the same on every
+     * attempt: for ids a network lets the client choose from the time
+     * (Bluesky's record keys), so that a retry makes the same one. 0 for
+     * queries and checks. */
+    int64_t queued_ms;
 };
 
 enum gw_action_status {
@@ -216,6 +223,22 @@ struct gw_adapter_status {
     char detail[256]; /* more for the "status" line, "" */
 };
 
+/*
+ * A command of the network's own, typed "!NAME REF" in the account's
+ * channel, for what only this network does (Meta's !hide and !unhide). It
+ * is stored in the outbox and carried out like any action: act() gets
+ * GW_ACT_COMMAND with command = name and parent = the post; check() sees
+ * it first. !help lists it.
+ */
+struct gw_adapter_command {
+    const char *name; /* lowercase, no '!' */
+    const char *help; /* "!hide REF - hide a comment from everyone else" */
+    /* About a person, not a post: "!NAME nick" (Bluesky's !accept); act()
+     * gets handle = the person's handle (a nick the gateway gave out is
+     * looked up) and no parent. */
+    bool person;
+};
+
 struct gw_adapter_ops {
     int abi_version;     /* GW_ADAPTER_ABI */
     const char *name;    /* network name in the config: "mastodon" */
@@ -262,6 +285,13 @@ struct gw_adapter_ops {
      * NULL. */
     int (*budget)(struct gw_adapter *ad, const char *family, char *why,
                   size_t whylen);
+    /* Why this network cannot do an action it lacks (one not in .actions),
+     * in words for the person who asked ("LinkedIn has no public API for
+     * messages"). May be NULL, and may return NULL: the generic answer. */
+    const char *(*why_not)(enum gw_action_kind kind);
+    /* Commands of this network's own, ended by a NULL name; NULL for none.
+     * Set GW_ACT_BIT(GW_ACT_COMMAND) in .actions too. */
+    const struct gw_adapter_command *commands;
 };
 
 /* One account's instance. The core owns it. */
@@ -367,7 +397,10 @@ int gw_ad_request(struct gw_adapter *ad, const struct gw_ad_request *rq,
 long gw_ad_retry_after_ms(const struct gw_http_response *r);
 
 /* Hold a family until until_ms (a usage header, a daily quota): its
- * requests wait; status says why and for how long. */
+ * requests wait; status says why and for how long. Holds only grow, except
+ * that this replaces the minute the runtime holds a family for after a 429
+ * that names no time (no Retry-After, no reset header): a network without
+ * such headers probes on its own schedule. */
 void gw_ad_hold(struct gw_adapter *ad, const char *family, int64_t until_ms,
                 const char *why);
 
@@ -392,6 +425,69 @@ typedef void (*gw_ad_timer_cb)(struct gw_adapter *ad, void *arg);
 struct gw_ad_timer *gw_ad_timer_start(struct gw_adapter *ad, uint64_t ms,
                                       gw_ad_timer_cb cb, void *arg);
 void gw_ad_timer_stop(struct gw_ad_timer *t);
+/* The same for a timer kept in a slot of the adapter's: set stops the one
+ * there and starts a new one (NULL after a stop); clear stops it and sets
+ * the slot to NULL. A callback that runs should clear its own slot first
+ * (set it to NULL): the timer is gone once it has run. */
+void gw_ad_timer_set(struct gw_adapter *ad, struct gw_ad_timer **slot,
+                     uint64_t ms, gw_ad_timer_cb cb, void *arg);
+void gw_ad_timer_clear(struct gw_ad_timer **slot);
+
+/* ---- webhooks: what a network pushes (Meta, LinkedIn) ----------------- */
+
+/*
+ * One HTTP request to the [webhook] listener (gateway/webhook/), as a
+ * handler sees it. Opaque; read it with the functions below, which copy
+ * nothing and stay valid until the handler has answered it. The body is
+ * the exact bytes received (signatures are computed over them; check them
+ * with gw_hmac_sha256_ok() from gw_util.h), NUL-terminated after its
+ * length, at most GW_WEBHOOK_BODY_MAX (512 KiB, gw_limits.h): a larger one
+ * is refused with 413 before any handler sees it.
+ */
+struct gw_webhook_req;
+
+/*
+ * A handler, registered per path with gw_ad_webhook(). It is offered every
+ * request to its path and answers 0 ("not mine": wrong verify token, a
+ * signature made with another secret) without responding, or 1: it takes
+ * the request and calls gw_ad_webhook_respond() exactly once, now or later
+ * (after gw_ad_after_commit(), say). Several accounts may register one
+ * path (two Pages of one Meta app share its callback URL): every handler
+ * is offered the request, and the answer is the first non-2xx of those
+ * that took it, else the first 2xx. When none takes it the listener
+ * answers 403 and logs that once a minute, not once per request; a path
+ * nobody registered gets 404. A request still unanswered when its account
+ * stops is answered 503, so the network sends it again. Handlers run as
+ * adapter code (priv stays valid while they run) and never after the
+ * account has stopped; every response closes its connection.
+ */
+typedef int (*gw_ad_webhook_cb)(struct gw_adapter *ad, void *arg,
+                                struct gw_webhook_req *rq);
+/*
+ * Receive requests to path ("/facebook": the part after [webhook]
+ * public_url's path, which the listener also accepts with that prefix)
+ * until the account stops. 0, UV_ENOTSUP when no [webhook] is configured
+ * (poll instead), UV_EINVAL for a path that is not "/" and [A-Za-z0-9_-/].
+ */
+int gw_ad_webhook(struct gw_adapter *ad, const char *path, gw_ad_webhook_cb cb,
+                  void *arg);
+/* [webhook] public_url + path: what to enter in the network's dashboard;
+ * NULL when public_url is not set. malloc'd. */
+char *gw_ad_webhook_url(struct gw_adapter *ad, const char *path);
+
+const char *gw_webhook_method(const struct gw_webhook_req *rq); /* "POST" */
+const char *gw_webhook_path(const struct gw_webhook_req *rq);   /* no query */
+/* A query parameter, percent-decoded ("hub.challenge"); NULL when absent. */
+const char *gw_webhook_query(const struct gw_webhook_req *rq, const char *name);
+/* A header, by case-insensitive name; NULL when absent. */
+const char *gw_webhook_header(const struct gw_webhook_req *rq,
+                              const char *name);
+const char *gw_webhook_body(const struct gw_webhook_req *rq, size_t *len);
+/* Answer (once per take); body may be NULL. After this rq is gone for the
+ * caller. A client that has gone away meanwhile is no error. */
+void gw_ad_webhook_respond(struct gw_webhook_req *rq, int status,
+                           const char *content_type, const char *body,
+                           size_t len);
 
 /* ---- the networks this build knows (adapters/registry.c) --------------- */
 

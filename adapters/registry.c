@@ -7,12 +7,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bluesky.h"
+#include "linkedin.h"
 #include "mastodon.h"
+#include "meta.h"
 #include "x.h"
 
 static const struct gw_adapter_ops *const registry[] = {
-    &mastodon_ops,
-    &x_ops,
+    &mastodon_ops, &x_ops,         &linkedin_ops,
+    &facebook_ops, &instagram_ops, &bluesky_ops,
 };
 
 const struct gw_adapter_ops *gw_adapter_at(size_t i)

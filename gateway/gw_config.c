@@ -32,7 +32,15 @@ struct parse_state {
     int nseen;
     char section[128];
     int section_line;
-    enum { SEC_NONE, SEC_GATEWAY, SEC_IRC, SEC_ACCOUNT, SEC_RELAY } kind;
+    enum {
+        SEC_NONE,
+        SEC_GATEWAY,
+        SEC_IRC,
+        SEC_ACCOUNT,
+        SEC_RELAY,
+        SEC_USER,
+        SEC_WEBHOOK
+    } kind;
 };
 
 static void errorf(struct parse_state *ps, int line, const char *fmt, ...)
@@ -49,6 +57,28 @@ static void errorf(struct parse_state *ps, int line, const char *fmt, ...)
     va_start(ap, fmt);
     gw_buf_vprintf(&ps->errors, fmt, ap);
     va_end(ap);
+}
+
+bool gw_config_valid_user_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 30 || !isalpha((unsigned char)name[0]))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!isalnum(c) && c != '-' && c != '_')
+            return false;
+    }
+    return true;
+}
+
+const struct gw_conf_user *gw_config_user(const struct gw_config *cfg,
+                                          const char *name)
+{
+    for (int i = 0; i < cfg->nusers; i++)
+        if (gw_strcasecmp(cfg->users[i].name, name) == 0)
+            return &cfg->users[i];
+    return NULL;
 }
 
 bool gw_config_valid_account_name(const char *name)
@@ -337,6 +367,14 @@ static void irc_key(struct parse_state *ps, const char *key, const char *value)
                    GW_CLIENTS_MAX);
         else
             cfg->max_clients = (int)v;
+    } else if (strcmp(key, "max_unregistered") == 0) {
+        long v;
+        if (gw_parse_long(value, 1, GW_CLIENTS_MAX, &v) < 0)
+            errorf(ps, ps->line,
+                   "max_unregistered must be a number from 1 to %d",
+                   GW_CLIENTS_MAX);
+        else
+            cfg->max_unregistered = (int)v;
     } else if (strcmp(key, "ping_seconds") == 0) {
         long v;
         if (gw_parse_long(value, 5, 3600, &v) < 0)
@@ -344,11 +382,72 @@ static void irc_key(struct parse_state *ps, const char *key, const char *value)
                    "ping_seconds must be a number from 5 to 3600");
         else
             cfg->ping_seconds = (int)v;
+    } else if (strcmp(key, "history_days") == 0) {
+        long v;
+        if (gw_parse_long(value, 0, 36500, &v) < 0)
+            errorf(ps, ps->line,
+                   "history_days must be a number from 0 (keep "
+                   "everything) to 36500");
+        else
+            cfg->history_days = (int)v;
+    } else if (strcmp(key, "autojoin_control") == 0) {
+        if (gw_config_parse_bool(value, &cfg->autojoin_control) < 0)
+            errorf(ps, ps->line, "autojoin_control must be yes or no, not '%s'",
+                   value);
     } else {
         errorf(ps, ps->line,
                "unknown key '%s' in [irc] (known: listen, "
                "tls_listen, tls_cert, tls_key, password, server_name, "
-               "control_channel, max_clients, ping_seconds)",
+               "control_channel, max_clients, max_unregistered, "
+               "ping_seconds, history_days, autojoin_control)",
+               key);
+    }
+}
+
+static bool http_url(const char *v)
+{
+    const char *host = NULL;
+    if (strncmp(v, "https://", 8) == 0)
+        host = v + 8;
+    else if (strncmp(v, "http://", 7) == 0)
+        host = v + 7;
+    if (host == NULL || *host == '\0' || *host == '/')
+        return false;
+    for (const char *p = v; *p != '\0'; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return false;
+    return true;
+}
+
+static void webhook_key(struct parse_state *ps, const char *key,
+                        const char *value)
+{
+    struct gw_config *cfg = ps->cfg;
+    char err[256];
+    if (strcmp(key, "listen") == 0) {
+        if (*value != '\0' &&
+            gw_config_parse_addrs(value, &cfg->webhook_listen,
+                                  &cfg->nwebhook_listen, err, sizeof(err)) < 0)
+            errorf(ps, ps->line, "listen: %s", err);
+        else if (cfg->nwebhook_listen > 1)
+            errorf(ps, ps->line, "[webhook] listen takes one address");
+    } else if (strcmp(key, "public_url") == 0) {
+        if (!http_url(value))
+            errorf(ps, ps->line,
+                   "public_url '%s' must be an https:// address the "
+                   "networks can reach, e.g. https://parley.example.org/hooks",
+                   value);
+        else
+            set_str(&cfg->webhook_public_url, value);
+    } else if (strcmp(key, "tls_cert") == 0) {
+        set_str(&cfg->webhook_tls_cert, value);
+    } else if (strcmp(key, "tls_key") == 0) {
+        set_str(&cfg->webhook_tls_key, value);
+    } else {
+        errorf(ps, ps->line,
+               "unknown key '%s' in [webhook] (known: listen, public_url, "
+               "tls_cert, tls_key; verify_token and app_secret belong in "
+               "each [account])",
                key);
     }
 }
@@ -380,6 +479,32 @@ static void relay_key(struct parse_state *ps, const char *key,
         errorf(ps, ps->line, "%s", err);
 }
 
+static void user_key(struct parse_state *ps, const char *key, const char *value)
+{
+    struct gw_conf_user *u = &ps->cfg->users[ps->cfg->nusers - 1];
+    if (strcmp(key, "password_hash") == 0) {
+        /* Only a hash: a password written here would be read by anyone
+         * who can read the file. */
+        if (strncmp(value, "$argon2id$", 10) != 0 || strlen(value) > 127)
+            errorf(ps, ps->line,
+                   "[user %s] password_hash must be an Argon2id hash "
+                   "($argon2id$...), as `parley --hash-password` prints",
+                   u->name);
+        else if (u->password_hash != NULL)
+            errorf(ps, ps->line, "'%s' is given twice in [user %s]", key,
+                   u->name);
+        else
+            u->password_hash = gw_xstrdup(value);
+    } else if (strcmp(key, "admin") == 0) {
+        if (gw_config_parse_bool(value, &u->admin) < 0)
+            errorf(ps, ps->line, "admin must be yes or no, not '%s'", value);
+    } else {
+        errorf(ps, ps->line,
+               "unknown key '%s' in [user %s] (known: password_hash, admin)",
+               key, u->name);
+    }
+}
+
 /* Called by inih at each new section (we detect it by name change). */
 static void begin_section(struct parse_state *ps, const char *section)
 {
@@ -407,6 +532,12 @@ static void begin_section(struct parse_state *ps, const char *section)
         ps->kind = SEC_GATEWAY;
     } else if (strcmp(section, "irc") == 0) {
         ps->kind = SEC_IRC;
+    } else if (strcmp(section, "webhook") == 0) {
+        ps->kind = SEC_WEBHOOK;
+        if (cfg->webhook_line != 0)
+            errorf(ps, ps->line, "[webhook] is given twice (first on line %d)",
+                   cfg->webhook_line);
+        cfg->webhook_line = ps->line;
     } else if (strcmp(word, "account") == 0 || strcmp(word, "relay") == 0) {
         bool account = strcmp(word, "account") == 0;
         ps->kind = account ? SEC_ACCOUNT : SEC_RELAY;
@@ -435,11 +566,26 @@ static void begin_section(struct parse_state *ps, const char *section)
             r->name = gw_xstrdup(name);
             r->line = ps->line;
         }
+    } else if (strcmp(word, "user") == 0) {
+        ps->kind = SEC_USER;
+        if (!gw_config_valid_user_name(name))
+            errorf(ps, ps->line,
+                   "[user %s]: the name must be 1-30 letters, digits, '-' or "
+                   "'_', a letter first",
+                   name);
+        else if (gw_config_user(cfg, name))
+            errorf(ps, ps->line, "[user %s] is defined twice", name);
+        cfg->users = gw_xrealloc(cfg->users, sizeof(*cfg->users) *
+                                                 (size_t)(cfg->nusers + 1));
+        struct gw_conf_user *u = &cfg->users[cfg->nusers++];
+        memset(u, 0, sizeof(*u));
+        u->name = gw_xstrdup(name);
+        u->line = ps->line;
     } else {
         ps->kind = SEC_NONE;
         errorf(ps, ps->line,
                "unknown section [%s] (known: [gateway], [irc], "
-               "[account NAME], [relay NAME])",
+               "[webhook], [account NAME], [relay NAME], [user NAME])",
                section);
     }
 }
@@ -461,11 +607,18 @@ static int handler(void *user, const char *section, const char *name,
         if (!seen_before(ps, name))
             irc_key(ps, name, value);
         break;
+    case SEC_WEBHOOK:
+        if (!seen_before(ps, name))
+            webhook_key(ps, name, value);
+        break;
     case SEC_ACCOUNT:
         account_key(ps, name, value);
         break;
     case SEC_RELAY:
         relay_key(ps, name, value);
+        break;
+    case SEC_USER:
+        user_key(ps, name, value);
         break;
     case SEC_NONE:
         if (ps->section[0] == '\0')
@@ -549,9 +702,11 @@ int gw_config_check_account_kv(const struct gw_adapter_ops *ops,
                gw_config_parse_bool(value, &b) < 0) {
         snprintf(err, errlen, "%s must be yes or no, not '%s'", key, value);
     } else if (strcmp(key, "poll_seconds") == 0 &&
-               gw_parse_long(value, 5, 86400, &l) < 0) {
+               gw_parse_long(value, 1, 86400, &l) < 0) {
+        /* Each network sets its own floor in check_setting (Mastodon's
+         * is 5 s); a local test network answers in a second. */
         snprintf(err, errlen,
-                 "poll_seconds must be a number from 5 to "
+                 "poll_seconds must be a number from 1 to "
                  "86400, not '%s'",
                  value);
     } else if (strcmp(key, "channel") == 0 &&
@@ -590,6 +745,20 @@ static void validate(struct parse_state *ps)
     if (cfg->ntls_listen && (cfg->tls_cert == NULL || cfg->tls_key == NULL))
         errorf(ps, 0, "[irc] tls_listen needs tls_cert and tls_key");
 
+    if (cfg->webhook_line != 0 && cfg->nwebhook_listen == 0)
+        errorf(ps, cfg->webhook_line,
+               "[webhook] needs listen = host:port (e.g. 127.0.0.1:8448)");
+    if ((cfg->webhook_tls_cert == NULL) != (cfg->webhook_tls_key == NULL))
+        errorf(ps, cfg->webhook_line,
+               "[webhook] tls_cert and tls_key go together");
+    for (int i = 0; i < cfg->nwebhook_listen; i++)
+        for (int j = 0; j < cfg->nlisten; j++)
+            if (cfg->webhook_listen[i].port != 0 &&
+                cfg->webhook_listen[i].port == cfg->listen[j].port &&
+                strcmp(cfg->webhook_listen[i].host, cfg->listen[j].host) == 0)
+                errorf(ps, cfg->webhook_line,
+                       "[webhook] listen %s:%d is also an [irc] listen address",
+                       cfg->listen[j].host, cfg->listen[j].port);
     for (int i = 0; i < cfg->naccounts; i++) {
         struct gw_conf_account *a = &cfg->accounts[i];
         const char *net = gw_conf_account_get(a, "network");
@@ -650,6 +819,11 @@ static void validate_relays(struct parse_state *ps, const char *dir)
             if (gw_strcasecmp(cfg->relays[j].name, r->name) == 0)
                 errorf(ps, r->line, "[relay %s] is defined twice", r->name);
     }
+    for (int i = 0; i < cfg->nusers; i++)
+        if (cfg->users[i].password_hash == NULL)
+            errorf(ps, cfg->users[i].line,
+                   "[user %s] needs password_hash (parley --hash-password)",
+                   cfg->users[i].name);
 }
 
 int gw_config_load(const char *path, struct gw_config **out, char *err,
@@ -672,7 +846,10 @@ int gw_config_load(const char *path, struct gw_config **out, char *err,
     cfg->server_name = gw_xstrdup("parley.localhost");
     cfg->control_channel = gw_xstrdup("&parley");
     cfg->max_clients = 1024;
+    cfg->max_unregistered = GW_UNREGISTERED_DEFAULT;
     cfg->ping_seconds = 90;
+    cfg->history_days = 365;
+    cfg->autojoin_control = true;
     gw_config_parse_addrs("127.0.0.1:6667", &cfg->listen, &cfg->nlisten, err,
                           errlen);
     ps.cfg = cfg;
@@ -708,10 +885,14 @@ int gw_config_load(const char *path, struct gw_config **out, char *err,
         free(cfg->tls_cert);
         cfg->tls_cert = p;
     }
-    if (cfg->tls_key) {
-        char *p = resolve_path(dir, cfg->tls_key);
-        free(cfg->tls_key);
-        cfg->tls_key = p;
+    char **paths[] = {&cfg->tls_key, &cfg->webhook_tls_cert,
+                      &cfg->webhook_tls_key};
+    for (size_t i = 0; i < GW_ARRAY_LEN(paths); i++) {
+        if (*paths[i] != NULL) {
+            char *p = resolve_path(dir, *paths[i]);
+            free(*paths[i]);
+            *paths[i] = p;
+        }
     }
     if (ps.nerrors == 0)
         validate_relays(&ps, dir);
@@ -741,6 +922,10 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->tls_listen);
     free(cfg->tls_cert);
     free(cfg->tls_key);
+    free(cfg->webhook_listen);
+    free(cfg->webhook_public_url);
+    free(cfg->webhook_tls_cert);
+    free(cfg->webhook_tls_key);
     free(cfg->password);
     free(cfg->server_name);
     free(cfg->control_channel);
@@ -759,5 +944,10 @@ void gw_config_free(struct gw_config *cfg)
     for (int i = 0; i < cfg->nrelays; i++)
         gw_conf_relay_free(&cfg->relays[i]);
     free(cfg->relays);
+    for (int i = 0; i < cfg->nusers; i++) {
+        free(cfg->users[i].name);
+        free(cfg->users[i].password_hash);
+    }
+    free(cfg->users);
     free(cfg);
 }

@@ -77,6 +77,14 @@ struct gw_conf_relay {
     int nkv;
 };
 
+/* [user NAME]: a person who signs in as themself. */
+struct gw_conf_user {
+    char *name;
+    int line;
+    char *password_hash; /* $argon2id$..., from parley --hash-password */
+    bool admin;          /* may add accounts and users */
+};
+
 struct gw_config {
     char *path;
     /* [gateway] */
@@ -93,13 +101,27 @@ struct gw_config {
     char *password; /* "" = none */
     char *server_name;
     char *control_channel;
-    int max_clients;
+    int max_clients;      /* registered clients */
+    int max_unregistered; /* connections still registering */
     int ping_seconds; /* PING after this much silence, close after as much */
+    int history_days; /* history older than this is pruned; 0: kept */
+    bool autojoin_control; /* clients join the control channel on connect */
+    /* [webhook]: pushed events (Meta, LinkedIn); no listener when
+     * nwebhook_listen is 0. */
+    struct gw_conf_addr *webhook_listen;
+    int nwebhook_listen;
+    int webhook_line;         /* the [webhook] line, for errors; 0 = none */
+    char *webhook_public_url; /* what the networks call, NULL = not set */
+    char *webhook_tls_cert;   /* serve TLS itself (no proxy in front) */
+    char *webhook_tls_key;
     /* [account NAME] and [relay NAME] */
     struct gw_conf_account *accounts;
     int naccounts;
     struct gw_conf_relay *relays;
     int nrelays;
+    /* [user NAME] */
+    struct gw_conf_user *users;
+    int nusers;
 };
 
 /*
@@ -121,6 +143,11 @@ int gw_config_parse_addrs(const char *s, struct gw_conf_addr **out, int *n,
                           char *err, size_t errlen);
 /* Account names: letters, digits, '-', '_', 1..32 chars. */
 bool gw_config_valid_account_name(const char *name);
+/* User names: letters, digits, '-', '_', 1..30 chars, a letter first (a
+ * user's name is their nick where they have no other). */
+bool gw_config_valid_user_name(const char *name);
+const struct gw_conf_user *gw_config_user(const struct gw_config *cfg,
+                                          const char *name);
 /* Keys every account accepts, whatever its network. */
 bool gw_config_common_account_key(const char *key);
 struct gw_adapter_ops;

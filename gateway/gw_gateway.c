@@ -14,6 +14,7 @@
 #include "gw_relay.h"
 #include "gw_router.h"
 #include "gw_store.h"
+#include "gw_webhook.h"
 
 void gw_log(const struct gateway *gw, enum gw_log_level level, const char *fmt,
             ...)
@@ -94,6 +95,20 @@ int gw_gateway_start(struct gateway *gw, uv_loop_t *loop, struct gw_config *cfg,
         snprintf(err, errlen, "cannot start the HTTP client: %s",
                  uv_strerror(rc));
         return rc;
+    }
+    /* Before the router: accounts register their paths as they start. */
+    if (cfg->nwebhook_listen > 0) {
+        struct gw_webhook_conf wc = {
+            .host = cfg->webhook_listen[0].host,
+            .port = cfg->webhook_listen[0].port,
+            .public_url = cfg->webhook_public_url,
+            .tls_cert = cfg->webhook_tls_cert,
+            .tls_key = cfg->webhook_tls_key,
+            .gw = gw,
+        };
+        rc = gw_webhook_new(loop, &wc, &gw->webhook, err, errlen);
+        if (rc < 0)
+            return rc;
     }
     /* The router first: the IRC server joins it as a front-end. */
     rc = gw_router_start(gw, &gw->router, err, errlen);
@@ -177,6 +192,7 @@ void gw_gateway_stop(struct gateway *gw)
     gw->stopping = true;
     gw_relays_stop(gw->relays, "Parley is shutting down");
     gw_router_stop(gw->router);
+    gw_webhook_stop(gw->webhook);
     gw_ircd_stop(gw->ircd, "Parley is shutting down");
     gw_http_free(gw->http);
     gw->http = NULL;
@@ -192,6 +208,7 @@ void gw_gateway_free(struct gateway *gw)
 {
     gw_relays_free(gw->relays);
     gw_router_free(gw->router);
+    gw_webhook_free(gw->webhook);
     gw_ircd_free(gw->ircd);
     gw_store_close(gw->store);
     gw_config_free(gw->cfg);

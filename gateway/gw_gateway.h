@@ -20,17 +20,19 @@ struct gw_http;
 struct gw_ircd;
 struct gw_router;
 struct gw_relays;
+struct gw_webhook;
 struct gw_adapter_ops;
 
 struct gateway {
     uv_loop_t *loop;
-    struct gw_config *cfg;    /* current configuration (swapped on reload) */
-    char *config_path;        /* as given with -c */
-    struct gw_store *store;   /* the database */
-    struct gw_http *http;     /* libcurl multi on the loop */
-    struct gw_ircd *ircd;     /* listeners and IRC clients */
-    struct gw_router *router; /* accounts, events, actions, control channel */
-    struct gw_relays *relays; /* bots in other IRC networks ([relay]) */
+    struct gw_config *cfg;      /* current configuration (swapped on reload) */
+    char *config_path;          /* as given with -c */
+    struct gw_store *store;     /* the database */
+    struct gw_http *http;       /* libcurl multi on the loop */
+    struct gw_ircd *ircd;       /* listeners and IRC clients */
+    struct gw_router *router;   /* accounts, events, actions, control channel */
+    struct gw_webhook *webhook; /* [webhook] listener, NULL without one */
+    struct gw_relays *relays;   /* bots in other IRC networks ([relay]) */
     /* Networks besides the build's (adapters/registry.c): the unit tests'
      * "test" network. NULL-terminated, or NULL. */
     const struct gw_adapter_ops *const *extra_networks;

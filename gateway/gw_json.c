@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_text.h"
 #include "gw_util.h"
 
 /*
@@ -494,4 +495,33 @@ long gw_json_long(const cJSON *o, const char *k, long dflt, long min, long max)
     if (d > (double)max)
         return max;
     return (long)d;
+}
+
+char *gw_json_error_line(const struct gw_http_response *r,
+                         const char *detail_key, size_t max)
+{
+    char *msg;
+    if (r->error != 0) {
+        msg = gw_xstrdup(r->errmsg != NULL && *r->errmsg != '\0'
+                             ? r->errmsg
+                             : "network error");
+    } else {
+        cJSON *j = r->body != NULL && r->body_len > 0
+                       ? cJSON_ParseWithLength(r->body, r->body_len)
+                       : NULL;
+        const char *e = gw_json_str(j, "error");
+        const char *d = gw_json_str(j, detail_key);
+        bool he = e != NULL && *e != '\0', hd = d != NULL && *d != '\0';
+        if (he && hd)
+            msg = gw_xasprintf("%s: %s", e, d);
+        else if (he || hd)
+            msg = gw_xstrdup(he ? e : d);
+        else
+            msg = gw_xasprintf("HTTP %ld", r->status);
+        cJSON_Delete(j);
+    }
+    char *line = gw_text_one_line(msg);
+    free(msg);
+    gw_text_truncate(line, max);
+    return line;
 }

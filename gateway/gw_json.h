@@ -9,6 +9,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "gw_http.h"
+
 /*
  * cJSON_ParseWithLength for a tree that lives briefly: it is built in a
  * reusable arena. Free it with gw_json_free before the next gw_json_parse
@@ -43,5 +45,14 @@ const cJSON *gw_json_arr(const cJSON *o, const char *k);
 /* A number clamped to [min, max]; for counts and limits, never ids (a
  * double keeps 15 digits of an 18-digit id). */
 long gw_json_long(const cJSON *o, const char *k, long dflt, long min, long max);
+
+/*
+ * A failed response as one line for a user: from a JSON body, "error:
+ * detail" (detail_key names the detail: "error_description", "message"),
+ * or either alone; else "HTTP N"; for a transport error its own message.
+ * Sanitised and cut to at most max bytes; the caller frees it.
+ */
+char *gw_json_error_line(const struct gw_http_response *r,
+                         const char *detail_key, size_t max);
 
 #endif

@@ -11,6 +11,14 @@
 /* IRCv3 message-tags: 8191 bytes of tag data including '@' and the space. */
 #define GW_IRC_TAGS_MAX 8191
 
+/*
+ * IRCv3 message-tags: a client may send at most 4094 bytes of tag data (what
+ * lies between '@' and the space); more is answered 417, never truncated.
+ * The 8191 above is what we read before a line counts as junk, so that an
+ * over-long tag section still gets its 417 instead of being skipped.
+ */
+#define GW_IRC_CLIENT_TAGS_MAX 4094
+
 /* A whole line as it may arrive from a client: tags plus the message. */
 #define GW_IRC_WIRE_MAX (GW_IRC_TAGS_MAX + GW_IRC_LINE_MAX)
 
@@ -55,6 +63,35 @@
 #define GW_REGISTRATION_TIMEOUT_MS 60000
 
 /*
+ * Connections that have not registered yet have a bound of their own
+ * ([irc] max_unregistered, default 64): a thousand idle connections must
+ * not use up max_clients and lock out every real client for the 60 s of
+ * the registration timeout. When the bound is reached the oldest one goes,
+ * so a real client always gets its turn; 64 is far more than people ever
+ * take to type a password, and little enough to walk on each accept.
+ */
+#define GW_UNREGISTERED_DEFAULT 64
+
+/*
+ * Failed logins (a wrong PASS or SASL password) per source address: the
+ * first GW_AUTH_FREE_FAILURES cost nothing (people mistype), then each
+ * further verdict from that address waits 1 s, 2 s, 4 s ... up to 30 s
+ * after the last failure; the connection waits rather than being refused,
+ * so the right password still gets in. Waiting verdicts from parallel
+ * connections are taken one at a time, so a flood of guesses gains nothing
+ * from opening more connections. An address is forgotten 10 minutes after
+ * its last failure; the table keeps the 256 most recent (the least recently
+ * failed is forgotten first), about 20 KiB.
+ */
+#define GW_AUTH_FREE_FAILURES 3
+#define GW_AUTH_DELAY_MIN_MS  1000
+#define GW_AUTH_DELAY_MAX_MS  30000
+#define GW_AUTH_FORGET_MS     (10 * 60 * 1000)
+#define GW_AUTH_HOSTS_MAX     256
+/* SASL attempts that fail (904) on one connection before it is closed. */
+#define GW_SASL_FAILURES_MAX 3
+
+/*
  * People kept as IRC users (puppets, about 250 bytes each). Beyond this the
  * one not heard from for longest quits, so memory does not grow with every
  * person who ever wrote, and a nick list stays one a person can read. The
@@ -74,8 +111,26 @@
 /* Lines one CHATHISTORY request may return (ISUPPORT CHATHISTORY). */
 #define GW_CHATHISTORY_MAX 100
 
-/* Targets in one PRIVMSG/NOTICE (ISUPPORT TARGMAX). */
+/* Targets in one PRIVMSG/NOTICE/KICK (ISUPPORT TARGMAX). */
 #define GW_TARGETS_MAX 4
+
+/* Mode changes with a nick (+o, +v) in one MODE (ISUPPORT MODES): clients
+ * split longer lists by it; more would need more parameters than 15. */
+#define GW_MODES_MAX 4
+
+/*
+ * WHO replies to one mask: with 4,096 people and 4,096 clients a "WHO *"
+ * would be a megabyte and close the asker for its SendQ; 1,000 lines are
+ * about 120 KiB, under the soft limit.
+ */
+#define GW_WHO_REPLIES_MAX 1000
+
+/*
+ * History retention ([irc] history_days): old lines are deleted from a
+ * timer, this many per statement, so a first prune of years of history
+ * never holds the loop for long.
+ */
+#define GW_HISTORY_PRUNE_BATCH 500
 
 /* SASL: AUTHENTICATE chunks are 400 bytes; a PLAIN blob is small. */
 #define GW_SASL_MAX 1024
@@ -90,6 +145,25 @@
 /* One post of !thread on one line: what an IRC line holds after the bot's
  * prefix and the target, with room to spare. */
 #define GW_CONTEXT_LINE_MAX 300
+/* Webhooks ([webhook], gateway/webhook/). A body is held whole in memory
+ * until it is committed; Meta batches at most 1,000 changes in one POST,
+ * each well under 512 bytes, so 512 KiB is room for any honest batch and
+ * a bound on what a stranger can make us hold. A larger body gets 413. */
+#define GW_WEBHOOK_BODY_MAX (512 * 1024)
+/* Requests waiting for a commit before they are answered; past this a new
+ * one gets 503 and is sent again by the network. */
+#define GW_WEBHOOK_PENDING_MAX 256
+/* Open connections; past this new ones are closed at once. */
+#define GW_WEBHOOK_CONNS_MAX 256
+/* Headers copied per request (the rest are not looked at), and handlers
+ * that may share one path. */
+#define GW_WEBHOOK_HEADERS_MAX 64
+#define GW_WEBHOOK_TAKERS_MAX  16
+/* A connection that sends no complete request in this long is closed, and
+ * a stop waits no longer than this for one. */
+#define GW_WEBHOOK_REQ_TIMEOUT_MS 5000
+/* Refusals (403) are logged at most once per this long, with a count. */
+#define GW_WEBHOOK_LOG_EVERY_MS 60000
 
 /*
  * Relays (gateway/relay): what the bot sends is paced by a token bucket

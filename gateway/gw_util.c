@@ -7,6 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <uv.h>
@@ -53,6 +56,13 @@ char *gw_xstrndup(const char *s, size_t n)
     memcpy(p, s, len);
     p[len] = '\0';
     return p;
+}
+
+void gw_xreplace(char **slot, const char *value)
+{
+    char *v = value != NULL ? gw_xstrdup(value) : NULL;
+    free(*slot);
+    *slot = v;
 }
 
 char *gw_xasprintf(const char *fmt, ...)
@@ -363,6 +373,43 @@ int gw_random_hex(char *buf, size_t size)
     return 0;
 }
 
+char *gw_urlencode(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t len = strlen(s);
+    char *out = gw_xmalloc(len * 3 + 1);
+    char *w = out;
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+            (c >= 'A' && c <= 'Z') || c == '-' || c == '.' || c == '_' ||
+            c == '~') {
+            *w++ = (char)c;
+        } else {
+            *w++ = '%';
+            *w++ = hex[c >> 4];
+            *w++ = hex[c & 15];
+        }
+    }
+    *w = '\0';
+    return out;
+}
+
+bool gw_hmac_sha256_ok(const char *key, const void *data, size_t len,
+                       const char *hex)
+{
+    char want[65];
+    if (hex == NULL || strlen(hex) != 64 || key == NULL ||
+        (data == NULL && len > 0))
+        return false;
+    gw_hmac_sha256_hex(key, strlen(key), data, len, want);
+    char got[64];
+    /* Hex case is not part of the secret: compare lowercase. */
+    for (int i = 0; i < 64; i++)
+        got[i] = (char)tolower((unsigned char)hex[i]);
+    return CRYPTO_memcmp(got, want, 64) == 0;
+}
+
 uint32_t gw_random_below(uint32_t n)
 {
     uint32_t v = 0;
@@ -407,6 +454,36 @@ char *gw_base64url(const void *data, size_t len)
     }
     out[j] = '\0';
     return out;
+}
+
+void gw_hmac_sha256_hex(const void *key, size_t keylen, const void *msg,
+                        size_t msglen, char out[GW_HMAC_HEX_SIZE])
+{
+    static const unsigned char none = 0;
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (key == NULL || keylen == 0) /* an empty key is a key */
+        key = &none;
+    if (msg == NULL)
+        msg = &none;
+    /* HMAC() fails only without memory or a digest, which aborts like any
+     * other allocation failure. */
+    if (HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, mac, &n) == NULL ||
+        n != 32)
+        oom(msglen);
+    for (unsigned int i = 0; i < n; i++) {
+        out[2 * i] = "0123456789abcdef"[mac[i] >> 4];
+        out[2 * i + 1] = "0123456789abcdef"[mac[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+bool gw_secret_eq(const char *a, const char *b)
+{
+    size_t n = a != NULL ? strlen(a) : 0;
+    if (a == NULL || b == NULL || strlen(b) != n)
+        return false;
+    return CRYPTO_memcmp(a, b, n) == 0;
 }
 
 long gw_backoff_next(struct gw_backoff *b)

@@ -29,6 +29,9 @@ char *gw_xstrdup(const char *s);
 char *gw_xstrndup(const char *s, size_t n);
 /* printf into a new string; the caller frees it. */
 char *gw_xasprintf(const char *fmt, ...) GW_PRINTF(1, 2);
+/* Free *slot and put a copy of value there (NULL: nothing). value may be
+ * *slot itself or point into it. */
+void gw_xreplace(char **slot, const char *value);
 
 /*
  * A growable byte buffer with a ceiling set at init (curl's dynbuf): an
@@ -71,6 +74,10 @@ bool gw_printable_word(const char *s, size_t max);
 /* Remove leading and trailing spaces in place. */
 void gw_trim(char *s);
 
+/* Percent-encoding of everything but RFC 3986 unreserved characters, for
+ * query strings; the caller frees the result. */
+char *gw_urlencode(const char *s);
+
 /* Copy with truncation; always NUL-terminates when size > 0. */
 size_t gw_strlcpy(char *dst, const char *src, size_t size);
 
@@ -100,6 +107,23 @@ void gw_sha256(const void *data, size_t len, unsigned char out[32]);
 /* Base64url without padding (RFC 4648 section 5, as RFC 7636 uses it);
  * the caller frees the result. */
 char *gw_base64url(const void *data, size_t len);
+
+/*
+ * HMAC-SHA256 of msg under key, as 64 lowercase hex characters and a NUL
+ * in out (65 bytes): webhook signatures (LinkedIn's X-LI-Signature and
+ * challengeResponse, Meta's X-Hub-Signature-256).
+ */
+#define GW_HMAC_HEX_SIZE 65
+void gw_hmac_sha256_hex(const void *key, size_t keylen, const void *msg,
+                        size_t msglen, char out[GW_HMAC_HEX_SIZE]);
+/* Equal strings, compared in a time that does not depend on where they
+ * differ (a received signature against the one computed). */
+bool gw_secret_eq(const char *a, const char *b);
+/* Is hex (64 hex digits, any case) the HMAC-SHA256 of data with key? The
+ * comparison takes the same time wherever the first difference is, so a
+ * forger learns nothing from how long a refusal takes. */
+bool gw_hmac_sha256_ok(const char *key, const void *data, size_t len,
+                       const char *hex);
 
 /*
  * Exponential back-off with jitter: steps from min_ms doubling up to

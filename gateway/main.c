@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <uv.h>
@@ -15,19 +17,63 @@
 #include "gw_config.h"
 #include "gw_gateway.h"
 #include "gw_store.h"
+#include "gw_users.h"
 
 #define PARLEY_VERSION "0.1.0"
+
+/* Read one line from stdin (without echo on a terminal), print its
+ * Argon2id hash. */
+static int hash_password(void)
+{
+    struct termios old, quiet;
+    bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+    if (tty) {
+        fprintf(stderr, "password: ");
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    char pw[GW_PASSWORD_MAX + 2];
+    bool got = fgets(pw, sizeof(pw), stdin) != NULL;
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fprintf(stderr, "\n");
+    }
+    size_t n = got ? strcspn(pw, "\r\n") : 0;
+    int rc = 1;
+    if (!got || n == 0) {
+        fprintf(stderr, "parley: no password given\n");
+    } else if (pw[n] == '\0' && n > GW_PASSWORD_MAX) {
+        fprintf(stderr, "parley: a password is at most %d bytes\n",
+                GW_PASSWORD_MAX);
+    } else {
+        pw[n] = '\0';
+        char hash[256];
+        if (gw_users_init() == 0 &&
+            gw_users_hash(pw, hash, sizeof(hash)) == 0) {
+            printf("%s\n", hash);
+            rc = 0;
+        } else {
+            fprintf(stderr, "parley: could not hash the password\n");
+        }
+    }
+    memset(pw, 0, sizeof(pw));
+    return rc;
+}
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: parley [-c FILE] [--check-config] [--version] [--help]\n"
+            "usage: parley [-c FILE] [--check-config] [--hash-password]\n"
+            "              [--version] [--help]\n"
             "\n"
             "An IRC gateway for social networks: mentions, replies and DMs\n"
             "as IRC channels and queries.\n"
             "\n"
             "  -c, --config FILE   configuration (default: gateway.conf)\n"
             "  -t, --check-config  validate the configuration and exit\n"
+            "  --hash-password     read a password, print its hash for a\n"
+            "                      [user NAME] section's password_hash\n"
             "  -V, --version       print the version and exit\n"
             "  -h, --help          this help\n"
             "\n"
@@ -42,6 +88,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, 't'},
+        {"hash-password", no_argument, NULL, 'H'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -55,6 +102,8 @@ int main(int argc, char **argv)
         case 't':
             check = 1;
             break;
+        case 'H':
+            return hash_password();
         case 'V':
             printf("parley %s (libuv %s, %s)\n", PARLEY_VERSION,
                    uv_version_string(), curl_version());
@@ -73,6 +122,10 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (gw_users_init() < 0) {
+        fprintf(stderr, "parley: libsodium could not start\n");
+        return 1;
+    }
     struct gw_config *cfg = NULL;
     char err[8192];
     if (gw_config_load(path, &cfg, err, sizeof(err)) < 0) {

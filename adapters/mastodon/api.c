@@ -39,22 +39,18 @@ struct mastodon_me mastodon__me(const struct mastodon *m)
 
 void mastodon__replace(char **slot, const char *value)
 {
-    char *v = value != NULL ? gw_xstrdup(value) : NULL;
-    free(*slot);
-    *slot = v;
+    gw_xreplace(slot, value);
 }
 
 void mastodon__timer_stop(struct gw_ad_timer **slot)
 {
-    gw_ad_timer_stop(*slot);
-    *slot = NULL;
+    gw_ad_timer_clear(slot);
 }
 
 void mastodon__timer(struct mastodon *m, struct gw_ad_timer **slot, uint64_t ms,
                      gw_ad_timer_cb cb)
 {
-    mastodon__timer_stop(slot);
-    *slot = gw_ad_timer_start(m->ad, ms, cb, m);
+    gw_ad_timer_set(m->ad, slot, ms, cb, m);
 }
 
 cJSON *mastodon__body(const struct gw_http_response *r)
@@ -799,7 +795,7 @@ static int check_setting(const char *key, const char *value, char *err,
         long v;
         if (gw_parse_long(value, POLL_MIN_S, POLL_MAX_S, &v) < 0)
             return fail_setting(err, errlen,
-                                "must be a whole number of seconds from 5 "
+                                "poll_seconds must be a number from 5 "
                                 "to 86400");
     } else if (strcmp(key, "token") == 0 || strcmp(key, "client_id") == 0 ||
                strcmp(key, "client_secret") == 0) {

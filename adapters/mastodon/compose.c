@@ -35,27 +35,7 @@ enum gw_action_status mastodon_map_status(long status, int error)
 
 char *mastodon_error_text(const struct gw_http_response *r)
 {
-    char *msg = NULL;
-    if (r->error != 0) {
-        msg = gw_xstrdup(r->errmsg != NULL && *r->errmsg != '\0'
-                             ? r->errmsg
-                             : "network error");
-    } else {
-        cJSON *j = gw_json_read(r->body, r->body_len);
-        const char *e = gw_json_str(j, "error");
-        const char *d = gw_json_str(j, "error_description");
-        if (e != NULL && *e != '\0' && d != NULL && *d != '\0')
-            msg = gw_xasprintf("%s: %s", e, d);
-        else if (e != NULL && *e != '\0')
-            msg = gw_xstrdup(e);
-        else
-            msg = gw_xasprintf("HTTP %ld", r->status);
-        cJSON_Delete(j);
-    }
-    char *line = gw_text_one_line(msg);
-    free(msg);
-    gw_text_truncate(line, ERROR_TEXT_BYTES);
-    return line;
+    return gw_json_error_line(r, "error_description", ERROR_TEXT_BYTES);
 }
 
 /* ---- posts ----------------------------------------------------------------
@@ -235,22 +215,7 @@ int mastodon_check_length(const struct mastodon_post *p, long max,
 
 char *mastodon_urlencode(const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t len = strlen(s);
-    char *out = gw_xmalloc(len * 3 + 1);
-    char *w = out;
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-            *w++ = (char)c;
-        } else {
-            *w++ = '%';
-            *w++ = hex[c >> 4];
-            *w++ = hex[c & 15];
-        }
-    }
-    *w = '\0';
-    return out;
+    return gw_urlencode(s);
 }
 
 char *mastodon_authorize_url(const char *base, const char *client_id)

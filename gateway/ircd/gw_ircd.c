@@ -80,6 +80,22 @@ static void handle_closed(uv_handle_t *h)
 
 /* ---- accepting and sweeping ---------------------------------------- */
 
+/*
+ * Connections that never register must not lock real clients out: when
+ * max_unregistered of them are open, the oldest goes to make room. The
+ * list is newest first, so the last one found is the oldest; the walk is
+ * bounded by max_clients + max_unregistered.
+ */
+static void evict_oldest_waiting(struct gw_ircd *d, const struct gw_client *c)
+{
+    struct gw_client *oldest = NULL;
+    for (struct gw_client *o = d->clients; o; o = o->next)
+        if (o != c && !o->registered && !o->closing)
+            oldest = o;
+    if (oldest != NULL)
+        gw_ircd__close(oldest, "Too many connections still registering");
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct gw_listener *l = server->data;
@@ -129,7 +145,7 @@ static void on_connection(uv_stream_t *server, int status)
         }
     }
     int max = d->gw->cfg->max_clients;
-    if (d->stopping || d->nclients > max) {
+    if (d->stopping || d->nregistered >= max) {
         gw_ircd__printf(c,
                         "ERROR :Closing link: (*@%s) [Too many connections "
                         "(%d)]",
@@ -139,6 +155,9 @@ static void on_connection(uv_stream_t *server, int status)
         gw_ircd__flush_add(c);
         return;
     }
+    if (d->nwaiting >= d->gw->cfg->max_unregistered)
+        evict_oldest_waiting(d, c);
+    d->nwaiting++;
     gw_ircd__start_reading(c);
 }
 
@@ -312,6 +331,7 @@ void gw_ircd_free(struct gw_ircd *d)
         gw_ircd__puppet_free(p);
     }
     gw_tls_ctx_free(d->tls_ctx);
+    gw_ircd__auth_free(d);
     free(d->phash);
     free(d->read_buf);
     free(d);

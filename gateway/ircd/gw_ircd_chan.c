@@ -61,6 +61,7 @@ static struct gw_channel *channel_new(struct gw_ircd *d, const char *name)
     struct gw_channel *ch = gw_xcalloc(1, sizeof(*ch));
     gw_strlcpy(ch->name, name, sizeof(ch->name));
     ch->created_ms = gw_now_ms();
+    ch->modes = GW_CMODE_N | GW_CMODE_T;
     /* Append: clients join in the order channels were opened, so the
      * control channel comes first. */
     struct gw_channel **pp = &d->channels;
@@ -91,16 +92,57 @@ void gw_ircd__channel_free(struct gw_ircd *d, struct gw_channel *ch)
     }
     free(ch->topic);
     free(ch->members);
+    free(ch->mflags);
     free(ch->puppets);
     free(ch);
 }
 
-bool gw_ircd__is_member(const struct gw_channel *ch, const struct gw_client *c)
+static int member_index(const struct gw_channel *ch, const struct gw_client *c)
 {
     for (int i = 0; i < ch->nmembers; i++)
         if (ch->members[i] == c)
-            return true;
-    return false;
+            return i;
+    return -1;
+}
+
+bool gw_ircd__is_member(const struct gw_channel *ch, const struct gw_client *c)
+{
+    return member_index(ch, c) >= 0;
+}
+
+unsigned gw_ircd__member_flags(const struct gw_channel *ch,
+                               const struct gw_client *c)
+{
+    int i = member_index(ch, c);
+    return i >= 0 ? ch->mflags[i] : 0;
+}
+
+const char *gw_ircd__prefix(const struct gw_client *c, unsigned flags)
+{
+    if ((flags & GW_MEMBER_OP) && (flags & GW_MEMBER_VOICE) &&
+        (c->caps & GW_CAP_MULTI_PREFIX))
+        return "@+";
+    if (flags & GW_MEMBER_OP)
+        return "@";
+    return (flags & GW_MEMBER_VOICE) ? "+" : "";
+}
+
+/* The first member whose nick is nick (any of a person's sessions). */
+static int member_by_nick(const struct gw_channel *ch, const char *nick)
+{
+    for (int i = 0; i < ch->nmembers; i++)
+        if (gw_strcasecmp(ch->members[i]->nick, nick) == 0)
+            return i;
+    return -1;
+}
+
+/* A person's status is theirs in every session. */
+static void set_person_flags(struct gw_channel *ch, const char *nick,
+                             unsigned add, unsigned del)
+{
+    for (int i = 0; i < ch->nmembers; i++)
+        if (gw_strcasecmp(ch->members[i]->nick, nick) == 0)
+            ch->mflags[i] = (unsigned char)((ch->mflags[i] | add) & ~del);
 }
 
 bool gw_ircd_is_member(struct gw_ircd *d, const char *channel,
@@ -119,8 +161,11 @@ bool gw_ircd_is_member(struct gw_ircd *d, const char *channel,
  */
 bool gw_ircd__same_person(const struct gw_client *a, const struct gw_client *b)
 {
+    /* With per-person logins, a nick is not enough: the same person. */
     return a != b && a->registered && b->registered && !a->closing &&
-           !b->closing && gw_strcasecmp(a->nick, b->nick) == 0;
+           !b->closing && gw_strcasecmp(a->nick, b->nick) == 0 &&
+           a->user_login == b->user_login &&
+           (!a->user_login || gw_strcasecmp(a->account, b->account) == 0);
 }
 
 bool gw_ircd__sibling_in(const struct gw_channel *ch, const struct gw_client *c)
@@ -185,7 +230,7 @@ static void send_names(struct gw_client *c, struct gw_channel *ch)
         if (dup)
             continue;
         gw_client_prefix(m, full, sizeof(full));
-        names_add(&n, "", uh ? full : m->nick);
+        names_add(&n, gw_ircd__prefix(c, ch->mflags[i]), uh ? full : m->nick);
     }
     for (int i = 0; i < ch->npuppets; i++) {
         gw_ircd__puppet_prefix(ch->puppets[i], full, sizeof(full));
@@ -228,6 +273,7 @@ void gw_ircd__send_join(struct gw_ircd *d, struct gw_channel *ch,
     aw.command = "AWAY";
     aw.params[0] = away;
     aw.nparams = 1;
+    size_t nicklen = strcspn(prefix, "!");
     struct gw_render_cache rp, re, ra;
     memset(&rp, 0, sizeof(rp));
     memset(&re, 0, sizeof(re));
@@ -238,7 +284,10 @@ void gw_ircd__send_join(struct gw_ircd *d, struct gw_channel *ch,
             gw_ircd__cache_send(d, &re, &ext, to);
         else
             gw_ircd__cache_send(d, &rp, &plain, to);
-        if (away && (to->caps & GW_CAP_AWAY_NOTIFY))
+        /* Nobody is told about themselves. */
+        bool self = strlen(to->nick) == nicklen &&
+                    gw_strncasecmp(to->nick, prefix, nicklen) == 0;
+        if (away && (to->caps & GW_CAP_AWAY_NOTIFY) && !self)
             gw_ircd__cache_send(d, &ra, &aw, to);
     }
     gw_ircd__cache_free(&rp);
@@ -303,7 +352,19 @@ void gw_ircd__channel_join(struct gw_client *c, struct gw_channel *ch)
         ch->capmembers = ch->capmembers ? ch->capmembers * 2 : 4;
         ch->members = gw_xrealloc(ch->members, sizeof(*ch->members) *
                                                    (size_t)ch->capmembers);
+        ch->mflags = gw_xrealloc(ch->mflags, (size_t)ch->capmembers);
     }
+    /* The gateway's channels: the team has voice (the bot is the
+     * operator). Others: the person's status, or @ for the creator. */
+    int sib = member_by_nick(ch, c->nick);
+    unsigned char flags = 0;
+    if (ch->flags & GW_CHAN_MANAGED)
+        flags = GW_MEMBER_VOICE;
+    else if (sib >= 0 && gw_ircd__same_person(ch->members[sib], c))
+        flags = ch->mflags[sib];
+    else if (ch->nmembers == 0)
+        flags = GW_MEMBER_OP;
+    ch->mflags[ch->nmembers] = flags;
     ch->members[ch->nmembers++] = c;
     if (c->nchans == c->capchans) {
         c->capchans = c->capchans ? c->capchans * 2 : 4;
@@ -328,13 +389,13 @@ void gw_ircd__channel_join(struct gw_client *c, struct gw_channel *ch)
 /* Remove c from ch without telling anyone. */
 static void channel_remove(struct gw_client *c, struct gw_channel *ch)
 {
-    for (int i = 0; i < ch->nmembers; i++) {
-        if (ch->members[i] == c) {
-            ch->members[i] = ch->members[--ch->nmembers];
-            break;
-        }
+    int i = member_index(ch, c);
+    if (i >= 0) {
+        ch->nmembers--;
+        ch->members[i] = ch->members[ch->nmembers];
+        ch->mflags[i] = ch->mflags[ch->nmembers];
     }
-    for (int i = 0; i < c->nchans; i++) {
+    for (i = 0; i < c->nchans; i++) {
         if (c->chans[i] == ch) {
             c->chans[i] = c->chans[--c->nchans];
             break;
@@ -344,22 +405,28 @@ static void channel_remove(struct gw_client *c, struct gw_channel *ch)
         gw_ircd__channel_free(c->d, ch);
 }
 
-static void channel_part(struct gw_client *c, struct gw_channel *ch,
-                         const char *reason)
+/* c's "COMMAND #channel params..." to everyone in ch, c included. */
+static void channel_say(struct gw_client *c, struct gw_channel *ch,
+                        const char *command, const char *const *params,
+                        int nparams)
 {
     char prefix[256];
     gw_client_prefix(c, prefix, sizeof(prefix));
     struct gw_out o;
     memset(&o, 0, sizeof(o));
     o.prefix = prefix;
-    o.command = "PART";
+    o.command = command;
     o.params[0] = ch->name;
     o.nparams = 1;
-    if (reason && *reason) {
-        o.params[1] = reason;
-        o.nparams = 2;
-    }
+    for (int i = 0; i < nparams && o.nparams < GW_IRC_PARAMS_MAX; i++)
+        o.params[o.nparams++] = params[i];
     send_channel(c->d, ch, &o, NULL);
+}
+
+static void channel_part(struct gw_client *c, struct gw_channel *ch,
+                         const char *reason)
+{
+    channel_say(c, ch, "PART", &reason, reason && *reason ? 1 : 0);
     /* A person leaves with all their sessions. */
     for (int i = 0; i < ch->nmembers;) {
         if (gw_ircd__same_person(ch->members[i], c) && ch->nmembers > 1)
@@ -379,6 +446,13 @@ int gw_ircd_channel_open(struct gw_ircd *d, const char *name, const char *topic,
     bool fresh = ch == NULL;
     if (fresh)
         ch = channel_new(d, name);
+    /* People's own channel becomes the gateway's: its modes now, and its
+     * operators are members like everyone. */
+    if (!(ch->flags & GW_CHAN_MANAGED)) {
+        ch->modes = GW_CMODE_N | GW_CMODE_T;
+        for (int i = 0; i < ch->nmembers; i++)
+            ch->mflags[i] = GW_MEMBER_VOICE;
+    }
     ch->flags |= flags | GW_CHAN_MANAGED;
     if (topic && (ch->topic == NULL || strcmp(ch->topic, topic) != 0)) {
         free(ch->topic);
@@ -401,9 +475,16 @@ int gw_ircd_channel_open(struct gw_ircd *d, const char *name, const char *topic,
         }
     }
     for (struct gw_client *c = d->clients; c; c = c->next)
-        if (c->registered && !c->closing)
+        if (c->registered && !c->closing && gw_ircd__autojoins(c, ch))
             gw_ircd__channel_join(c, ch);
     return 0;
+}
+
+bool gw_ircd__autojoins(const struct gw_client *c, const struct gw_channel *ch)
+{
+    if (!(ch->flags & GW_CHAN_MANAGED))
+        return false;
+    return !(ch->flags & GW_CHAN_CONTROL) || c->d->gw->cfg->autojoin_control;
 }
 
 void gw_ircd_channel_close(struct gw_ircd *d, const char *name,
@@ -518,6 +599,31 @@ void gw_ircd__cmd_names(struct gw_client *c, struct gw_irc_msg *m)
         send_names(c, ch);
 }
 
+/*
+ * May c change ch (its topic, modes, members)? Only in a channel people
+ * made (the gateway's own answer why_not), as a member, and as its
+ * operator when op is needed. Otherwise c is told why.
+ */
+static bool may_change(struct gw_client *c, const struct gw_channel *ch,
+                       const char *why_not, bool op)
+{
+    if (!gw_ircd__is_member(ch, c)) {
+        gw_ircd__numeric(c, ERR_NOTONCHANNEL, "%s :You're not on that channel",
+                         ch->name);
+        return false;
+    }
+    if (ch->flags & GW_CHAN_MANAGED) {
+        gw_ircd__numeric(c, ERR_CHANOPRIVSNEEDED, "%s :%s", ch->name, why_not);
+        return false;
+    }
+    if (op && !(gw_ircd__member_flags(ch, c) & GW_MEMBER_OP)) {
+        gw_ircd__numeric(c, ERR_CHANOPRIVSNEEDED,
+                         "%s :You're not channel operator", ch->name);
+        return false;
+    }
+    return true;
+}
+
 void gw_ircd__cmd_topic(struct gw_client *c, struct gw_irc_msg *m)
 {
     struct gw_channel *ch = gw_ircd__find_channel(c->d, m->params[0]);
@@ -530,16 +636,9 @@ void gw_ircd__cmd_topic(struct gw_client *c, struct gw_irc_msg *m)
         send_topic(c, ch, true);
         return;
     }
-    if (!gw_ircd__is_member(ch, c)) {
-        gw_ircd__numeric(c, ERR_NOTONCHANNEL, "%s :You're not on that channel",
-                         ch->name);
+    if (!may_change(c, ch, "The gateway sets this channel's topic",
+                    ch->modes & GW_CMODE_T))
         return;
-    }
-    if (ch->flags & GW_CHAN_MANAGED) {
-        gw_ircd__numeric(c, ERR_CHANOPRIVSNEEDED,
-                         "%s :The gateway sets this channel's topic", ch->name);
-        return;
-    }
     size_t tlen = strlen(m->params[1]);
     if (tlen > GW_TOPIC_MAX)
         tlen = gw_utf8_cut(m->params[1], GW_TOPIC_MAX);
@@ -557,33 +656,127 @@ void gw_ircd__cmd_topic(struct gw_client *c, struct gw_irc_msg *m)
     send_channel(c->d, ch, &o, NULL);
 }
 
+static void modes_string(const struct gw_channel *ch, char *buf, size_t size)
+{
+    unsigned modes =
+        (ch->flags & GW_CHAN_MANAGED) ? GW_CMODE_N | GW_CMODE_T : ch->modes;
+    snprintf(buf, size, "+%s%s", (modes & GW_CMODE_N) ? "n" : "",
+             (modes & GW_CMODE_T) ? "t" : "");
+}
+
+/* A mode change as everyone in the channel sees it: "+v-o bob carol". */
+struct mode_change {
+    char modes[2 * GW_MODES_MAX + 8];
+    size_t len;
+    char sign;
+    const char *args[GW_MODES_MAX];
+    int nargs;
+};
+
+static void change_add(struct mode_change *mc, char sign, char mode,
+                       const char *arg)
+{
+    if (mc->len + 3 > sizeof(mc->modes))
+        return;
+    if (mc->sign != sign)
+        mc->modes[mc->len++] = mc->sign = sign;
+    mc->modes[mc->len++] = mode;
+    mc->modes[mc->len] = '\0';
+    if (arg)
+        mc->args[mc->nargs++] = arg;
+}
+
+/* +o/-o/+v/-v nick: a person's status in every session. */
+static void member_mode(struct gw_client *c, struct gw_channel *ch,
+                        struct mode_change *mc, char sign, char mode,
+                        const char *nick)
+{
+    int i = member_by_nick(ch, nick);
+    if (i < 0) {
+        if (gw_ircd__find_client(c->d, nick) ||
+            gw_ircd__find_puppet(c->d, nick))
+            gw_ircd__numeric(c, ERR_USERNOTINCHANNEL,
+                             "%s %s :They aren't on that channel", nick,
+                             ch->name);
+        else
+            gw_ircd__numeric(c, ERR_NOSUCHNICK, "%s :No such nick/channel",
+                             nick);
+        return;
+    }
+    unsigned flag = mode == 'o' ? GW_MEMBER_OP : GW_MEMBER_VOICE;
+    bool has = ch->mflags[i] & flag;
+    if (has == (sign == '+'))
+        return; /* already so: not a change */
+    set_person_flags(ch, nick, sign == '+' ? flag : 0, sign == '-' ? flag : 0);
+    change_add(mc, sign, mode, ch->members[i]->nick);
+}
+
+static void channel_mode(struct gw_client *c, struct gw_channel *ch,
+                         struct gw_irc_msg *m)
+{
+    const char *req = m->params[1];
+    char buf[16];
+    if (m->nparams == 1) {
+        modes_string(ch, buf, sizeof(buf));
+        gw_ircd__numeric(c, RPL_CHANNELMODEIS, "%s %s", ch->name, buf);
+        gw_ircd__numeric(c, RPL_CREATIONTIME, "%s %lld", ch->name,
+                         (long long)(ch->created_ms / 1000));
+        return;
+    }
+    /* The lists clients ask for on joining: there are none. */
+    if (strcmp(req, "b") == 0 || strcmp(req, "+b") == 0) {
+        gw_ircd__numeric(c, RPL_ENDOFBANLIST, "%s :End of channel ban list",
+                         ch->name);
+        return;
+    }
+    if (strcmp(req, "e") == 0 || strcmp(req, "I") == 0) {
+        gw_ircd__numeric(
+            c, req[0] == 'e' ? RPL_ENDOFEXCEPTLIST : RPL_ENDOFINVITELIST,
+            "%s :End of list", ch->name);
+        return;
+    }
+    if (!may_change(c, ch, "The gateway sets this channel's modes", true))
+        return;
+    struct mode_change mc;
+    memset(&mc, 0, sizeof(mc));
+    char sign = '+';
+    int arg = 2;
+    for (const char *p = req; *p; p++) {
+        unsigned bit = *p == 'n' ? GW_CMODE_N : *p == 't' ? GW_CMODE_T : 0;
+        if (*p == '+' || *p == '-') {
+            sign = *p;
+        } else if (bit) {
+            if (((ch->modes & bit) != 0) != (sign == '+')) {
+                ch->modes ^= bit;
+                change_add(&mc, sign, *p, NULL);
+            }
+        } else if (*p == 'o' || *p == 'v') {
+            /* Past MODES=, or without its nick: ignored, as servers do. */
+            if (arg < m->nparams && mc.nargs < GW_MODES_MAX)
+                member_mode(c, ch, &mc, sign, *p, m->params[arg++]);
+        } else {
+            gw_ircd__numeric(c, ERR_UNKNOWNMODE,
+                             "%c :is unknown mode char to me", *p);
+        }
+    }
+    if (mc.len == 0)
+        return;
+    const char *params[1 + GW_MODES_MAX] = {mc.modes};
+    for (int i = 0; i < mc.nargs; i++)
+        params[1 + i] = mc.args[i];
+    channel_say(c, ch, "MODE", params, 1 + mc.nargs);
+}
+
 void gw_ircd__cmd_mode(struct gw_client *c, struct gw_irc_msg *m)
 {
     const char *target = m->params[0];
     if (target[0] == '#' || target[0] == '&') {
         struct gw_channel *ch = gw_ircd__find_channel(c->d, target);
-        if (ch == NULL) {
+        if (ch == NULL)
             gw_ircd__numeric(c, ERR_NOSUCHCHANNEL, "%s :No such channel",
                              target);
-        } else if (m->nparams == 1) {
-            gw_ircd__numeric(c, RPL_CHANNELMODEIS, "%s +nt", ch->name);
-            gw_ircd__numeric(c, RPL_CREATIONTIME, "%s %lld", ch->name,
-                             (long long)(ch->created_ms / 1000));
-        } else if (strcmp(m->params[1], "b") == 0 ||
-                   strcmp(m->params[1], "+b") == 0) {
-            gw_ircd__numeric(c, RPL_ENDOFBANLIST, "%s :End of channel ban list",
-                             ch->name);
-        } else if (strcmp(m->params[1], "e") == 0 ||
-                   strcmp(m->params[1], "I") == 0) {
-            gw_ircd__numeric(c,
-                             m->params[1][0] == 'e' ? RPL_ENDOFEXCEPTLIST
-                                                    : RPL_ENDOFINVITELIST,
-                             "%s :End of list", ch->name);
-        } else {
-            gw_ircd__numeric(c, ERR_CHANOPRIVSNEEDED,
-                             "%s :Channel modes are fixed on this gateway",
-                             ch->name);
-        }
+        else
+            channel_mode(c, ch, m);
         return;
     }
     if (gw_strcasecmp(target, c->nick) != 0) {
@@ -601,6 +794,55 @@ void gw_ircd__cmd_mode(struct gw_client *c, struct gw_irc_msg *m)
     else
         gw_ircd__numeric(c, ERR_UMODEUNKNOWNFLAG,
                          ":User modes are fixed on this gateway");
+}
+
+/* KICK #channel nick[,nick...] [:reason] by a channel operator: every
+ * session of the person leaves; everyone there sees it. */
+void gw_ircd__cmd_kick(struct gw_client *c, struct gw_irc_msg *m)
+{
+    struct gw_channel *ch = gw_ircd__find_channel(c->d, m->params[0]);
+    if (ch == NULL) {
+        gw_ircd__numeric(c, ERR_NOSUCHCHANNEL, "%s :No such channel",
+                         m->params[0]);
+        return;
+    }
+    if (!may_change(c, ch, "The gateway decides who is in this channel", true))
+        return;
+    const char *reason =
+        m->nparams > 2 && m->params[2][0] ? m->params[2] : c->nick;
+    char *copy = gw_xstrdup(m->params[1]);
+    int n = 0;
+    for (char *p = copy, *comma; p; p = comma) {
+        comma = strchr(p, ',');
+        if (comma)
+            *comma++ = '\0';
+        if (*p == '\0')
+            continue;
+        if (++n > GW_TARGETS_MAX) {
+            gw_ircd__numeric(c, ERR_TOOMANYTARGETS,
+                             "%s :Too many targets for KICK", p);
+            break;
+        }
+        int i = member_by_nick(ch, p);
+        if (i < 0) {
+            gw_ircd__numeric(c, ERR_USERNOTINCHANNEL,
+                             "%s %s :They aren't on that channel", p, ch->name);
+        } else {
+            char nick[GW_NICK_MAX + 1];
+            gw_strlcpy(nick, ch->members[i]->nick, sizeof(nick));
+            const char *params[2] = {nick, reason};
+            channel_say(c, ch, "KICK", params, 2);
+            /* The last member out frees the channel. */
+            bool gone = false;
+            while (!gone && (i = member_by_nick(ch, nick)) >= 0) {
+                gone = ch->nmembers == 1;
+                channel_remove(ch->members[i], ch);
+            }
+            if (gone)
+                break;
+        }
+    }
+    free(copy);
 }
 
 void gw_ircd__cmd_invite(struct gw_client *c, struct gw_irc_msg *m)

@@ -428,6 +428,9 @@ void gw_ircd__close(struct gw_client *c, const char *reason)
         return;
     struct gw_ircd *d = c->d;
     gw_log(d->gw, GW_LOG_DEBUG, "client %s closing: %s", c->host, reason);
+    /* A password check still running must not come back to it. */
+    gw_users_cancel(c->check);
+    c->check = NULL;
     if (c->registered) {
         d->nregistered--;
         struct gw_ircd_speaker s;
@@ -436,6 +439,8 @@ void gw_ircd__close(struct gw_client *c, const char *reason)
         char q[300];
         snprintf(q, sizeof(q), "%s", reason);
         gw_ircd__part_all(c, q);
+    } else {
+        d->nwaiting--;
     }
     /* A client that stopped reading will not read its backlog either. */
     if (strncmp(reason, "SendQ", 5) == 0)
@@ -505,7 +510,9 @@ static bool flood_check(struct gw_client *c)
 
 static void on_throttle(uv_timer_t *t);
 
-static void throttle_add(struct gw_client *c)
+/* On the throttle list, which the throttle timer walks while it is not
+ * empty; paused: its lines wait in c->in. */
+static void throttle_list_add(struct gw_client *c)
 {
     struct gw_ircd *d = c->d;
     if (!c->in_throttle) {
@@ -513,12 +520,25 @@ static void throttle_add(struct gw_client *c)
         c->tnext = d->throttled;
         d->throttled = c;
     }
-    if (!c->paused) {
-        c->paused = true;
-        uv_read_stop((uv_stream_t *)&c->tcp);
-    }
+    c->paused = true;
     if (!uv_is_active((uv_handle_t *)&d->throttle))
         uv_timer_start(&d->throttle, on_throttle, THROTTLE_MS, THROTTLE_MS);
+}
+
+static void throttle_add(struct gw_client *c)
+{
+    if (!c->paused)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    throttle_list_add(c);
+}
+
+/* A held client keeps reading: what it sends meanwhile waits in c->in
+ * (bounded by INBUF_MAX), and a peer that gave up is noticed and closed
+ * instead of taking its turn. */
+void gw_ircd__hold(struct gw_client *c, enum gw_held what)
+{
+    c->held = what;
+    throttle_list_add(c);
 }
 
 /*
@@ -531,7 +551,9 @@ static size_t take_lines(struct gw_client *c, char *data, size_t len,
 {
     size_t pos = 0;
     *stopped = false;
-    while (pos < len && !c->closing) {
+    /* A login verdict that has to wait holds the lines after it too: a
+     * CAP END must not overtake the AUTHENTICATE it follows. */
+    while (pos < len && !c->closing && !c->held) {
         char *start = data + pos;
         size_t avail = len - pos;
         char *nl = NULL;
@@ -555,8 +577,7 @@ static size_t take_lines(struct gw_client *c, char *data, size_t len,
         }
         if (nl == NULL) {
             if (avail > GW_IRC_WIRE_MAX) {
-                gw_ircd__numeric(c, ERR_INPUTTOOLONG,
-                                 ":Input line was too long");
+                gw_ircd__too_long(c, start, avail);
                 c->skipping = true;
                 c->skipped = avail;
                 return len;
@@ -569,7 +590,7 @@ static size_t take_lines(struct gw_client *c, char *data, size_t len,
             continue;
         }
         if (linelen > GW_IRC_WIRE_MAX) {
-            gw_ircd__numeric(c, ERR_INPUTTOOLONG, ":Input line was too long");
+            gw_ircd__too_long(c, start, linelen);
             pos += linelen + 1;
             continue;
         }
@@ -601,19 +622,36 @@ static void process_input(struct gw_client *c)
         throttle_add(c);
 }
 
+void gw_ircd__resume(struct gw_client *c)
+{
+    if (!c->closing && !c->held)
+        process_input(c);
+}
+
 static void on_throttle(uv_timer_t *t)
 {
     struct gw_ircd *d = t->data;
     struct gw_client **pp = &d->throttled;
     while (*pp) {
         struct gw_client *c = *pp;
-        if (c->closing || c->flood_us - now_us() > GW_FLOOD_BURST_US / 2) {
+        if (c->closing || c->flood_us - now_us() > GW_FLOOD_BURST_US / 2 ||
+            (c->held && !gw_ircd__auth_ready(c))) {
             pp = &c->tnext;
             continue;
         }
         *pp = c->tnext;
         c->in_throttle = false;
         c->paused = false;
+        if (c->held) {
+            /* Its turn: the verdict, then the lines that waited. A
+             * failure moves the address's turn on, so the next held
+             * client of that address stays held in this same walk. */
+            enum gw_held what = c->held;
+            c->held = GW_HELD_NONE;
+            gw_ircd__login_resume(c, what);
+            if (c->closing || c->held)
+                continue;
+        }
         process_input(c);
         if (!c->closing && !c->paused)
             gw_ircd__start_reading(c);

@@ -52,7 +52,9 @@ static void front_show(struct gw_frontend *fe, const struct gw_line *l)
 static void front_replay(struct gw_frontend *fe, void *who,
                          const struct gw_line *l)
 {
-    (void)fe;
+    /* Not in the channel (autojoin_control = no): not its lines either. */
+    if (is_channel(l->place) && !gw_ircd_is_member(ircd_of(fe), l->place, who))
+        return;
     struct gw_out o;
     out_of(l, &o);
     gw_ircd_send(who, &o);
@@ -167,7 +169,9 @@ void gw_ircd__speaker(struct gw_client *c, struct gw_ircd_speaker *s)
     reader_of(c, s->reader, sizeof(s->reader));
     s->sp.fe = &c->d->fe;
     s->sp.who = c;
-    s->sp.person = c->nick;
+    /* Claims and answers name the person who signed in. */
+    s->sp.person = c->user_login ? c->account : c->nick;
+    s->sp.admin = c->user_login ? c->admin : !gw_users_enabled(c->d->gw);
     s->sp.prefix = s->prefix;
     s->sp.reader = s->reader;
 }

@@ -29,13 +29,79 @@ static bool is_channel(const char *t)
     return t[0] == '#' || t[0] == '&';
 }
 
-/* May c read target's history? Channels it is in; queries with people of
- * the networks and with the bot (the gateway is shared by its users). */
-static bool may_read(struct gw_ircd *d, struct gw_client *c, const char *target)
+void gw_ircd__query_key(const char *a, const char *b, char *buf, size_t size)
 {
-    if (is_channel(target))
-        return gw_ircd_is_member(d, target, c);
-    return gw_ircd_is_puppet(d, target) || gw_strcasecmp(target, BOT_NICK) == 0;
+    /* One key for both directions: the two nicks in order, lower case. */
+    char x[GW_NICK_MAX + 1], y[GW_NICK_MAX + 1];
+    gw_strlcpy(x, a, sizeof(x));
+    gw_strlcpy(y, b, sizeof(y));
+    gw_strlower(x);
+    gw_strlower(y);
+    bool swap = strcmp(x, y) > 0;
+    snprintf(buf, size, "%s,%s", swap ? y : x, swap ? x : y);
+}
+
+/* Is target one of the router's (the bot, a person of the networks)
+ * rather than someone here? A person who quit for quiet is known again. */
+static bool router_person(struct gw_ircd *d, const char *target)
+{
+    return gw_strcasecmp(target, BOT_NICK) == 0 ||
+           gw_ircd_is_puppet(d, target) ||
+           gw_router_person_back(d->gw->router, target);
+}
+
+/* Where target's history is kept for c: a channel, the nick of the bot or
+ * of a person of the networks, or the conversation of c with someone
+ * here. False when c may not read it: a channel it is not in. */
+static bool history_key(struct gw_client *c, const char *target, char *key,
+                        size_t size)
+{
+    struct gw_ircd *d = c->d;
+    if (is_channel(target)) {
+        struct gw_channel *ch = gw_ircd__find_channel(d, target);
+        if (ch == NULL || !gw_ircd__is_member(ch, c))
+            return false;
+        snprintf(key, size, "%s%s", (ch->flags & GW_CHAN_MANAGED) ? "" : ",",
+                 ch->name);
+        gw_strlower(key);
+    } else if (router_person(d, target)) {
+        gw_strlcpy(key, target, size);
+        gw_strlower(key);
+    } else {
+        gw_ircd__query_key(c->nick, target, key, size);
+    }
+    return true;
+}
+
+/* The other one of a conversation key ("alice,bob" for alice: "bob"), or
+ * NULL when it is not c's. */
+static const char *other_of(const struct gw_client *c, const char *key,
+                            char *buf, size_t size)
+{
+    const char *comma = strchr(key, ',');
+    if (comma == NULL)
+        return NULL;
+    size_t n = strlen(c->nick);
+    if ((size_t)(comma - key) == n && gw_strncasecmp(key, c->nick, n) == 0)
+        gw_strlcpy(buf, comma + 1, size);
+    else if (gw_strcasecmp(comma + 1, c->nick) == 0)
+        snprintf(buf, size, "%.*s", (int)(comma - key), key);
+    else
+        return NULL;
+    return buf;
+}
+
+/* May c see that key has history (CHATHISTORY TARGETS)? As whom: the
+ * channel, the person, or the other one of its conversation. */
+static const char *target_of(struct gw_client *c, const char *key, char *buf,
+                             size_t size)
+{
+    const char *chan = key[0] == ',' ? key + 1 : key;
+    if (is_channel(chan))
+        return gw_ircd_is_member(c->d, chan, c) ? chan : NULL;
+    if (strchr(key, ','))
+        return other_of(c, key, buf, size);
+    return key;
 }
 
 enum ref_kind { REF_NONE, REF_MSGID, REF_TIME, REF_BAD };
@@ -62,22 +128,30 @@ static struct ref parse_ref(const char *s)
 }
 
 /*
- * The history id a reference points at. For a time, the first line at or
- * after it (*found false when there is none: "after the end"). For a msgid,
- * UV_ENOENT when unknown.
+ * Where a reference stands in the history, as the bounds of what lies
+ * after it (*lo) and before it (*hi), both exclusive: a msgid is its own
+ * line (time and id), a timestamp every line at that time. UV_ENOENT: an
+ * unknown msgid.
  */
-static int ref_id(struct gw_ircd *d, const char *target, const struct ref *ref,
-                  int64_t *id, bool *found)
+static int ref_bounds(struct gw_ircd *d, const char *key, const struct ref *r,
+                      struct gw_history_pos *lo, struct gw_history_pos *hi)
 {
-    *found = true;
-    if (ref->kind == REF_MSGID)
-        return gw_store_history_find(store(d), target, ref->msgid, id);
-    int rc = gw_store_history_at(store(d), target, ref->time_ms, id);
-    if (rc == UV_ENOENT) {
-        *found = false;
-        return gw_store_history_last_id(store(d), id) == 0 ? 0 : rc;
+    if (r->kind == REF_MSGID) {
+        int rc = gw_store_history_find(store(d), key, r->msgid, lo);
+        *hi = *lo;
+        return rc;
     }
-    return rc;
+    lo->time_ms = hi->time_ms = r->time_ms;
+    lo->id = INT64_MAX;
+    hi->id = INT64_MIN;
+    return 0;
+}
+
+static bool pos_less(const struct gw_history_pos *a,
+                     const struct gw_history_pos *b)
+{
+    return a->time_ms < b->time_ms ||
+           (a->time_ms == b->time_ms && a->id < b->id);
 }
 
 /* Send rows to c in a chathistory batch, each line as it was shown. */
@@ -98,10 +172,26 @@ static void send_batch(struct gw_client *c, const char *target,
         o.time_ms = h->time_ms;
         o.msgid = h->msgid;
         o.batch = id;
-        /* In a query, what the person (or the bot) said was addressed to
-         * the reader; what a user typed was addressed to the person. */
-        if (!is_channel(h->target)) {
-            size_t nl = strcspn(h->prefix, "!");
+        size_t nl = strcspn(h->prefix, "!");
+        char to[GW_NICK_MAX + 1];
+        if (h->target[0] == ',') {
+            o.params[0] = target; /* a channel people made */
+        } else if (strchr(h->target, ',')) {
+            /* A conversation between two people here: each line went to
+             * the one who did not say it. */
+            const char *comma = strchr(h->target, ',');
+            bool first = (size_t)(comma - h->target) == nl &&
+                         gw_strncasecmp(h->prefix, h->target, nl) == 0;
+            if (first)
+                gw_strlcpy(to, comma + 1, sizeof(to));
+            else
+                snprintf(to, sizeof(to), "%.*s", (int)(comma - h->target),
+                         h->target);
+            o.params[0] = to;
+        } else if (!is_channel(h->target)) {
+            /* In a query, what the person (or the bot) said was addressed
+             * to the reader; what a user typed was addressed to the
+             * person. */
             bool from_them = (nl == strlen(h->target) &&
                               gw_strncasecmp(h->prefix, h->target, nl) == 0) ||
                              (nl == strlen(BOT_NICK) &&
@@ -138,7 +228,9 @@ static void targets(struct gw_ircd *d, struct gw_client *c,
     gw_ircd_batch_start(c, id, sizeof(id), "draft/chathistory-targets", NULL);
     int sent = 0;
     for (int i = 0; i < n && sent < limit; i++) {
-        if (!may_read(d, c, rows[i].target))
+        char other[GW_NICK_MAX + 1];
+        const char *target = target_of(c, rows[i].target, other, sizeof(other));
+        if (target == NULL)
             continue;
         char ts[32];
         gw_format_time(rows[i].time_ms, ts, sizeof(ts));
@@ -146,7 +238,7 @@ static void targets(struct gw_ircd *d, struct gw_client *c,
         memset(&o, 0, sizeof(o));
         o.command = "CHATHISTORY";
         o.params[0] = "TARGETS";
-        o.params[1] = rows[i].target;
+        o.params[1] = target;
         char tsp[48];
         snprintf(tsp, sizeof(tsp), "timestamp=%s", ts);
         o.params[2] = tsp;
@@ -159,9 +251,48 @@ static void targets(struct gw_ircd *d, struct gw_client *c,
     gw_history_rows_free(rows, n > 0 ? n : 0);
 }
 
+/* AROUND: half before the reference (a msgid's own line included), half
+ * after it. */
+static int around(struct gw_ircd *d, const char *key, const struct ref *r,
+                  long limit, struct gw_history_row **rows)
+{
+    struct gw_history_pos lo, hi;
+    if (ref_bounds(d, key, r, &lo, &hi) < 0)
+        return 0;
+    struct gw_history_pos upto = lo;
+    if (r->kind == REF_MSGID)
+        upto.id++;
+    struct gw_history_row *a = NULL, *b = NULL;
+    long half = limit / 2;
+    int na = gw_store_history_page(store(d), key, NULL, &upto,
+                                   (int)(limit - half), true, &a);
+    int nb =
+        gw_store_history_page(store(d), key, &lo, NULL, (int)half, false, &b);
+    na = na > 0 ? na : 0;
+    nb = nb > 0 ? nb : 0;
+    *rows = gw_xcalloc((size_t)(na + nb) + 1, sizeof(**rows));
+    memcpy(*rows, a, sizeof(**rows) * (size_t)na);
+    memcpy(*rows + na, b, sizeof(**rows) * (size_t)nb);
+    free(a);
+    free(b);
+    return na + nb;
+}
+
+/*
+ * Lines are paged in the order of their time, then of their id (the order
+ * they were stored): a post fetched after a restart keeps its own, older
+ * time. A timestamp reference excludes every line at that time; a msgid
+ * reference excludes its own line (AROUND includes it).
+ */
 void gw_ircd__chathistory(struct gw_client *c, const struct gw_irc_msg *m)
 {
     struct gw_ircd *d = c->d;
+    if (m->nparams == 0) {
+        /* Standard replies, as the draft asks, rather than 461. */
+        gw_ircd_fail(c, "CHATHISTORY", "NEED_MORE_PARAMS", NULL,
+                     "Missing parameters");
+        return;
+    }
     gw_router_commit(d->gw->router);
     const char *sub = m->params[0];
     if (gw_strcasecmp(sub, "TARGETS") == 0) {
@@ -198,91 +329,49 @@ void gw_ircd__chathistory(struct gw_client *c, const struct gw_irc_msg *m)
     struct ref b = between ? parse_ref(m->params[3]) : a;
     bool latest_cmd = gw_strcasecmp(sub, "LATEST") == 0;
     if (a.kind == REF_BAD || b.kind == REF_BAD ||
-        (a.kind == REF_NONE && !latest_cmd)) {
+        (a.kind == REF_NONE && !latest_cmd) ||
+        (between && b.kind == REF_NONE)) {
         gw_ircd_fail(c, "CHATHISTORY", "INVALID_MSGREFTYPE", sub,
                      "References are msgid=..., timestamp=... or * (LATEST)");
         return;
     }
-    if (!may_read(d, c, target)) {
+    char key[GW_IRCD_HISTORY_KEY_MAX];
+    if (!history_key(c, target, key, sizeof(key))) {
         gw_ircd_fail(c, "CHATHISTORY", "INVALID_TARGET", sub,
                      "No history for %s", target);
         return;
     }
-    char t[GW_CHANNEL_MAX + 1];
-    gw_strlcpy(t, target, sizeof(t));
-    gw_strlower(t);
 
-    int64_t after = 0, before = 0; /* exclusive bounds; 0: none */
-    bool newest = false;           /* take the last limit rows of the range */
-    int64_t id = 0;
-    bool found = true;
+    struct gw_history_pos alo, ahi, blo, bhi;
+    const struct gw_history_pos *after = NULL, *before = NULL;
+    bool newest = false; /* take the last limit lines of the range */
     int n = 0;
     struct gw_history_row *rows = NULL;
+    if (gw_strcasecmp(sub, "AROUND") == 0) {
+        n = around(d, key, &a, limit, &rows);
+        goto send;
+    }
+    if (a.kind != REF_NONE && ref_bounds(d, key, &a, &alo, &ahi) < 0)
+        goto send; /* an unknown msgid: nothing around it */
     if (latest_cmd) {
         newest = true;
-        if (a.kind != REF_NONE) {
-            if (ref_id(d, t, &a, &id, &found) < 0)
-                goto send;
-            /* LATEST after a reference: lines newer than it. */
-            after = found ? (a.kind == REF_MSGID ? id : id - 1) : id;
-        }
+        after = a.kind != REF_NONE ? &alo : NULL;
     } else if (gw_strcasecmp(sub, "BEFORE") == 0) {
         newest = true;
-        if (ref_id(d, t, &a, &id, &found) < 0)
-            goto send;
-        before = found ? id : id + 1;
+        before = &ahi;
     } else if (gw_strcasecmp(sub, "AFTER") == 0) {
-        if (ref_id(d, t, &a, &id, &found) < 0 || !found)
-            goto send;
-        after = a.kind == REF_MSGID ? id : id - 1;
-        if (a.kind == REF_TIME) {
-            /* Strictly after the time: skip lines at exactly it. */
-            struct ref next = a;
-            next.time_ms++;
-            if (ref_id(d, t, &next, &id, &found) < 0 || !found)
-                goto send;
-            after = id - 1;
-        }
-    } else if (gw_strcasecmp(sub, "AROUND") == 0) {
-        if (ref_id(d, t, &a, &id, &found) < 0)
-            goto send;
-        /* Half before (the reference included), half after. */
-        struct gw_history_row *lo = NULL, *hi = NULL;
-        long half = limit / 2;
-        int nlo = gw_store_history_range(store(d), t, 0, id + 1,
-                                         (int)(limit - half), true, &lo);
-        int nhi =
-            gw_store_history_range(store(d), t, id, 0, (int)half, false, &hi);
-        nlo = nlo > 0 ? nlo : 0;
-        nhi = nhi > 0 ? nhi : 0;
-        rows = gw_xcalloc((size_t)(nlo + nhi) + 1, sizeof(*rows));
-        memcpy(rows, lo, sizeof(*rows) * (size_t)nlo);
-        memcpy(rows + nlo, hi, sizeof(*rows) * (size_t)nhi);
-        free(lo);
-        free(hi);
-        n = nlo + nhi;
-        goto send;
+        after = &alo;
     } else { /* BETWEEN */
-        int64_t ia, ib;
-        bool fa, fb;
-        if (ref_id(d, t, &a, &ia, &fa) < 0 || ref_id(d, t, &b, &ib, &fb) < 0)
+        if (ref_bounds(d, key, &b, &blo, &bhi) < 0)
             goto send;
-        if (!fa)
-            ia++;
-        if (!fb)
-            ib++;
         /* Reversed bounds ask for the newest lines first, but batches are
          * always oldest first. */
-        newest = ia > ib;
-        after = ia < ib ? ia : ib;
-        before = ia < ib ? ib : ia;
-        if (a.kind == REF_TIME && ia < ib)
-            after = ia - 1;
-        if (b.kind == REF_TIME && ib < ia)
-            after = ib - 1;
+        newest = pos_less(&blo, &alo);
+        after = newest ? &blo : &alo;
+        before = newest ? &ahi : &bhi;
     }
-    n = gw_store_history_range(store(d), t, after, before, (int)limit, newest,
-                               &rows);
+    n = gw_store_history_page(store(d), key, after, before, (int)limit, newest,
+                              &rows);
 send:
     send_batch(c, target, rows, n > 0 ? n : 0);
     gw_history_rows_free(rows, n > 0 ? n : 0);
@@ -322,6 +411,11 @@ static void marker_to_sessions(void *arg, struct gw_client *c)
 void gw_ircd__markread(struct gw_client *c, const struct gw_irc_msg *m)
 {
     struct gw_ircd *d = c->d;
+    if (m->nparams == 0) {
+        gw_ircd_fail(c, "MARKREAD", "NEED_MORE_PARAMS", NULL,
+                     "Missing parameters");
+        return;
+    }
     const char *target = m->params[0];
     if (strlen(target) > GW_CHANNEL_MAX || strchr(target, ',')) {
         gw_ircd_fail(c, "MARKREAD", "INVALID_PARAMS", target, "Invalid target");

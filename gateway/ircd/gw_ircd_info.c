@@ -14,44 +14,114 @@
 
 static void who_reply(struct gw_client *c, const char *mask, const char *nick,
                       const char *user, const char *host, const char *realname,
-                      bool away, bool op)
+                      bool away, const char *prefix)
 {
     gw_ircd__numeric(c, RPL_WHOREPLY, "%s %s %s %s %s %s%s :0 %s", mask, user,
                      host, gw_ircd_server_name(c->d), nick, away ? "G" : "H",
-                     op ? "@" : "", realname);
+                     prefix, realname);
+}
+
+/* IRC masks: '*' is any run, '?' any one character, ASCII case ignored. */
+static bool mask_match(const char *mask, const char *s)
+{
+    const char *star = NULL, *resume = NULL;
+    while (*s) {
+        if (*mask == '*') {
+            star = mask++;
+            resume = s;
+        } else if (*mask == '?' || gw_strncasecmp(mask, s, 1) == 0) {
+            mask++;
+            s++;
+        } else if (star) {
+            mask = star + 1;
+            s = ++resume;
+        } else {
+            return false;
+        }
+    }
+    while (*mask == '*')
+        mask++;
+    return *mask == '\0';
+}
+
+/* Modern IRC: a WHO mask is matched against the nick, user name, host and
+ * real name; "0" means everyone. */
+static bool who_matches(const char *mask, const char *nick, const char *user,
+                        const char *host, const char *realname)
+{
+    return strcmp(mask, "0") == 0 || mask_match(mask, nick) ||
+           mask_match(mask, user) || mask_match(mask, host) ||
+           mask_match(mask, realname ? realname : "");
+}
+
+/* Is o a session of a person listed already (an earlier one in the list)? */
+static bool earlier_session(const struct gw_ircd *d, const struct gw_client *o)
+{
+    for (const struct gw_client *e = d->clients; e && e != o; e = e->next)
+        if (gw_ircd__same_person(e, o))
+            return true;
+    return false;
+}
+
+static void who_channel(struct gw_client *c, struct gw_channel *ch)
+{
+    if (ch->flags & GW_CHAN_MANAGED)
+        who_reply(c, ch->name, BOT_NICK, BOT_NICK, gw_ircd_server_name(c->d),
+                  "Parley control bot", false, "@");
+    for (int i = 0; i < ch->nmembers; i++) {
+        struct gw_client *o = ch->members[i];
+        /* Sessions of one person are one user, as in NAMES. */
+        bool dup = false;
+        for (int j = 0; j < i && !dup; j++)
+            dup = gw_strcasecmp(ch->members[j]->nick, o->nick) == 0;
+        if (!dup)
+            who_reply(c, ch->name, o->nick, o->user, o->host,
+                      o->realname ? o->realname : "", o->away != NULL,
+                      gw_ircd__prefix(c, ch->mflags[i]));
+    }
+    for (int i = 0; i < ch->npuppets; i++) {
+        struct gw_puppet *p = ch->puppets[i];
+        who_reply(c, ch->name, p->nick, p->user, p->host, p->realname, false,
+                  "");
+    }
 }
 
 void gw_ircd__cmd_who(struct gw_client *c, struct gw_irc_msg *m)
 {
+    struct gw_ircd *d = c->d;
     const char *mask = m->nparams > 0 ? m->params[0] : "*";
-    struct gw_channel *ch = gw_ircd__find_channel(c->d, mask);
+    struct gw_channel *ch = gw_ircd__find_channel(d, mask);
     if (ch) {
-        if (ch->flags & GW_CHAN_MANAGED)
-            who_reply(c, ch->name, BOT_NICK, BOT_NICK,
-                      gw_ircd_server_name(c->d), "Parley control bot", false,
-                      true);
-        for (int i = 0; i < ch->nmembers; i++) {
-            struct gw_client *o = ch->members[i];
-            who_reply(c, ch->name, o->nick, o->user, o->host,
-                      o->realname ? o->realname : "", o->away != NULL, false);
-        }
-        for (int i = 0; i < ch->npuppets; i++) {
-            struct gw_puppet *p = ch->puppets[i];
-            who_reply(c, ch->name, p->nick, p->user, p->host, p->realname,
-                      false, false);
-        }
-    } else {
-        struct gw_client *o = gw_ircd__find_client(c->d, mask);
-        struct gw_puppet *p = gw_ircd__find_puppet(c->d, mask);
-        if (o && o->registered)
-            who_reply(c, "*", o->nick, o->user, o->host,
-                      o->realname ? o->realname : "", o->away != NULL, false);
-        else if (p)
-            who_reply(c, "*", p->nick, p->user, p->host, p->realname, false,
-                      false);
-        else if (gw_strcasecmp(mask, BOT_NICK) == 0)
-            who_reply(c, "*", BOT_NICK, BOT_NICK, gw_ircd_server_name(c->d),
-                      "Parley control bot", false, false);
+        who_channel(c, ch);
+        gw_ircd__numeric(c, RPL_ENDOFWHO, "%s :End of /WHO list", mask);
+        return;
+    }
+    /* Every user that matches: people here, the bot, people of the
+     * networks, up to GW_WHO_REPLIES_MAX. */
+    int n = 0;
+    for (struct gw_client *o = d->clients; o && n < GW_WHO_REPLIES_MAX;
+         o = o->next) {
+        if (!o->registered || o->closing ||
+            !who_matches(mask, o->nick, o->user, o->host, o->realname) ||
+            earlier_session(d, o))
+            continue;
+        who_reply(c, "*", o->nick, o->user, o->host,
+                  o->realname ? o->realname : "", o->away != NULL, "");
+        n++;
+    }
+    if (n < GW_WHO_REPLIES_MAX &&
+        who_matches(mask, BOT_NICK, BOT_NICK, gw_ircd_server_name(d),
+                    "Parley control bot")) {
+        who_reply(c, "*", BOT_NICK, BOT_NICK, gw_ircd_server_name(d),
+                  "Parley control bot", false, "");
+        n++;
+    }
+    for (struct gw_puppet *p = d->puppets; p && n < GW_WHO_REPLIES_MAX;
+         p = p->older) {
+        if (!who_matches(mask, p->nick, p->user, p->host, p->realname))
+            continue;
+        who_reply(c, "*", p->nick, p->user, p->host, p->realname, false, "");
+        n++;
     }
     gw_ircd__numeric(c, RPL_ENDOFWHO, "%s :End of /WHO list", mask);
 }
@@ -64,13 +134,17 @@ static void whois_channels(struct gw_client *c, const char *nick,
     list[0] = '\0';
     for (struct gw_channel *ch = c->d->channels; ch; ch = ch->next) {
         bool in = false;
-        if (o)
+        unsigned flags = 0;
+        if (o) {
             in = gw_ircd__is_member(ch, o);
+            flags = gw_ircd__member_flags(ch, o);
+        }
         for (int i = 0; p && !in && i < ch->npuppets; i++)
             in = ch->puppets[i] == p;
-        if (in && len + strlen(ch->name) + 2 < sizeof(list))
-            len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
-                                    len ? " " : "", ch->name);
+        if (in && len + strlen(ch->name) + 4 < sizeof(list))
+            len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s%s",
+                                    len ? " " : "", gw_ircd__prefix(c, flags),
+                                    ch->name);
     }
     if (len)
         gw_ircd__numeric(c, RPL_WHOISCHANNELS, "%s :%s", nick, list);

@@ -7,6 +7,8 @@
  *   gw_ircd_conn.c    a connection: input, flood pacing, output queues,
  *                     rendering per capability set, closing
  *   gw_ircd_reg.c     registration: PASS, NICK, USER, CAP, SASL, welcome
+ *   gw_ircd_auth.c    failed logins: the table of addresses that failed,
+ *                     and holding a verdict until its address may try
  *   gw_ircd_chan.c    channels, their members and their commands
  *   gw_ircd_msg.c     PRIVMSG, NOTICE, TAGMSG, the bot's lines, batches,
  *                     labeled-response, the command table and dispatch
@@ -30,6 +32,7 @@
 #include "gw_ircmsg.h"
 #include "gw_limits.h"
 #include "gw_router.h"
+#include "gw_users.h"
 #include "gw_util.h"
 
 struct gw_tls_conn;
@@ -67,6 +70,14 @@ struct gw_listener {
     bool tls;
 };
 
+/* What a client whose login must wait (gw_ircd_auth.c) is waiting for. */
+enum gw_held {
+    GW_HELD_NONE = 0,
+    GW_HELD_REGISTER, /* the PASS check of its registration */
+    GW_HELD_SASL,     /* the check of its SASL PLAIN blob (in c->sasl) */
+    GW_HELD_CHECK,    /* a user's password is being checked (gw_users) */
+};
+
 /* One connection. Owned by the ircd; freed in the tcp close callback. */
 struct gw_client {
     uv_tcp_t tcp;
@@ -85,14 +96,20 @@ struct gw_client {
     int cap_version;
     bool cap_negotiating;
     bool has_nick, has_user, registered, sasl_ok, closing, in_flush;
-    bool sasl_external;      /* AUTHENTICATE EXTERNAL in progress */
-    bool sendq_full;         /* over the hard limit: closed before the
-                                loop sleeps (gw_ircd__on_prepare) */
-    uint64_t mark;           /* send_peers() generation: already sent to */
-    char *account;           /* SASL authcid, for account-tag/extended-join */
-    struct gw_tls_conn *tls; /* NULL on plaintext listeners */
-    char *label;             /* labeled-response: label of the command */
-    struct gw_buf capture;   /* what the labeled command answered */
+    bool sasl_external; /* AUTHENTICATE EXTERNAL in progress */
+    int sasl_failures;  /* 904s so far: GW_SASL_FAILURES_MAX closes */
+    enum gw_held held;  /* a login verdict waiting for its address */
+    bool sendq_full;    /* over the hard limit: closed before the
+                           loop sleeps (gw_ircd__on_prepare) */
+    uint64_t mark;      /* send_peers() generation: already sent to */
+    char *account;      /* SASL authcid, for account-tag/extended-join;
+                           the user's name when user_login */
+    bool user_login;    /* signed in as a [user] (per-person logins) */
+    bool admin;         /* may manage accounts and users */
+    struct gw_users_check *check; /* the password check in flight */
+    struct gw_tls_conn *tls;      /* NULL on plaintext listeners */
+    char *label;                  /* labeled-response: label of the command */
+    struct gw_buf capture;        /* what the labeled command answered */
     bool capturing;
     bool paused, in_throttle, writing, skipping;
     size_t skipped;
@@ -108,6 +125,13 @@ struct gw_client {
     int nchans, capchans;
 };
 
+/* What a member holds in a channel (PREFIX=(ov)@+). In a channel of the
+ * gateway (&parley, an account's) the bot is the operator and every team
+ * member has voice; in the others the creator is the operator. */
+enum { GW_MEMBER_OP = 1, GW_MEMBER_VOICE = 2 };
+/* Channel modes of the channels people make (CHANMODES=,,,nt). */
+enum { GW_CMODE_N = 1, GW_CMODE_T = 2 };
+
 struct gw_channel {
     struct gw_channel *next;
     char name[GW_CHANNEL_MAX + 1];
@@ -115,7 +139,9 @@ struct gw_channel {
     char topic_by[160];
     int64_t topic_ms, created_ms;
     unsigned flags;
+    unsigned modes; /* GW_CMODE_*; the gateway's own are always +nt */
     struct gw_client **members;
+    unsigned char *mflags; /* GW_MEMBER_* of members[i] */
     int nmembers, capmembers;
     struct gw_puppet **puppets;
     int npuppets, cappuppets;
@@ -135,6 +161,8 @@ struct gw_ircd {
     struct gw_puppet **phash;
     size_t phash_size, npuppets;
     int nclients, nregistered;
+    int nwaiting;              /* open and not registered yet */
+    struct gw_auth_host *auth; /* GW_AUTH_HOSTS_MAX addresses that failed */
     uint64_t next_id;
     uint64_t msg_counter;
     uint64_t mark_gen;
@@ -157,6 +185,10 @@ struct gw_ircd_cmd {
      * servers have always ignored them. */
     int min_params, max_params;
     bool need_reg; /* answered 451 before registration */
+    /* An empty parameter among the first min_params is 461 too (USER's
+     * realname, JOIN :), unless the command answers it itself (NICK: 431,
+     * SETNAME: FAIL, PING: an empty token is a token). */
+    bool empty_ok;
 };
 
 /* The capabilities that change how a line is written: a client's variant
@@ -194,16 +226,49 @@ void gw_ircd__close(struct gw_client *c, const char *reason);
 /* Close the handle now, written or not. */
 void gw_ircd__really_close(struct gw_client *c);
 
+/* Hold c's input (it is still read, so a peer that leaves is noticed)
+ * until gw_ircd__auth_ready(c); then gw_ircd__login_resume(c) runs and its
+ * lines go on. */
+void gw_ircd__hold(struct gw_client *c, enum gw_held what);
+/* A held client (GW_HELD_CHECK) may go on: its waiting lines run now. */
+void gw_ircd__resume(struct gw_client *c);
+
 /* gw_ircd_reg.c */
 void gw_ircd__send_isupport(struct gw_client *c);
 void gw_ircd__send_motd(struct gw_client *c);
+/* A held login verdict's turn has come: check the password now. */
+void gw_ircd__login_resume(struct gw_client *c, enum gw_held what);
+
+/* gw_ircd_auth.c: failed logins per source address. */
+struct gw_auth_host;
+/* Must c's login verdict wait for its address (after earlier failures)?
+ * Then c is held (what says which verdict) and true is returned. */
+bool gw_ircd__auth_wait(struct gw_client *c, enum gw_held what);
+/* May a held client's verdict be taken now? */
+bool gw_ircd__auth_ready(const struct gw_client *c);
+/* A verdict: a wrong password (how: "PASS", "SASL PLAIN"; who: the name
+ * tried, may be NULL) is logged and counted against the address; a right
+ * one forgets the address's failures. */
+void gw_ircd__auth_failed(struct gw_client *c, const char *how,
+                          const char *who);
+void gw_ircd__auth_ok(struct gw_client *c);
+void gw_ircd__auth_free(struct gw_ircd *d);
 
 /* gw_ircd_chan.c */
 struct gw_channel *gw_ircd__find_channel(struct gw_ircd *d, const char *name);
 bool gw_ircd__is_member(const struct gw_channel *ch, const struct gw_client *c);
+/* Is c joined to ch without asking: the gateway's channels, the control
+ * channel unless [irc] autojoin_control = no? */
+bool gw_ircd__autojoins(const struct gw_client *c, const struct gw_channel *ch);
 /* c joins ch: the members see the JOIN, c gets the topic and NAMES. */
 void gw_ircd__channel_join(struct gw_client *c, struct gw_channel *ch);
 void gw_ircd__channel_free(struct gw_ircd *d, struct gw_channel *ch);
+/* What c holds in ch (GW_MEMBER_*), 0 when nothing or not there. */
+unsigned gw_ircd__member_flags(const struct gw_channel *ch,
+                               const struct gw_client *c);
+/* The prefix of flags as c sees it: all of them ("@+") with multi-prefix,
+ * else the highest. */
+const char *gw_ircd__prefix(const struct gw_client *c, unsigned flags);
 /* c leaves every channel: its peers see one QUIT, unless another session
  * of the person stays. */
 void gw_ircd__part_all(struct gw_client *c, const char *quit_reason);
@@ -228,6 +293,8 @@ void gw_ircd__peers_say(struct gw_client *c, const char *command,
 /* gw_ircd_msg.c: one input line (NUL-terminated at len), labeled-response
  * included. */
 void gw_ircd__dispatch(struct gw_client *c, char *line, size_t len);
+/* 417 for a line too long to parse (labeled when its tags say so). */
+void gw_ircd__too_long(struct gw_client *c, const char *line, size_t len);
 /* The command named name (any case); NULL: there is none. */
 const struct gw_ircd_cmd *gw_ircd__cmd_find(const char *name);
 /* The whole command table (count entries). */
@@ -260,6 +327,7 @@ void gw_ircd__cmd_names(struct gw_client *c, struct gw_irc_msg *m);
 void gw_ircd__cmd_topic(struct gw_client *c, struct gw_irc_msg *m);
 void gw_ircd__cmd_mode(struct gw_client *c, struct gw_irc_msg *m);
 void gw_ircd__cmd_invite(struct gw_client *c, struct gw_irc_msg *m);
+void gw_ircd__cmd_kick(struct gw_client *c, struct gw_irc_msg *m);
 void gw_ircd__cmd_who(struct gw_client *c, struct gw_irc_msg *m);
 void gw_ircd__cmd_whois(struct gw_client *c, struct gw_irc_msg *m);
 void gw_ircd__cmd_list(struct gw_client *c, struct gw_irc_msg *m);
@@ -284,6 +352,12 @@ void gw_ircd__front_init(struct gw_ircd *d);
 
 /* ---- history (gw_ircd_history.c) --------------------------------------- */
 
+/* History of the server's own places, kept by the router under names
+ * with a comma (in no nick or channel name, so never one of its places):
+ * a conversation between two people here under both nicks ("alice,bob",
+ * lower case, in order), a channel people made as ",#name". */
+#define GW_IRCD_HISTORY_KEY_MAX (2 * GW_NICK_MAX + 2)
+void gw_ircd__query_key(const char *a, const char *b, char *buf, size_t size);
 void gw_ircd__chathistory(struct gw_client *c, const struct gw_irc_msg *m);
 void gw_ircd__markread(struct gw_client *c, const struct gw_irc_msg *m);
 /* A client with draft/read-marker joined channel: tell it its marker. */

@@ -76,25 +76,31 @@ void gw_ircd_bot_notice(struct gw_client *c, const char *target,
 
 /* ---- PRIVMSG, NOTICE, TAGMSG --------------------------------------- */
 
-/* Tell the router what c said to a place it keeps, a person or the bot. */
+/* Tell the router what c said to a place it keeps, a person or the bot;
+ * or, record only, to a place of ours (a channel people made, or the
+ * conversation of two people here) that is history all the same. */
 static void said(struct gw_client *c, const struct gw_irc_msg *m,
-                 const char *place, const char *text, bool notice,
-                 const char *msgid)
+                 const struct gw_out *o, const char *place, bool record_only)
 {
     struct gw_ircd_speaker s;
     gw_ircd__speaker(c, &s);
     const char *reply_to = gw_ircmsg_tag(m, "+draft/reply");
     if (reply_to == NULL)
         reply_to = gw_ircmsg_tag(m, "+reply");
+    bool tagmsg = strcmp(o->command, "TAGMSG") == 0;
     struct gw_said said = {
         .place = place,
-        .text = text,
-        .notice = notice,
-        .msgid = msgid,
+        .text = tagmsg ? NULL : m->params[1], /* as typed, never masked */
+        .notice = strcmp(o->command, "NOTICE") == 0,
+        .msgid = o->msgid,
         .reply_to = reply_to,
         .react = gw_ircmsg_tag(m, "+draft/react"),
+        .time_ms = o->time_ms,
     };
-    gw_router_said(c->d->gw->router, &s.sp, &said);
+    if (record_only)
+        gw_router_record(c->d->gw->router, &s.sp, &said);
+    else
+        gw_router_said(c->d->gw->router, &s.sp, &said);
 }
 
 static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
@@ -122,9 +128,17 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
         o.nparams = 2;
     }
     o.msgid = msgid;
+    o.time_ms = gw_now_ms(); /* the same in every copy and in history */
     o.tags = ctags;
     o.ntags = nctags;
     o.account = c->account;
+    /* A secret typed to the bot or in the control channel is shown to
+     * nobody, the speaker's echo and other sessions included: they all see
+     * it masked. The router gets the line as it was typed. */
+    char masked[GW_IRC_LINE_MAX * 2];
+    if (text &&
+        gw_router_mask(d->gw->router, target, text, masked, sizeof(masked)))
+        o.params[1] = masked;
 
     if (target[0] == '#' || target[0] == '&') {
         struct gw_channel *ch = gw_ircd__find_channel(d, target);
@@ -134,7 +148,10 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
                                  target);
             return;
         }
-        if (!gw_ircd__is_member(ch, c)) {
+        /* +n (always so in the gateway's channels): members only. */
+        bool member = gw_ircd__is_member(ch, c);
+        if (!member &&
+            ((ch->flags & GW_CHAN_MANAGED) || (ch->modes & GW_CMODE_N))) {
             if (!notice)
                 gw_ircd__numeric(c, ERR_CANNOTSENDTOCHAN,
                                  "%s :Cannot send to channel (join it first)",
@@ -151,11 +168,18 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
             if (to != c || (c->caps & GW_CAP_ECHO_MESSAGE))
                 gw_ircd__cache_send(d, &rc, &o, to);
         }
+        if (!member && (c->caps & GW_CAP_ECHO_MESSAGE))
+            gw_ircd__cache_send(d, &rc, &o, c);
         gw_ircd__cache_free(&rc);
         /* TAGMSG reaches the router too (text NULL): a reaction is an
          * action on the network. */
-        if (ch->flags & GW_CHAN_MANAGED)
-            said(c, m, ch->name, text, notice, msgid);
+        if (ch->flags & GW_CHAN_MANAGED) {
+            said(c, m, &o, ch->name, false);
+        } else {
+            char key[GW_IRCD_HISTORY_KEY_MAX];
+            snprintf(key, sizeof(key), ",%s", ch->name);
+            said(c, m, &o, key, true);
+        }
         return;
     }
     /* The person's other sessions see what this one sent. */
@@ -173,7 +197,7 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
         (to == NULL && gw_router_person_back(d->gw->router, target))) {
         if (c->caps & GW_CAP_ECHO_MESSAGE)
             gw_ircd_send(c, &o);
-        said(c, m, target, text, notice, msgid);
+        said(c, m, &o, target, false);
         return;
     }
     if (to == NULL || !to->registered) {
@@ -191,8 +215,23 @@ static void deliver_message(struct gw_client *c, struct gw_irc_msg *m,
             !gw_ircd__same_person(t, c))
             gw_ircd_send(t, &o);
     }
+    /* To oneself: delivered as to anyone (the other sessions had theirs
+     * above). labeled-response labels only the echo, so this copy goes
+     * past the capture. */
+    if (gw_strcasecmp(to->nick, c->nick) == 0 &&
+        (!tagmsg || (c->caps & GW_CAP_MESSAGE_TAGS))) {
+        bool capturing = c->capturing;
+        c->capturing = false;
+        gw_ircd_send(c, &o);
+        c->capturing = capturing;
+    }
     if (c->caps & GW_CAP_ECHO_MESSAGE)
         gw_ircd_send(c, &o);
+    if (text) {
+        char key[GW_IRCD_HISTORY_KEY_MAX];
+        gw_ircd__query_key(c->nick, to->nick, key, sizeof(key));
+        said(c, m, &o, key, true);
+    }
     if (to->away && !notice && !tagmsg)
         gw_ircd__numeric(c, RPL_AWAY, "%s :%s", to->nick, to->away);
 }
@@ -254,10 +293,7 @@ static void cmd_markread(struct gw_client *c, struct gw_irc_msg *m)
 
 static void cmd_not_here(struct gw_client *c, struct gw_irc_msg *m)
 {
-    if (m->nparams > 0 && gw_strcasecmp(m->command, "KICK") == 0)
-        gw_ircd__numeric(c, ERR_CHANOPRIVSNEEDED,
-                         "%s :You're not channel operator", m->params[0]);
-    else if (gw_strcasecmp(m->command, "OPER") == 0)
+    if (gw_strcasecmp(m->command, "OPER") == 0)
         gw_ircd__numeric(c, ERR_NOOPERHOST, ":No O-lines for your host");
     else
         gw_ircd__numeric(c, ERR_NOPRIVILEGES,
@@ -362,46 +398,47 @@ static void label_end(struct gw_client *c)
 /* ---- dispatch ------------------------------------------------------ */
 
 /*
- * Every command: handler, fewest and most parameters, needs registration.
+ * Every command: handler, fewest and most parameters, needs registration,
+ * may a required parameter be empty (see struct gw_ircd_cmd).
  * The most is what the command reads (JOIN: channels and keys; WHOIS:
  * server and nick; CHATHISTORY BETWEEN: five); ANY is for lists of any
  * length.
  */
 #define ANY GW_IRC_PARAMS_MAX
 static const struct gw_ircd_cmd commands[] = {
-    {"PASS", gw_ircd__cmd_pass, 1, 1, false},
-    {"NICK", gw_ircd__cmd_nick, 1, 1, false},
-    {"USER", gw_ircd__cmd_user, 4, 4, false},
-    {"CAP", gw_ircd__cmd_cap, 1, 2, false},
-    {"AUTHENTICATE", gw_ircd__cmd_authenticate, 1, 1, false},
-    {"PING", gw_ircd__cmd_ping, 1, 2, false},
-    {"PONG", gw_ircd__cmd_pong, 0, 2, false},
-    {"QUIT", gw_ircd__cmd_quit, 0, 1, false},
-    {"JOIN", gw_ircd__cmd_join, 1, 2, true},
-    {"PART", gw_ircd__cmd_part, 1, 2, true},
-    {"NAMES", gw_ircd__cmd_names, 0, 2, true},
-    {"TOPIC", gw_ircd__cmd_topic, 1, 2, true},
-    {"WHO", gw_ircd__cmd_who, 0, 2, true},
-    {"WHOIS", gw_ircd__cmd_whois, 1, 2, true},
-    {"MODE", gw_ircd__cmd_mode, 1, ANY, true},
-    {"LIST", gw_ircd__cmd_list, 0, 2, true},
-    {"AWAY", gw_ircd__cmd_away, 0, 1, true},
-    {"PRIVMSG", cmd_privmsg, 1, 2, true},
-    {"NOTICE", cmd_notice, 1, 2, true},
-    {"TAGMSG", cmd_tagmsg, 1, 1, true},
-    {"MOTD", gw_ircd__cmd_motd, 0, 1, true},
-    {"LUSERS", gw_ircd__cmd_lusers, 0, 2, true},
-    {"VERSION", gw_ircd__cmd_version, 0, 1, true},
-    {"ISON", gw_ircd__cmd_ison, 1, ANY, true},
-    {"USERHOST", gw_ircd__cmd_userhost, 1, 5, true},
-    {"SETNAME", gw_ircd__cmd_setname, 1, 1, true},
-    {"CHATHISTORY", cmd_chathistory, 1, 5, true},
-    {"MARKREAD", cmd_markread, 1, 2, true},
-    {"INVITE", gw_ircd__cmd_invite, 2, 2, true},
-    {"KICK", cmd_not_here, 2, 3, true},
-    {"OPER", cmd_not_here, 2, 2, true},
-    {"KILL", cmd_not_here, 2, 2, true},
-    {"SQUIT", cmd_not_here, 1, 2, true},
+    {"PASS", gw_ircd__cmd_pass, 1, 1, false, false},
+    {"NICK", gw_ircd__cmd_nick, 0, 1, false, true},
+    {"USER", gw_ircd__cmd_user, 4, 4, false, false},
+    {"CAP", gw_ircd__cmd_cap, 1, 2, false, false},
+    {"AUTHENTICATE", gw_ircd__cmd_authenticate, 1, 1, false, false},
+    {"PING", gw_ircd__cmd_ping, 1, 2, false, true},
+    {"PONG", gw_ircd__cmd_pong, 0, 2, false, false},
+    {"QUIT", gw_ircd__cmd_quit, 0, 1, false, false},
+    {"JOIN", gw_ircd__cmd_join, 1, 2, true, false},
+    {"PART", gw_ircd__cmd_part, 1, 2, true, false},
+    {"NAMES", gw_ircd__cmd_names, 0, 2, true, false},
+    {"TOPIC", gw_ircd__cmd_topic, 1, 2, true, false},
+    {"WHO", gw_ircd__cmd_who, 0, 2, true, false},
+    {"WHOIS", gw_ircd__cmd_whois, 1, 2, true, false},
+    {"MODE", gw_ircd__cmd_mode, 1, ANY, true, false},
+    {"LIST", gw_ircd__cmd_list, 0, 2, true, false},
+    {"AWAY", gw_ircd__cmd_away, 0, 1, true, false},
+    {"PRIVMSG", cmd_privmsg, 1, 2, true, false},
+    {"NOTICE", cmd_notice, 1, 2, true, false},
+    {"TAGMSG", cmd_tagmsg, 1, 1, true, false},
+    {"MOTD", gw_ircd__cmd_motd, 0, 1, true, false},
+    {"LUSERS", gw_ircd__cmd_lusers, 0, 2, true, false},
+    {"VERSION", gw_ircd__cmd_version, 0, 1, true, false},
+    {"ISON", gw_ircd__cmd_ison, 1, ANY, true, false},
+    {"USERHOST", gw_ircd__cmd_userhost, 1, 5, true, false},
+    {"SETNAME", gw_ircd__cmd_setname, 1, 1, true, true},
+    {"CHATHISTORY", cmd_chathistory, 0, 5, true, false}, /* FAIL, not 461 */
+    {"MARKREAD", cmd_markread, 0, 2, true, false},
+    {"INVITE", gw_ircd__cmd_invite, 2, 2, true, false},
+    {"KICK", gw_ircd__cmd_kick, 2, 3, true, false},
+    {"OPER", cmd_not_here, 2, 2, true, false},
+    {"KILL", cmd_not_here, 2, 2, true, false},
+    {"SQUIT", cmd_not_here, 1, 2, true, false},
 };
 #undef ANY
 
@@ -419,29 +456,119 @@ const struct gw_ircd_cmd *gw_ircd__cmds(size_t *count)
     return commands;
 }
 
+/* labeled-response: the label of a line that starts with tags, found in
+ * its tag section alone, so that a line the parser refuses (too long, a
+ * NUL, too many parameters) still gets its error labeled. */
+static bool label_of(const char *line, size_t len, char *label, size_t size)
+{
+    if (len == 0 || line[0] != '@')
+        return false;
+    const char *sp = memchr(line, ' ', len);
+    size_t tl = sp ? (size_t)(sp - line) : len;
+    char buf[GW_IRC_TAGS_MAX + 8];
+    if (tl >= GW_IRC_TAGS_MAX || memchr(line, '\0', tl))
+        return false;
+    memcpy(buf, line, tl);
+    memcpy(buf + tl, " X", 3);
+    struct gw_irc_msg m;
+    if (gw_ircmsg_parse(&m, buf, tl + 2) < 0)
+        return false;
+    const char *v = gw_ircmsg_tag(&m, "label");
+    /* The spec caps labels at 64 bytes; a longer one is not a label. */
+    if (v == NULL || *v == '\0' || strlen(v) > 64)
+        return false;
+    gw_strlcpy(label, v, size);
+    return true;
+}
+
+/* Capture what c is answered from now until label_end. */
+static bool label_begin(struct gw_client *c, const char *line, size_t len)
+{
+    char label[72];
+    if (!(c->caps & GW_CAP_LABELED_RESPONSE) ||
+        !label_of(line, len, label, sizeof(label)))
+        return false;
+    c->label = gw_xstrdup(label);
+    gw_buf_init(&c->capture, GW_CLIENT_SENDQ_HARD);
+    c->capturing = true;
+    return true;
+}
+
+void gw_ircd__too_long(struct gw_client *c, const char *line, size_t len)
+{
+    bool labeled = label_begin(c, line, len);
+    gw_ircd__numeric(c, ERR_INPUTTOOLONG, ":Input line was too long");
+    if (labeled && !c->closing)
+        label_end(c);
+}
+
+/* Tag data past '@' and before the space: a client may send 4094 bytes. */
+static bool client_tags_too_long(const char *line, size_t len)
+{
+    if (len == 0 || line[0] != '@')
+        return false;
+    const char *sp = memchr(line, ' ', len);
+    size_t tl = (sp ? (size_t)(sp - line) : len) - 1;
+    return tl > GW_IRC_CLIENT_TAGS_MAX;
+}
+
 static void dispatch_msg(struct gw_client *c, struct gw_irc_msg *mp, int rc,
                          char *line, size_t len);
 
 void gw_ircd__dispatch(struct gw_client *c, char *line, size_t len)
 {
+    bool labeled = label_begin(c, line, len);
     struct gw_irc_msg m;
-    int rc = gw_ircmsg_parse(&m, line, len);
-    const char *label = rc == 0 ? gw_ircmsg_tag(&m, "label") : NULL;
-    if (label && *label && (c->caps & GW_CAP_LABELED_RESPONSE) &&
-        strlen(label) <= 64) {
-        c->label = gw_xstrdup(label);
-        gw_buf_init(&c->capture, GW_CLIENT_SENDQ_HARD);
-        c->capturing = true;
-    }
+    /* Measured before the parser cuts the line up in place. */
+    int rc = client_tags_too_long(line, len) ? GW_IRCMSG_ETAGS
+                                             : gw_ircmsg_parse(&m, line, len);
     dispatch_msg(c, &m, rc, line, len);
-    if (c->label && !c->closing)
+    if (labeled && !c->closing)
         label_end(c);
+}
+
+/*
+ * A line that is not UTF-8. Before registration a client has not seen
+ * UTF8ONLY yet and may be sending its legacy charset: a NICK is answered
+ * 432 (and the client picks another), a USER's real name is repaired
+ * (U+FFFD) with a WARN, a PASS is bytes anyway. Anything else is refused
+ * (UTF8ONLY: FAIL ... INVALID_UTF8). True when the command may go on.
+ */
+static bool not_utf8(struct gw_client *c, struct gw_irc_msg *m, char *buf,
+                     size_t size)
+{
+    const char *srv = gw_ircd_server_name(c->d);
+    if (gw_strcasecmp(m->command, "PASS") == 0)
+        return true;
+    if (gw_strcasecmp(m->command, "NICK") == 0 && m->nparams > 0) {
+        gw_utf8_repair(buf, size, m->params[0], strlen(m->params[0]));
+        gw_ircd__numeric(c, ERR_ERRONEUSNICKNAME,
+                         "%s :Erroneous nickname (not UTF-8)", buf);
+        return false;
+    }
+    if (gw_strcasecmp(m->command, "USER") == 0 && !c->registered &&
+        m->nparams >= 4) {
+        for (int i = 0; i < m->nparams - 1; i++)
+            if (!gw_utf8_valid(m->params[i], strlen(m->params[i])))
+                m->params[i] = "u"; /* the user name is cut to ASCII */
+        gw_utf8_repair(buf, size, m->params[3], strlen(m->params[3]));
+        m->params[3] = buf;
+        gw_ircd__printf(c,
+                        ":%s WARN USER INVALID_UTF8 :Your real name was not "
+                        "UTF-8 and was modified",
+                        srv);
+        return true;
+    }
+    gw_ircd__printf(c,
+                    ":%s FAIL %s INVALID_UTF8 :Message rejected, your IRC "
+                    "software must use UTF-8",
+                    srv, m->command);
+    return false;
 }
 
 static void dispatch_msg(struct gw_client *c, struct gw_irc_msg *mp, int rc,
                          char *line, size_t len)
 {
-    struct gw_irc_msg m = *mp;
     if (rc == GW_IRCMSG_EEMPTY)
         return;
     if (rc == GW_IRCMSG_ETOOLONG || rc == GW_IRCMSG_ETAGS) {
@@ -456,16 +583,11 @@ static void dispatch_msg(struct gw_client *c, struct gw_irc_msg *mp, int rc,
         gw_ircd__numeric(c, ERR_UNKNOWNCOMMAND, "* :Malformed line");
         return;
     }
-    if (!gw_utf8_valid(line, len)) {
-        if (c->registered)
-            gw_ircd__printf(c,
-                            ":%s FAIL %s INVALID_UTF8 :Message rejected, "
-                            "your IRC software must use UTF-8",
-                            gw_ircd_server_name(c->d), m.command);
-        else
-            gw_ircd_server_notice(c, "Line rejected: not UTF-8");
+    struct gw_irc_msg m = *mp;
+    char repaired[GW_IRC_LINE_MAX * 2];
+    if (!gw_utf8_valid(line, len) &&
+        !not_utf8(c, &m, repaired, sizeof(repaired)))
         return;
-    }
     const struct gw_ircd_cmd *cmd = gw_ircd__cmd_find(m.command);
     if (cmd == NULL) {
         if (c->registered)
@@ -479,7 +601,10 @@ static void dispatch_msg(struct gw_client *c, struct gw_irc_msg *mp, int rc,
         gw_ircd__numeric(c, ERR_NOTREGISTERED, ":You have not registered");
         return;
     }
-    if (m.nparams < cmd->min_params) {
+    bool missing = m.nparams < cmd->min_params;
+    for (int i = 0; !missing && !cmd->empty_ok && i < cmd->min_params; i++)
+        missing = m.params[i][0] == '\0';
+    if (missing) {
         gw_ircd__numeric(c, ERR_NEEDMOREPARAMS, "%s :Not enough parameters",
                          cmd->name);
         return;

@@ -42,16 +42,16 @@ void gw_ircd__send_isupport(struct gw_client *c)
     gw_ircd__numeric(
         c, RPL_ISUPPORT,
         "AWAYLEN=%d CASEMAPPING=ascii CHANLIMIT=#&: CHANMODES=,,,nt "
-        "CHANNELLEN=%d CHANTYPES=#& MAXTARGETS=%d NETWORK=Parley "
-        "NICKLEN=%d PREFIX=(o)@ :are supported by this server",
-        GW_AWAY_MAX, GW_CHANNEL_MAX, GW_TARGETS_MAX, GW_NICK_MAX);
+        "CHANNELLEN=%d CHANTYPES=#& MAXTARGETS=%d MODES=%d NETWORK=Parley "
+        "NICKLEN=%d PREFIX=(ov)@+ :are supported by this server",
+        GW_AWAY_MAX, GW_CHANNEL_MAX, GW_TARGETS_MAX, GW_MODES_MAX, GW_NICK_MAX);
     gw_ircd__numeric(
         c, RPL_ISUPPORT,
-        "TARGMAX=PRIVMSG:%d,NOTICE:%d,TAGMSG:%d,NAMES:1,WHOIS:1 "
+        "TARGMAX=PRIVMSG:%d,NOTICE:%d,TAGMSG:%d,KICK:%d,NAMES:1,WHOIS:1 "
         "TOPICLEN=%d UTF8ONLY NAMELEN=%d CHATHISTORY=%d "
         "MSGREFTYPES=msgid,timestamp :are supported by this server",
-        GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TOPIC_MAX,
-        GW_REALNAME_MAX, GW_CHATHISTORY_MAX);
+        GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TARGETS_MAX, GW_TARGETS_MAX,
+        GW_TOPIC_MAX, GW_REALNAME_MAX, GW_CHATHISTORY_MAX);
 }
 
 void gw_ircd__send_motd(struct gw_client *c)
@@ -62,7 +62,14 @@ void gw_ircd__send_motd(struct gw_client *c)
     gw_ircd__numeric(c, RPL_MOTD,
                      ":- Parley: your social networks' conversations on "
                      "IRC.");
-    gw_ircd__numeric(c, RPL_MOTD, ":- Type 'help' in %s to get started.", ctl);
+    if (c->d->gw->cfg->autojoin_control)
+        gw_ircd__numeric(c, RPL_MOTD, ":- Type 'help' in %s to get started.",
+                         ctl);
+    else
+        gw_ircd__numeric(c, RPL_MOTD,
+                         ":- Type '/msg %s help' (or /join %s) to get "
+                         "started.",
+                         BOT_NICK, ctl);
     gw_ircd__numeric(c, RPL_ENDOFMOTD, ":End of /MOTD command.");
 }
 
@@ -78,21 +85,134 @@ static bool password_ok(const struct gw_ircd *d, const char *given)
     return a == b && CRYPTO_memcmp(want, given, a) == 0;
 }
 
+/* ---- per-person logins ------------------------------------------------- */
+
+/* Signed in as user name (as defined): sessions of one person are those
+ * signed in as them. */
+static void signed_in_as(struct gw_client *c, const char *name)
+{
+    bool admin = false;
+    char canon[32];
+    if (!gw_users_find(c->d->gw, name, canon, sizeof(canon), &admin))
+        gw_strlcpy(canon, name, sizeof(canon));
+    free(c->account);
+    c->account = gw_xstrdup(canon);
+    c->user_login = true;
+    c->admin = admin;
+    gw_ircd__auth_ok(c);
+}
+
+static void try_register(struct gw_client *c);
+
+static void on_pass_checked(void *arg, int rc, const char *name)
+{
+    struct gw_client *c = arg;
+    c->check = NULL;
+    c->held = GW_HELD_NONE;
+    free(c->pass);
+    c->pass = NULL;
+    if (rc < 0) {
+        gw_ircd__auth_failed(c, "PASS", name);
+        gw_ircd__numeric(c, ERR_PASSWDMISMATCH,
+                         ":Password incorrect (PASS name:password, or SASL "
+                         "PLAIN as name)");
+        gw_ircd__close(c, "Bad password");
+        return;
+    }
+    signed_in_as(c, name);
+    try_register(c);
+    gw_ircd__resume(c);
+}
+
+/*
+ * With [user] sections every connection signs in as a person: SASL PLAIN
+ * as NAME, or PASS NAME:password (the name may be left to USER's: PASS
+ * password alone). True when the check has started (c waits for it) or c
+ * is closed; false when c may register.
+ */
+static bool user_login_needed(struct gw_client *c)
+{
+    if (c->user_login)
+        return false;
+    if (gw_ircd__auth_wait(c, GW_HELD_REGISTER))
+        return true;
+    const char *pw = c->pass != NULL ? c->pass : "";
+    char name[64];
+    const char *colon = strchr(pw, ':');
+    if (colon != NULL && (size_t)(colon - pw) < sizeof(name)) {
+        memcpy(name, pw, (size_t)(colon - pw));
+        name[colon - pw] = '\0';
+        pw = colon + 1;
+    } else {
+        gw_strlcpy(name, c->user, sizeof(name));
+    }
+    if (c->pass == NULL ||
+        gw_users_check(c->d->gw, name, pw, on_pass_checked, c, &c->check) < 0) {
+        gw_ircd__auth_failed(c, c->pass ? "PASS" : "no PASS", name);
+        gw_ircd__numeric(c, ERR_PASSWDMISMATCH,
+                         ":Password incorrect (sign in as a person: PASS "
+                         "name:password, or SASL PLAIN as name)");
+        gw_ircd__close(c, "Bad password");
+        return true;
+    }
+    c->held = GW_HELD_CHECK;
+    return true;
+}
+
+/* A nick held by a registered client signed in as someone else is not
+ * this one's: 433, as any server says, and registration waits for
+ * another NICK. */
+static bool nick_is_someone_elses(struct gw_client *c)
+{
+    for (struct gw_client *o = c->d->clients; o; o = o->next) {
+        if (o == c || !o->registered || o->closing ||
+            gw_strcasecmp(o->nick, c->nick) != 0)
+            continue;
+        if (!c->user_login || !o->user_login ||
+            gw_strcasecmp(o->account, c->account) != 0) {
+            gw_ircd__numeric(c, ERR_NICKNAMEINUSE,
+                             "%s :Nickname is already in use", c->nick);
+            c->has_nick = false;
+            return true;
+        }
+    }
+    return false;
+}
+
 static void try_register(struct gw_client *c)
 {
     struct gw_ircd *d = c->d;
-    if (c->registered || !c->has_nick || !c->has_user || c->cap_negotiating)
+    if (c->registered || !c->has_nick || !c->has_user || c->cap_negotiating ||
+        c->held)
         return;
-    if (!c->sasl_ok && !password_ok(d, c->pass)) {
-        gw_ircd__numeric(c, ERR_PASSWDMISMATCH, ":Password incorrect");
-        gw_ircd__close(c, "Bad password");
+    if (gw_users_enabled(d->gw)) {
+        if (user_login_needed(c) || nick_is_someone_elses(c))
+            return;
+    } else if (!c->sasl_ok && d->gw->cfg->password[0]) {
+        if (gw_ircd__auth_wait(c, GW_HELD_REGISTER))
+            return;
+        if (!password_ok(d, c->pass)) {
+            gw_ircd__auth_failed(c, c->pass ? "PASS" : "no PASS", c->nick);
+            gw_ircd__numeric(c, ERR_PASSWDMISMATCH, ":Password incorrect");
+            gw_ircd__close(c, "Bad password");
+            return;
+        }
+        gw_ircd__auth_ok(c);
+    }
+    /* Connections still registering have a bound of their own; this one
+     * counts against max_clients from now on. */
+    if (d->nregistered >= d->gw->cfg->max_clients) {
+        gw_ircd__close(c, "Too many connections");
         return;
     }
     c->registered = true;
     d->nregistered++;
+    d->nwaiting--;
     const char *fp = c->tls ? gw_tls_peer_fingerprint(c->tls) : NULL;
-    if (fp && d->gw->cfg->password[0] &&
-        (password_ok(d, c->pass) || (c->sasl_ok && c->account)))
+    if (fp && c->user_login)
+        gw_ircd__certfp_remember(d, fp, c->account);
+    else if (fp && d->gw->cfg->password[0] &&
+             (password_ok(d, c->pass) || (c->sasl_ok && c->account)))
         gw_ircd__certfp_remember(d, fp, c->account ? c->account : c->nick);
     char date[32];
     gw_format_time(d->gw->started_ms, date, sizeof(date));
@@ -101,7 +221,7 @@ static void try_register(struct gw_client *c)
     gw_ircd__numeric(c, RPL_YOURHOST, ":Your host is %s, running version %s",
                      gw_ircd_server_name(d), PARLEY_VERSION_STR);
     gw_ircd__numeric(c, RPL_CREATED, ":This server was created %s", date);
-    gw_ircd__numeric(c, RPL_MYINFO, "%s %s i nt", gw_ircd_server_name(d),
+    gw_ircd__numeric(c, RPL_MYINFO, "%s %s i ntov ov", gw_ircd_server_name(d),
                      PARLEY_VERSION_STR);
     gw_ircd__send_isupport(c);
     gw_ircd__numeric(c, RPL_LUSERCLIENT,
@@ -109,7 +229,7 @@ static void try_register(struct gw_client *c)
                      d->nregistered);
     gw_ircd__send_motd(c);
     for (struct gw_channel *ch = d->channels; ch; ch = ch->next)
-        if ((ch->flags & GW_CHAN_MANAGED) || gw_ircd__sibling_in(ch, c))
+        if (gw_ircd__autojoins(c, ch) || gw_ircd__sibling_in(ch, c))
             gw_ircd__channel_join(c, ch);
     struct gw_ircd_speaker s;
     gw_ircd__speaker(c, &s);
@@ -133,6 +253,10 @@ static void announce_nick(struct gw_client *c, const char *newnick)
 
 void gw_ircd__cmd_nick(struct gw_client *c, struct gw_irc_msg *m)
 {
+    if (m->nparams == 0 || m->params[0][0] == '\0') {
+        gw_ircd__numeric(c, ERR_NONICKNAMEGIVEN, ":No nickname given");
+        return;
+    }
     const char *nick = m->params[0];
     if (!gw_ircd__valid_nick(nick)) {
         gw_ircd__numeric(c, ERR_ERRONEUSNICKNAME, "%s :Erroneous nickname",
@@ -286,26 +410,63 @@ void gw_ircd__cmd_cap(struct gw_client *c, struct gw_irc_msg *m)
     }
 }
 
-static void sasl_fail(struct gw_client *c, const char *num, const char *msg)
+static void sasl_end(struct gw_client *c)
 {
-    gw_ircd__numeric(c, num, ":%s", msg);
     gw_buf_free(&c->sasl);
     c->sasl.max = 0;
+    c->sasl_external = false;
+}
+
+/* 904, and a connection that keeps failing is closed: it is guessing. */
+static void sasl_failed(struct gw_client *c, const char *why)
+{
+    sasl_end(c);
+    gw_ircd__numeric(c, ERR_SASLFAIL, ":SASL authentication failed%s", why);
+    if (++c->sasl_failures >= GW_SASL_FAILURES_MAX)
+        gw_ircd__close(c, "Too many failed SASL attempts");
+}
+
+static void sasl_logged_in(struct gw_client *c, const char *name)
+{
+    sasl_end(c);
+    c->sasl_ok = true;
+    gw_ircd__numeric(c, RPL_LOGGEDIN,
+                     "%s!%s@%s %s :You are now logged in as %s", c->nick,
+                     c->has_user ? c->user : "*", c->host, name, name);
+    gw_ircd__numeric(c, RPL_SASLSUCCESS, ":SASL authentication successful");
+}
+
+static void on_sasl_checked(void *arg, int rc, const char *name)
+{
+    struct gw_client *c = arg;
+    c->check = NULL;
+    c->held = GW_HELD_NONE;
+    if (rc < 0) {
+        gw_ircd__auth_failed(c, "SASL PLAIN", name);
+        sasl_failed(c, "");
+    } else {
+        signed_in_as(c, name);
+        sasl_logged_in(c, c->account);
+    }
+    gw_ircd__resume(c);
 }
 
 static void sasl_finish(struct gw_client *c)
 {
     unsigned char out[GW_SASL_MAX];
     int n = 0;
+    /* The blob stays in c->sasl while the verdict waits. */
+    if (gw_ircd__auth_wait(c, GW_HELD_SASL))
+        return;
     if (c->sasl.len > 0) {
         if (c->sasl.len % 4 != 0 || c->sasl.len / 4 * 3 > sizeof(out)) {
-            sasl_fail(c, ERR_SASLFAIL, "SASL authentication failed");
+            sasl_failed(c, "");
             return;
         }
         n = EVP_DecodeBlock(out, (const unsigned char *)c->sasl.data,
                             (int)c->sasl.len);
         if (n < 0) {
-            sasl_fail(c, ERR_SASLFAIL, "SASL authentication failed");
+            sasl_failed(c, "");
             return;
         }
         /* EVP_DecodeBlock counts padding as output bytes. */
@@ -319,7 +480,7 @@ static void sasl_finish(struct gw_client *c)
     unsigned char *z2 =
         z1 ? memchr(z1 + 1, 0, (size_t)(out + n - z1 - 1)) : NULL;
     if (z2 == NULL) {
-        sasl_fail(c, ERR_SASLFAIL, "SASL authentication failed");
+        sasl_failed(c, "");
         return;
     }
     char pass[GW_SASL_MAX];
@@ -332,22 +493,36 @@ static void sasl_finish(struct gw_client *c)
         alen = sizeof(authcid) - 1;
     memcpy(authcid, z1 + 1, alen);
     authcid[alen] = '\0';
-    bool ok = strlen(pass) == plen && password_ok(c->d, pass);
-    OPENSSL_cleanse(pass, sizeof(pass));
-    gw_buf_free(&c->sasl);
-    c->sasl.max = 0;
-    if (!ok) {
-        gw_ircd__numeric(c, ERR_SASLFAIL, ":SASL authentication failed");
+    if (gw_users_enabled(c->d->gw)) {
+        /* A person's password: checked off the loop, the client held. */
+        int rc = strlen(pass) == plen
+                     ? gw_users_check(c->d->gw, authcid, pass, on_sasl_checked,
+                                      c, &c->check)
+                     : UV_EINVAL;
+        OPENSSL_cleanse(pass, sizeof(pass));
+        OPENSSL_cleanse(out, sizeof(out));
+        if (rc < 0) {
+            gw_ircd__auth_failed(c, "SASL PLAIN", authcid);
+            sasl_failed(c, "");
+        } else {
+            c->held = GW_HELD_CHECK;
+        }
         return;
     }
-    c->sasl_ok = true;
+    bool ok = strlen(pass) == plen && password_ok(c->d, pass);
+    OPENSSL_cleanse(pass, sizeof(pass));
+    OPENSSL_cleanse(out, sizeof(out));
+    if (!ok) {
+        if (c->d->gw->cfg->password[0])
+            gw_ircd__auth_failed(c, "SASL PLAIN", authcid);
+        sasl_failed(c, "");
+        return;
+    }
+    if (c->d->gw->cfg->password[0])
+        gw_ircd__auth_ok(c);
     free(c->account);
     c->account = gw_xstrdup(authcid[0] ? authcid : c->nick);
-    gw_ircd__numeric(
-        c, RPL_LOGGEDIN, "%s!%s@%s %s :You are now logged in as %s", c->nick,
-        c->has_user ? c->user : "*", c->host, authcid[0] ? authcid : c->nick,
-        authcid[0] ? authcid : c->nick);
-    gw_ircd__numeric(c, RPL_SASLSUCCESS, ":SASL authentication successful");
+    sasl_logged_in(c, c->account);
 }
 
 void gw_ircd__cmd_authenticate(struct gw_client *c, struct gw_irc_msg *m)
@@ -359,7 +534,8 @@ void gw_ircd__cmd_authenticate(struct gw_client *c, struct gw_irc_msg *m)
         return;
     }
     if (strcmp(arg, "*") == 0) {
-        sasl_fail(c, ERR_SASLABORTED, "SASL authentication aborted");
+        sasl_end(c);
+        gw_ircd__numeric(c, ERR_SASLABORTED, ":SASL authentication aborted");
         return;
     }
     if (c->sasl.max == 0) {
@@ -368,7 +544,7 @@ void gw_ircd__cmd_authenticate(struct gw_client *c, struct gw_irc_msg *m)
             gw_ircd__numeric(c, RPL_SASLMECHS,
                              "%s :are available SASL mechanisms",
                              c->tls ? "PLAIN,EXTERNAL" : "PLAIN");
-            gw_ircd__numeric(c, ERR_SASLFAIL, ":SASL authentication failed");
+            sasl_failed(c, "");
             return;
         }
         c->sasl_external = external;
@@ -378,37 +554,48 @@ void gw_ircd__cmd_authenticate(struct gw_client *c, struct gw_irc_msg *m)
     }
     if (c->sasl_external) {
         /* The certificate is the credential: a known fingerprint. */
-        c->sasl_external = false;
-        gw_buf_free(&c->sasl);
-        c->sasl.max = 0;
+        sasl_end(c);
         const char *fp = gw_tls_peer_fingerprint(c->tls);
         char account[64];
         if (fp == NULL ||
             gw_ircd__certfp(c->d, fp, account, sizeof(account)) < 0) {
-            gw_ircd__numeric(
-                c, ERR_SASLFAIL, ":SASL authentication failed (%s)",
-                fp ? "this certificate is not known yet: log in once "
-                     "with the password over TLS while presenting it"
-                   : "no client certificate");
+            sasl_failed(c, fp ? " (this certificate is not known yet: log "
+                                "in once with the password over TLS while "
+                                "presenting it)"
+                              : " (no client certificate)");
             return;
         }
-        c->sasl_ok = true;
-        free(c->account);
-        c->account = gw_xstrdup(account);
-        gw_ircd__numeric(
-            c, RPL_LOGGEDIN, "%s!%s@%s %s :You are now logged in as %s",
-            c->nick, c->has_user ? c->user : "*", c->host, account, account);
-        gw_ircd__numeric(c, RPL_SASLSUCCESS, ":SASL authentication successful");
+        bool users = gw_users_enabled(c->d->gw);
+        if (users && !gw_users_find(c->d->gw, account, NULL, 0, NULL)) {
+            sasl_failed(c, " (that certificate's person signs in no more)");
+            return;
+        }
+        if (users) {
+            signed_in_as(c, account);
+        } else {
+            free(c->account);
+            c->account = gw_xstrdup(account);
+        }
+        sasl_logged_in(c, c->account);
         return;
     }
     size_t len = strlen(arg);
     if (strcmp(arg, "+") != 0) {
         if (len > 400 || gw_buf_append(&c->sasl, arg, len) < 0) {
-            sasl_fail(c, ERR_SASLTOOLONG, "SASL message too long");
+            sasl_end(c);
+            gw_ircd__numeric(c, ERR_SASLTOOLONG, ":SASL message too long");
             return;
         }
         if (len == 400)
             return; /* more chunks follow */
     }
     sasl_finish(c);
+}
+
+void gw_ircd__login_resume(struct gw_client *c, enum gw_held what)
+{
+    if (what == GW_HELD_SASL)
+        sasl_finish(c);
+    else
+        try_register(c);
 }

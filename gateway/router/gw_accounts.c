@@ -175,6 +175,7 @@ void gw__account_start(struct gw_account *a)
         return;
     account_topic(a, topic, sizeof(topic));
     gw__place_open(a->r, a->channel, GW_PLACE_ACCOUNT, topic);
+    gw__inbox_seat(a->r, a, NULL);
     a->ad.ops = a->ops;
     a->ad.gw = a->r->gw;
     a->ad.name = a->name;
@@ -382,6 +383,7 @@ void gw_router_free(struct gw_router *r)
         account_free(a);
     }
     gw__outbox_free(r);
+    gw__inbox_free(r);
     gw__people_forget(r);
     free(r);
 }
@@ -400,6 +402,11 @@ int gw_ad_setting_store(struct gw_adapter *ad, const char *key,
     struct gw_account *a = ad->core;
     if (gw_ad_stopped(ad))
         return UV_ECANCELED;
+    /* A rotated refresh token must be on disk before the access token that
+     * came with it is used: the network has spent the old one. So it is
+     * written in a transaction of its own, never in the open group (which
+     * a later failure could roll back, or a crash lose). */
+    gw__group_flush(a->r);
     int rc = gw_store_setting_set(gw__store(a->r), a->name, key, value);
     if (rc == 0) {
         /* Rebuild without a restart: the adapter asked for it itself. */

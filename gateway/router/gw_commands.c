@@ -15,17 +15,7 @@
 #include "gw_store.h"
 #include "gw_text.h"
 
-struct ctx {
-    struct gw_router *r;
-    const struct gw_speaker *sp;
-    struct gw_account *a;
-    const char *origin;    /* channel, or the person's nick for a query */
-    const char *dm_handle; /* in a query: the person's handle */
-};
-
-static void tell(struct ctx *x, const char *fmt, ...) GW_PRINTF(2, 3);
-
-static void tell(struct ctx *x, const char *fmt, ...)
+void gw__cmd_tell(struct gw_cmd *x, const char *fmt, ...)
 {
     char text[2048];
     va_list ap;
@@ -35,28 +25,29 @@ static void tell(struct ctx *x, const char *fmt, ...)
     gw__tell(x->sp, x->origin, "%s", text);
 }
 
-static void enqueue(struct ctx *x, enum gw_action_kind kind, const char *text,
-                    const char *handle, const char *parent_ref)
+static void enqueue(struct gw_cmd *x, enum gw_action_kind kind,
+                    const char *text, const char *handle,
+                    const char *parent_ref)
 {
-    struct gw_enqueue e = {x->a, x->sp,  x->origin, kind,
-                           text, handle, parent_ref};
+    struct gw_enqueue e = {x->a, x->sp,  x->origin,  kind,
+                           text, handle, parent_ref, NULL};
     gw__enqueue(&e);
 }
 
-static void query(struct ctx *x, enum gw_action_kind kind, const char *handle,
-                  const char *parent_ref)
+static void query(struct gw_cmd *x, enum gw_action_kind kind,
+                  const char *handle, const char *parent_ref)
 {
-    struct gw_enqueue e = {x->a, x->sp,  x->origin, kind,
-                           NULL, handle, parent_ref};
+    struct gw_enqueue e = {x->a, x->sp,  x->origin,  kind,
+                           NULL, handle, parent_ref, NULL};
     gw__query(&e);
 }
 
 /* Find a post by ref, answering the user when it is not there. */
-static bool need_post(struct ctx *x, const char *ref, struct gw_post *p)
+bool gw__cmd_post(struct gw_cmd *x, const char *ref, struct gw_post *p)
 {
     memset(p, 0, sizeof(*p));
     if (ref == NULL || *ref == '\0') {
-        tell(x, "which post? give its ref, like a3");
+        gw__cmd_tell(x, "which post? give its ref, like a3");
         return false;
     }
     if (ref[0] == '[') {
@@ -66,15 +57,15 @@ static bool need_post(struct ctx *x, const char *ref, struct gw_post *p)
         char *close = strchr(tmp, ']');
         if (close)
             *close = '\0';
-        return need_post(x, tmp, p);
+        return gw__cmd_post(x, tmp, p);
     }
     if (gw_store_post_by_ref(gw__store(x->r), ref, p) < 0) {
-        tell(x, "[%s] is not a known post", ref);
+        gw__cmd_tell(x, "[%s] is not a known post", ref);
         return false;
     }
     if (gw_strcasecmp(p->account, x->a->name) != 0) {
-        tell(x, "[%s] belongs to account %s; use it in %s", p->ref, p->account,
-             x->a->channel);
+        gw__cmd_tell(x, "[%s] belongs to account %s; use it in %s", p->ref,
+                     p->account, x->a->channel);
         gw_post_free(p);
         return false;
     }
@@ -82,7 +73,7 @@ static bool need_post(struct ctx *x, const char *ref, struct gw_post *p)
 }
 
 /* The handle behind a nick the gateway gave out, or what was typed. */
-static char *handle_of(struct ctx *x, const char *who)
+static char *handle_of(struct gw_cmd *x, const char *who)
 {
     char *handle = NULL;
     struct gw_person_row row;
@@ -97,49 +88,12 @@ static char *handle_of(struct ctx *x, const char *who)
     return handle != NULL ? handle : gw_xstrdup(who[0] == '@' ? who + 1 : who);
 }
 
-static void cmd_pending(struct ctx *x)
-{
-    struct gw_post *rows = NULL;
-    int n = gw_store_post_pending(gw__store(x->r), x->a->name, 30, &rows);
-    if (n <= 0) {
-        tell(x, "nothing is waiting for an answer in %s", x->a->name);
-        gw_post_rows_free(rows, n > 0 ? n : 0);
-        return;
-    }
-    int64_t now = gw_now_ms();
-    for (int i = 0; i < n; i++) {
-        struct gw_post *p = &rows[i];
-        int64_t age = (now - p->created_ms) / 60000;
-        char agebuf[32];
-        if (age < 60)
-            snprintf(agebuf, sizeof(agebuf), "%lldm", (long long)age);
-        else if (age < 48 * 60)
-            snprintf(agebuf, sizeof(agebuf), "%lldh", (long long)(age / 60));
-        else
-            snprintf(agebuf, sizeof(agebuf), "%lldd", (long long)(age / 1440));
-        char excerpt[160];
-        size_t cut = gw_text_cut(p->text, strlen(p->text), sizeof(excerpt) - 1);
-        memcpy(excerpt, p->text, cut);
-        excerpt[cut] = '\0';
-        for (char *q = excerpt; *q; q++)
-            if (*q == '\n')
-                *q = ' ';
-        char nick[GW_NICK_MAX + 1];
-        gw__nick_of(x->r, x->a->network, p->author_id, p->author, nick,
-                    sizeof(nick));
-        tell(x, "[%s] %s %s %s%s%s: %s", p->ref, agebuf, p->kind, nick,
-             p->state == GW_POST_CLAIMED ? " claimed by " : "",
-             p->state == GW_POST_CLAIMED ? p->claimer : "", excerpt);
-    }
-    gw_post_rows_free(rows, n);
-}
-
 /* Lines !open says at most: the whole of any real post, not a whole
  * hostile one (the URL has the rest). */
 #define OPEN_LINES 40
 
 struct open_lines {
-    struct ctx *x;
+    struct gw_cmd *x;
     int n;
 };
 
@@ -147,23 +101,24 @@ static int open_line(void *arg, const char *line, size_t len)
 {
     struct open_lines *o = arg;
     if (o->n++ < OPEN_LINES)
-        tell(o->x, "%.*s", (int)len, line);
+        gw__cmd_tell(o->x, "%.*s", (int)len, line);
     return 0;
 }
 
 /* !open: where the post is, and all of its text (a post is cut to
  * GW_POST_LINES where it is shown). */
-static void cmd_open(struct ctx *x, const struct gw_post *p)
+static void cmd_open(struct gw_cmd *x, const struct gw_post *p)
 {
     char nick[GW_NICK_MAX + 1];
     gw__nick_of(x->r, x->a->network, p->author_id, p->author, nick,
                 sizeof(nick));
-    tell(x, "[%s] %s: %s", p->ref, nick, p->url[0] ? p->url : "(no URL known)");
+    gw__cmd_tell(x, "[%s] %s: %s", p->ref, nick,
+                 p->url[0] ? p->url : "(no URL known)");
     struct open_lines o = {x, 0};
     gw_text_split(p->text, 400, open_line, &o);
     if (o.n > OPEN_LINES)
-        tell(x, "\xE2\x80\xA6 %d more lines%s%s", o.n - OPEN_LINES,
-             p->url[0] ? " at " : "", p->url);
+        gw__cmd_tell(x, "\xE2\x80\xA6 %d more lines%s%s", o.n - OPEN_LINES,
+                     p->url[0] ? " at " : "", p->url);
 }
 
 static const char *const account_help[] = {
@@ -174,36 +129,25 @@ static const char *const account_help[] = {
     "!dm nick text - a direct message; in a query, just type",
     "!fav REF, !unfav REF, !boost REF, !unboost REF, !delete REF, !undo",
     "!thread REF, !open REF, !who nick, !follow nick, !unfollow nick",
-    "!claim REF, !done REF, !pending - the shared inbox",
+    "!claim REF [nick], !done REF, !pending, !history REF - the shared "
+    "inbox; !claim! REF takes a teammate's claim",
+    "!re! REF [text] - answer what a teammate answered minutes ago (the "
+    "answer the guard held, without text)",
 };
 
-/* A reply to post p: a DM thread is answered with a DM, in that thread. */
-static void reply_to(struct ctx *x, const struct gw_post *p, const char *text)
+/* A reply to post p: a DM thread is answered with a DM, in that thread.
+ * A second answer to what a teammate answered is held unless forced. */
+static void reply_to(struct gw_cmd *x, const struct gw_post *p,
+                     const char *text, bool force)
 {
+    if (!force && gw__inbox_guard(x, p, text))
+        return;
     bool dm = strcmp(p->kind, "dm") == 0;
     enqueue(x, dm ? GW_ACT_DM : GW_ACT_REPLY, text, dm ? p->author : NULL,
             p->ref);
 }
 
-static void cmd_claim(struct ctx *x, const char *cmd, char *rest)
-{
-    struct gw_post p;
-    char *ref = gw_next_word(&rest);
-    if (!need_post(x, ref, &p))
-        return;
-    bool claim = strcmp(cmd, "claim") == 0;
-    if (p.state == GW_POST_NONE) {
-        tell(x, "[%s] is not in the inbox", p.ref);
-    } else if (gw_store_post_set_state(gw__store(x->r), p.id,
-                                       claim ? GW_POST_CLAIMED : GW_POST_DONE,
-                                       x->sp->person) == 0) {
-        gw__bot_line(x->r, p.target, true, "[%s] %s by %s", p.ref,
-                     claim ? "claimed" : "marked done", x->sp->person);
-    }
-    gw_post_free(&p);
-}
-
-static void account_command(struct ctx *x, char *line)
+static void account_command(struct gw_cmd *x, char *line)
 {
     char *rest = line + 1;
     char *cmd = gw_next_word(&rest);
@@ -211,26 +155,42 @@ static void account_command(struct ctx *x, char *line)
         return;
     gw_strlower(cmd);
     struct gw_post p;
+    const struct gw_adapter_command *own = x->a->ops->commands;
+    while (own != NULL && own->name != NULL && strcmp(own->name, cmd) != 0)
+        own++;
     if (strcmp(cmd, "help") == 0) {
         for (size_t i = 0; i < GW_ARRAY_LEN(account_help); i++)
-            tell(x, "%s", account_help[i]);
+            gw__cmd_tell(x, "%s", account_help[i]);
+        for (own = x->a->ops->commands; own != NULL && own->name; own++)
+            gw__cmd_tell(x, "%s", own->help);
     } else if (strcmp(cmd, "post") == 0) {
         if (*rest == '\0')
-            tell(x, "usage: !post text");
+            gw__cmd_tell(x, "usage: !post text");
         else
             enqueue(x, GW_ACT_POST, rest, NULL, NULL);
-    } else if (strcmp(cmd, "re") == 0 || strcmp(cmd, "reply") == 0) {
+    } else if (strcmp(cmd, "re") == 0 || strcmp(cmd, "reply") == 0 ||
+               strcmp(cmd, "re!") == 0 || strcmp(cmd, "reply!") == 0) {
+        bool force = cmd[strlen(cmd) - 1] == '!';
         char *ref = gw_next_word(&rest);
-        if (ref == NULL || *rest == '\0') {
-            tell(x, "usage: !re REF text");
-        } else if (need_post(x, ref, &p)) {
-            reply_to(x, &p, rest);
+        if (ref == NULL || (*rest == '\0' && !force)) {
+            gw__cmd_tell(x, "usage: !re REF text");
+        } else if (gw__cmd_post(x, ref, &p)) {
+            /* "!re! a3" alone sends the answer the guard held. */
+            char *held = *rest == '\0' ? gw__inbox_take_held(x, p.ref) : NULL;
+            if (*rest == '\0' && held == NULL)
+                gw__cmd_tell(x,
+                             "no answer of yours to [%s] is held; !re! %s "
+                             "text",
+                             p.ref, p.ref);
+            else
+                reply_to(x, &p, held != NULL ? held : rest, force);
+            free(held);
             gw_post_free(&p);
         }
     } else if (strcmp(cmd, "dm") == 0) {
         char *who = gw_next_word(&rest);
         if (who == NULL || *rest == '\0') {
-            tell(x, "usage: !dm nick-or-handle text");
+            gw__cmd_tell(x, "usage: !dm nick-or-handle text");
             return;
         }
         char *handle = handle_of(x, who);
@@ -240,7 +200,7 @@ static void account_command(struct ctx *x, char *line)
                strcmp(cmd, "boost") == 0 || strcmp(cmd, "unboost") == 0 ||
                strcmp(cmd, "delete") == 0) {
         char *ref = gw_next_word(&rest);
-        if (need_post(x, ref, &p)) {
+        if (gw__cmd_post(x, ref, &p)) {
             enqueue(x, gw__action_kind(cmd), NULL, NULL, p.ref);
             gw_post_free(&p);
         }
@@ -249,7 +209,7 @@ static void account_command(struct ctx *x, char *line)
         snprintf(key, sizeof(key), "undo:%s:%s", x->a->name, x->sp->person);
         gw_strlower(key);
         if (gw_store_kv_get(gw__store(x->r), key, &ref) < 0) {
-            tell(x, "you have no post to undo in %s", x->a->name);
+            gw__cmd_tell(x, "you have no post to undo in %s", x->a->name);
             return;
         }
         gw_store_kv_set(gw__store(x->r), key, NULL);
@@ -258,19 +218,19 @@ static void account_command(struct ctx *x, char *line)
     } else if (strcmp(cmd, "cw") == 0) {
         free(x->a->cw_next);
         x->a->cw_next = *rest ? gw_xstrdup(rest) : NULL;
-        tell(x,
-             *rest ? "your next post gets the content warning: %s"
-                   : "%scontent warning cleared",
-             rest);
+        gw__cmd_tell(x,
+                     *rest ? "your next post gets the content warning: %s"
+                           : "%scontent warning cleared",
+                     rest);
     } else if (strcmp(cmd, "thread") == 0) {
         char *ref = gw_next_word(&rest);
-        if (need_post(x, ref, &p)) {
+        if (gw__cmd_post(x, ref, &p)) {
             query(x, GW_ACT_THREAD, NULL, p.ref);
             gw_post_free(&p);
         }
     } else if (strcmp(cmd, "open") == 0) {
         char *ref = gw_next_word(&rest);
-        if (need_post(x, ref, &p)) {
+        if (gw__cmd_post(x, ref, &p)) {
             cmd_open(x, &p);
             gw_post_free(&p);
         }
@@ -278,7 +238,7 @@ static void account_command(struct ctx *x, char *line)
                strcmp(cmd, "unfollow") == 0) {
         char *who = gw_next_word(&rest);
         if (who == NULL) {
-            tell(x, "usage: !%s nick-or-handle", cmd);
+            gw__cmd_tell(x, "usage: !%s nick-or-handle", cmd);
             return;
         }
         char *handle = handle_of(x, who);
@@ -287,24 +247,63 @@ static void account_command(struct ctx *x, char *line)
         else
             enqueue(x, gw__action_kind(cmd), NULL, handle, NULL);
         free(handle);
-    } else if (strcmp(cmd, "claim") == 0 || strcmp(cmd, "done") == 0) {
-        cmd_claim(x, cmd, rest);
+    } else if (strcmp(cmd, "claim") == 0 || strcmp(cmd, "claim!") == 0) {
+        gw__inbox_claim(x, rest, cmd[5] == '!');
+    } else if (strcmp(cmd, "done") == 0) {
+        gw__inbox_done(x, rest);
     } else if (strcmp(cmd, "pending") == 0) {
-        cmd_pending(x);
+        gw__inbox_pending(x);
+    } else if (strcmp(cmd, "history") == 0) {
+        gw__inbox_history(x, rest);
+    } else if (own != NULL && own->name != NULL && own->person) {
+        /* The network's own, about a person ("!accept bob"). */
+        char *who = gw_next_word(&rest);
+        if (who == NULL) {
+            gw__cmd_tell(x, "usage: %s", own->help);
+            return;
+        }
+        char *handle = handle_of(x, who);
+        struct gw_enqueue e = {x->a, x->sp,  x->origin, GW_ACT_COMMAND,
+                               NULL, handle, NULL,      own->name};
+        gw__enqueue(&e);
+        free(handle);
+    } else if (own != NULL && own->name != NULL) {
+        /* The network's own: after the core's, so it never hides one. */
+        char *ref = gw_next_word(&rest);
+        if (gw__cmd_post(x, ref, &p)) {
+            struct gw_enqueue e = {x->a, x->sp, x->origin, GW_ACT_COMMAND,
+                                   NULL, NULL,  p.ref,     own->name};
+            gw__enqueue(&e);
+            gw_post_free(&p);
+        }
     } else {
-        tell(x, "unknown command !%s; !help lists them", cmd);
+        gw__cmd_tell(x, "unknown command !%s; !help lists them", cmd);
     }
 }
 
 /* "nick: text" replies to nick's latest post in this channel. True when
  * the line was meant that way (answered or not). */
-static bool nick_reply(struct ctx *x, char *line)
+static bool nick_reply(struct gw_cmd *x, char *line)
 {
     char *colon = strchr(line, ':');
     if (colon == NULL || colon == line || colon[1] != ' ' ||
         (size_t)(colon - line) > GW_NICK_MAX)
         return false;
     *colon = '\0';
+    if (gw_strcasecmp(line, GW_BOT_NICK) == 0) {
+        /* "parley: a3 text", as a relay's team addresses the bot. */
+        *colon = ':';
+        char *rest = colon + 2;
+        char *ref = gw_next_word(&rest);
+        struct gw_post p;
+        if (ref == NULL || *rest == '\0')
+            gw__cmd_tell(x, "usage: %s: REF text", GW_BOT_NICK);
+        else if (gw__cmd_post(x, ref, &p)) {
+            reply_to(x, &p, rest, false);
+            gw_post_free(&p);
+        }
+        return true;
+    }
     struct gw_person_row row;
     memset(&row, 0, sizeof(row));
     bool person = gw_store_person_by_nick(gw__store(x->r), line, &row) == 0 &&
@@ -314,9 +313,10 @@ static bool nick_reply(struct ctx *x, char *line)
         memset(&p, 0, sizeof(p));
         if (gw_store_post_latest_by(gw__store(x->r), x->a->channel,
                                     row.author_id, &p) == 0)
-            enqueue(x, GW_ACT_REPLY, colon + 2, NULL, p.ref);
+            reply_to(x, &p, colon + 2, false);
         else
-            tell(x, "%s has no post here to reply to; use !re REF", line);
+            gw__cmd_tell(x, "%s has no post here to reply to; use !re REF",
+                         line);
         gw_post_free(&p);
     }
     gw_person_row_free(&row);
@@ -324,15 +324,15 @@ static bool nick_reply(struct ctx *x, char *line)
     return person;
 }
 
-static void channel_text(struct ctx *x, const struct gw_said *m)
+static void channel_text(struct gw_cmd *x, const struct gw_said *m)
 {
     char *line = gw_xstrdup(m->text);
     if (line[0] == '!' && isalpha((unsigned char)line[1])) {
         account_command(x, line);
     } else if (m->reply_to != NULL && *m->reply_to != '\0') {
         struct gw_post p;
-        if (need_post(x, m->reply_to, &p)) {
-            reply_to(x, &p, m->text);
+        if (gw__cmd_post(x, m->reply_to, &p)) {
+            reply_to(x, &p, m->text, false);
             gw_post_free(&p);
         }
     } else if (!nick_reply(x, line) && x->a->post_plain) {
@@ -341,7 +341,7 @@ static void channel_text(struct ctx *x, const struct gw_said *m)
     free(line);
 }
 
-static void query_text(struct ctx *x, const char *text)
+static void query_text(struct gw_cmd *x, const char *text)
 {
     if (text[0] == '!' && isalpha((unsigned char)text[1])) {
         char *line = gw_xstrdup(text);
@@ -359,9 +359,10 @@ static void query_text(struct ctx *x, const char *text)
     gw_strlower(target);
     if (gw__person_by_nick(x->r, target, &handle, &author_id, &a, NULL) == 0 &&
         gw_store_post_latest_by(gw__store(x->r), target, author_id, &p) == 0 &&
-        strcmp(p.kind, "dm") == 0)
-        enqueue(x, GW_ACT_DM, text, x->dm_handle, p.ref);
-    else
+        strcmp(p.kind, "dm") == 0) {
+        if (!gw__inbox_guard(x, &p, text))
+            enqueue(x, GW_ACT_DM, text, x->dm_handle, p.ref);
+    } else
         enqueue(x, GW_ACT_DM, text, x->dm_handle, NULL);
     gw_post_free(&p);
     free(handle);
@@ -376,7 +377,7 @@ static void reaction(struct gw_router *r, const struct gw_speaker *sp,
     if (m->react == NULL || *m->react == '\0' || m->reply_to == NULL ||
         *m->reply_to == '\0')
         return;
-    struct ctx x;
+    struct gw_cmd x;
     memset(&x, 0, sizeof(x));
     x.r = r;
     x.sp = sp;
@@ -396,16 +397,7 @@ static void reaction(struct gw_router *r, const struct gw_speaker *sp,
 static void record(struct gw_router *r, const struct gw_speaker *sp,
                    const struct gw_said *m)
 {
-    char t[GW_CHANNEL_MAX + 1];
-    int64_t id = 0;
-    gw_strlcpy(t, m->place, sizeof(t));
-    gw_strlower(t);
-    if (gw__group_begin(r) < 0)
-        return;
-    if (gw_store_history_add(
-            gw__store(r), t, gw_now_ms(), m->msgid ? m->msgid : "", sp->prefix,
-            m->notice ? "NOTICE" : "PRIVMSG", m->text, "", &id) == 0)
-        r->group_seen = id;
+    gw_router_record(r, sp, m);
 }
 
 void gw__commands_said(struct gw_router *r, const struct gw_speaker *sp,
@@ -424,7 +416,7 @@ void gw__commands_said(struct gw_router *r, const struct gw_speaker *sp,
         gw__control_command(r, sp, m->place, m->text);
         return;
     }
-    struct ctx x;
+    struct gw_cmd x;
     memset(&x, 0, sizeof(x));
     x.r = r;
     x.sp = sp;

@@ -11,6 +11,7 @@
 #include "gw_gateway.h"
 #include "gw_router_int.h"
 #include "gw_store.h"
+#include "gw_users.h"
 
 struct ctl {
     struct gw_router *r;
@@ -63,6 +64,11 @@ static const struct help helps[] = {
      "CODE'"},
     {"account code", "account code NAME CODE",
      "finish the OAuth sign-in with the code the server showed"},
+    {"user", "user list|add|passwd|del ...",
+     "who may sign in (per-person logins): 'user add NAME PASSWORD "
+     "[admin]', 'user passwd [NAME] PASSWORD', 'user del NAME'; each signs "
+     "in with SASL PLAIN as NAME or PASS NAME:password. The first user "
+     "added is an admin; only admins change accounts and users"},
     {"status", "status",
      "per account: signed in as, streaming or polling, "
      "last event, rate limit left, outbox depth"},
@@ -107,18 +113,160 @@ static void cmd_help(struct ctl *x, const char *topic)
     say(x, "Commands here (no '!' needed): help [COMMAND], account list, "
            "account add NAME NETWORK ..., account set NAME KEY VALUE, account "
            "del NAME, account on|off NAME, account login NAME, account code "
-           "NAME CODE, status, outbox, retry ID.");
+           "NAME CODE, user list|add|passwd|del, status, outbox, retry ID.");
     say(x, "In account channels: !re REF text, 'nick: text', !post, !dm, "
            "!fav, !boost, !delete, !undo, !cw, !thread, !open, !who, !follow, "
-           "!claim, !done, !pending, !help.");
+           "!claim, !done, !pending, !history, !help.");
 }
 
-/* OAuth 2.0 keeps more than one token (access and refresh) and a PKCE
- * verifier between "account login" and "account code": all hidden. */
+/* Keys whose values are secrets, whatever the network calls them
+ * (token, access_token, client_secret, app_password, an OAuth PKCE
+ * verifier kept between "account login" and "account code"): hiding a harmless
+ * value costs nothing, showing a secret cannot be taken back. */
 static bool secret_key(const char *key)
 {
-    return strstr(key, "token") != NULL || strstr(key, "verifier") != NULL ||
-           strstr(key, "password") != NULL || strstr(key, "secret") != NULL;
+    char k[64];
+    gw_strlcpy(k, key, sizeof(k));
+    gw_strlower(k);
+    return strstr(k, "token") != NULL || strstr(k, "secret") != NULL ||
+           strstr(k, "password") != NULL || strstr(k, "passwd") != NULL ||
+           strstr(k, "verifier") != NULL;
+}
+
+/* ---- secrets in what people type ------------------------------------- */
+
+#define MASK "********"
+
+/* The word of text at or after *pos (words split at spaces, as
+ * gw_next_word splits commands): [*start, *end). */
+static bool word_at(const char *text, size_t *pos, size_t *start, size_t *end)
+{
+    size_t p = *pos;
+    while (text[p] == ' ')
+        p++;
+    *start = p;
+    while (text[p] != '\0' && text[p] != ' ')
+        p++;
+    *end = *pos = p;
+    return *end > *start;
+}
+
+static bool word_is(const char *text, size_t start, size_t end,
+                    const char *want)
+{
+    return end - start == strlen(want) &&
+           gw_strncasecmp(text + start, want, end - start) == 0;
+}
+
+/* Copy text[from, to) to out, then the mask: at most size - 1 bytes. */
+static void put(char *out, size_t size, size_t *n, const char *from, size_t len,
+                bool mask)
+{
+    int w = snprintf(out + *n, size - *n, "%.*s%s", (int)len, from,
+                     mask ? MASK : "");
+    if (w > 0)
+        *n = *n + (size_t)w < size ? *n + (size_t)w : size - 1;
+}
+
+/*
+ * The commands of the control channel that carry secrets: "account code
+ * NAME CODE", "account set NAME KEY VALUE" for a secret key, and "account
+ * add NAME NETWORK key=value ..." with secret keys. Their secrets become
+ * the mask; everything else stays as typed.
+ */
+bool gw_router_mask(struct gw_router *r, const char *place, const char *text,
+                    char *masked, size_t size)
+{
+    enum gw_place_kind kind = gw__place_kind(r, place);
+    if ((kind != GW_PLACE_CONTROL && kind != GW_PLACE_BOT) || text == NULL ||
+        size == 0)
+        return false;
+    size_t pos = 0, s, e, n = 0;
+    if (!word_at(text, &pos, &s, &e))
+        return false;
+    if (text[s] == '!')
+        s++;
+    if (word_is(text, s, e, "user") || word_is(text, s, e, "users")) {
+        /* "user add NAME PASSWORD [admin]", "user passwd [NAME] PASSWORD":
+         * the password is the word after the name, or the only one. */
+        size_t vs, ve, ws, we;
+        if (!word_at(text, &pos, &s, &e))
+            return false;
+        bool add = word_is(text, s, e, "add");
+        if (!add && !word_is(text, s, e, "passwd"))
+            return false;
+        if (!word_at(text, &pos, &vs, &ve))
+            return false;
+        if (word_at(text, &pos, &ws, &we)) {
+            vs = ws;
+            ve = we;
+        } else if (add) {
+            return false;
+        }
+        put(masked, size, &n, text, vs, true);
+        put(masked, size, &n, text + ve, strlen(text + ve), false);
+        return true;
+    }
+    if (!word_is(text, s, e, "account") && !word_is(text, s, e, "acc"))
+        return false;
+    if (!word_at(text, &pos, &s, &e))
+        return false;
+    bool code = word_is(text, s, e, "code"), set = word_is(text, s, e, "set");
+    bool add = word_is(text, s, e, "add");
+    size_t ks, ke, vs, ve;
+    if (code) {
+        /* NAME, then the rest is the code. */
+        if (!word_at(text, &pos, &s, &e) || !word_at(text, &pos, &vs, &ve))
+            return false;
+    } else if (set) {
+        char key[64];
+        if (!word_at(text, &pos, &s, &e) || !word_at(text, &pos, &ks, &ke))
+            return false;
+        snprintf(key, sizeof(key), "%.*s", (int)(ke - ks), text + ks);
+        /* "token=VALUE" typed by habit: the value is after the '='. */
+        char *eq = strchr(key, '=');
+        if (eq != NULL && eq[1] != '\0') {
+            *eq = '\0';
+            if (!secret_key(key))
+                return false;
+            put(masked, size, &n, text, ks + (size_t)(eq - key) + 1, true);
+            return true;
+        }
+        if (!secret_key(key) || !word_at(text, &pos, &vs, &ve))
+            return false;
+    }
+    if (code || set) {
+        put(masked, size, &n, text, vs, true);
+        return true;
+    }
+    if (!add || !word_at(text, &pos, &s, &e) || !word_at(text, &pos, &s, &e))
+        return false;
+    /* key=value words: each secret value is masked where it stands; so is
+     * a word after a secret key typed without its '=' ("token abc"). */
+    size_t copied = 0;
+    bool any = false, after_key = false;
+    while (word_at(text, &pos, &s, &e)) {
+        const char *eq = memchr(text + s, '=', e - s);
+        char key[64];
+        bool bare_value = after_key && eq == NULL;
+        snprintf(key, sizeof(key), "%.*s",
+                 (int)((eq ? (size_t)(eq - text) : e) - s), text + s);
+        after_key = eq == NULL && secret_key(key);
+        if (bare_value) {
+            vs = s;
+        } else if (eq != NULL && (size_t)(eq + 1 - text) < e &&
+                   secret_key(key)) {
+            vs = (size_t)(eq + 1 - text);
+        } else {
+            continue;
+        }
+        put(masked, size, &n, text + copied, vs - copied, true);
+        copied = e;
+        any = true;
+    }
+    if (any)
+        put(masked, size, &n, text + copied, strlen(text + copied), false);
+    return any;
 }
 
 static void account_list(struct ctl *x)
@@ -267,8 +415,9 @@ static void account_set(struct ctl *x, char *rest)
     if (a == NULL)
         return;
     char *key = gw_next_word(&rest);
-    if (key == NULL) {
-        say(x, "usage: account set NAME KEY VALUE");
+    if (key == NULL || strchr(key, '=') != NULL) {
+        /* Never "unknown key 'token=...'": that would say the value. */
+        say(x, "usage: account set NAME KEY VALUE (with a space, not '=')");
         return;
     }
     int line = gw__account_config_line(a, key);
@@ -536,12 +685,17 @@ void gw__control_command(struct gw_router *r, const struct gw_speaker *sp,
     gw_strlower(cmd);
     if (strcmp(cmd, "help") == 0) {
         cmd_help(&x, rest);
+    } else if (strcmp(cmd, "user") == 0 || strcmp(cmd, "users") == 0) {
+        gw__users_command(r, sp, place, rest);
     } else if (strcmp(cmd, "account") == 0 || strcmp(cmd, "acc") == 0) {
         char *sub = gw_next_word(&rest);
         if (sub == NULL)
             sub = "list";
         gw_strlower(sub);
-        if (strcmp(sub, "list") == 0)
+        if (strcmp(sub, "list") != 0 && !sp->admin && gw_users_enabled(r->gw))
+            say(&x, "only an admin may change accounts (ask one: 'user "
+                    "list' says who)");
+        else if (strcmp(sub, "list") == 0)
             account_list(&x);
         else if (strcmp(sub, "add") == 0)
             account_add(&x, rest);

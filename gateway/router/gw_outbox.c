@@ -54,6 +54,7 @@ static const char *const action_names[GW_ACT_KIND_MAX] = {
     [GW_ACT_UNBOOST] = "unboost", [GW_ACT_DELETE] = "delete",
     [GW_ACT_FOLLOW] = "follow",   [GW_ACT_UNFOLLOW] = "unfollow",
     [GW_ACT_THREAD] = "thread",   [GW_ACT_WHO] = "who",
+    [GW_ACT_COMMAND] = "command",
 };
 
 const char *gw__action_name(enum gw_action_kind k)
@@ -290,6 +291,8 @@ static void outbox_dispatch(struct gw_router *r, struct gw_outbox_item *it)
     act.parent = parent_ref != NULL ? &pa.ref : NULL;
     act.idem_key = it->idem_key;
     act.maybe_sent = it->maybe;
+    act.queued_ms = it->created_ms;
+    act.command = gw_json_str(pl, "command");
     char *text = NULL;
     compose(a, &act, parent_ref != NULL ? &pa : NULL, gw_json_str(pl, "cw"),
             (enum gw_audience)gw_json_long(pl, "audience", 0, 0, 4), &text);
@@ -426,7 +429,9 @@ static void echo_created(struct gw_router *r, struct gw_account *a,
     p.url = (char *)(ev.url ? ev.url : "");
     if (gw_store_post_put(gw__store(r), &p) == 0) {
         record_undo(r, a->name, it->who, p.ref);
-        tell_origin(r, it->origin, "[%s] sent by %s", p.ref, it->who);
+        /* A query is the team's too: they see what was said in it, and
+         * by whom, with the DM's own ref. */
+        tell_origin(r, it->origin, "[%s] %s wrote: %s", p.ref, it->who, p.text);
     }
 }
 
@@ -457,24 +462,26 @@ static void done_ok(struct gw_router *r, struct gw_account *a,
     if (parent != NULL) {
         struct gw_post pp;
         memset(&pp, 0, sizeof(pp));
-        if ((k == GW_ACT_REPLY || k == GW_ACT_DM) &&
-            gw_store_post_by_ref(gw__store(r), parent, &pp) == 0 &&
-            (pp.state == GW_POST_OPEN || pp.state == GW_POST_CLAIMED)) {
-            if (gw_store_post_set_state(gw__store(r), pp.id, GW_POST_DONE,
-                                        it->who) < 0)
-                gw_log(r->gw, GW_LOG_ERROR,
-                       "[%s] answered, but the inbox could not record it: %s",
-                       pp.ref, gw_store_errmsg(gw__store(r)));
-            tell_origin(r, it->origin, "[%s] answered by %s", pp.ref, it->who);
+        if ((k == GW_ACT_REPLY || k == GW_ACT_DM) && a != NULL &&
+            gw_store_post_by_ref(gw__store(r), parent, &pp) == 0) {
+            gw__inbox_answered(r, a, &pp, it->who, gw_json_str(pl, "text"),
+                               it->origin);
         } else if (k != GW_ACT_REPLY && k != GW_ACT_DM && k != GW_ACT_POST) {
-            tell_origin(r, it->origin, "%s: %s [%s] done", it->who, it->action,
-                        parent);
+            const char *cmd = gw_json_str(pl, "command");
+            tell_origin(r, it->origin, "%s: %s [%s] done", it->who,
+                        cmd != NULL ? cmd : it->action, parent);
         }
         gw_post_free(&pp);
-    } else if (k == GW_ACT_FOLLOW || k == GW_ACT_UNFOLLOW) {
+    } else if (k == GW_ACT_COMMAND && res->nlines > 0) {
+        /* A network's own command says itself what it did. */
+        for (int i = 0; i < res->nlines; i++)
+            tell_origin(r, it->origin, "%s: %s", it->who, res->lines[i]);
+    } else if (k == GW_ACT_FOLLOW || k == GW_ACT_UNFOLLOW ||
+               k == GW_ACT_COMMAND) {
         const char *h = gw_json_str(pl, "handle");
-        tell_origin(r, it->origin, "%s: %s %s done", it->who, it->action,
-                    h ? h : "");
+        const char *cmd = gw_json_str(pl, "command");
+        tell_origin(r, it->origin, "%s: %s %s done", it->who,
+                    cmd != NULL ? cmd : it->action, h ? h : "");
     }
 }
 
@@ -555,13 +562,20 @@ void gw__outbox_done(struct gw_router *r, int64_t id,
 
 /* ---- asking ------------------------------------------------------------- */
 
-/* A network that cannot do this says so before anything is queued. */
+/* A network that cannot do this says so before anything is queued, with
+ * its own reason where it gives one. */
 static bool can(const struct gw_enqueue *e)
 {
-    if (e->a->ops->actions & GW_ACT_BIT(e->kind))
+    const struct gw_adapter_ops *ops = e->a->ops;
+    if (ops->actions & GW_ACT_BIT(e->kind))
         return true;
-    gw__tell(e->sp, e->origin, "%s cannot %s (a %s account)", e->a->network,
-             gw__action_name(e->kind), e->a->network);
+    const char *why = ops->why_not != NULL ? ops->why_not(e->kind) : NULL;
+    if (why != NULL && *why != '\0')
+        gw__tell(e->sp, e->origin, "%s cannot %s: %s", e->a->network,
+                 gw__action_name(e->kind), why);
+    else
+        gw__tell(e->sp, e->origin, "%s cannot %s (a %s account)", e->a->network,
+                 gw__action_name(e->kind), e->a->network);
     return false;
 }
 
@@ -599,6 +613,7 @@ static bool network_takes(const struct gw_enqueue *e, const char *text,
     act.text = text;
     act.handle = e->handle;
     act.parent = have ? &pa.ref : NULL;
+    act.command = e->command;
     char *composed = NULL, err[300] = "";
     compose(a, &act, have ? &pa : NULL, cw, GW_AUD_UNKNOWN, &composed);
     int rc = gw_rt_check(&a->ad, &act, err, sizeof(err));
@@ -638,6 +653,8 @@ void gw__enqueue(const struct gw_enqueue *e)
         cJSON_AddStringToObject(pl, "handle", e->handle);
     if (e->parent_ref)
         cJSON_AddStringToObject(pl, "parent", e->parent_ref);
+    if (e->command)
+        cJSON_AddStringToObject(pl, "command", e->command);
     if (cw) {
         cJSON_AddStringToObject(pl, "cw", cw);
         free(a->cw_next);

@@ -61,6 +61,7 @@ void gw_router_attach(struct gw_router *r, struct gw_frontend *fe)
                      "mentions and replies arrive here, DMs as queries.",
                      a->network, a->name);
             fe->ops->place_open(fe, a->channel, GW_PLACE_ACCOUNT, t);
+            gw__inbox_seat(r, a, fe);
         }
 }
 
@@ -110,6 +111,10 @@ static bool is_channel(const char *place)
 
 enum gw_place_kind gw__place_kind(struct gw_router *r, const char *place)
 {
+    /* A front-end's conversation between two of its people (its history
+     * key has a comma, which no nick or channel name has): not ours. */
+    if (strchr(place, ',') != NULL)
+        return 0;
     if (gw_strcasecmp(place, r->gw->cfg->control_channel) == 0)
         return GW_PLACE_CONTROL;
     if (is_channel(place))
@@ -463,6 +468,37 @@ static void on_group_prepare(uv_prepare_t *h)
     gw__group_flush(h->data);
 }
 
+/* History retention is looked at every ten minutes, and while a run finds
+ * old lines, every 100 ms, GW_HISTORY_PRUNE_BATCH at a time: a first run
+ * over years of history never holds the loop for long. */
+#define PRUNE_EVERY_MS (10 * 60 * 1000)
+#define PRUNE_AGAIN_MS 100
+#define PRUNE_FIRST_MS 2000
+
+static void on_prune(uv_timer_t *t)
+{
+    struct gw_router *r = t->data;
+    int days = r->gw->cfg->history_days;
+    uint64_t next = PRUNE_EVERY_MS;
+    if (days > 0) {
+        int64_t before = gw_now_ms() - (int64_t)days * 24 * 3600 * 1000;
+        int deleted = 0;
+        /* Its own statement, never inside the group of the message path. */
+        gw__group_flush(r);
+        if (gw_store_history_prune(gw__store(r), before, GW_HISTORY_PRUNE_BATCH,
+                                   &deleted) < 0)
+            gw_log(r->gw, GW_LOG_WARN, "store: %s",
+                   gw_store_errmsg(gw__store(r)));
+        else if (deleted > 0)
+            next = PRUNE_AGAIN_MS;
+        if (deleted > 0)
+            gw_log(r->gw, GW_LOG_DEBUG,
+                   "history: %d lines older than %d days pruned", deleted,
+                   days);
+    }
+    uv_timer_start(t, on_prune, next, 0);
+}
+
 /* ---- what front-ends tell us -------------------------------------------- */
 
 void gw_router_said(struct gw_router *r, const struct gw_speaker *sp,
@@ -470,6 +506,22 @@ void gw_router_said(struct gw_router *r, const struct gw_speaker *sp,
 {
     if (!r->stopping)
         gw__commands_said(r, sp, m);
+}
+
+void gw_router_record(struct gw_router *r, const struct gw_speaker *sp,
+                      const struct gw_said *m)
+{
+    char place[128];
+    int64_t id = 0;
+    if (r->stopping || m->text == NULL || gw__group_begin(r) < 0)
+        return;
+    gw_strlcpy(place, m->place, sizeof(place));
+    gw_strlower(place);
+    if (gw_store_history_add(
+            gw__store(r), place, m->time_ms ? m->time_ms : gw_now_ms(),
+            m->msgid ? m->msgid : "", sp->prefix,
+            m->notice ? "NOTICE" : "PRIVMSG", m->text, "", &id) == 0)
+        r->group_seen = id;
 }
 
 bool gw_router_person_back(struct gw_router *r, const char *nick)
@@ -513,6 +565,13 @@ static void save_seen(struct gw_router *r, const struct gw_speaker *sp)
 
 /* Who spoke a history line in a query: the person (or the bot), or a user
  * of the gateway? The prefix's nick tells. */
+static bool prefix_is(const char *prefix, const char *nick)
+{
+    size_t nl = strcspn(prefix, "!");
+    return nick != NULL && nl == strlen(nick) &&
+           gw_strncasecmp(prefix, nick, nl) == 0;
+}
+
 static bool from_user(const struct gw_history_row *h)
 {
     size_t nl = strcspn(h->prefix, "!");
@@ -629,6 +688,12 @@ void gw_router_arrived(struct gw_router *r, const struct gw_speaker *sp)
             bool user = said_by_user(r, h->prefix, &cache, &l.from);
             l.from_user = l.from_user || (kind == GW_PLACE_ACCOUNT && user);
         }
+        /* What a teammate wrote in a query is theirs: shown to another
+         * reader it would read as if that reader had sent it. The bot's
+         * "[ref] who wrote: text" tells the others. */
+        if (kind != GW_PLACE_ACCOUNT && l.from_user &&
+            !prefix_is(h->prefix, sp->person))
+            continue;
         l.time_ms = h->time_ms;
         l.msgid = h->msgid;
         l.text = h->text;
@@ -666,6 +731,9 @@ int gw_router_start(struct gateway *gw, struct gw_router **out, char *err,
     r->waits_tail = &r->waits;
     uv_timer_init(gw->loop, &r->checkpoint_timer);
     r->checkpoint_timer.data = r;
+    uv_timer_init(gw->loop, &r->prune_timer);
+    r->prune_timer.data = r;
+    uv_timer_start(&r->prune_timer, on_prune, PRUNE_FIRST_MS, 0);
     *out = r;
     gw__accounts_load(r);
     for (struct gw_account *a = r->accounts; a; a = a->next)
@@ -687,5 +755,6 @@ void gw_router_stop(struct gw_router *r)
     uv_close((uv_handle_t *)&r->outbox_timer, NULL);
     uv_close((uv_handle_t *)&r->group_prepare, NULL);
     uv_close((uv_handle_t *)&r->checkpoint_timer, NULL);
+    uv_close((uv_handle_t *)&r->prune_timer, NULL);
     gw_store_checkpoint(gw__store(r));
 }

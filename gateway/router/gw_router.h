@@ -45,6 +45,7 @@ struct gw_speaker {
     const char *person; /* their name: who asked, claimed, answered */
     const char *prefix; /* nick!user@host, as their lines are kept */
     const char *reader; /* their read position, NULL for none */
+    bool admin;         /* may manage accounts and users */
     /* The front-end moves the read position itself, with gw_router_read()
      * as lines really go out (a relay that paces its output); arrived
      * and left then leave it where it is. */
@@ -59,6 +60,9 @@ struct gw_said {
     const char *msgid;
     const char *reply_to; /* the post it answers (+draft/reply), or NULL */
     const char *react;    /* a reaction (+draft/react), or NULL */
+    int64_t time_ms;      /* the time it was shown with; 0: now. History
+                             keeps it, so a client's CHATHISTORY reference
+                             to what it saw finds the same line */
 };
 
 /*
@@ -68,6 +72,16 @@ struct gw_said {
  */
 void gw_router_said(struct gw_router *r, const struct gw_speaker *sp,
                     const struct gw_said *m);
+/*
+ * A line said in a place the router does not keep (a channel people made,
+ * a conversation between two people of the front-end) is kept in the
+ * history all the same: it is the team's chat too. m->place is the
+ * front-end's name for it and has a comma in it (no nick or channel name
+ * has one), so it is never taken for one of the router's places and never
+ * played back; the front-end reads it (CHATHISTORY).
+ */
+void gw_router_record(struct gw_router *r, const struct gw_speaker *sp,
+                      const struct gw_said *m);
 /* Someone is here (registered): show them what they missed. */
 void gw_router_arrived(struct gw_router *r, const struct gw_speaker *sp);
 /* Someone left: remember how far they read. */
@@ -97,5 +111,14 @@ int gw_router_person_place(struct gw_router *r, const char *nick, char *account,
 /* Commit what the router holds open before a front-end writes the store
  * itself (a read marker), so that the two never share a transaction. */
 void gw_router_commit(struct gw_router *r);
+/*
+ * Does text, said in place, carry a secret (a token, a password, an OAuth
+ * code typed in the control channel or to the bot)? Then true, and masked
+ * holds the text with each secret replaced by "********" (cut to size):
+ * what anyone, the speaker's own echo included, is shown instead. The
+ * router still gets the text itself through gw_router_said.
+ */
+bool gw_router_mask(struct gw_router *r, const char *place, const char *text,
+                    char *masked, size_t size);
 
 #endif

@@ -104,12 +104,14 @@ struct gw_router {
      * what they show waits until it is committed (before the loop sleeps). */
     uv_prepare_t group_prepare;
     uv_timer_t checkpoint_timer; /* WAL checkpoints off the message path */
+    uv_timer_t prune_timer;      /* history past [irc] history_days goes */
     bool group_open;
     int64_t group_seen;         /* newest history id stored in the group */
     struct gw_pending *pending; /* shows waiting for the commit */
     struct gw_pending **pending_tail;
     struct gw_commit_wait *waits; /* after-commit callbacks */
     struct gw_commit_wait **waits_tail;
+    struct gw_held *held; /* answers held by the double-answer guard */
     bool stopping;
 };
 
@@ -221,6 +223,7 @@ struct gw_enqueue {
     const char *text;
     const char *handle;
     const char *parent_ref;
+    const char *command; /* GW_ACT_COMMAND: the network's command name */
 };
 void gw__enqueue(const struct gw_enqueue *e);
 /* !thread and !who: answered with lines, nothing stored. */
@@ -231,6 +234,46 @@ enum gw_action_kind gw__action_kind(const char *name);
 /* gw_commands.c */
 void gw__commands_said(struct gw_router *r, const struct gw_speaker *sp,
                        const struct gw_said *m);
+/* A command being answered: who asked, where, for which account. */
+struct gw_cmd {
+    struct gw_router *r;
+    const struct gw_speaker *sp;
+    struct gw_account *a;
+    const char *origin;    /* channel, or the person's nick for a query */
+    const char *dm_handle; /* in a query: the person's handle */
+};
+/* The bot answers the one who asked, where they asked. */
+void gw__cmd_tell(struct gw_cmd *x, const char *fmt, ...) GW_PRINTF(2, 3);
+/* The post ref names on x's account, or false (and the asker told why). */
+bool gw__cmd_post(struct gw_cmd *x, const char *ref, struct gw_post *p);
+
+/* gw_inbox.c: the team inbox */
+void gw__inbox_claim(struct gw_cmd *x, char *rest, bool force);
+void gw__inbox_done(struct gw_cmd *x, char *rest);
+void gw__inbox_pending(struct gw_cmd *x);
+void gw__inbox_history(struct gw_cmd *x, char *rest);
+/* Would this answer to p be a second one, made by someone else in the
+ * last minutes or right now? Then it is held (kept for "!re! REF"), the
+ * asker is told, and true is returned. */
+bool gw__inbox_guard(struct gw_cmd *x, const struct gw_post *p,
+                     const char *text);
+/* The answer held for "!re! REF" without text, or NULL (caller frees). */
+char *gw__inbox_take_held(struct gw_cmd *x, const char *ref);
+/* An answer to parent went out: the post (and, for a DM, that person's
+ * earlier open DMs) are answered, logged with the text, and the place
+ * told. */
+void gw__inbox_answered(struct gw_router *r, struct gw_account *a,
+                        const struct gw_post *parent, const char *who,
+                        const char *text, const char *origin);
+/* After a restart: the people a channel's team may answer by name are
+ * present again (those with open posts, and the recently heard from). */
+void gw__inbox_seat(struct gw_router *r, struct gw_account *a,
+                    struct gw_frontend *only);
+void gw__inbox_free(struct gw_router *r);
+
+/* gw_logins.c: "user list|add|passwd|del ..." (rest after "user"). */
+void gw__users_command(struct gw_router *r, const struct gw_speaker *sp,
+                       const char *place, char *rest);
 
 /* gw_control.c: a command line typed in the control channel or a query
  * with the bot (place says which). */

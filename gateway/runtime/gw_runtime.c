@@ -19,6 +19,7 @@
 #include "gw_gateway.h"
 #include "gw_http.h"
 #include "gw_util.h"
+#include "gw_webhook.h"
 
 /* Families of endpoints an account uses; more than a network needs. */
 #define FAMILIES_MAX 8
@@ -32,6 +33,7 @@
 struct family {
     char name[16];
     int64_t hold_until_ms;
+    bool guessed; /* the hold is HOLD_DEFAULT_MS: the 429 named no time */
     char why[96];
     long remaining; /* last rate-limit header, -1: never seen */
     int64_t day;    /* the UTC day of "today" */
@@ -169,12 +171,17 @@ static bool held(const struct gw_rt *rt, int fam, int64_t now)
 
 static void hold_arm(struct gw_rt *rt);
 
-static void hold(struct gw_rt *rt, int fam, int64_t until, const char *why)
+/* Holds only grow, with one exception: a hold the runtime guessed (a 429
+ * that named no time) gives way to the adapter's own (replace), which
+ * knows its network's limits better than a minute does. */
+static void hold(struct gw_rt *rt, int fam, int64_t until, const char *why,
+                 bool guess, bool replace)
 {
     struct family *f = &rt->fam[fam];
-    if (until <= f->hold_until_ms)
+    if (!(replace && f->guessed) && until <= f->hold_until_ms)
         return;
     f->hold_until_ms = until;
+    f->guessed = guess;
     gw_strlcpy(f->why, why, sizeof(f->why));
     hold_arm(rt);
 }
@@ -209,9 +216,10 @@ static void note_response(struct gw_rt *rt, int fam,
      * window's own headers say the window is spent until later. */
     if (r->error == 0 && r->status == 429) {
         long ms = gw_ad_retry_after_ms(r);
-        hold(rt, fam, now + (ms > 0 ? ms : HOLD_DEFAULT_MS), "rate limited");
+        hold(rt, fam, now + (ms > 0 ? ms : HOLD_DEFAULT_MS), "rate limited",
+             ms <= 0, false);
     } else if (r->ratelimit_remaining == 0 && r->ratelimit_reset_ms > now) {
-        hold(rt, fam, r->ratelimit_reset_ms, "rate limit spent");
+        hold(rt, fam, r->ratelimit_reset_ms, "rate limit spent", false, false);
     }
     if (r->error != 0 || r->status >= 500) {
         rt->failing++;
@@ -287,6 +295,19 @@ void gw_ad_timer_stop(struct gw_ad_timer *t)
         return;
     timer_unlink(t);
     uv_close((uv_handle_t *)&t->h, timer_closed);
+}
+
+void gw_ad_timer_clear(struct gw_ad_timer **slot)
+{
+    gw_ad_timer_stop(*slot);
+    *slot = NULL;
+}
+
+void gw_ad_timer_set(struct gw_adapter *ad, struct gw_ad_timer **slot,
+                     uint64_t ms, gw_ad_timer_cb cb, void *arg)
+{
+    gw_ad_timer_clear(slot);
+    *slot = gw_ad_timer_start(ad, ms, cb, arg);
 }
 
 static void internal_timer(struct gw_rt *rt, struct gw_ad_timer **slot,
@@ -491,7 +512,8 @@ void gw_ad_hold(struct gw_adapter *ad, const char *family, int64_t until_ms,
 {
     struct gw_rt *rt = rt_of(ad);
     if (live(rt))
-        hold(rt, family_index(rt, family), until_ms, why ? why : "held");
+        hold(rt, family_index(rt, family), until_ms, why ? why : "held", false,
+             true);
 }
 
 /* ---- streams ------------------------------------------------------------- */
@@ -800,6 +822,8 @@ static void cancel_all(struct gw_rt *rt)
     }
     while (rt->streams != NULL)
         gw_ad_stream_close(rt->streams);
+    if (rt->ad->gw != NULL)
+        gw_webhook_forget(rt->ad->gw->webhook, rt->ad);
     while (rt->timers != NULL)
         gw_ad_timer_stop(rt->timers);
     rt->t_hold = rt->t_done = NULL;
@@ -908,6 +932,18 @@ int gw_rt_login(struct gw_adapter *ad)
 int gw_rt_code(struct gw_adapter *ad, const char *code)
 {
     return call_login(ad, code, true);
+}
+
+int gw_rt_webhook(struct gw_adapter *ad, gw_ad_webhook_cb cb, void *arg,
+                  struct gw_webhook_req *rq)
+{
+    struct gw_rt *rt = rt_of(ad);
+    if (!live(rt))
+        return 0;
+    enter(rt);
+    int rc = cb(ad, arg, rq);
+    leave(rt);
+    return rc;
 }
 
 enum gw_rt_state gw_rt_state(const struct gw_adapter *ad)

@@ -58,6 +58,10 @@ int gw_rt_act(struct gw_adapter *ad, const struct gw_action *a);
 int gw_rt_check(struct gw_adapter *ad, const struct gw_action *a, char *err,
                 size_t errlen);
 int gw_rt_login(struct gw_adapter *ad);
+/* A webhook handler (gateway/webhook/): 0 without calling it when the
+ * account has stopped. */
+int gw_rt_webhook(struct gw_adapter *ad, gw_ad_webhook_cb cb, void *arg,
+                  struct gw_webhook_req *rq);
 int gw_rt_code(struct gw_adapter *ad, const char *code);
 
 enum gw_rt_state gw_rt_state(const struct gw_adapter *ad);

@@ -184,6 +184,24 @@ static const char *const migrations[] = {
     "  FROM kv h JOIN kv n ON n.key = 'nick-of:' || lower(h.value)"
     "  WHERE h.key LIKE 'handle-of:%';"
     "DELETE FROM kv WHERE key LIKE 'nick-of:%' OR key LIKE 'handle-of:%';",
+    /* 5: the team inbox's log (!history): claims, takes, answers, done. */
+    "CREATE TABLE inbox_log ("
+    "  id INTEGER PRIMARY KEY,"
+    "  post_id INTEGER NOT NULL,"
+    "  time_ms INTEGER NOT NULL,"
+    "  who TEXT NOT NULL,"
+    "  what TEXT NOT NULL,"
+    "  text TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX inbox_log_post ON inbox_log (post_id, id);",
+    /* 6: people who sign in, added on IRC (user add); [user] sections in
+     * gateway.conf come first. Only Argon2id hashes are kept. */
+    "CREATE TABLE users ("
+    "  name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,"
+    "  hash TEXT NOT NULL,"
+    "  admin INTEGER NOT NULL DEFAULT 0,"
+    "  created_ms INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 _Static_assert(GW_ARRAY_LEN(migrations) == GW_STORE_SCHEMA_VERSION,
@@ -529,6 +547,8 @@ static const char *const *const stmt_tables[] = {
     gw_store__outbox_sql,
     gw_store__history_sql,
     gw_store__people_sql,
+    gw_store__inbox_sql,
+    gw_store__users_sql,
 };
 
 /* The one text of statement i, or NULL when none or several files give

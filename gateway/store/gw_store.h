@@ -20,7 +20,7 @@
 struct gw_store;
 
 /* Schema version this build writes; a newer database is refused. */
-#define GW_STORE_SCHEMA_VERSION 4
+#define GW_STORE_SCHEMA_VERSION 6
 
 /*
  * Open or create state_dir (mode 0700) and state_dir/parley.db (0600),
@@ -145,7 +145,32 @@ int gw_store_post_set_text(struct gw_store *st, int64_t id, const char *text);
 int gw_store_post_pending(struct gw_store *st, const char *account, int limit,
                           struct gw_post **rows);
 void gw_post_rows_free(struct gw_post *rows, int n);
+int gw_store_post_pending_count(struct gw_store *st, const char *account,
+                                int64_t *count);
+/* An author's open (or claimed) DMs on account up to post id upto, oldest
+ * first, at most limit: a reply in the conversation answers them all. */
+int gw_store_post_open_dms(struct gw_store *st, const char *account,
+                           const char *author_id, int64_t upto, int limit,
+                           struct gw_post **rows);
 int gw_store_post_count(struct gw_store *st, int64_t *count);
+
+/* ---- the team inbox's log ------------------------------------------- */
+
+struct gw_inbox_event {
+    int64_t time_ms;
+    char *who;  /* the person who did it */
+    char *what; /* "claimed", "answered", "done", "reopened" ... */
+    char *text; /* what was answered, whom it was given to, or "" */
+};
+void gw_inbox_events_free(struct gw_inbox_event *rows, int n);
+int gw_store_inbox_log(struct gw_store *st, int64_t post_id, int64_t time_ms,
+                       const char *who, const char *what, const char *text);
+/* A post's log, oldest first, at most limit; returns the count. */
+int gw_store_inbox_history(struct gw_store *st, int64_t post_id, int limit,
+                           struct gw_inbox_event **rows);
+/* The latest event of kind what for a post: 0, or UV_ENOENT. */
+int gw_store_inbox_last(struct gw_store *st, int64_t post_id, const char *what,
+                        struct gw_inbox_event *out);
 
 /* ---- cursors -------------------------------------------------------- */
 
@@ -195,6 +220,11 @@ int gw_store_outbox_due(struct gw_store *st, int64_t now_ms, int limit,
                         struct gw_outbox_item **items);
 /* Earliest next_ms among pending items, or UV_ENOENT when none. */
 int gw_store_outbox_next_time(struct gw_store *st, int64_t *ms);
+/* Pending replies and DMs answering the post with ref parent, oldest
+ * first: someone is answering it right now. */
+int gw_store_outbox_for_parent(struct gw_store *st, const char *account,
+                               const char *parent, int limit,
+                               struct gw_outbox_item **items);
 /* Pending and failed items (not sent ones), oldest first. */
 int gw_store_outbox_list(struct gw_store *st, int limit,
                          struct gw_outbox_item **items);
@@ -243,24 +273,35 @@ int gw_store_history_before(struct gw_store *st, const char *target,
                             int64_t before_id, int limit,
                             struct gw_history_row **rows);
 /* The newest limit rows of any target with id > after_id, oldest first
- * (playback: the latest of what a client missed). */
+ * (playback: the latest of what a client missed). Targets with a comma
+ * (a front-end's own places, see gw_router_record) are left out, here and
+ * in the count. */
 int gw_store_history_since(struct gw_store *st, int64_t after_id, int limit,
                            struct gw_history_row **rows);
 int gw_store_history_count_since(struct gw_store *st, int64_t after_id,
                                  int64_t *count);
 int gw_store_history_last_id(struct gw_store *st, int64_t *id);
-/* The row of target with this msgid: 0 and *id, or UV_ENOENT. */
+/* A place in a target's history, which CHATHISTORY pages through in the
+ * order of time, then id (a line stored late may carry an older time). */
+struct gw_history_pos {
+    int64_t time_ms;
+    int64_t id;
+};
+/* The row of target with this msgid: 0 and *pos, or UV_ENOENT. */
 int gw_store_history_find(struct gw_store *st, const char *target,
-                          const char *msgid, int64_t *id);
-/* The first row of target at or after time_ms: 0 and *id, or UV_ENOENT. */
-int gw_store_history_at(struct gw_store *st, const char *target,
-                        int64_t time_ms, int64_t *id);
-/* Rows of target with after_id < id < before_id (before_id <= 0: no
- * bound), oldest first; latest: the last limit rows of that range, else
- * the first limit. */
-int gw_store_history_range(struct gw_store *st, const char *target,
-                           int64_t after_id, int64_t before_id, int limit,
-                           bool latest, struct gw_history_row **rows);
+                          const char *msgid, struct gw_history_pos *pos);
+/* Rows of target strictly between after and before (NULL: no bound) in the
+ * order of time, then id, handed out in that order; latest: the last limit
+ * rows of that range, else the first limit. */
+int gw_store_history_page(struct gw_store *st, const char *target,
+                          const struct gw_history_pos *after,
+                          const struct gw_history_pos *before, int limit,
+                          bool latest, struct gw_history_row **rows);
+/* Delete the oldest rows (by id) while they are older than before_ms, at
+ * most max of them; *deleted says how many went. A row newer than that
+ * keeps the ones after it until it is old too. */
+int gw_store_history_prune(struct gw_store *st, int64_t before_ms, int max,
+                           int *deleted);
 /* One row per target with lines between the two times (exclusive), with
  * the target's latest time_ms, ordered by it. Only target and time_ms are
  * filled. */
@@ -288,6 +329,34 @@ int gw_store_person_by_nick(struct gw_store *st, const char *nick,
 int gw_store_person_put(struct gw_store *st, const char *network,
                         const char *author_id, const char *handle,
                         const char *nick);
+/* The people an account's channel should show after a restart: those with
+ * posts still open there, and the authors of its last `recent` posts; at
+ * most limit, oldest first. Returns the count; *rows malloc'd. */
+int gw_store_people_open(struct gw_store *st, const char *account,
+                         const char *network, int recent, int limit,
+                         struct gw_person_row **rows);
+void gw_person_rows_free(struct gw_person_row *rows, int n);
+
+/* ---- people who sign in (user add) --------------------------------- */
+
+struct gw_user_row {
+    char *name;
+    char *hash; /* Argon2id, crypto_pwhash_str's form */
+    bool admin;
+};
+void gw_user_row_free(struct gw_user_row *u);
+void gw_user_rows_free(struct gw_user_row *rows, int n);
+/* 0 and *out filled, or UV_ENOENT; names compare case-insensitively. */
+int gw_store_user_get(struct gw_store *st, const char *name,
+                      struct gw_user_row *out);
+/* Insert or replace. */
+int gw_store_user_put(struct gw_store *st, const char *name, const char *hash,
+                      bool admin);
+/* 0, or UV_ENOENT when there was none. */
+int gw_store_user_del(struct gw_store *st, const char *name);
+/* Every user, by name; returns the count. */
+int gw_store_user_list(struct gw_store *st, struct gw_user_row **rows);
+int gw_store_user_count(struct gw_store *st, int64_t *count);
 
 /* ---- small key/values (read positions, app registrations) ----------- */
 

@@ -30,24 +30,40 @@ const char *const gw_store__history_sql[GW_STORE__STMT_COUNT] = {
     [GW_STORE__HISTORY_BEFORE] = "SELECT " HISTORY_COLS " FROM history "
                                  "WHERE target = ?1 AND id < ?2 "
                                  "ORDER BY id DESC LIMIT ?3",
+    /* Playback: the router's places only. A target with a comma is a
+     * front-end's own (a channel people made, a conversation between two
+     * people), read through CHATHISTORY alone. */
     [GW_STORE__HISTORY_SINCE] = "SELECT " HISTORY_COLS " FROM history "
-                                "WHERE id > ?1 ORDER BY id DESC LIMIT ?2",
-    /* History rows are never deleted and AUTOINCREMENT never reuses an id,
-     * so the id gap is the count; count(*) would read every row. */
-    [GW_STORE__HISTORY_COUNT] = "SELECT max(coalesce(max(id), 0) - ?1, 0) "
-                                "FROM history",
+                                "WHERE id > ?1 AND instr(target, ',') = 0 "
+                                "ORDER BY id DESC LIMIT ?2",
+    /* What playback would show since a reader's position: the rows are
+     * read, so the count stops at 100,000 (a reader away for that long is
+     * told "100000 lines"; the scan stays a few milliseconds). */
+    [GW_STORE__HISTORY_COUNT] =
+        "SELECT count(*) FROM (SELECT 1 FROM history WHERE id > ?1 AND "
+        "instr(target, ',') = 0 LIMIT 100000)",
     [GW_STORE__HISTORY_LAST] = "SELECT coalesce(max(id), 0) FROM history",
-    [GW_STORE__HISTORY_FIND] = "SELECT id FROM history WHERE msgid = ?2 "
-                               "AND target = ?1 ORDER BY id LIMIT 1",
-    [GW_STORE__HISTORY_AT] = "SELECT min(id) FROM history WHERE target = ?1 "
-                             "AND time_ms >= ?2",
-    [GW_STORE__HISTORY_RANGE] = "SELECT " HISTORY_COLS " FROM history WHERE "
-                                "target = ?1 AND id > ?2 AND id < ?3 "
-                                "ORDER BY id LIMIT ?4",
-    [GW_STORE__HISTORY_RANGE_DESC] =
-        "SELECT " HISTORY_COLS " FROM history WHERE "
-        "target = ?1 AND id > ?2 AND id < ?3 "
-        "ORDER BY id DESC LIMIT ?4",
+    [GW_STORE__HISTORY_FIND] = "SELECT time_ms, id FROM history WHERE "
+                               "msgid = ?2 AND target = ?1 ORDER BY id "
+                               "LIMIT 1",
+    /* A page of a target's history in the order of time, then id: lines
+     * stored later may carry an older time (posts fetched after a restart
+     * keep their own), so an id range would skip some of them. */
+    [GW_STORE__HISTORY_PAGE] =
+        "SELECT " HISTORY_COLS " FROM history WHERE target = ?1 AND "
+        "(time_ms, id) > (?2, ?3) AND (time_ms, id) < (?4, ?5) "
+        "ORDER BY time_ms, id LIMIT ?6",
+    [GW_STORE__HISTORY_PAGE_DESC] =
+        "SELECT " HISTORY_COLS " FROM history WHERE target = ?1 AND "
+        "(time_ms, id) > (?2, ?3) AND (time_ms, id) < (?4, ?5) "
+        "ORDER BY time_ms DESC, id DESC LIMIT ?6",
+    /* The oldest rows by id, while they are older than ?1, at most ?2 of
+     * them: a rowid range, so it never scans the table. */
+    [GW_STORE__HISTORY_PRUNE] =
+        "DELETE FROM history WHERE id < coalesce("
+        "(SELECT id FROM history WHERE id >= (SELECT min(id) FROM history) "
+        "AND id < (SELECT min(id) FROM history) + ?2 AND time_ms >= ?1 "
+        "ORDER BY id LIMIT 1), (SELECT min(id) FROM history) + ?2)",
     [GW_STORE__HISTORY_TARGETS] =
         "SELECT max(id), target, max(time_ms) AS t, '', "
         "'', '', '', '' FROM history WHERE time_ms > ?1 "
@@ -204,29 +220,32 @@ int gw_store_history_last_id(struct gw_store *st, int64_t *id)
 }
 
 int gw_store_history_find(struct gw_store *st, const char *target,
-                          const char *msgid, int64_t *id)
+                          const char *msgid, struct gw_history_pos *pos)
 {
-    if (st == NULL || target == NULL || msgid == NULL || id == NULL)
+    if (st == NULL || target == NULL || msgid == NULL || pos == NULL)
         return UV_EINVAL;
-    gw_store__bind_text(st->stmts[GW_STORE__HISTORY_FIND], 1, target);
-    gw_store__bind_text(st->stmts[GW_STORE__HISTORY_FIND], 2, msgid);
-    return gw_store__query_int(st, GW_STORE__HISTORY_FIND, "reading history",
-                               id);
+    sqlite3_stmt *s = st->stmts[GW_STORE__HISTORY_FIND];
+    gw_store__bind_text(s, 1, target);
+    gw_store__bind_text(s, 2, msgid);
+    int rc = sqlite3_step(s);
+    int ret = 0;
+    if (rc == SQLITE_ROW) {
+        pos->time_ms = sqlite3_column_int64(s, 0);
+        pos->id = sqlite3_column_int64(s, 1);
+    } else if (rc == SQLITE_DONE) {
+        ret = UV_ENOENT;
+    } else {
+        ret = gw_store__db_fail(st, rc, "reading history");
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return ret;
 }
 
-int gw_store_history_at(struct gw_store *st, const char *target,
-                        int64_t time_ms, int64_t *id)
-{
-    if (st == NULL || target == NULL || id == NULL)
-        return UV_EINVAL;
-    gw_store__bind_text(st->stmts[GW_STORE__HISTORY_AT], 1, target);
-    sqlite3_bind_int64(st->stmts[GW_STORE__HISTORY_AT], 2, time_ms);
-    return gw_store__query_int(st, GW_STORE__HISTORY_AT, "reading history", id);
-}
-
-int gw_store_history_range(struct gw_store *st, const char *target,
-                           int64_t after_id, int64_t before_id, int limit,
-                           bool latest, struct gw_history_row **rows)
+int gw_store_history_page(struct gw_store *st, const char *target,
+                          const struct gw_history_pos *after,
+                          const struct gw_history_pos *before, int limit,
+                          bool latest, struct gw_history_row **rows)
 {
     if (st == NULL || target == NULL || rows == NULL)
         return UV_EINVAL;
@@ -234,14 +253,30 @@ int gw_store_history_range(struct gw_store *st, const char *target,
     if (limit <= 0)
         return 0;
     enum gw_store__sid id =
-        latest ? GW_STORE__HISTORY_RANGE_DESC : GW_STORE__HISTORY_RANGE;
+        latest ? GW_STORE__HISTORY_PAGE_DESC : GW_STORE__HISTORY_PAGE;
     sqlite3_stmt *s = st->stmts[id];
     gw_store__bind_text(s, 1, target);
-    sqlite3_bind_int64(s, 2, after_id);
-    sqlite3_bind_int64(s, 3, before_id <= 0 ? INT64_MAX : before_id);
-    sqlite3_bind_int(s, 4, limit);
+    sqlite3_bind_int64(s, 2, after ? after->time_ms : INT64_MIN);
+    sqlite3_bind_int64(s, 3, after ? after->id : INT64_MIN);
+    sqlite3_bind_int64(s, 4, before ? before->time_ms : INT64_MAX);
+    sqlite3_bind_int64(s, 5, before ? before->id : INT64_MAX);
+    sqlite3_bind_int(s, 6, limit);
     return latest ? history_list_newest(st, id, rows)
                   : history_list(st, id, rows);
+}
+
+int gw_store_history_prune(struct gw_store *st, int64_t before_ms, int max,
+                           int *deleted)
+{
+    if (st == NULL || max <= 0)
+        return UV_EINVAL;
+    sqlite3_stmt *s = st->stmts[GW_STORE__HISTORY_PRUNE];
+    sqlite3_bind_int64(s, 1, before_ms);
+    sqlite3_bind_int(s, 2, max);
+    int rc = gw_store__run(st, GW_STORE__HISTORY_PRUNE, "pruning history");
+    if (deleted)
+        *deleted = rc == 0 ? sqlite3_changes(st->db) : 0;
+    return rc;
 }
 
 int gw_store_history_targets(struct gw_store *st, int64_t from_ms,

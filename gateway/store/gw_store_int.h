@@ -10,6 +10,8 @@
  *   gw_store_outbox.c    the outbox of outbound actions
  *   gw_store_history.c   IRC channel history
  *   gw_store_people.c    the people of the networks and their nicks
+ *   gw_store_inbox.c     the team inbox's log: who did what to a post
+ *   gw_store_users.c     people who sign in, added on IRC
  */
 #ifndef GW_STORE_INT_H
 #define GW_STORE_INT_H
@@ -69,6 +71,8 @@ enum gw_store__sid {
     GW_STORE__POST_SET_STATE,
     GW_STORE__POST_SET_TEXT,
     GW_STORE__POST_PENDING,
+    GW_STORE__POST_PENDING_COUNT,
+    GW_STORE__POST_OPEN_DMS,
     GW_STORE__POST_COUNT,
     /* gw_store_outbox.c */
     GW_STORE__OUTBOX_ADD,
@@ -83,6 +87,7 @@ enum gw_store__sid {
     GW_STORE__OUTBOX_REQUEUE,
     GW_STORE__OUTBOX_DEPTH,
     GW_STORE__OUTBOX_WAKE,
+    GW_STORE__OUTBOX_FOR_PARENT,
     /* gw_store_history.c */
     GW_STORE__HISTORY_ADD,
     GW_STORE__HISTORY_AFTER,
@@ -91,14 +96,25 @@ enum gw_store__sid {
     GW_STORE__HISTORY_COUNT,
     GW_STORE__HISTORY_LAST,
     GW_STORE__HISTORY_FIND,
-    GW_STORE__HISTORY_AT,
-    GW_STORE__HISTORY_RANGE,
-    GW_STORE__HISTORY_RANGE_DESC,
+    GW_STORE__HISTORY_PAGE,
+    GW_STORE__HISTORY_PAGE_DESC,
+    GW_STORE__HISTORY_PRUNE,
     GW_STORE__HISTORY_TARGETS,
     /* gw_store_people.c */
     GW_STORE__PERSON_GET,
     GW_STORE__PERSON_BY_NICK,
     GW_STORE__PERSON_PUT,
+    GW_STORE__PEOPLE_OPEN,
+    /* gw_store_inbox.c */
+    GW_STORE__INBOX_LOG,
+    GW_STORE__INBOX_HISTORY,
+    GW_STORE__INBOX_LAST,
+    /* gw_store_users.c */
+    GW_STORE__USER_GET,
+    GW_STORE__USER_PUT,
+    GW_STORE__USER_DEL,
+    GW_STORE__USER_LIST,
+    GW_STORE__USER_COUNT,
     GW_STORE__STMT_COUNT
 };
 
@@ -108,6 +124,8 @@ extern const char *const gw_store__post_sql[GW_STORE__STMT_COUNT];
 extern const char *const gw_store__outbox_sql[GW_STORE__STMT_COUNT];
 extern const char *const gw_store__history_sql[GW_STORE__STMT_COUNT];
 extern const char *const gw_store__people_sql[GW_STORE__STMT_COUNT];
+extern const char *const gw_store__inbox_sql[GW_STORE__STMT_COUNT];
+extern const char *const gw_store__users_sql[GW_STORE__STMT_COUNT];
 
 struct gw_store {
     sqlite3 *db;

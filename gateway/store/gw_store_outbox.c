@@ -32,6 +32,12 @@ const char *const gw_store__outbox_sql[GW_STORE__STMT_COUNT] = {
         "SELECT " OUTBOX_COLS " FROM outbox "
         "WHERE state = 0 AND next_ms <= ?1 ORDER BY id LIMIT ?2",
     [GW_STORE__OUTBOX_NEXT] = "SELECT min(next_ms) FROM outbox WHERE state = 0",
+    [GW_STORE__OUTBOX_FOR_PARENT] =
+        "SELECT " OUTBOX_COLS " FROM outbox WHERE state = 0 "
+        "AND account = ?1 AND action IN ('reply', 'dm') "
+        "AND json_valid(payload) AND "
+        "lower(json_extract(payload, '$.parent')) = lower(?2) "
+        "ORDER BY id LIMIT ?3",
     [GW_STORE__OUTBOX_LIST] = "SELECT " OUTBOX_COLS " FROM outbox "
                               "WHERE state IN (0, 2) ORDER BY id LIMIT ?1",
     [GW_STORE__OUTBOX_RETRY] =
@@ -230,6 +236,20 @@ int gw_store_outbox_list(struct gw_store *st, int limit,
         return 0;
     sqlite3_bind_int(st->stmts[GW_STORE__OUTBOX_LIST], 1, limit);
     return outbox_list_of(st, GW_STORE__OUTBOX_LIST, items);
+}
+
+int gw_store_outbox_for_parent(struct gw_store *st, const char *account,
+                               const char *parent, int limit,
+                               struct gw_outbox_item **items)
+{
+    if (st == NULL || items == NULL)
+        return UV_EINVAL;
+    *items = NULL;
+    sqlite3_stmt *s = st->stmts[GW_STORE__OUTBOX_FOR_PARENT];
+    gw_store__bind_text(s, 1, account);
+    gw_store__bind_text(s, 2, parent);
+    sqlite3_bind_int(s, 3, limit);
+    return outbox_list_of(st, GW_STORE__OUTBOX_FOR_PARENT, items);
 }
 
 /* After an UPDATE ... WHERE state = 0 changed nothing: say why. */

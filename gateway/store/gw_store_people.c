@@ -26,6 +26,19 @@ const char *const gw_store__people_sql[GW_STORE__STMT_COUNT] = {
         "INSERT INTO people (network, author_id, handle, nick) "
         "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (network, author_id) "
         "DO UPDATE SET handle = excluded.handle, nick = excluded.nick",
+    /* Only rows of the partial index (open posts) and the id range of the
+     * newest posts are read, whatever the store's size. */
+    [GW_STORE__PEOPLE_OPEN] =
+        "SELECT pe.network, pe.author_id, pe.handle, pe.nick FROM people pe "
+        "JOIN (SELECT author_id, max(id) AS last FROM ("
+        "  SELECT author_id, id FROM posts INDEXED BY posts_pending "
+        "  WHERE state IN (1, 2) AND account = ?1 "
+        "  UNION ALL "
+        "  SELECT author_id, id FROM posts WHERE account = ?1 "
+        "  AND id > (SELECT coalesce(max(id), 0) FROM posts) - ?3 "
+        "  AND kind IN ('mention', 'reply', 'quote', 'dm')) "
+        " GROUP BY author_id) o ON o.author_id = pe.author_id "
+        "WHERE pe.network = ?2 ORDER BY o.last LIMIT ?4",
 };
 
 void gw_person_row_free(struct gw_person_row *p)
@@ -75,6 +88,47 @@ int gw_store_person_by_nick(struct gw_store *st, const char *nick,
     sqlite3_stmt *s = st->stmts[GW_STORE__PERSON_BY_NICK];
     gw_store__bind_text(s, 1, nick);
     return person_one(st, GW_STORE__PERSON_BY_NICK, out);
+}
+
+static void person_fill(sqlite3_stmt *s, void *elem)
+{
+    struct gw_person_row *p = elem;
+    p->network = gw_store__col_str(s, 0);
+    p->author_id = gw_store__col_str(s, 1);
+    p->handle = gw_store__col_str(s, 2);
+    p->nick = gw_store__col_str(s, 3);
+}
+
+static void person_clear(void *elem)
+{
+    gw_person_row_free(elem);
+}
+
+void gw_person_rows_free(struct gw_person_row *rows, int n)
+{
+    for (int i = 0; i < n; i++)
+        gw_person_row_free(&rows[i]);
+    free(rows);
+}
+
+int gw_store_people_open(struct gw_store *st, const char *account,
+                         const char *network, int recent, int limit,
+                         struct gw_person_row **rows)
+{
+    void *arr;
+    if (st == NULL || rows == NULL)
+        return UV_EINVAL;
+    *rows = NULL;
+    sqlite3_stmt *s = st->stmts[GW_STORE__PEOPLE_OPEN];
+    gw_store__bind_text(s, 1, account);
+    gw_store__bind_text(s, 2, network);
+    sqlite3_bind_int(s, 3, recent);
+    sqlite3_bind_int(s, 4, limit);
+    int n = gw_store__collect(st, GW_STORE__PEOPLE_OPEN, "listing people",
+                              sizeof(struct gw_person_row), person_fill,
+                              person_clear, &arr);
+    *rows = arr;
+    return n;
 }
 
 int gw_store_person_put(struct gw_store *st, const char *network,

@@ -67,6 +67,13 @@ const char *const gw_store__post_sql[GW_STORE__STMT_COUNT] = {
                                "WHERE state IN (1, 2) "
                                "AND (?1 IS NULL OR account = ?1) "
                                "ORDER BY created_ms, id LIMIT ?2",
+    [GW_STORE__POST_PENDING_COUNT] = "SELECT count(*) FROM posts "
+                                     "WHERE state IN (1, 2) "
+                                     "AND (?1 IS NULL OR account = ?1)",
+    [GW_STORE__POST_OPEN_DMS] = "SELECT " POST_COLS " FROM posts "
+                                "WHERE state IN (1, 2) AND account = ?1 "
+                                "AND kind = 'dm' AND author_id = ?2 "
+                                "AND id <= ?3 ORDER BY id LIMIT ?4",
     [GW_STORE__POST_COUNT] = "SELECT count(*) FROM posts",
 };
 
@@ -457,6 +464,37 @@ int gw_store_post_pending(struct gw_store *st, const char *account, int limit,
     sqlite3_bind_int(s, 2, limit);
     int n =
         gw_store__collect(st, GW_STORE__POST_PENDING, "listing pending posts",
+                          sizeof(struct gw_post), post_fill, post_clear, &arr);
+    *rows = arr;
+    return n;
+}
+
+int gw_store_post_pending_count(struct gw_store *st, const char *account,
+                                int64_t *count)
+{
+    if (st == NULL || count == NULL)
+        return UV_EINVAL;
+    gw_store__bind_text_or_null(st->stmts[GW_STORE__POST_PENDING_COUNT], 1,
+                                account);
+    return gw_store__query_int(st, GW_STORE__POST_PENDING_COUNT,
+                               "counting pending posts", count);
+}
+
+int gw_store_post_open_dms(struct gw_store *st, const char *account,
+                           const char *author_id, int64_t upto, int limit,
+                           struct gw_post **rows)
+{
+    void *arr;
+    if (st == NULL || rows == NULL)
+        return UV_EINVAL;
+    *rows = NULL;
+    sqlite3_stmt *s = st->stmts[GW_STORE__POST_OPEN_DMS];
+    gw_store__bind_text(s, 1, account);
+    gw_store__bind_text(s, 2, author_id);
+    sqlite3_bind_int64(s, 3, upto);
+    sqlite3_bind_int(s, 4, limit);
+    int n =
+        gw_store__collect(st, GW_STORE__POST_OPEN_DMS, "listing open DMs",
                           sizeof(struct gw_post), post_fill, post_clear, &arr);
     *rows = arr;
     return n;

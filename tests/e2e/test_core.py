@@ -101,7 +101,7 @@ def test_two_clients_share_channels(parley):
     a.expect(lambda m: m.command == "366" and m.params[1] == "#team")
     b.send("JOIN #team")
     names = b.expect(lambda m: m.command == "353" and m.params[2] == "#team")
-    assert set(names.params[3].split()) == {"alice", "bob"}
+    assert set(names.params[3].split()) == {"@alice", "bob"}, "creator: @"
     a.expect(lambda m: m.command == "JOIN" and m.nick == "bob")
     b.say("#team", "hi alice")
     got = a.expect(lambda m: m.command == "PRIVMSG" and m.params[0] == "#team")

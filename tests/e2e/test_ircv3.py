@@ -1,4 +1,5 @@
 """IRCv3 capabilities, each checked the way a modern client uses it."""
+import datetime
 import time
 
 from test_mastodon import start
@@ -148,6 +149,13 @@ def read_batch(c):
         lines.append(m)
 
 
+def just_before(ts):
+    """The server-time timestamp one millisecond before ts."""
+    t = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
+    t -= datetime.timedelta(milliseconds=1)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
+
+
 def test_chathistory_paging(parley):
     c = history_client(parley)
     # What people say in an account channel is history.
@@ -193,9 +201,18 @@ def test_chathistory_paging(parley):
     _, lines = read_batch(c)
     assert [m.params[1] for m in lines] == ["line 05", "line 06"]
     ts = lines[0].tags["time"]
-    c.send("CHATHISTORY LATEST #log timestamp=%s 100" % echoes[25].tags["time"])
+    # LATEST after a timestamp: the lines after it, excluding its own time
+    # (the chathistory draft); a line's echo carries the time it is kept
+    # with.
+    t25 = echoes[25].tags["time"]
+    c.send("CHATHISTORY LATEST #log timestamp=%s 100" % just_before(t25))
     _, lines = read_batch(c)
-    assert lines and lines[-1].params[1] == "line 29"
+    texts = [m.params[1] for m in lines]
+    assert "line 25" in texts and texts[-1] == "line 29", texts
+    c.send("CHATHISTORY LATEST #log msgid=%s 100" % ids[25])
+    _, lines = read_batch(c)
+    assert [m.params[1] for m in lines] == ["line %02d" % i
+                                            for i in range(26, 30)]
     c.send("CHATHISTORY LATEST #log * 1000")
     _, lines = read_batch(c)
     assert len(lines) <= 100
@@ -269,7 +286,7 @@ def test_sessions_of_one_person(parley):
         "no second JOIN for the same person"
     other.send("NAMES #shared")
     names = other.expect(lambda m: m.command == "353")
-    assert names.params[3].split().count("same") == 1
+    assert names.params[3].split().count("@same") == 1
     other.say("same", "to both")
     assert desk.expect(lambda m: m.command == "PRIVMSG").params[1] == "to both"
     assert phone.expect(lambda m: m.command == "PRIVMSG").params[1] == \

@@ -316,7 +316,8 @@ void testgw_say_tagged(struct testgw *t, const char *nick, const char *place,
     char prefix[128], reader[128];
     snprintf(prefix, sizeof(prefix), "%s!%s@127.0.0.1", nick, nick);
     snprintf(reader, sizeof(reader), "%s/%s", nick, nick);
-    struct gw_speaker sp = {&t->front.fe, NULL, nick, prefix, reader, false};
+    struct gw_speaker sp = {&t->front.fe, NULL, nick, prefix,
+                            reader,       true, false};
     struct gw_said m = {.place = place, .text = text, .reply_to = reply_to};
     gw_router_said(t->gw.router, &sp, &m);
     testgw_run(t, 0);

@@ -82,6 +82,9 @@ START_TEST(defaults)
     ck_assert_str_eq(cfg->server_name, "parley.localhost");
     ck_assert_str_eq(cfg->control_channel, "&parley");
     ck_assert_int_eq(cfg->naccounts, 0);
+    ck_assert_int_eq(cfg->max_unregistered, 64);
+    ck_assert_int_eq(cfg->history_days, 365);
+    ck_assert(cfg->autojoin_control);
     gw_config_free(cfg);
 }
 END_TEST
@@ -99,6 +102,9 @@ START_TEST(full_file)
                 "server_name = irc.example.org\n"
                 "control_channel = &ctl\n"
                 "max_clients = 10\n"
+                "max_unregistered = 5\n"
+                "history_days = 0\n"
+                "autojoin_control = no\n"
                 "[account work]\n"
                 "network = mastodon\n"
                 "base_url = https://social.example\n"
@@ -124,19 +130,59 @@ START_TEST(full_file)
     ck_assert_str_eq(cfg->password, "hunter2");
     ck_assert_str_eq(cfg->control_channel, "&ctl");
     ck_assert_int_eq(cfg->max_clients, 10);
+    ck_assert_int_eq(cfg->max_unregistered, 5);
+    ck_assert_int_eq(cfg->history_days, 0);
+    ck_assert(!cfg->autojoin_control);
     ck_assert_int_eq(cfg->naccounts, 2);
     const struct gw_conf_account *w = gw_config_account(cfg, "WORK");
     ck_assert_ptr_nonnull(w);
     ck_assert_str_eq(w->channel, "#work");
     ck_assert(w->post_plain);
     ck_assert_str_eq(gw_conf_account_get(w, "token"), "abc");
-    ck_assert_int_eq(w->line, 11);
+    ck_assert_int_eq(w->line, 14);
     const struct gw_conf_account *h = gw_config_account(cfg, "home");
     ck_assert_str_eq(h->channel, "#house");
     ck_assert(!h->post_plain);
     ck_assert_int_eq(cfg->nrelays, 1);
     ck_assert_str_eq(cfg->relays[0].channels, "#social");
     gw_config_free(cfg);
+}
+END_TEST
+
+/* [webhook]: one address, an https public_url, paths beside the file,
+ * per-account secrets named where they belong; file:line errors. */
+START_TEST(webhook_section)
+{
+    struct gw_config *cfg =
+        load_ok("[webhook]\nlisten = 127.0.0.1:8448\n"
+                "public_url = https://parley.example.org/hooks\n"
+                "tls_cert = c.pem\ntls_key = /k.pem\n"
+                "[account fb]\nnetwork = facebook\npage_id = 106295678901234\n"
+                "app_secret = s3cret\nverify_token = v\n");
+    ck_assert_int_eq(cfg->nwebhook_listen, 1);
+    ck_assert_int_eq(cfg->webhook_listen[0].port, 8448);
+    ck_assert_str_eq(cfg->webhook_public_url,
+                     "https://parley.example.org/hooks");
+    ck_assert_str_eq(cfg->webhook_tls_key, "/k.pem");
+    ck_assert_ptr_nonnull(strstr(cfg->webhook_tls_cert, "/c.pem"));
+    gw_config_free(cfg);
+    cfg = load_ok("[irc]\nlisten = 127.0.0.1:6667\n");
+    ck_assert_int_eq(cfg->nwebhook_listen, 0);
+    gw_config_free(cfg);
+    load_bad("[webhook]\npublic_url = https://x.example/\n", 1, "needs listen");
+    load_bad("[webhook]\nlisten = 127.0.0.1:1\nverify_token = x\n", 3,
+             "belong in each [account]");
+    load_bad("[webhook]\nlisten = 127.0.0.1:1\npublic_url = ftp://x\n", 3,
+             "https://");
+    load_bad("[webhook]\nlisten = 127.0.0.1:1,127.0.0.1:2\n", 2, "one address");
+    load_bad("[webhook]\nlisten = 127.0.0.1:1\ntls_cert = c.pem\n", 1,
+             "go together");
+    load_bad("[webhook]\nlisten = 127.0.0.1:6667\n", 1, "also an [irc] listen");
+    load_bad("[webhook]\nlisten = 127.0.0.1:1\n[webhook]\n", 3, "given twice");
+    load_bad("[account fb]\nnetwork = facebook\npage_id = abc\n", 3,
+             "numeric id");
+    load_bad("[account ig]\nnetwork = instagram\nlogin = tiktok\n", 3,
+             "must be facebook");
 }
 END_TEST
 
@@ -152,6 +198,10 @@ START_TEST(errors_have_lines)
     load_bad("[irc]\nserver_name = nodot\n", 2, "server_name");
     load_bad("[irc]\ncontrol_channel = parley\n", 2, "control_channel");
     load_bad("[irc]\nmax_clients = 0\n", 2, "max_clients");
+    load_bad("[irc]\n\nmax_unregistered = 0\n", 3, "max_unregistered");
+    load_bad("[irc]\nhistory_days = -1\n", 2, "history_days");
+    load_bad("[irc]\nhistory_days = forever\n", 2, "history_days");
+    load_bad("[irc]\nautojoin_control = maybe\n", 2, "yes or no");
     load_bad("[irc]\nlisten = 127.0.0.1:1\nlisten = 127.0.0.1:2\n", 3,
              "already set on line 2");
     load_bad("x = 1\n", 1, "outside any section");
@@ -314,6 +364,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, public_listen_needs_password);
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, account_checks);
+    tcase_add_test(tc, webhook_section);
     suite_add_tcase(s, tc);
     return s;
 }

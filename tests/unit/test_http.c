@@ -412,6 +412,20 @@ START_TEST(test_odd_header_values)
     ck_assert_int_eq(r.ratelimit_remaining, 0);
     ck_assert(r.reset_ms >= before + 59000 && r.reset_ms <= before + 62000);
     resp_free(&r);
+    /* The AT Protocol's rate limiter (xrpc-server rate-limiter-http.js):
+     * RateLimit-* without X-, the reset in epoch seconds, and Retry-After
+     * on its 429s. */
+    char path[200];
+    snprintf(path, sizeof(path),
+             "/raw?h=RateLimit-Limit:30&h=RateLimit-Remaining:0"
+             "&h=RateLimit-Reset:%lld&h=RateLimit-Policy:30;w=300"
+             "&h=Retry-After:120",
+             (long long)(gw_now_ms() / 1000 + 120));
+    fetch(&r, path, NULL);
+    ck_assert_int_eq(r.ratelimit_remaining, 0);
+    ck_assert(r.reset_ms >= before + 118000 && r.reset_ms <= before + 122000);
+    ck_assert_int_eq(r.retry_after_s, 120);
+    resp_free(&r);
     /* Headers over 64 KB in total: the transfer is refused. */
     fetch(&r, "/huge-headers?n=100", NULL);
     ck_assert_int_eq(r.error, UV_E2BIG);

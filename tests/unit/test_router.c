@@ -166,10 +166,45 @@ START_TEST(test_plain_network_gets_plain_text)
     char line[64];
     snprintf(line, sizeof(line), "!boost %s", ref_of("hello"));
     testgw_say(&g, "you", "#p", line);
-    ck_assert_ptr_nonnull(fakefront_told(&g.front, "plain cannot boost"));
+    ck_assert_ptr_nonnull(
+        fakefront_told(&g.front, "plain cannot boost (a plain account)"));
+    /* With the network's own reason where it gives one. */
+    testgw_say(&g, "you", "#p", "!dm alice are you there?");
+    ck_assert_ptr_nonnull(fakefront_told(
+        &g.front, "plain cannot dm: the plain network has no messages"));
     int64_t depth = -1;
     gw_store_outbox_depth(g.gw.store, "p", &depth);
     ck_assert_int_eq(depth, 1); /* the reply only */
+}
+END_TEST
+
+/* A network's own command ("!zap REF") goes through the outbox to act()
+ * with its name; !help lists it; another network does not know it. */
+START_TEST(test_network_commands)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    mention_from(tn, "1", "alice@x.org", "zap this", NULL, 0, NULL,
+                 GW_AUD_PUBLIC);
+    char line[64];
+    snprintf(line, sizeof(line), "!zap %s", ref_of("zap this"));
+    testgw_say(&g, "you", "#t", line);
+    wait_actions(tn, 1, 2000);
+    ck_assert_int_eq(tn->acts[0].kind, GW_ACT_COMMAND);
+    ck_assert_str_eq(tn->acts[0].command, "zap");
+    ck_assert_str_eq(tn->acts[0].parent_id, "1");
+    testnet_answer(tn, 0, GW_ACT_OK, NULL);
+    testgw_run(&g, 0);
+    char want[64];
+    snprintf(want, sizeof(want), "zap [%s] done", ref_of("zap this"));
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, want));
+    testgw_say(&g, "you", "#t", "!zap");
+    ck_assert_ptr_nonnull(fakefront_told(&g.front, "which post?"));
+    testgw_say(&g, "you", "#t", "!help");
+    ck_assert_ptr_nonnull(fakefront_told(&g.front, "!zap REF - the test"));
+    testgw_stop(&g);
+    testgw_start(&g, ACCOUNT_P);
+    testgw_say(&g, "you", "#p", "!zap 1");
+    ck_assert_ptr_nonnull(fakefront_told(&g.front, "unknown command !zap"));
 }
 END_TEST
 
@@ -243,6 +278,9 @@ START_TEST(test_retry_then_ok_same_key)
     /* Retried after the back-off (1 s), with the same key. */
     wait_actions(tn, 2, 3000);
     ck_assert_str_eq(tn->acts[1].idem_key, tn->acts[0].idem_key);
+    /* And the same queue time, for networks that make ids from it. */
+    ck_assert_int_gt(tn->acts[0].queued_ms, 0);
+    ck_assert_int_eq(tn->acts[1].queued_ms, tn->acts[0].queued_ms);
     ck_assert_int_eq(tn->acts[1].maybe_sent, false);
     testnet_answer(tn, 1, GW_ACT_OK, NULL);
     testgw_run(&g, 0);
@@ -398,36 +436,36 @@ START_TEST(test_thread_lines)
 }
 END_TEST
 
-/* ---- the inbox ---------------------------------------------------------- */
-
-START_TEST(test_claim_done_pending)
+/* A network's own command about a person reaches it as GW_ACT_COMMAND
+ * with the person's handle, answered like !who; a network without it
+ * says so. */
+START_TEST(test_network_command)
 {
     struct testnet *tn = testgw_net(&g, "t");
-    mention_from(tn, "1", "alice@x.org", "first ask", NULL, 0, NULL,
-                 GW_AUD_PUBLIC);
-    mention_from(tn, "2", "bob@y.org", "second ask", NULL, 0, NULL,
-                 GW_AUD_PUBLIC);
-    char a[16], b[16], line[64];
-    snprintf(a, sizeof(a), "%s", ref_of("first ask"));
-    snprintf(b, sizeof(b), "%s", ref_of("second ask"));
-    snprintf(line, sizeof(line), "!claim %s", a);
-    testgw_say(&g, "ann", "#t", line);
-    snprintf(line, sizeof(line), "[%s] claimed by ann", a);
-    ck_assert_ptr_nonnull(fakefront_shown(&g.front, line));
-    snprintf(line, sizeof(line), "!done %s", b);
-    testgw_say(&g, "ben", "#t", line);
-    testgw_say(&g, "ben", "#t", "!pending");
-    snprintf(line, sizeof(line), "[%s]", a);
-    const char *t = fakefront_told(&g.front, line);
-    ck_assert_ptr_nonnull(t);
-    ck_assert_ptr_nonnull(strstr(t, "claimed by ann"));
-    /* People by their nicks, as the channel shows them. */
-    ck_assert_ptr_nonnull(strstr(t, " mention alice claimed"));
-    ck_assert_ptr_null(strstr(t, "alice@x.org"));
-    snprintf(line, sizeof(line), "[%s] ", b);
-    ck_assert_ptr_null(fakefront_told(&g.front, line));
+    mention_from(tn, "1", "alice@x.org", "hello", NULL, 0, NULL, GW_AUD_PUBLIC);
+    testgw_say(&g, "you", "#t", "!help");
+    testgw_run(&g, 0);
+    ck_assert_ptr_nonnull(fakefront_told(&g.front, "!ping nick - answers"));
+    testgw_say(&g, "you", "#t", "!ping alice now");
+    wait_actions(tn, 1, 2000);
+    ck_assert_int_eq(tn->acts[0].kind, GW_ACT_COMMAND);
+    ck_assert_str_eq(tn->acts[0].command, "ping");
+    ck_assert_str_eq(tn->acts[0].handle, "alice@x.org");
+    testnet_answer(tn, 0, GW_ACT_OK, NULL);
+    testgw_run(&g, 0);
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "you: line one"));
+    int64_t depth = -1;
+    gw_store_outbox_depth(g.gw.store, "t", &depth);
+    ck_assert_int_eq(depth, 0);
+    /* Another network's command is unknown here. */
+    testgw_say(&g, "you", "#t", "!accept alice");
+    testgw_run(&g, 0);
+    ck_assert_ptr_nonnull(fakefront_told(&g.front, "unknown command !accept"));
+    ck_assert_int_eq(tn->nacts, 1);
 }
 END_TEST
+
+/* ---- the inbox ---------------------------------------------------------- */
 
 /* ---- people ------------------------------------------------------------- */
 
@@ -591,8 +629,8 @@ START_TEST(test_catch_up_on_arrival)
     ck_assert_int_eq(testnet_deliver(tn, GW_EV_DM, "d", "bob@y.org", "dm"), 0);
     testgw_run(&g, 0);
     testgw_say(&g, "you", "bob", "my answer");
-    struct gw_speaker sp = {&g.front.fe,         NULL,      "you",
-                            "you!you@127.0.0.1", "you/you", false};
+    struct gw_speaker sp = {&g.front.fe, NULL,  "you", "you!you@127.0.0.1",
+                            "you/you",   false, false};
     gw_router_arrived(g.gw.router, &sp);
     ck_assert_int_ge(g.front.nreplayed, 3);
     bool seen_mention = false, seen_answer = false;
@@ -622,8 +660,8 @@ START_TEST(test_read_position_moves_with_lines)
     struct testnet *tn = testgw_net(&g, "t");
     g.front.readers[0] = "you/you";
     mention_from(tn, "1", "alice@x.org", "live", NULL, 0, NULL, GW_AUD_PUBLIC);
-    struct gw_speaker sp = {&g.front.fe,         NULL,      "you",
-                            "you!you@127.0.0.1", "you/you", false};
+    struct gw_speaker sp = {&g.front.fe, NULL,  "you", "you!you@127.0.0.1",
+                            "you/you",   false, false};
     gw_router_arrived(g.gw.router, &sp);
     ck_assert_int_eq(g.front.nreplayed, 0);
 }
@@ -649,6 +687,68 @@ START_TEST(test_control_account_add_and_networks)
 }
 END_TEST
 
+/* What gw_router_mask makes of a line: the masked text, or "-" when the
+ * line carries no secret. */
+static const char *masked(const char *place, const char *text)
+{
+    static char buf[256];
+    if (!gw_router_mask(g.gw.router, place, text, buf, sizeof(buf)))
+        return "-";
+    return buf;
+}
+
+START_TEST(test_secrets_are_masked)
+{
+    ck_assert_str_eq(masked("&parley", "account set t token abc def"),
+                     "account set t token ********");
+    ck_assert_str_eq(masked("&PARLEY", "!ACC  set t Client_Secret x"),
+                     "!ACC  set t Client_Secret ********");
+    ck_assert_str_eq(masked("parley", "account set t access_token x"),
+                     "account set t access_token ********");
+    ck_assert_str_eq(masked("&parley", "account code t 123-456"),
+                     "account code t ********");
+    ck_assert_str_eq(masked("&parley", "account add w test @me@h.example "
+                                       "token=s1 poll_seconds=60 "
+                                       "app_password=s2 token="),
+                     "account add w test @me@h.example token=******** "
+                     "poll_seconds=60 app_password=******** token=");
+    /* Typed by habit with '=', or without it in account add. */
+    ck_assert_str_eq(masked("&parley", "account set t token=abc"),
+                     "account set t token=********");
+    ck_assert_str_eq(masked("&parley", "account add w test token abc x=1"),
+                     "account add w test token ******** x=1");
+    /* A person's password, added or changed. */
+    ck_assert_str_eq(masked("&parley", "user add bob hunter2 admin"),
+                     "user add bob ******** admin");
+    ck_assert_str_eq(masked("parley", "user passwd hunter2"),
+                     "user passwd ********");
+    ck_assert_str_eq(masked("&parley", "user passwd bob hunter2"),
+                     "user passwd bob ********");
+    ck_assert_str_eq(masked("&parley", "user del bob"), "-");
+    /* Nothing secret, nothing masked; removing a token shows nothing. */
+    ck_assert_str_eq(masked("&parley", "account set t poll_seconds 60"), "-");
+    ck_assert_str_eq(masked("&parley", "account set t token"), "-");
+    ck_assert_str_eq(masked("&parley", "account code t"), "-");
+    ck_assert_str_eq(masked("&parley", "account add w test base_url=x"), "-");
+    ck_assert_str_eq(masked("&parley", "my token is abc"), "-");
+    /* Only where commands are read: elsewhere it is talk. */
+    ck_assert_str_eq(masked("#t", "account set t token abc"), "-");
+    ck_assert_str_eq(masked("alice", "account code t 123"), "-");
+    /* Cut to the buffer, never past the mask. */
+    char small[24];
+    ck_assert(gw_router_mask(g.gw.router, "&parley",
+                             "account set t token 0123456789", small,
+                             sizeof(small)));
+    ck_assert_str_eq(small, "account set t token ***");
+    /* The command itself still sees the token; the bot never says it. */
+    testgw_say(&g, "you", "&parley", "account set t token s3cr3t");
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "t: token set"));
+    testgw_say(&g, "you", "&parley", "account set t token=s3cr3t");
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "with a space, not '='"));
+    ck_assert_ptr_null(fakefront_shown(&g.front, "s3cr3t"));
+}
+END_TEST
+
 static Suite *router_suite(void)
 {
     Suite *s = suite_create("router");
@@ -669,13 +769,15 @@ static Suite *router_suite(void)
     tcase_add_test(tc, test_actions_wait_until_ready);
     tcase_add_test(tc, test_signed_out_says_so_and_waits);
     tcase_add_test(tc, test_thread_lines);
-    tcase_add_test(tc, test_claim_done_pending);
+    tcase_add_test(tc, test_network_command);
     tcase_add_test(tc, test_nicks);
     tcase_add_test(tc, test_owner_nick_reserved);
     tcase_add_test(tc, test_long_post_capped);
     tcase_add_test(tc, test_catch_up_on_arrival);
     tcase_add_test(tc, test_read_position_moves_with_lines);
     tcase_add_test(tc, test_control_account_add_and_networks);
+    tcase_add_test(tc, test_secrets_are_masked);
+    tcase_add_test(tc, test_network_commands);
     suite_add_tcase(s, tc);
     return s;
 }

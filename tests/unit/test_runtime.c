@@ -251,6 +251,81 @@ START_TEST(test_holds_per_family)
 }
 END_TEST
 
+/* A 429 that names no time holds its family for a guessed minute, which
+ * the adapter's own hold replaces, even with a shorter one; a hold the
+ * network named is never shortened. */
+START_TEST(test_adapter_hold_replaces_a_guess)
+{
+    ck_assert_int_eq(get("write", "/status?code=429", NULL), 0);
+    ck_assert(run_until_done(1, 5000));
+    struct gw_rt_status st;
+    gw_rt_status(&ad, &st);
+    ck_assert_msg(strstr(st.holds, "write: rate limited, 60 s more") != NULL,
+                  "%s", st.holds);
+    gw_ad_hold(&ad, "write", gw_now_ms() + 1000, "probing");
+    gw_rt_status(&ad, &st);
+    ck_assert_msg(strstr(st.holds, "write: probing, 1 s more") != NULL, "%s",
+                  st.holds);
+    uint64_t t0 = uv_now(&loop);
+    ck_assert_int_eq(get("write", "/json", NULL), 0);
+    ck_assert(run_until_done(2, 5000));
+    ck_assert_int_eq(P()->status[1], 200);
+    ck_assert_uint_ge(P()->at_ms[1] - t0, 900);
+    ck_assert_uint_lt(P()->at_ms[1] - t0, 3000);
+    /* The adapter's hold is not a guess: a later one only extends it. */
+    gw_ad_hold(&ad, "write", gw_now_ms() + 20000, "probing again");
+    gw_ad_hold(&ad, "write", gw_now_ms() + 500, "shorter");
+    gw_rt_status(&ad, &st);
+    ck_assert_msg(strstr(st.holds, "write: probing again") != NULL, "%s",
+                  st.holds);
+    /* A Retry-After is the network's word: not shortened either. */
+    ck_assert_int_eq(get("read", "/status?code=429&retry=30", NULL), 0);
+    ck_assert(run_until_done(3, 5000));
+    gw_ad_hold(&ad, "read", gw_now_ms() + 500, "shorter");
+    gw_rt_status(&ad, &st);
+    ck_assert_msg(strstr(st.holds, "read: rate limited") != NULL, "%s",
+                  st.holds);
+}
+END_TEST
+
+static int timer_runs;
+
+static void on_timer(struct gw_adapter *a, void *arg)
+{
+    (void)a;
+    struct gw_ad_timer **slot = arg;
+    *slot = NULL; /* the timer is gone once it has run */
+    timer_runs++;
+}
+
+/* A timer in a slot: set replaces the one there, clear stops it. */
+START_TEST(test_timer_slots)
+{
+    static struct gw_ad_timer *slot;
+    timer_runs = 0;
+    slot = NULL;
+    gw_ad_timer_set(&ad, &slot, 50, on_timer, &slot);
+    ck_assert_ptr_nonnull(slot);
+    struct gw_ad_timer *first = slot;
+    gw_ad_timer_set(&ad, &slot, 20, on_timer, &slot);
+    ck_assert_ptr_ne(slot, first);
+    uint64_t end = uv_now(&loop) + 500;
+    while (timer_runs == 0 && uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    /* Only the second ran: setting stopped the first. */
+    ck_assert_int_eq(timer_runs, 1);
+    ck_assert_ptr_null(slot);
+    gw_ad_timer_set(&ad, &slot, 20, on_timer, &slot);
+    gw_ad_timer_clear(&slot);
+    ck_assert_ptr_null(slot);
+    gw_ad_timer_clear(&slot); /* twice is fine */
+    end = uv_now(&loop) + 200;
+    while (uv_now(&loop) < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_int_eq(timer_runs, 1);
+}
+END_TEST
+
 /* A stop cancels what is in flight or waiting: no callback, the argument
  * freed, and the adapter's stop() runs once. */
 START_TEST(test_stop_cancels)
@@ -393,6 +468,8 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_holds_per_family);
+    tcase_add_test(tc, test_adapter_hold_replaces_a_guess);
+    tcase_add_test(tc, test_timer_slots);
     tcase_add_test(tc, test_stop_cancels);
     tcase_add_test(tc, test_stop_inside_callback);
     tcase_add_test(tc, test_done_inside_act_is_deferred);

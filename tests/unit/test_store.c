@@ -992,8 +992,15 @@ START_TEST(test_post_latest_by)
 }
 END_TEST
 
-/* What schema 4 added, taken away again: a database as schema 3 left it. */
+/* What schema 5 added, taken away again. */
+#define UNDO_SCHEMA_5                                                          \
+    "DROP TABLE users;"                                                        \
+    "DROP TABLE inbox_log;"
+
+/* What schemas 4 and 5 added, taken away again: a database as schema 3
+ * left it. */
 #define UNDO_SCHEMA_4                                                          \
+    UNDO_SCHEMA_5                                                              \
     "ALTER TABLE posts DROP COLUMN author_id;"                                 \
     "ALTER TABLE posts DROP COLUMN audience;"                                  \
     "ALTER TABLE posts DROP COLUMN cw;"                                        \
@@ -1804,6 +1811,119 @@ START_TEST(test_history)
 }
 END_TEST
 
+/* The texts of rows, space-separated, for comparing a page at a glance. */
+static const char *texts(struct gw_history_row *rows, int n)
+{
+    static char buf[256];
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s",
+                                i ? " " : "", rows[i].text);
+    gw_history_rows_free(rows, n);
+    return buf;
+}
+
+/*
+ * CHATHISTORY pages by time: a line stored after a restart may carry an
+ * older time (a post fetched late keeps its own), and paging by id range
+ * from "the first line at or after T" skipped it.
+ */
+START_TEST(test_history_pages_by_time)
+{
+    struct gw_history_row *rows = NULL;
+    /* Stored in this order: ids 1..6; times not in id order, two equal. */
+    hist("#t", 100, "a");
+    hist("#t", 300, "c");
+    hist("#t", 200, "b"); /* back-filled: older than c, stored after it */
+    hist("#t", 400, "d");
+    hist("#t", 400, "e");
+    hist("#u", 250, "other");
+    hist("#t", 150, "late"); /* back-filled after everything */
+    /* Everything, in time order. */
+    int n = gw_store_history_page(st, "#t", NULL, NULL, 10, false, &rows);
+    ck_assert_str_eq(texts(rows, n), "a late b c d e");
+    /* BEFORE timestamp=300: every line older than 300, newest three. */
+    struct gw_history_pos t300 = {300, 0};
+    n = gw_store_history_page(st, "#t", NULL, &t300, 3, true, &rows);
+    ck_assert_str_eq(texts(rows, n), "a late b");
+    /* AFTER timestamp=150 (strictly): b c d e, not the line at 150. */
+    struct gw_history_pos t150 = {150, INT64_MAX};
+    n = gw_store_history_page(st, "#t", &t150, NULL, 10, false, &rows);
+    ck_assert_str_eq(texts(rows, n), "b c d e");
+    /* Paging on from the last row of a page misses nothing, and lines of
+     * one millisecond are told apart by id. */
+    struct gw_history_pos pos = {INT64_MIN, INT64_MIN};
+    char all[64] = "";
+    for (int page = 0; page < 4; page++) {
+        n = gw_store_history_page(st, "#t", &pos, NULL, 2, false, &rows);
+        if (n <= 0)
+            break;
+        pos.time_ms = rows[n - 1].time_ms;
+        pos.id = rows[n - 1].id;
+        strncat(all, texts(rows, n), sizeof(all) - strlen(all) - 2);
+        strncat(all, "|", sizeof(all) - strlen(all) - 1);
+    }
+    ck_assert_str_eq(all, "a late|b c|d e|");
+    /* A msgid is a position: its time and id. */
+    int64_t id = 0;
+    ck_assert_int_eq(gw_store_history_add(st, "#t", 250, "x1", "p", "PRIVMSG",
+                                          "msg", "", &id),
+                     0);
+    struct gw_history_pos at;
+    ck_assert_int_eq(gw_store_history_find(st, "#t", "x1", &at), 0);
+    ck_assert_int_eq(at.time_ms, 250);
+    ck_assert_int_eq(at.id, id);
+    n = gw_store_history_page(st, "#t", &at, NULL, 10, false, &rows);
+    ck_assert_str_eq(texts(rows, n), "c d e");
+    n = gw_store_history_page(st, "#t", NULL, &at, 2, true, &rows);
+    ck_assert_str_eq(texts(rows, n), "late b");
+    ck_assert_int_eq(gw_store_history_find(st, "#t", "nope", &at), UV_ENOENT);
+    ck_assert_int_eq(gw_store_history_find(st, "#u", "x1", &at), UV_ENOENT);
+    ck_assert_int_eq(
+        gw_store_history_page(st, "#none", NULL, NULL, 5, false, &rows), 0);
+}
+END_TEST
+
+/* Retention: the oldest lines go in batches, a prefix of the ids only. */
+START_TEST(test_history_prune)
+{
+    int64_t first = hist("#t", 10, "old0");
+    for (int i = 1; i < 7; i++)
+        hist("#t", 10 + i, "old");
+    hist("#t", 1000, "new");
+    hist("#t", 5, "back-filled old, behind a new line");
+    int64_t count = 0, last = 0;
+    int deleted = -1;
+    ck_assert_int_eq(gw_store_history_prune(st, 500, 3, &deleted), 0);
+    ck_assert_int_eq(deleted, 3);
+    ck_assert_int_eq(gw_store_history_prune(st, 500, 3, &deleted), 0);
+    ck_assert_int_eq(deleted, 3);
+    ck_assert_int_eq(gw_store_history_prune(st, 500, 3, &deleted), 0);
+    ck_assert_int_eq(deleted, 1);
+    /* The new line stops it: what comes after waits until it is old. */
+    ck_assert_int_eq(gw_store_history_prune(st, 500, 3, &deleted), 0);
+    ck_assert_int_eq(deleted, 0);
+    struct gw_history_row *rows = NULL;
+    int n = gw_store_history_after(st, "#t", 0, 10, &rows);
+    ck_assert_str_eq(texts(rows, n), "new back-filled old, behind a new line");
+    /* The count of what a reader missed skips what was pruned. */
+    ck_assert_int_eq(gw_store_history_count_since(st, first, &count), 0);
+    ck_assert_int_eq(count, 2);
+    ck_assert_int_eq(gw_store_history_count_since(st, 0, &count), 0);
+    ck_assert_int_eq(count, 2);
+    ck_assert_int_eq(gw_store_history_last_id(st, &last), 0);
+    ck_assert_int_eq(last, first + 8);
+    ck_assert_int_eq(gw_store_history_prune(st, 5000, 10, &deleted), 0);
+    ck_assert_int_eq(deleted, 2);
+    ck_assert_int_eq(gw_store_history_prune(st, 5000, 10, &deleted), 0);
+    ck_assert_int_eq(deleted, 0);
+    ck_assert_int_eq(gw_store_history_prune(st, 5000, 0, &deleted), UV_EINVAL);
+    ck_assert_int_eq(gw_store_history_count_since(st, 0, &count), 0);
+    ck_assert_int_eq(count, 0);
+}
+END_TEST
+
 /* ---- transactions and errors ---------------------------------------- */
 
 START_TEST(test_transactions_nested)
@@ -1998,6 +2118,8 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_outbox_wake);
     tcase_add_test(tc, test_outbox_reaches_the_disk);
     tcase_add_test(tc, test_history);
+    tcase_add_test(tc, test_history_pages_by_time);
+    tcase_add_test(tc, test_history_prune);
     tcase_add_test(tc, test_transactions_nested);
     tcase_add_test(tc, test_batch_insert);
     tcase_add_test(tc, test_locked_by_other_connection);

@@ -8,6 +8,7 @@
 #include <utf8proc.h>
 #include <uv.h>
 
+#include "gw_json.h"
 #include "gw_text.h"
 #include "gw_util.h"
 
@@ -921,6 +922,52 @@ START_TEST(count_graphemes)
 }
 END_TEST
 
+/* Query strings: unreserved characters stay, every other byte is %XX. */
+START_TEST(urlencode_query_values)
+{
+    char *s = gw_urlencode("at://did:plc:x/a.b/3k?c=1&d= \xC3\xA9~_.-Z9");
+    ck_assert_str_eq(s, "at%3A%2F%2Fdid%3Aplc%3Ax%2Fa.b%2F3k%3Fc%3D1%26d%3D"
+                        "%20%C3%A9~_.-Z9");
+    free(s);
+    s = gw_urlencode("");
+    ck_assert_str_eq(s, "");
+    free(s);
+}
+END_TEST
+
+/* A failed answer as one line: "error: detail", either alone, the status,
+ * or the transport's words; never longer than asked. */
+START_TEST(json_error_line)
+{
+    struct gw_http_response r;
+    memset(&r, 0, sizeof(r));
+    r.status = 400;
+    r.body = "{\"message\":\"only the detail\"}";
+    r.body_len = strlen(r.body);
+    char *t = gw_json_error_line(&r, "message", 300);
+    ck_assert_str_eq(t, "only the detail");
+    free(t);
+    r.body = "{\"error\":\"Name\",\"message\":\"a\\r\\nb\"}";
+    r.body_len = strlen(r.body);
+    t = gw_json_error_line(&r, "message", 300);
+    ck_assert_str_eq(t, "Name: a b");
+    free(t);
+    t = gw_json_error_line(&r, "message", 8);
+    ck_assert_uint_le(strlen(t), 8);
+    free(t);
+    r.body = "not json";
+    r.body_len = strlen(r.body);
+    t = gw_json_error_line(&r, "message", 300);
+    ck_assert_str_eq(t, "HTTP 400");
+    free(t);
+    r.error = -110;
+    r.errmsg = "";
+    t = gw_json_error_line(&r, "message", 300);
+    ck_assert_str_eq(t, "network error");
+    free(t);
+}
+END_TEST
+
 START_TEST(nfc_and_pictographic)
 {
     char *n = gw_text_nfc("he" ACUTE "llo");
@@ -983,6 +1030,8 @@ static Suite *text_suite(void)
     Suite *s = suite_create("text");
     TCase *tc = tcase_create("sanitize");
     tcase_add_test(tc, sanitize_line_breaks);
+    tcase_add_test(tc, urlencode_query_values);
+    tcase_add_test(tc, json_error_line);
     tcase_add_test(tc, sanitize_controls);
     tcase_add_test(tc, sanitize_invalid_utf8);
     tcase_add_test(tc, sanitize_bidi);

@@ -76,6 +76,7 @@ static void tn_stop(struct gw_adapter *ad)
         free(a->handle);
         free(a->parent_id);
         free(a->idem_key);
+        free(a->command);
     }
     free(t);
 }
@@ -93,8 +94,10 @@ static int tn_act(struct gw_adapter *ad, const struct gw_action *a)
     k->handle = dup0(a->handle);
     k->parent_id = dup0(a->parent != NULL ? a->parent->id : NULL);
     k->idem_key = dup0(a->idem_key);
+    k->command = dup0(a->command);
     k->audience = a->audience;
     k->maybe_sent = a->maybe_sent;
+    k->queued_ms = a->queued_ms;
     return 0;
 }
 
@@ -124,7 +127,8 @@ void testnet_answer(struct testnet *t, int i, enum gw_action_status st,
         items[2].text = "... 3 more replies";
         r.items = items;
         r.nitems = 3;
-    } else if (st == GW_ACT_OK && k->kind == GW_ACT_WHO) {
+    } else if (st == GW_ACT_OK &&
+               (k->kind == GW_ACT_WHO || k->kind == GW_ACT_COMMAND)) {
         r.lines = lines;
         r.nlines = 2;
     } else if (st == GW_ACT_OK &&
@@ -160,6 +164,16 @@ static int tn_check(struct gw_adapter *ad, const struct gw_action *a, char *err,
 
 static const char *const tn_keys[] = {"ready", "me", "max", NULL};
 
+static const char *plain_why_not(enum gw_action_kind kind)
+{
+    return kind == GW_ACT_DM ? "the plain network has no messages" : NULL;
+}
+static const struct gw_adapter_command tn_commands[] = {
+    {"zap", "!zap REF - the test network's own command", false},
+    {"ping", "!ping nick - answers pong", true},
+    {NULL, NULL, false},
+};
+
 const struct gw_adapter_ops testnet_ops = {
     .abi_version = GW_ADAPTER_ABI,
     .name = "test",
@@ -168,6 +182,7 @@ const struct gw_adapter_ops testnet_ops = {
             GW_NET_MENTION_DMS,
     .actions = ~0u,
     .keys = tn_keys,
+    .commands = tn_commands,
     .start = tn_start,
     .stop = tn_stop,
     .act = tn_act,
@@ -186,4 +201,5 @@ const struct gw_adapter_ops testnet_plain_ops = {
     .stop = tn_stop,
     .act = tn_act,
     .check = tn_check,
+    .why_not = plain_why_not,
 };

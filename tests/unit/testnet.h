@@ -6,7 +6,7 @@
  * state) is tested once for every network, without HTTP.
  *
  * Settings: ready = yes (signed in at start, as me), me = HANDLE,
- * max = N (the longest text it takes).
+ * max = N (the longest text it takes). Its own command: !ping NICK.
  */
 #ifndef TESTNET_H
 #define TESTNET_H
@@ -25,9 +25,11 @@ struct testnet_action {
     uint64_t token;
     enum gw_action_kind kind;
     char *text, *cw, *handle, *parent_id, *idem_key;
+    char *command; /* GW_ACT_COMMAND */
     enum gw_audience audience;
     bool maybe_sent;
     bool answered;
+    int64_t queued_ms;
 };
 
 #define TESTNET_ACTIONS_MAX 64
