@@ -223,7 +223,11 @@ class MockServer(object):
         # wakes handlers waiting for the next keep-alive request
         for c in conns:
             shutdown(c)
-        self._server.server_close()     # joins the handler threads
+        self._server.server_close()
+        # Handler threads are daemons (a mock never stopped must not hold
+        # the interpreter), which server_close() does not join: join them
+        # here, or one still unwinding outlives stop() on a busy machine.
+        self._server.join_handlers(timeout=10)
         self._thread.join()
         self._server = None
         if self._tmpdir:
@@ -574,7 +578,30 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, mock, addr):
         self.mock = mock
+        self._handlers = set()
+        self._handlers_lock = threading.Lock()
         ThreadingHTTPServer.__init__(self, addr, _Handler)
+
+    def process_request(self, request, client_address):
+        t = threading.Thread(target=self._handle, daemon=True,
+                             args=(request, client_address))
+        with self._handlers_lock:
+            self._handlers.add(t)
+        t.start()
+
+    def _handle(self, request, client_address):
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._handlers_lock:
+                self._handlers.discard(threading.current_thread())
+
+    def join_handlers(self, timeout):
+        deadline = time.time() + timeout
+        with self._handlers_lock:
+            threads = list(self._handlers)
+        for t in threads:
+            t.join(max(0.0, deadline - time.time()))
 
     def handle_error(self, request, client_address):
         # Clients hang up on purpose in tests (timeouts, dropped streams).
