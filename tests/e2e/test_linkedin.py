@@ -619,14 +619,15 @@ def test_several_accounts_have_a_path_each(parley_factory, li):
     c = h.p.client()
     c.welcome("me", caps=SERVER_TIME)
     wait_signed_in(li)
-    deadline = time.time() + 15
+    url = "webhook https://parley.example.org/hooks/linkedin/"
+    deadline = time.time() + 20
     st = ""
-    while time.time() < deadline and "/hooks/linkedin/li2" not in st:
+    # Until both have signed in (each registers its path then).
+    while time.time() < deadline and not (url + "li;" in st
+                                          and url + "li2;" in st):
         c.say("&parley", "status")
         st = " ".join(c.bot_lines(seconds=0.5))
-    assert "webhook https://parley.example.org/hooks/linkedin/li " in st + " " \
-        or "webhook https://parley.example.org/hooks/linkedin/li;" in st, st
-    assert "webhook https://parley.example.org/hooks/linkedin/li2" in st, st
+    assert url + "li;" in st and url + "li2;" in st, st
     status, text = h.send("/linkedin/li2?challengeCode=x", method="GET")
     assert (status, json.loads(text)) == (200, li.challenge("x"))
     assert h.send("/linkedin?challengeCode=x", method="GET")[0] == 404
