@@ -341,6 +341,11 @@ int gw_ad_cursor_get(struct gw_adapter *ad, const char *name, char **value);
 int gw_ad_cursor_set(struct gw_adapter *ad, const char *name,
                      const char *value);
 
+/* How many accounts of this account's network the gateway has (this one
+ * included, enabled or not): a network whose webhook URL is one per app
+ * tells them apart by name only when there are several. */
+int gw_ad_network_accounts(struct gw_adapter *ad);
+
 /* Network id already stored for this account (any kind)? */
 bool gw_ad_seen(struct gw_adapter *ad, const char *network_id);
 

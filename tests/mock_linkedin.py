@@ -477,7 +477,14 @@ class MockLinkedIn(MockServer):
 
     def webhook_delivery(self, ids=None):
         """The POST LinkedIn would send a webhook for these notifications
-        (all when None): {"body": text, "signature": X-LI-Signature}."""
+        (all when None): {"body": text, "signature": X-LI-Signature}.
+
+        GUESS: Microsoft's pages give the validation and the signature but
+        show no pushed body for ORGANIZATION_SOCIAL_ACTION_NOTIFICATIONS:
+        the mock sends {"type": ..., "notifications": [...]} with elements
+        shaped as the pull finder's plus the subscribing admin, at most
+        ten per POST.  Whether LinkedIn retries a POST answered 503 is not
+        said either; the tests send it again themselves."""
         with self._lock:
             notes = [dict(n, subscriber="urn:li:person:admin")
                      for n in self.notifications

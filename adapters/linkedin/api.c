@@ -317,6 +317,7 @@ static void on_org(struct linkedin *m, struct lcall *c,
     m->signin_failures = 0;
     gw_backoff_reset(&m->signin_backoff);
     gw_ad_ready(m->ad, m->org, m->me_handle);
+    linkedin__hook_register(m);
     linkedin__expiry_check(m);
     linkedin__poll_start(m);
 }
@@ -460,6 +461,7 @@ static void priv_free(struct linkedin *m)
     free(m->ca_file);
     free(m->me_name);
     free(m->me_handle);
+    linkedin__hooks_free(m);
     linkedin__poll_stop(m);
     linkedin_window_free(&m->win);
     for (int i = 0; i < m->npeople; i++)
@@ -507,7 +509,9 @@ static int linkedin_start(struct gw_adapter *ad)
     m->insecure = tv != NULL && gw_strcasecmp(tv, "no") == 0;
     long poll = POLL_DEFAULT_S;
     const char *ps = gw_ad_setting(ad, "poll_seconds");
-    if (ps != NULL && gw_parse_long(ps, POLL_MIN_S, POLL_MAX_S, &poll) < 0)
+    m->poll_set =
+        ps != NULL && gw_parse_long(ps, POLL_MIN_S, POLL_MAX_S, &poll) == 0;
+    if (!m->poll_set)
         poll = POLL_DEFAULT_S;
     m->poll_ms = poll * 1000;
     m->signin_backoff.min_ms = BACKOFF_MIN_MS;
@@ -561,21 +565,31 @@ static void linkedin_stop(struct gw_adapter *ad)
 static void linkedin_status(struct gw_adapter *ad, struct gw_adapter_status *st)
 {
     struct linkedin *m = ad->priv;
-    gw_strlcpy(st->mode, m->signed_in ? "polling" : "connecting",
+    gw_strlcpy(st->mode,
+               !m->signed_in ? "connecting"
+                             : (m->hooked ? "webhook+polling" : "polling"),
                sizeof(st->mode));
     size_t n = 0;
+    if (m->hooked) {
+        char *url = gw_ad_webhook_url(ad, m->hook_path);
+        n += (size_t)snprintf(st->detail, sizeof(st->detail), "webhook %s",
+                              url != NULL ? url : m->hook_path);
+        free(url);
+    }
     if (m->expires_ms > 0) {
         char day[16];
         linkedin_format_day(m->expires_ms, day, sizeof(day));
         bool soon = m->expires_ms - gw_now_ms() < WEEK_MS;
         n += (size_t)snprintf(st->detail + n, sizeof(st->detail) - n,
-                              "sign-in valid until %s%s", day,
+                              "%ssign-in valid until %s%s", n > 0 ? "; " : "",
+                              day,
                               m->refresh != NULL ? " (renewed by itself)"
                               : soon             ? ": sign in again before then"
                                                  : "");
     } else if (m->token != NULL) {
         n += (size_t)snprintf(st->detail + n, sizeof(st->detail) - n,
-                              "sign-in expiry unknown (token set by hand)");
+                              "%ssign-in expiry unknown (token set by hand)",
+                              n > 0 ? "; " : "");
     }
     for (int i = 0; i < NFAMS && n < sizeof(st->detail); i++) {
         if (m->limits[i].until > gw_now_ms()) {

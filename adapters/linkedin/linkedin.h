@@ -330,6 +330,16 @@ bool linkedin_webhook_verify(const char *body, size_t len, const char *header,
 int linkedin_webhook_parse(const char *body, size_t len,
                            struct linkedin_note **notes, int *bad);
 
+/*
+ * The listener path of an account's webhook into buf: "/linkedin", or
+ * "/linkedin/NAME" when several accounts share the listener (each app's
+ * validation is answered with its own secret, so each needs its own URL).
+ * 0, or UV_EINVAL when NAME is not 1 to 64 of [A-Za-z0-9_-] or buf is too
+ * small.
+ */
+int linkedin_webhook_path(const char *account, bool several, char *buf,
+                          size_t size);
+
 /* ---- the poll window (convert.c) ---------------------------------------- */
 
 /* Notes already handled, remembered by notificationId. */

@@ -21,6 +21,10 @@
 #define FAM_AUTH  "auth"
 #define NFAMS     4
 
+/* poll_seconds unset behind a webhook: the poller is a safety net for
+ * what a delivery missed (as Meta's). */
+#define LINKEDIN_POLL_HOOKED_S 900
+
 #define DAY_MS  86400000LL
 #define WEEK_MS (7 * DAY_MS)
 
@@ -32,6 +36,7 @@
 
 struct linkedin;
 struct lcall;
+struct linkedin_hook;
 
 typedef void (*lcall_done_cb)(struct linkedin *m, struct lcall *c,
                               const struct gw_http_response *r);
@@ -77,6 +82,11 @@ struct linkedin {
     char *ca_file;
     bool insecure;
     long poll_ms;
+    bool poll_set; /* poll_seconds was given: webhooks do not change it */
+
+    bool hooked; /* a webhook path is registered (hook.c) */
+    char hook_path[80];
+    struct linkedin_hook *hooks; /* POSTs waiting for their notes */
 
     char *me_name;   /* the Page's name */
     char *me_handle; /* its vanityName */
@@ -97,6 +107,7 @@ struct linkedin {
     int64_t poll_end;            /* the run asks up to here */
     long page_start;             /* offset of the page being read */
     bool more_pages;             /* the page was full */
+    bool poll_due;               /* the timer fired during webhook notes */
     struct linkedin_note *queue; /* the page's unseen notes */
     int nqueue, iqueue;
     struct linkedin_item job; /* the note's comment or post, once read */
@@ -149,6 +160,17 @@ void linkedin__person_keep(struct linkedin *m, const struct linkedin_person *p,
 /* The people a reply may name, for linkedin_comment_body(); *n entries
  * borrowed from the cache. */
 struct linkedin_mention *linkedin__mentions(const struct linkedin *m, int *n);
+
+/* hook.c */
+void linkedin__hook_register(struct linkedin *m);
+/* Note id has been handled (delivered, skipped or seen before): a POST
+ * that waited only for it and others handled is answered once committed. */
+void linkedin__hook_note_done(struct linkedin *m, const char *id);
+/* The run handling their notes stopped: every POST still waiting gets 503. */
+void linkedin__hooks_fail(struct linkedin *m, const char *why);
+/* The account stops: what waits is dropped unanswered (the listener has
+ * answered it). */
+void linkedin__hooks_free(struct linkedin *m);
 
 /* act.c */
 int linkedin__act(struct gw_adapter *ad, const struct gw_action *a);

@@ -108,11 +108,20 @@ static void queue_free(struct linkedin *m)
     linkedin_item_free(&m->job);
 }
 
-void linkedin__poll_stop(struct linkedin *m)
+/* The run ends, whichever way: notes of a webhook it did not handle are
+ * not stored, and their POSTs learn it. */
+static void run_end(struct linkedin *m)
 {
     m->polling = false;
-    gw_ad_timer_clear(&m->t_poll);
+    m->poll_due = false;
     queue_free(m);
+    linkedin__hooks_fail(m, "its notifications could not all be read");
+}
+
+void linkedin__poll_stop(struct linkedin *m)
+{
+    gw_ad_timer_clear(&m->t_poll);
+    run_end(m);
 }
 
 static void on_t_poll(struct gw_adapter *ad, void *arg)
@@ -159,7 +168,8 @@ static void run_failed_http(struct linkedin *m,
 
 static void run_done(struct linkedin *m)
 {
-    if (m->poll_end > 0) {
+    bool webhook_only = m->poll_end == 0;
+    if (!webhook_only) {
         /* The whole window is read: the next one starts where it ended
          * (less the overlap), and what came before the overlap cannot be
          * asked for again. */
@@ -174,13 +184,25 @@ static void run_done(struct linkedin *m)
                      m->skipped, m->skipped == 1 ? "" : "s",
                      m->skipped == 1 ? "was" : "were");
     m->skipped = 0;
-    linkedin__poll_stop(m);
     gw_backoff_reset(&m->poll_backoff);
     if (m->poll_failures > 0) {
         m->poll_failures = 0;
         gw_ad_detail(m->ad, "%s", "");
     }
-    linkedin__poll_later(m, m->poll_ms);
+    if (!webhook_only) {
+        linkedin__poll_stop(m);
+        linkedin__poll_later(m, m->poll_ms);
+        return;
+    }
+    /* Notes a webhook brought: the poll keeps its own schedule, so that
+     * frequent deliveries do not put the safety net off for ever. */
+    bool due = m->poll_due;
+    run_end(m);
+    if (due) {
+        linkedin__poll_later(m, 0);
+    } else if (m->t_poll == NULL) {
+        linkedin__poll_later(m, m->poll_ms);
+    }
 }
 
 static void fetch_page(struct linkedin *m);
@@ -190,6 +212,7 @@ static void note_done(struct linkedin *m)
     struct linkedin_note *n = &m->queue[m->iqueue];
     linkedin_window_add(&m->win, n->id, n->at);
     save_window(m);
+    linkedin__hook_note_done(m, n->id);
     linkedin_item_free(&m->job);
     m->iqueue++;
     next_note(m);
@@ -429,6 +452,7 @@ static void next_note(struct linkedin *m)
     while (m->polling && m->iqueue < m->nqueue) {
         struct linkedin_note *n = &m->queue[m->iqueue];
         if (linkedin_window_seen(&m->win, n->id)) {
+            linkedin__hook_note_done(m, n->id);
             m->iqueue++;
             continue;
         }
@@ -438,6 +462,7 @@ static void next_note(struct linkedin *m)
             return;
         linkedin_window_add(&m->win, n->id, n->at);
         save_window(m);
+        linkedin__hook_note_done(m, n->id);
         m->iqueue++;
     }
     if (!m->polling)
@@ -523,6 +548,10 @@ static void fetch_page(struct linkedin *m)
 
 void linkedin__poll_start(struct linkedin *m)
 {
+    if (m->polling && m->poll_end == 0) {
+        m->poll_due = true; /* after the webhook's notes */
+        return;
+    }
     if (!m->signed_in || m->signed_out || m->version_bad || m->polling)
         return;
     gw_ad_timer_clear(&m->t_poll);
@@ -557,7 +586,6 @@ void linkedin__notes_take(struct linkedin *m, struct linkedin_note *notes,
     }
     bool idle = !m->polling;
     if (idle) {
-        gw_ad_timer_clear(&m->t_poll);
         m->polling = true;
         m->poll_end = 0; /* not a window: it does not move */
         m->more_pages = false;

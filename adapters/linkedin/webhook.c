@@ -11,6 +11,7 @@
 #include "linkedin.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,4 +81,18 @@ int linkedin_webhook_parse(const char *body, size_t len,
     cJSON_Delete(page);
     cJSON_Delete(j);
     return n;
+}
+
+int linkedin_webhook_path(const char *account, bool several, char *buf,
+                          size_t size)
+{
+    if (!several)
+        return snprintf(buf, size, "/linkedin") < (int)size ? 0 : UV_EINVAL;
+    size_t n = account != NULL ? strlen(account) : 0;
+    if (n == 0 || n > 64 ||
+        strspn(account, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789_-") != n)
+        return UV_EINVAL;
+    int w = snprintf(buf, size, "/linkedin/%s", account);
+    return w > 0 && (size_t)w < size ? 0 : UV_EINVAL;
 }

@@ -418,6 +418,16 @@ int gw_ad_setting_store(struct gw_adapter *ad, const char *key,
     return rc;
 }
 
+int gw_ad_network_accounts(struct gw_adapter *ad)
+{
+    struct gw_account *a = ad->core;
+    int n = 0;
+    for (struct gw_account *b = a->r->accounts; b != NULL; b = b->next)
+        if (strcmp(b->network, a->network) == 0)
+            n++;
+    return n;
+}
+
 bool gw_ad_seen(struct gw_adapter *ad, const char *network_id)
 {
     struct gw_account *a = ad->core;

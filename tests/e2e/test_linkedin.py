@@ -1,9 +1,14 @@
 """LinkedIn end to end: a real ./parley, the mock LinkedIn API
 (tests/mock_linkedin.py) and an IRC client, as a Page's community manager
 would use them."""
+import hashlib
+import hmac
+import http.client
+import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import time
 import urllib.request
@@ -440,3 +445,189 @@ def test_hostile_notifications_and_text(parley_factory, li):
         assert "\r" not in m.raw and "\x03" not in m.raw
     expect_control(c, "could not be read and were skipped", timeout=20)
     assert p.alive()
+
+
+# ---- webhooks --------------------------------------------------------------
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Hooked(object):
+    """parley with a [webhook] listener and one LinkedIn account (more with
+    names) signed with the mock app's client secret."""
+
+    def __init__(self, factory, m, names=("li",), poll=3600):
+        self.port = free_port()
+        conf = ("[webhook]\nlisten = 127.0.0.1:%d\n"
+                "public_url = https://parley.example.org/hooks\n\n"
+                % self.port)
+        for name in names:
+            conf += account_conf(
+                m, name=name, extra="client_secret = %s\n"
+                % m.client_secret).replace(
+                    "poll_seconds = 5\n",
+                    "poll_seconds = %d\n" % poll if poll else "")
+        self.p = factory(conf_extra=conf)
+        self.p.start()
+
+    def send(self, path, body=b"", signature=None, method="POST"):
+        """(status, text) of a request to the listener as LinkedIn sends
+        it: X-LI-Signature when signature is given."""
+        if isinstance(body, str):
+            body = body.encode()
+        headers = {"Content-Type": "application/json"}
+        if signature is not None:
+            headers["X-LI-Signature"] = signature
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body if method == "POST" else
+                         None, headers=headers)
+            r = conn.getresponse()
+            return r.status, r.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+
+    def deliver(self, m, ids=None, path="/linkedin"):
+        d = m.webhook_delivery(ids)
+        return self.send(path, d["body"], d["signature"])
+
+
+def polled(m):
+    return len(requests_to(m, r"^/rest/organizationalEntityNotifications"))
+
+
+def hooked_and_polled(m, c, h):
+    """Signed in, the webhook registered and the first poll done: what is
+    added from now on arrives by webhook only (poll_seconds 3600)."""
+    wait_signed_in(m)
+    assert m.wait_for(lambda: polled(m) >= 1, timeout=15), "no first poll"
+    time.sleep(0.5)
+
+
+def test_webhook_validation_and_status(parley_factory, li):
+    h = Hooked(parley_factory, li)
+    c = connect(h.p)
+    hooked_and_polled(li, c, h)
+    st = status_line(c)
+    assert "webhook https://parley.example.org/hooks/linkedin" in st, st
+    assert "webhook+polling" in st, st
+    code = "4b3c7e8a-1f2d-4c5b-9a6e-0d1c2b3a4f5e"
+    status, text = h.send("/hooks/linkedin?challengeCode=%s" % code,
+                          method="GET")
+    assert status == 200
+    assert json.loads(text) == li.challenge(code)
+    # Without the public_url's prefix too, as a proxy may strip it.
+    status, text = h.send("/linkedin?challengeCode=abc", method="GET")
+    assert (status, json.loads(text)) == (200, li.challenge("abc"))
+    # Nothing to answer: not taken, 403; another path: 404.
+    assert h.send("/linkedin", method="GET")[0] == 403
+    assert h.send("/linkedin-other?challengeCode=a", method="GET")[0] == 404
+
+
+def test_webhook_comment_needs_the_signature_and_is_answered(parley_factory,
+                                                             li):
+    h = Hooked(parley_factory, li)
+    c = connect(h.p)
+    hooked_and_polled(li, c, h)
+    com = li.add_comment("Jane Doe", "pushed to you")
+    d = li.webhook_delivery()
+    # Unsigned, signed with another secret, signed over other bytes: 403
+    # and nothing read or shown.
+    assert h.send("/linkedin", d["body"])[0] == 403
+    assert h.send("/linkedin", d["body"], "0" * 64)[0] == 403
+    assert h.send("/linkedin", d["body"] + " ", d["signature"])[0] == 403
+    assert not [m for m in c.collect(1.5) if m.command == "PRIVMSG"
+                and "pushed to you" in m.params[-1]]
+    assert not requests_to(li, r"/comments/%s$" % com["id"])
+    # Signed right: 200 once stored, and the line is there with its ref.
+    status, _ = h.send("/linkedin", d["body"], d["signature"].upper())
+    assert status == 200
+    line = expect_post(c, "pushed to you")
+    assert line.prefix == "jane-doe!jane-doe@linkedin"
+    ref = ref_of(line)
+    # LinkedIn sends it again: 200, not shown again.
+    assert h.deliver(li)[0] == 200
+    assert not [m for m in c.collect(1.5) if m.command == "PRIVMSG"
+                and "pushed to you" in m.params[-1]]
+    # The answer reaches LinkedIn, nested under her comment.
+    c.say("#li", "!re %s thanks for asking" % ref)
+    assert li.wait_for(lambda: li.created, timeout=15)
+    assert li.created[0]["parentComment"] == com["commentUrn"]
+    assert li.created[0]["message"]["text"] == "thanks for asking"
+    # A signed body that is not a notification: 400.
+    bad = '{"type": "LEAD_ACTION", "notifications": []}'
+    sig = hmac.new(li.client_secret.encode(), b"hmacsha256=" + bad.encode(),
+                   hashlib.sha256).hexdigest()
+    assert h.send("/linkedin", bad, sig)[0] == 400
+
+
+def test_webhook_then_poll_show_once(parley_factory, li):
+    h = Hooked(parley_factory, li, poll=6)
+    c = connect(h.p)
+    hooked_and_polled(li, c, h)
+    com = li.add_comment("Ann One", "by both ways")
+    assert h.deliver(li)[0] == 200
+    first = ref_of(expect_post(c, "by both ways"))
+    # The next poll brings the same notification: not read, not shown.
+    n0 = polled(li)
+    assert li.wait_for(lambda: polled(li) > n0, timeout=20), "no poll"
+    time.sleep(1)
+    assert not [m for m in c.collect(1.5) if m.command == "PRIVMSG"
+                and "by both ways" in m.params[-1]]
+    assert len(requests_to(li, r"/comments/%s$" % com["id"])) == 1
+    # And the other way: polled first, pushed late, shown once.
+    com2 = li.add_comment("Bob Two", "polled first")
+    second = ref_of(expect_post(c, "polled first", timeout=20))
+    assert h.deliver(li)[0] == 200
+    assert not [m for m in c.collect(1.5) if m.command == "PRIVMSG"
+                and ("polled first" in m.params[-1]
+                     or "by both ways" in m.params[-1])]
+    assert len(requests_to(li, r"/comments/%s$" % com2["id"])) == 1
+    assert first != second
+    db = sqlite3.connect(os.path.join(h.p.state, "parley.db"))
+    try:
+        rows = db.execute("select network_id from posts where account = "
+                          "'li' and kind = 'reply'").fetchall()
+    finally:
+        db.close()
+    assert len(rows) == len(set(rows)) == 2
+
+
+def test_webhook_waits_for_the_store_and_the_read(parley_factory, li):
+    h = Hooked(parley_factory, li)
+    c = connect(h.p)
+    hooked_and_polled(li, c, h)
+    com = li.add_comment("Rae Late", "read it later")
+    # The comment cannot be read: no 200 until it can, and a 503 when the
+    # run gives up, so that LinkedIn sends it again.
+    li.fail(r"/comments/%s$" % com["id"], status=500)
+    status, _ = h.deliver(li)
+    assert status == 503, status
+    assert not [m for m in c.collect(1) if "read it later" in m.raw]
+    li.clear_failures()
+    assert h.deliver(li)[0] == 200
+    expect_post(c, "read it later")
+
+
+def test_several_accounts_have_a_path_each(parley_factory, li):
+    h = Hooked(parley_factory, li, names=("li", "li2"))
+    c = h.p.client()
+    c.welcome("me", caps=SERVER_TIME)
+    wait_signed_in(li)
+    url = "webhook https://parley.example.org/hooks/linkedin/"
+    deadline = time.time() + 20
+    st = ""
+    # Until both have signed in (each registers its path then).
+    while time.time() < deadline and not (url + "li;" in st
+                                          and url + "li2;" in st):
+        c.say("&parley", "status")
+        st = " ".join(c.bot_lines(seconds=0.5))
+    assert url + "li;" in st and url + "li2;" in st, st
+    status, text = h.send("/linkedin/li2?challengeCode=x", method="GET")
+    assert (status, json.loads(text)) == (200, li.challenge("x"))
+    assert h.send("/linkedin?challengeCode=x", method="GET")[0] == 404

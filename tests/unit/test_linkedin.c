@@ -819,6 +819,42 @@ START_TEST(test_webhook_signature)
 }
 END_TEST
 
+START_TEST(test_webhook_path)
+{
+    char buf[80];
+    /* One account: the app's one URL needs no name. */
+    ck_assert_int_eq(linkedin_webhook_path("page", false, buf, sizeof(buf)), 0);
+    ck_assert_str_eq(buf, "/linkedin");
+    ck_assert_int_eq(linkedin_webhook_path(NULL, false, buf, sizeof(buf)), 0);
+    ck_assert_str_eq(buf, "/linkedin");
+    ck_assert_int_eq(
+        linkedin_webhook_path("Acme_page-2", true, buf, sizeof(buf)), 0);
+    ck_assert_str_eq(buf, "/linkedin/Acme_page-2");
+    /* What a listener path cannot hold, or a buffer too small. */
+    const char *bad[] = {"", "a/b", "a b", "a.b", "caf\xc3\xa9", "a?b"};
+    for (size_t i = 0; i < GW_ARRAY_LEN(bad); i++)
+        ck_assert_int_eq(linkedin_webhook_path(bad[i], true, buf, sizeof(buf)),
+                         UV_EINVAL);
+    ck_assert_int_eq(linkedin_webhook_path(NULL, true, buf, sizeof(buf)),
+                     UV_EINVAL);
+    char long_name[66];
+    memset(long_name, 'a', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    ck_assert_int_eq(linkedin_webhook_path(long_name, true, buf, sizeof(buf)),
+                     UV_EINVAL);
+    long_name[64] = '\0';
+    ck_assert_int_eq(linkedin_webhook_path(long_name, true, buf, sizeof(buf)),
+                     0);
+    char small[13]; /* "/linkedin/ab" and its NUL */
+    ck_assert_int_eq(linkedin_webhook_path("abc", true, small, sizeof(small)),
+                     UV_EINVAL);
+    ck_assert_int_eq(linkedin_webhook_path("ab", true, small, sizeof(small)),
+                     0);
+    ck_assert_str_eq(small, "/linkedin/ab");
+    ck_assert_int_eq(linkedin_webhook_path("x", false, small, 9), UV_EINVAL);
+}
+END_TEST
+
 START_TEST(test_webhook_payload)
 {
     size_t len;
@@ -1001,6 +1037,7 @@ int main(void)
     tcase_add_test(out, test_webhook_challenge);
     tcase_add_test(out, test_webhook_signature);
     tcase_add_test(out, test_webhook_payload);
+    tcase_add_test(out, test_webhook_path);
     tcase_add_test(out, test_window);
     tcase_add_test(out, test_ops);
     suite_add_tcase(s, out);
