@@ -86,10 +86,12 @@ run: deps
 	@$(MAKE) --no-print-directory parley
 	./parley -c gateway.conf
 
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+
 # Every test twice: the normal build, then ASan+UBSan.
 test:
 	@scripts/deps.sh test
-	@$(MAKE) --no-print-directory parley $(A)/parley $(UNIT_BINS) $(ASAN_UNIT_BINS)
+	@$(MAKE) --no-print-directory -j$(NPROC) parley $(A)/parley $(UNIT_BINS) $(ASAN_UNIT_BINS)
 	@$(MAKE) --no-print-directory lint test-unit test-e2e
 
 test-unit:
@@ -99,10 +101,17 @@ test-unit:
 # The mocks' own tests first: the end-to-end tests stand on them. The
 # Bluesky tests need the local AT Protocol network that scripts/deps.sh test
 # installs; here its absence is a failure, not a skip.
+#
+# The end-to-end tests spend their time waiting (for polls, back-offs,
+# pacing), not computing: four workers (python3-pytest-xdist), a file each
+# at a time, so that a file's module-wide servers (the AT Protocol network)
+# start once. Every test binds its own ports and directories.
+E2E_JOBS ?= 4
+E2E_PAR = $(if $(filter-out 0 1,$(E2E_JOBS)),-n $(E2E_JOBS) --dist loadfile)
 test-e2e:
 	$(PYTEST) -q tests/mocktest
-	PARLEY_NEED_ATPROTO=1 PARLEY_BIN=$(CURDIR)/parley $(PYTEST) -q tests/e2e
-	PARLEY_NEED_ATPROTO=1 PARLEY_BIN=$(CURDIR)/$(A)/parley $(PYTEST) -q tests/e2e
+	PARLEY_NEED_ATPROTO=1 PARLEY_BIN=$(CURDIR)/parley $(PYTEST) -q $(E2E_PAR) tests/e2e
+	PARLEY_NEED_ATPROTO=1 PARLEY_BIN=$(CURDIR)/$(A)/parley $(PYTEST) -q $(E2E_PAR) tests/e2e
 
 # Only Bluesky, against the reference servers (PLC, PDS, AppView on
 # 127.0.0.1), with both builds.

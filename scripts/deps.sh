@@ -12,7 +12,8 @@ libircclient-dev libsqlite3-dev libssl-dev libinih-dev libutf8proc-dev
 libsodium-dev libh2o-dev"
 if [ "$what" = test ] || [ "$what" = bench ]; then
     PKGS="$PKGS check python3-pytest sqlite3 openssl irssi weechat-headless
-tmux znc chromium clang-format python3-pyflakes postgresql ngircd inspircd"
+tmux znc chromium clang-format python3-pyflakes postgresql ngircd inspircd
+python3-pytest-xdist"
     # This machine kind ships Node.js with npm; elsewhere Debian's will do.
     command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 fi
