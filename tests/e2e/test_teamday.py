@@ -141,8 +141,31 @@ def test_a_team_day(parley_factory, mock):
         team[("bob", "cat", "ann")[i % 3]].say(
             "#masto", "!re %s late %d" % (seen["l%d asks" % i][0], i))
 
-    want_posts = (sum(1 for i in range(N_MENTIONS) if i % 4 != 3) +
-                  sum(1 for i in contested if i % 2 == 0) + 10 + N_LATE)
+    day = {"mentions": mentions, "late": late, "dms": dms,
+           "contested": contested,
+           "first": lambda i: ("ann", "bob", "cat")[i % 3],
+           "second": lambda i: ("bob", "cat", "ann")[i % 3],
+           "late_by": lambda i: ("bob", "cat", "ann")[i % 3]}
+    check_the_day(p, mock, day)
+
+    # Nothing left open.
+    ann = team["ann"]
+    ann.say("#masto", "!pending")
+    ann.expect(lambda m: m.command == "NOTICE" and
+               "nothing is waiting for an answer" in m.params[-1], timeout=20)
+
+
+def check_the_day(p, mock, day):
+    """What a day must end with, wherever the team worked. day: mentions
+    (i -> status id), late (i -> id), dms (person -> ids, answered once by
+    name), contested (indexes answered twice when even), first (i -> who
+    answered mention i), second (i -> who contested it), late_by (i -> who
+    answered late one i). Mention i % 4 == 3 was marked done."""
+    mentions, late, dms = day["mentions"], day["late"], day["dms"]
+    contested = day["contested"]
+    want_posts = (sum(1 for i in mentions if i % 4 != 3) +
+                  sum(1 for i in contested if i % 2 == 0) + len(dms) +
+                  len(late))
     assert mock.wait_for(lambda: len(mock.posted) >= want_posts,
                          timeout=120), \
         "posted %d of %d" % (len(mock.posted), want_posts)
@@ -151,17 +174,18 @@ def test_a_team_day(parley_factory, mock):
 
     # Every answer went to the post it answered, once (twice where a
     # contest was confirmed); !done ones got none.
-    for i in range(N_MENTIONS):
+    for i in mentions:
         got = replies_to(mock, mentions[i])
         want = 0 if i % 4 == 3 else 2 if i in contested and i % 2 == 0 \
             else 1
         assert len(got) == want, (i, got)
         for st in got:
             assert "@<span>u%d</span>" % i in st["content"], st
-    for i in range(N_LATE):
+    for i in late:
         assert len(replies_to(mock, late[i])) == 1, i
-    # DMs stayed direct, to the right person, in their conversation.
-    for k in range(10):
+    # DMs stayed direct, to the right person, in their conversation: the
+    # answer went to the latest, and answered the earlier ones with it.
+    for k in dms:
         got = replies_to(mock, dms[k][-1])
         assert len(got) == 1, (k, got)
         assert got[0]["visibility"] == "direct"
@@ -169,11 +193,8 @@ def test_a_team_day(parley_factory, mock):
         for earlier in dms[k][:-1]:
             assert not replies_to(mock, earlier)
 
-    # Nothing left open, and the store holds each post once.
-    ann = team["ann"]
-    ann.say("#masto", "!pending")
-    ann.expect(lambda m: m.command == "NOTICE" and
-               "nothing is waiting for an answer" in m.params[-1], timeout=20)
+    # The store holds each post once, answered by the person who answered
+    # (who signed in, or who the team's network says), not by a nick.
     con = sqlite3.connect(os.path.join(p.state, "parley.db"))
     try:
         ids = [r[0] for r in con.execute(
@@ -182,10 +203,12 @@ def test_a_team_day(parley_factory, mock):
             "select network_id, answered_by from posts where kind = 'mention'"))
     finally:
         con.close()
-    assert len(ids) == len(set(ids)) == N_MENTIONS + N_DMS + N_LATE
-    # Answered by the person who signed in, not by a nick.
-    for i in range(N_MENTIONS):
-        first = ("ann", "bob", "cat")[i % 3]
-        second = ("bob", "cat", "ann")[i % 3]
-        ok = {first, second} if i in contested and i % 2 == 0 else {first}
+    ndms = sum(len(v) for v in dms.values())
+    assert len(ids) == len(set(ids)) == len(mentions) + ndms + len(late)
+    for i in mentions:
+        ok = {day["first"](i)}
+        if i in contested and i % 2 == 0:
+            ok.add(day["second"](i))
         assert who[mentions[i]] in ok, (i, who[mentions[i]])
+    for i in late:
+        assert who[late[i]] == day["late_by"](i), (i, who[late[i]])
