@@ -1400,6 +1400,20 @@ bool gw_text_url_ok(const char *s)
     return n <= 4096 && gw_text_is_clean(s, n);
 }
 
+char *gw_text_base_url(const char *v)
+{
+    if (!gw_text_url_ok(v) || strchr(v, '?') != NULL || strchr(v, '#') != NULL)
+        return NULL;
+    const char *h = strstr(v, "://");
+    if (h == NULL || h[3] == '\0' || h[3] == '/')
+        return NULL;
+    char *out = gw_xstrdup(v);
+    size_t n = strlen(out);
+    while (n > 0 && out[n - 1] == '/')
+        out[--n] = '\0';
+    return out;
+}
+
 size_t gw_text_cut(const char *s, size_t len, size_t max)
 {
     if (len <= max)

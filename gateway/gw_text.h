@@ -86,6 +86,10 @@ bool gw_text_is_clean(const char *s, size_t len);
 /* An http:// or https:// URL of printable characters, at most 4 KiB, and
  * clean beyond ASCII? */
 bool gw_text_url_ok(const char *s);
+/* A base address to put paths after: a copy of v without trailing '/',
+ * or NULL when v is not such a URL with a host, or has a query or a
+ * fragment. */
+char *gw_text_base_url(const char *v);
 
 /*
  * The pieces networks count text with (each adapter knows its own rules:

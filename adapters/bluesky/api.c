@@ -602,21 +602,6 @@ static int fail_setting(char *err, size_t errlen, const char *msg)
 }
 
 /* An http(s) base URL without a trailing '/'; NULL when it is not one. */
-static char *base_url(const char *v)
-{
-    if (v == NULL || !gw_text_url_ok(v) || strchr(v, '?') != NULL ||
-        strchr(v, '#') != NULL)
-        return NULL;
-    const char *h = strstr(v, "://");
-    if (h == NULL || h[3] == '\0' || h[3] == '/')
-        return NULL;
-    char *out = gw_xstrdup(v);
-    size_t n = strlen(out);
-    while (n > 0 && out[n - 1] == '/')
-        out[--n] = '\0';
-    return out;
-}
-
 static int check_setting(const char *key, const char *value, char *err,
                          size_t errlen)
 {
@@ -637,7 +622,7 @@ static int check_setting(const char *key, const char *value, char *err,
                                 "like abcd-efgh-ijkl-mnop");
     } else if (strcmp(key, "service") == 0 || strcmp(key, "plc_url") == 0 ||
                strcmp(key, "appview") == 0 || strcmp(key, "chat_url") == 0) {
-        char *b = base_url(value);
+        char *b = gw_text_base_url(value);
         bool ok = b != NULL;
         free(b);
         if (!ok)
@@ -664,7 +649,7 @@ static char *setting_url(struct gw_adapter *ad, const char *key,
                          const char *dflt)
 {
     const char *v = gw_ad_setting(ad, key);
-    char *u = v != NULL && *v != '\0' ? base_url(v) : NULL;
+    char *u = v != NULL && *v != '\0' ? gw_text_base_url(v) : NULL;
     return u != NULL ? u : dflt != NULL ? gw_xstrdup(dflt) : NULL;
 }
 
@@ -711,7 +696,7 @@ static void session_load(struct bsky *b)
         gw_printable_word(refresh, 8192)) {
         bluesky__replace(&b->did, did);
         bluesky__replace(&b->refresh, refresh);
-        char *p = base_url(pds);
+        char *p = gw_text_base_url(pds);
         free(b->pds);
         b->pds = p;
     }

@@ -380,18 +380,6 @@ static char *org_id_of(const char *urn)
 }
 
 /* An http(s) base URL without its trailing '/'; NULL when not one. */
-static char *base_url(const char *v)
-{
-    if (v == NULL || !gw_text_url_ok(v) || strchr(v, '?') != NULL ||
-        strchr(v, '#') != NULL)
-        return NULL;
-    char *b = gw_xstrdup(v);
-    size_t n = strlen(b);
-    while (n > 0 && b[n - 1] == '/')
-        b[--n] = '\0';
-    return b;
-}
-
 /* The common keys (streaming, poll_seconds, tls_verify, ...) are checked
  * by the core already. */
 static int check_setting(const char *key, const char *value, char *err,
@@ -411,7 +399,7 @@ static int check_setting(const char *key, const char *value, char *err,
                                 "admin view");
     } else if (strcmp(key, "api_base") == 0 || strcmp(key, "oauth_base") == 0 ||
                strcmp(key, "redirect_uri") == 0) {
-        char *b = base_url(value);
+        char *b = gw_text_base_url(value);
         free(b);
         if (b == NULL)
             return fail_setting(err, errlen,
@@ -495,8 +483,8 @@ static int linkedin_start(struct gw_adapter *ad)
     m->fams[3] = FAM_AUTH;
     const char *api = gw_ad_setting(ad, "api_base");
     const char *oauth = gw_ad_setting(ad, "oauth_base");
-    m->api = base_url(api != NULL ? api : API_BASE);
-    m->oauth = base_url(oauth != NULL ? oauth : OAUTH_BASE);
+    m->api = gw_text_base_url(api != NULL ? api : API_BASE);
+    m->oauth = gw_text_base_url(oauth != NULL ? oauth : OAUTH_BASE);
     if (m->api == NULL)
         m->api = gw_xstrdup(API_BASE);
     if (m->oauth == NULL)

@@ -968,6 +968,25 @@ START_TEST(json_error_line)
 }
 END_TEST
 
+/* Base addresses: trailing slashes go; no host, a query, a fragment or
+ * another scheme is refused. */
+START_TEST(base_url)
+{
+    char *b = gw_text_base_url("https://api.example.org/rest//");
+    ck_assert_str_eq(b, "https://api.example.org/rest");
+    free(b);
+    b = gw_text_base_url("http://127.0.0.1:8080");
+    ck_assert_str_eq(b, "http://127.0.0.1:8080");
+    free(b);
+    ck_assert_ptr_null(gw_text_base_url("https://"));
+    ck_assert_ptr_null(gw_text_base_url("https:///x"));
+    ck_assert_ptr_null(gw_text_base_url("https://a.org/?x=1"));
+    ck_assert_ptr_null(gw_text_base_url("https://a.org/#top"));
+    ck_assert_ptr_null(gw_text_base_url("ftp://a.org"));
+    ck_assert_ptr_null(gw_text_base_url(NULL));
+}
+END_TEST
+
 START_TEST(nfc_and_pictographic)
 {
     char *n = gw_text_nfc("he" ACUTE "llo");
@@ -1031,6 +1050,7 @@ static Suite *text_suite(void)
     TCase *tc = tcase_create("sanitize");
     tcase_add_test(tc, sanitize_line_breaks);
     tcase_add_test(tc, urlencode_query_values);
+    tcase_add_test(tc, base_url);
     tcase_add_test(tc, json_error_line);
     tcase_add_test(tc, sanitize_controls);
     tcase_add_test(tc, sanitize_invalid_utf8);
