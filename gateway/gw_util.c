@@ -65,6 +65,32 @@ void gw_xreplace(char **slot, const char *value)
     *slot = v;
 }
 
+const char *gw_strs_keep(struct gw_strs *b, char *s)
+{
+    if (s == NULL)
+        return NULL;
+    if (b->n == b->cap) {
+        b->cap = b->cap > 0 ? b->cap * 2 : 16;
+        b->v = gw_xrealloc(b->v, (size_t)b->cap * sizeof(*b->v));
+    }
+    b->v[b->n++] = s;
+    return s;
+}
+
+const char *gw_strs_dup(struct gw_strs *b, const char *s)
+{
+    return s != NULL ? gw_strs_keep(b, gw_xstrdup(s)) : NULL;
+}
+
+void gw_strs_free(struct gw_strs *b)
+{
+    for (int i = 0; i < b->n; i++)
+        free(b->v[i]);
+    free(b->v);
+    b->v = NULL;
+    b->n = b->cap = 0;
+}
+
 char *gw_xasprintf(const char *fmt, ...)
 {
     va_list ap, ap2;

@@ -33,6 +33,19 @@ char *gw_xasprintf(const char *fmt, ...) GW_PRINTF(1, 2);
  * *slot itself or point into it. */
 void gw_xreplace(char **slot, const char *value);
 
+/* Strings something owns while pointers borrow them (a converted event's
+ * fields). Zeroed is empty. */
+struct gw_strs {
+    char **v;
+    int n, cap;
+};
+/* Own s (which may be NULL) and return it. */
+const char *gw_strs_keep(struct gw_strs *b, char *s);
+/* Own a copy of s, or NULL for NULL. */
+const char *gw_strs_dup(struct gw_strs *b, const char *s);
+/* Free every string and the list; b is empty again. */
+void gw_strs_free(struct gw_strs *b);
+
 /*
  * A growable byte buffer with a ceiling set at init (curl's dynbuf): an
  * append past max fails with UV_ENOBUFS and leaves the buffer as it was.

@@ -39,8 +39,7 @@ extern const struct gw_adapter_ops bluesky_ops;
 /* A converted event. ev's pointers borrow from the storage below. */
 struct bluesky_event {
     struct gw_event ev;
-    char **strs; /* owned strings ev points into */
-    int nstrs, capstrs;
+    struct gw_strs strs;    /* owned strings ev points into */
     struct gw_media *media; /* owned array behind ev.media */
     int bad_facets;         /* facets that were ignored (out of range...) */
 };

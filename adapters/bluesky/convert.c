@@ -30,28 +30,19 @@
 
 static const char *keep(struct bluesky_event *e, char *s)
 {
-    if (s == NULL)
-        return NULL;
-    if (e->nstrs == e->capstrs) {
-        e->capstrs = e->capstrs > 0 ? e->capstrs * 2 : 16;
-        e->strs = gw_xrealloc(e->strs, (size_t)e->capstrs * sizeof(*e->strs));
-    }
-    e->strs[e->nstrs++] = s;
-    return s;
+    return gw_strs_keep(&e->strs, s);
 }
 
 static const char *keep_dup(struct bluesky_event *e, const char *s)
 {
-    return s != NULL ? keep(e, gw_xstrdup(s)) : NULL;
+    return gw_strs_dup(&e->strs, s);
 }
 
 void bluesky_event_free(struct bluesky_event *e)
 {
     if (e == NULL)
         return;
-    for (int i = 0; i < e->nstrs; i++)
-        free(e->strs[i]);
-    free(e->strs);
+    gw_strs_free(&e->strs);
     free(e->media);
     memset(e, 0, sizeof(*e));
 }

@@ -175,14 +175,7 @@ enum gw_audience mastodon_audience(const char *visibility)
 
 static const char *keep(struct mastodon_event *e, char *s)
 {
-    if (s == NULL)
-        return NULL;
-    if (e->nstrs == e->capstrs) {
-        e->capstrs = e->capstrs > 0 ? e->capstrs * 2 : 16;
-        e->strs = gw_xrealloc(e->strs, (size_t)e->capstrs * sizeof(*e->strs));
-    }
-    e->strs[e->nstrs++] = s;
-    return s;
+    return gw_strs_keep(&e->strs, s);
 }
 
 /* Non-empty clean line kept in e, or NULL. */
@@ -202,9 +195,7 @@ void mastodon_event_free(struct mastodon_event *e)
 {
     if (e == NULL)
         return;
-    for (int i = 0; i < e->nstrs; i++)
-        free(e->strs[i]);
-    free(e->strs);
+    gw_strs_free(&e->strs);
     free(e->media);
     free(e->mentions);
     memset(e, 0, sizeof(*e));

@@ -37,9 +37,7 @@ struct mastodon_me {
 /* A converted event. ev's pointers borrow from the storage below. */
 struct mastodon_event {
     struct gw_event ev;
-    char **strs; /* owned strings ev points into */
-    int nstrs;
-    int capstrs;
+    struct gw_strs strs;    /* owned strings ev points into */
     struct gw_media *media; /* owned array behind ev.media */
     const char **mentions;  /* owned array behind ev.mentions */
     const char *why;        /* UV_EINVAL: what was wrong, for the log */

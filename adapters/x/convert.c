@@ -80,28 +80,19 @@ bool x_username_valid(const char *s)
 
 static const char *keep(struct x_event *e, char *s)
 {
-    if (s == NULL)
-        return NULL;
-    if (e->nstrs == e->capstrs) {
-        e->capstrs = e->capstrs ? e->capstrs * 2 : 8;
-        e->strs = gw_xrealloc(e->strs, sizeof(*e->strs) * (size_t)e->capstrs);
-    }
-    e->strs[e->nstrs++] = s;
-    return s;
+    return gw_strs_keep(&e->strs, s);
 }
 
 static const char *keep_dup(struct x_event *e, const char *s)
 {
-    return s != NULL ? keep(e, gw_xstrdup(s)) : NULL;
+    return gw_strs_dup(&e->strs, s);
 }
 
 void x_event_free(struct x_event *e)
 {
     if (e == NULL)
         return;
-    for (int i = 0; i < e->nstrs; i++)
-        free(e->strs[i]);
-    free(e->strs);
+    gw_strs_free(&e->strs);
     free(e->media);
     free(e->mentions);
     memset(e, 0, sizeof(*e));

@@ -58,9 +58,7 @@ struct x_me {
 /* A converted event. ev's pointers borrow from the storage below. */
 struct x_event {
     struct gw_event ev;
-    char **strs;
-    int nstrs;
-    int capstrs;
+    struct gw_strs strs; /* owned strings ev points into */
     struct gw_media *media;
     const char **mentions;
 };

@@ -51,8 +51,7 @@ struct rt_req {
     void *arg;
     gw_ad_free_fn free_arg;
     struct gw_http_opts o;
-    char **strs; /* owned copies behind o */
-    int nstrs;
+    struct gw_strs strs; /* owned copies behind o */
     const char **hdrs;
 };
 
@@ -322,18 +321,12 @@ static void internal_timer(struct gw_rt *rt, struct gw_ad_timer **slot,
 
 static const char *keep(struct rt_req *q, const char *s)
 {
-    if (s == NULL)
-        return NULL;
-    q->strs = gw_xrealloc(q->strs, sizeof(*q->strs) * (size_t)(q->nstrs + 1));
-    q->strs[q->nstrs] = gw_xstrdup(s);
-    return q->strs[q->nstrs++];
+    return gw_strs_dup(&q->strs, s);
 }
 
 static void req_free(struct rt_req *q)
 {
-    for (int i = 0; i < q->nstrs; i++)
-        free(q->strs[i]);
-    free(q->strs);
+    gw_strs_free(&q->strs);
     free(q->hdrs);
     free((char *)q->o.body);
     free(q);
