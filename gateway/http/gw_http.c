@@ -7,11 +7,14 @@
 #include "gw_http_int.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gw_limits.h"
+
+#include <sys/socket.h>
 
 /*
  * Local limits and defaults. They only make sense next to the curl code, so
@@ -116,6 +119,8 @@ static int map_curl(CURLcode c)
         return UV_EPROTO;
     case CURLE_FILESIZE_EXCEEDED:
         return UV_E2BIG;
+    case CURLE_OUT_OF_MEMORY:
+        return UV_ENOMEM;
     default:
         return UV_EIO;
     }
@@ -140,11 +145,38 @@ const char *gw__http_version_name(CURL *e)
     }
 }
 
+/* Our own socket(): curl says only "Couldn't connect to server" when
+ * socket() fails, and CURLINFO_OS_ERRNO stays 0, so a gateway out of
+ * descriptors looked like a server that was down. Here errno is seen. */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
+                                    struct curl_sockaddr *a)
+{
+    struct gw_http_req *r = clientp;
+    (void)purpose;
+    curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+    if (fd == CURL_SOCKET_BAD)
+        r->sock_errno = errno;
+    return fd;
+}
+
+static bool out_of_fds(int err)
+{
+    return err == EMFILE || err == ENFILE;
+}
+
 /* Record how the transfer ended; the easy handle is already detached. */
 static void req_finish(struct gw_http_req *r, CURLcode cc)
 {
     r->result = cc;
-    if (r->abort_err) {
+    if (cc != CURLE_OK && r->abort_err == 0 && out_of_fds(r->sock_errno)) {
+        r->error = r->sock_errno == EMFILE ? UV_EMFILE : UV_ENFILE;
+        (void)snprintf(r->errmsg, sizeof(r->errmsg),
+                       "no connection to %s: out of file descriptors (%s)",
+                       r->origin,
+                       r->sock_errno == EMFILE
+                           ? "this process reached its open files limit"
+                           : "the system's file table is full");
+    } else if (r->abort_err) {
         r->error = r->abort_err;
         gw_strlcpy(r->errmsg, r->abort_msg, sizeof(r->errmsg));
     } else if (cc == CURLE_FILESIZE_EXCEEDED) {
@@ -161,6 +193,12 @@ static void req_finish(struct gw_http_req *r, CURLcode cc)
         else
             gw_strlcpy(r->errmsg, curl_easy_strerror(cc), sizeof(r->errmsg));
     }
+    if (r->h->short_cb != NULL &&
+        (r->error == UV_EMFILE || r->error == UV_ENFILE ||
+         cc == CURLE_OUT_OF_MEMORY))
+        r->h->short_cb(r->h->short_arg,
+                       cc == CURLE_OUT_OF_MEMORY ? UV_ENOMEM : UV_EMFILE,
+                       r->errmsg);
     r->status = 0;
     if (r->error == 0) {
         long code = 0;
@@ -358,6 +396,8 @@ int gw__http_req_start(struct gw_http *h, const struct gw_http_opts *o,
     SETOPT(e, CURLOPT_PRIVATE, (void *)r);
     SETOPT(e, CURLOPT_ERRORBUFFER, r->errbuf);
     SETOPT(e, CURLOPT_NOSIGNAL, 1L);
+    SETOPT(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    SETOPT(e, CURLOPT_OPENSOCKETDATA, (void *)r);
     SETOPT(e, CURLOPT_PROTOCOLS_STR, "http,https");
     SETOPT(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SETOPT(e, CURLOPT_FOLLOWLOCATION, 1L);
@@ -452,6 +492,12 @@ int gw_http_request(struct gw_http *h, const struct gw_http_opts *o,
     if (out)
         *out = r;
     return 0;
+}
+
+void gw_http_on_short(struct gw_http *h, gw_http_short_cb cb, void *arg)
+{
+    h->short_cb = cb;
+    h->short_arg = arg;
 }
 
 int gw_http_active(const struct gw_http *h)
