@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "gw_http.h"
-#include "gw_limits.h"
 #include "gw_ircd.h"
+#include "gw_limits.h"
 #include "gw_router.h"
 #include "gw_store.h"
 #include "gw_webhook.h"
@@ -55,8 +55,7 @@ void gw_gateway_short(struct gateway *gw, enum gw_res_kind kind,
                    sizeof(advice));
     }
     gw_log(gw, GW_LOG_ERROR, "out of %s (%llu time(s) so far): %s; %s",
-           gw_res_kind_name(kind), (unsigned long long)s->count, what,
-           advice);
+           gw_res_kind_name(kind), (unsigned long long)s->count, what, advice);
     gw_router_alert(gw->router, "out of %s: %s; %s (status shows more)",
                     gw_res_kind_name(kind), what, advice);
 }
@@ -64,8 +63,7 @@ void gw_gateway_short(struct gateway *gw, enum gw_res_kind kind,
 static void on_http_short(void *arg, int err, const char *what)
 {
     struct gateway *gw = arg;
-    gw_gateway_short(gw,
-                     err == UV_ENOMEM ? GW_RES_MEMORY : GW_RES_FDS, "%s",
+    gw_gateway_short(gw, err == UV_ENOMEM ? GW_RES_MEMORY : GW_RES_FDS, "%s",
                      what);
 }
 

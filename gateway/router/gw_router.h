@@ -35,8 +35,7 @@ void gw_router_reload(struct gw_router *r);
 /* Something every operator must hear (descriptors or memory ran short):
  * said in the control channel and kept in its history, so that someone
  * who connects later still learns it. NULL r is fine (before start). */
-void gw_router_alert(struct gw_router *r, const char *fmt, ...)
-    GW_PRINTF(2, 3);
+void gw_router_alert(struct gw_router *r, const char *fmt, ...) GW_PRINTF(2, 3);
 
 /* ---- for front-ends ---------------------------------------------------- */
 
