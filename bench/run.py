@@ -23,7 +23,7 @@ sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 HERE = os.path.dirname(os.path.abspath(__file__))
 # (name for --only, module file in bench/ without .py)
 MODULES = [("irc", "irc_bench"), ("mastodon", "mastodon_bench"),
-           ("history", "history_bench")]
+           ("history", "history_bench"), ("scale", "scale_bench")]
 
 
 def read_first(path, prefix=None):
