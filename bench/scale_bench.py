@@ -509,9 +509,10 @@ def print_tables(res):
     print("  largest libraries (KiB): " + ", ".join(
         "%s %d" % kv for kv in e["largest_libs_kib"].items()))
     print()
-    print("Accounts (half streaming, half polling every %d s; mock heartbeat "
-          "%g s; idle window %g s)" % (res["poll_seconds"],
-                                       res["heartbeat_s"], res["window_s"]))
+    print("Accounts (%d%% streaming, the others polling every %d s; mock "
+          "heartbeat %g s; idle window %g s)" % (
+              round(res["stream_share"] * 100), res["poll_seconds"],
+              res["heartbeat_s"], res["window_s"]))
     hdr = ("accounts", "RSS MiB", "KiB/acct", "idle CPU ms/10s",
            "per 1000 acct", "start-up s", "fds", "limit", "polls late",
            "worst gap dev")
