@@ -70,6 +70,10 @@ def add_arguments(parser):
                    help="seconds between the mock's stream heartbeats (10)")
     g.add_argument("--scale-stream-share", type=float, default=0.5,
                    help="share of accounts that stream; the rest poll (0.5)")
+    g.add_argument("--scale-baseline-bin", default="",
+                   help="another parley (say, built from main's HEAD in a "
+                   "temporary directory) run on the same sizes in the same "
+                   "run; its figures become a second baseline")
 
 
 # ---- /proc ---------------------------------------------------------------
@@ -452,34 +456,49 @@ def run(args):
     res = {"sizes": sizes, "poll_seconds": args.scale_poll_seconds,
            "window_s": args.scale_window,
            "heartbeat_s": args.scale_heartbeat,
-           "stream_share": args.scale_stream_share, "nofile_hard": hard,
-           "runs": []}
-    ok = True
+           "stream_share": args.scale_stream_share, "nofile_hard": hard}
+    bins = [("parley", args.parley)]
+    if args.scale_baseline_bin:
+        bins.append(("baseline_bin", os.path.abspath(args.scale_baseline_bin)))
     try:
-        progress("  gateway with no accounts, one client ...")
-        empty = measure_empty(root, args.parley)
-        res["empty"] = empty
-        for n in sizes:
-            progress("  %d accounts ..." % n)
-            res["runs"].append(measure_n(root, args.parley, n, args,
-                                         progress))
+        for key, binary in bins:
+            progress("  %s: gateway with no accounts, one client ..." % key)
+            one = {"binary": binary, "empty": measure_empty(root, binary),
+                   "runs": []}
+            for n in sizes:
+                progress("  %s: %d accounts ..." % (key, n))
+                one["runs"].append(measure_n(root, binary, n, args,
+                                             progress))
+            derive(one)
+            res[key] = one
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    ok = all(r["ok"] for key, _ in bins for r in res[key]["runs"])
+    if "baseline_bin" in res:
+        for r, b in zip(res["parley"]["runs"], res["baseline_bin"]["runs"]):
+            r["vs_baseline_bin"] = {
+                k: ratio(r[k], b[k]) for k in (
+                    "rss_per_account_kib", "idle_cpu_ms_per_10s",
+                    "startup_s", "fds")}
+    print_tables(res)
+    res["ok"] = ok
+    return res
 
-    base_rss = res["empty"]["vmrss_kib"]
-    for r in res["runs"]:
+
+def derive(one):
+    """Per-account figures, checks, and ratios against the first size."""
+    base_rss = one["empty"]["vmrss_kib"]
+    for r in one["runs"]:
         n = r["accounts"]
         r["rss_per_account_kib"] = round((r["rss_kib"] - base_rss) / n, 1)
         r["cpu_ms_per_10s_per_1000"] = round(r["idle_cpu_ms_per_10s"] * 1000
                                              / n, 2)
         r["startup_ms_per_account"] = round(r["startup_s"] * 1000 / n, 2)
         r["fds_per_account"] = round(r["fds"] / n, 2)
-        if r["poll_gaps_late"] or r["polling_never_polled"]:
-            ok = False
-        if r["streams_at_end"] < r["streaming"]:
-            ok = False
-    b = res["runs"][0]
-    for r in res["runs"]:
+        r["ok"] = not (r["poll_gaps_late"] or r["polling_never_polled"] or
+                       r["streams_at_end"] < r["streaming"])
+    b = one["runs"][0]
+    for r in one["runs"]:
         r["vs_baseline"] = {
             "rss_per_account": ratio(r["rss_per_account_kib"],
                                      b["rss_per_account_kib"]),
@@ -490,15 +509,32 @@ def run(args):
             "fds_per_account": ratio(r["fds_per_account"],
                                      b["fds_per_account"]),
         }
-    print_tables(res)
-    res["ok"] = ok
-    return res
 
 
 def print_tables(res):
-    e = res["empty"]
+    print()
+    print("Accounts: %d%% streaming, the others polling every %d s; mock "
+          "heartbeat %g s; idle window %g s" % (
+              round(res["stream_share"] * 100), res["poll_seconds"],
+              res["heartbeat_s"], res["window_s"]))
+    for key in ("parley", "baseline_bin"):
+        if key in res:
+            print_one(res[key], "this build" if key == "parley" else
+                      "baseline build %s" % res[key]["binary"])
+    if "baseline_bin" in res:
+        for r in res["parley"]["runs"]:
+            v = r["vs_baseline_bin"]
+            print("  %d accounts, this build / baseline build: memory per "
+                  "account x%s, idle CPU x%s, start-up x%s, descriptors x%s"
+                  % (r["accounts"], v["rss_per_account_kib"],
+                     v["idle_cpu_ms_per_10s"], v["startup_s"], v["fds"]))
+
+
+def print_one(one, label):
+    e = one["empty"]
     mib = 1024.0
     print()
+    print("[%s]" % label)
     print("Idle gateway, no accounts, one client: VmRSS %.1f MiB" %
           (e["vmrss_kib"] / mib))
     print("  ours: anonymous (heap, stacks) %.1f MiB, our binary's pages "
@@ -508,16 +544,11 @@ def print_tables(res):
                                     e["lib_private_kib"] / mib))
     print("  largest libraries (KiB): " + ", ".join(
         "%s %d" % kv for kv in e["largest_libs_kib"].items()))
-    print()
-    print("Accounts (%d%% streaming, the others polling every %d s; mock "
-          "heartbeat %g s; idle window %g s)" % (
-              round(res["stream_share"] * 100), res["poll_seconds"],
-              res["heartbeat_s"], res["window_s"]))
     hdr = ("accounts", "RSS MiB", "KiB/acct", "idle CPU ms/10s",
            "per 1000 acct", "start-up s", "fds", "limit", "polls late",
            "worst gap dev")
     print("  " + " | ".join(hdr))
-    for r in res["runs"]:
+    for r in one["runs"]:
         print("  " + " | ".join(str(x) for x in (
             r["accounts"], "%.1f" % (r["rss_kib"] / mib),
             r["rss_per_account_kib"], r["idle_cpu_ms_per_10s"],
@@ -525,8 +556,8 @@ def print_tables(res):
             r["nofile_soft"], "%d/%d" % (r["poll_gaps_late"],
                                          r["poll_gaps"]),
             "%.1f%%" % r["poll_worst_dev_pct"])))
-    b = res["runs"][0]["accounts"]
-    for r in res["runs"][1:]:
+    b = one["runs"][0]["accounts"]
+    for r in one["runs"][1:]:
         v = r["vs_baseline"]
         print("  %d vs %d accounts, per account: memory x%s, idle CPU x%s, "
               "start-up x%s, descriptors x%s (1.0 = linear)" % (
