@@ -30,14 +30,16 @@
 #define DEFAULT_CONNECT_MS 10000L
 #define DEFAULT_TIMEOUT_MS 60000L
 #define MAX_REDIRS         5L
-/* Idle connections kept for reuse in each connection cache (REST, and
- * the streams' own, see stream_share in gw_http_int.h). curl's default
- * bound is four per easy handle alive, and every stream is one for good,
- * so with many streams nothing idle was ever closed: 500 streaming and 500
- * polling accounts on one instance kept ~500 idle REST connections, a
- * descriptor and a server slot each. Polls and posts of thousands of
+/* Idle connections kept for reuse, beyond one per stream and one per
+ * request running. curl's default bound is four per easy handle alive, and
+ * every stream is one for good, so with many streams nothing idle was ever
+ * closed: 500 streaming and 500 polling accounts on one instance kept ~500
+ * idle REST connections, a descriptor and a server slot each, that curl
+ * also looked through on every request. Polls and posts of thousands of
  * accounts need a handful at once; 32 leaves room for bursts to several
- * instances. */
+ * instances. (Streams in a cache of their own, a curl share, saved a
+ * little more idle CPU but cost a new connection per stream at start:
+ * start-up with 1,000 accounts went from 2.3 to 3.1 s.) */
 #define IDLE_CONNS_MAX 32L
 /* Debian's hashed system CA directory; with CURLOPT_CAINFO pointing at a
  * private CA, CAPATH keeps the public roots trusted too. */
@@ -426,8 +428,6 @@ int gw__http_req_start(struct gw_http *h, const struct gw_http_opts *o,
      * announces the size of a body that never comes. */
     if (!stream && strcmp(method, "HEAD") != 0)
         SETOPT(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
-    if (stream && h->stream_share != NULL)
-        SETOPT(e, CURLOPT_SHARE, h->stream_share);
     SETOPT(e, CURLOPT_HEADERFUNCTION, gw__http_on_header);
     SETOPT(e, CURLOPT_HEADERDATA, (void *)r);
     SETOPT(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -475,14 +475,15 @@ int gw__http_req_start(struct gw_http *h, const struct gw_http_opts *o,
     }
     r->state = REQ_RUNNING;
     list_push(&h->running, r);
-    /* The bound counts connections in use too. While many requests run
-     * at once (a thousand accounts signing in), keep a connection for each
-     * so that the next request of the same account reuses it; once it is
-     * quiet again, each finished request closes one of the idle ones
-     * beyond IDLE_CONNS_MAX. */
-    if (!stream)
-        (void)curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS,
-                                IDLE_CONNS_MAX + (long)h->nreqs);
+    /* The bound counts connections in use: one per stream, then one per
+     * request running, so that while a thousand accounts sign in at once
+     * each can reuse its connection for its next request; once it is quiet
+     * again, each finished request closes one of the idle ones beyond
+     * IDLE_CONNS_MAX. Set here, where every connection starts, so the
+     * bound follows the streams up and down. */
+    (void)curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS,
+                            IDLE_CONNS_MAX + (long)h->nstreams +
+                                (long)h->nreqs);
     if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
         list_unlink(&h->running, r);
         gw__http_req_free(r);
@@ -719,24 +720,12 @@ int gw_http_new(struct gw_http **out, uv_loop_t *loop)
            CURLM_OK;
     if (bad)
         goto fail;
-    /* Streams keep their connections in a cache of their own. curl looks
-     * for a connection to reuse by walking every connection to the same
-     * host, in use or not; with the streams of a thousand accounts on one
-     * instance in the same cache, each REST request walked all of them,
-     * and idle CPU grew with streams times polls. */
-    h->stream_share = curl_share_init();
-    if (h->stream_share == NULL ||
-        curl_share_setopt(h->stream_share, CURLSHOPT_SHARE,
-                          CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)
-        goto fail;
     if (uv_timer_init(loop, &h->timer) < 0)
         goto fail;
     h->timer.data = h;
     *out = h;
     return 0;
 fail:
-    if (h->stream_share)
-        curl_share_cleanup(h->stream_share);
     if (h->multi)
         curl_multi_cleanup(h->multi);
     free(h);
@@ -747,12 +736,6 @@ fail:
 static void on_http_timer_closed(uv_handle_t *handle)
 {
     struct gw_http *h = handle->data;
-    /* Not in gw_http_free(): a stream callback may call that while its
-     * own easy handle, which holds the share, is still alive; it is freed
-     * when the callback returns, before any close callback runs. The
-     * share's idle connections close here. */
-    if (h->stream_share != NULL)
-        curl_share_cleanup(h->stream_share);
     free(h);
     curl_global_cleanup();
 }

@@ -70,7 +70,6 @@ struct sock_ctx;
 struct gw_http {
     uv_loop_t *loop;
     CURLM *multi;            /* NULL once gw_http_free() cleaned it up */
-    CURLSH *stream_share;    /* the streams' own connection cache */
     uv_timer_t timer;        /* CURLMOPT_TIMERFUNCTION's timer */
     struct req_list running; /* requests attached to multi */
     struct req_list done;    /* finished, callback not yet run */
