@@ -70,6 +70,9 @@ def add_arguments(parser):
                    help="seconds between the mock's stream heartbeats (10)")
     g.add_argument("--scale-stream-share", type=float, default=0.5,
                    help="share of accounts that stream; the rest poll (0.5)")
+    g.add_argument("--scale-gateways", type=int, default=20,
+                   help="gateways with no accounts run side by side for "
+                   "their summed PSS (20; 0: skip)")
     g.add_argument("--scale-baseline-bin", default="",
                    help="another parley (say, built from main's HEAD in a "
                    "temporary directory) run on the same sizes in the same "
@@ -355,6 +358,38 @@ def measure_empty(root, binary, settle=3.0):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def pss_kib(pid):
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+def measure_many(root, binary, k, settle=3.0):
+    """k gateways with no accounts side by side, one client each (one per
+    team or tenant): their summed PSS, in which a shared library page
+    counts once across all of them, against one gateway's."""
+    ps, cs = [], []
+    try:
+        for i in range(k):
+            d = tempfile.mkdtemp(prefix="scale-many-%d-" % i, dir=root)
+            p, _ = start_parley(d, binary, "")
+            ps.append((p, d))
+            cs.append(Client(p.port))
+        time.sleep(settle)
+        total = sum(pss_kib(p.pid) for p, _ in ps)
+        rss = sum(status_kib(p.pid) for p, _ in ps)
+        return {"gateways": k, "pss_sum_kib": total, "rss_sum_kib": rss,
+                "pss_per_gateway_kib": round(total / k, 1)}
+    finally:
+        for c in cs:
+            c.close()
+        for p, d in ps:
+            p.stop()
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def measure_n(root, binary, n, a, progress):
     nstream = int(round(n * a.scale_stream_share))
     mock = Mock(n, a.scale_heartbeat)
@@ -443,6 +478,7 @@ def raise_nofile():
 def run(args):
     sizes = [int(x) for x in args.scale_sizes.split(",") if x.strip()]
     if args.quick:
+        args.scale_gateways = min(args.scale_gateways, 5)
         sizes = [min(s, 50) if i == 0 else min(s, 200)
                  for i, s in enumerate(sizes)]
         args.scale_window = min(args.scale_window, 25.0)
@@ -469,6 +505,10 @@ def run(args):
                 progress("  %s: %d accounts ..." % (key, n))
                 one["runs"].append(measure_n(root, binary, n, args,
                                              progress))
+            if args.scale_gateways > 0:
+                progress("  %s: %d gateways side by side ..." %
+                         (key, args.scale_gateways))
+                one["many"] = measure_many(root, binary, args.scale_gateways)
             derive(one)
             res[key] = one
     finally:
@@ -544,6 +584,13 @@ def print_one(one, label):
                                     e["lib_private_kib"] / mib))
     print("  largest libraries (KiB): " + ", ".join(
         "%s %d" % kv for kv in e["largest_libs_kib"].items()))
+    m = one.get("many")
+    if m:
+        print("  %d gateways side by side, no accounts, a client each: PSS "
+              "%.1f MiB in all, %.2f MiB each (VmRSS would add up to %.0f "
+              "MiB: shared pages counted again in each)" % (
+                  m["gateways"], m["pss_sum_kib"] / mib,
+                  m["pss_per_gateway_kib"] / mib, m["rss_sum_kib"] / mib))
     hdr = ("accounts", "RSS MiB", "KiB/acct", "idle CPU ms/10s",
            "per 1000 acct", "start-up s", "fds", "limit", "polls late",
            "worst gap dev")
