@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # (name for --only, module file in bench/ without .py)
 MODULES = [("irc", "irc_bench"), ("mastodon", "mastodon_bench"),
            ("history", "history_bench"), ("bluesky", "bluesky_bench"),
-           ("relay", "relay_bench")]
+           ("relay", "relay_bench"), ("scale", "scale_bench")]
 
 
 def read_first(path, prefix=None):

@@ -11,6 +11,7 @@
 
 #include "gw_http.h"
 #include "gw_ircd.h"
+#include "gw_limits.h"
 #include "gw_relay.h"
 #include "gw_router.h"
 #include "gw_store.h"
@@ -31,6 +32,53 @@ void gw_log(const struct gateway *gw, enum gw_log_level level, const char *fmt,
     va_end(ap);
     /* One write per line keeps lines whole when stderr is shared. */
     fprintf(stderr, "%s parley[%s]: %s\n", ts, names[level], msg);
+}
+
+void gw_gateway_short(struct gateway *gw, enum gw_res_kind kind,
+                      const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (!gw_res_note(&gw->res, kind, what, gw_now_ms()))
+        return;
+    const struct gw_res_short *s = &gw->res.shortage[kind];
+    char advice[160];
+    if (kind == GW_RES_FDS) {
+        snprintf(advice, sizeof(advice),
+                 "the open files limit is %llu; raise the hard limit "
+                 "(LimitNOFILE= or ulimit -Hn) or run fewer accounts here",
+                 (unsigned long long)gw->res.nofile);
+    } else {
+        gw_strlcpy(advice, "free memory or run fewer accounts here",
+                   sizeof(advice));
+    }
+    gw_log(gw, GW_LOG_ERROR, "out of %s (%llu time(s) so far): %s; %s",
+           gw_res_kind_name(kind), (unsigned long long)s->count, what, advice);
+    gw_router_alert(gw->router, "out of %s: %s; %s (status shows more)",
+                    gw_res_kind_name(kind), what, advice);
+}
+
+static void on_http_short(void *arg, int err, const char *what)
+{
+    struct gateway *gw = arg;
+    gw_gateway_short(gw, err == UV_ENOMEM ? GW_RES_MEMORY : GW_RES_FDS, "%s",
+                     what);
+}
+
+static void on_res_check(uv_timer_t *t)
+{
+    struct gateway *gw = t->data;
+    size_t rss = 0;
+    if (uv_resident_set_memory(&rss) < 0)
+        rss = 0;
+    char why[256];
+    if (gw_res_memory_low(uv_get_free_memory(), uv_get_total_memory(),
+                          uv_get_constrained_memory(), (uint64_t)rss, why,
+                          sizeof(why)))
+        gw_gateway_short(gw, GW_RES_MEMORY, "%s", why);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -84,7 +132,10 @@ int gw_gateway_start(struct gateway *gw, uv_loop_t *loop, struct gw_config *cfg,
     gw->config_path = gw_xstrdup(config_path);
     gw->started_ms = gw_now_ms();
     gw->log_level = cfg->log_level;
-    int rc = gw_store_open(&gw->store, cfg->state_dir, err, errlen);
+    char msg[256];
+    int rc = gw_res_raise_nofile(&gw->res, msg, sizeof(msg));
+    gw_log(gw, rc < 0 ? GW_LOG_WARN : GW_LOG_INFO, "%s", msg);
+    rc = gw_store_open(&gw->store, cfg->state_dir, err, errlen);
     if (rc < 0)
         return rc;
     rc = lock_state(gw, err, errlen);
@@ -96,6 +147,12 @@ int gw_gateway_start(struct gateway *gw, uv_loop_t *loop, struct gw_config *cfg,
                  uv_strerror(rc));
         return rc;
     }
+    gw_http_on_short(gw->http, on_http_short, gw);
+    uv_timer_init(loop, &gw->res_timer);
+    gw->res_timer.data = gw;
+    gw->res_timer_on = true;
+    uv_timer_start(&gw->res_timer, on_res_check, GW_RES_CHECK_MS,
+                   GW_RES_CHECK_MS);
     /* Before the router: accounts register their paths as they start. */
     if (cfg->nwebhook_listen > 0) {
         struct gw_webhook_conf wc = {
@@ -196,6 +253,10 @@ void gw_gateway_stop(struct gateway *gw)
     gw_ircd_stop(gw->ircd, "Parley is shutting down");
     gw_http_free(gw->http);
     gw->http = NULL;
+    if (gw->res_timer_on) {
+        uv_close((uv_handle_t *)&gw->res_timer, NULL);
+        gw->res_timer_on = false;
+    }
     if (gw->signals_on) {
         uv_close((uv_handle_t *)&gw->sig_hup, NULL);
         uv_close((uv_handle_t *)&gw->sig_term, NULL);

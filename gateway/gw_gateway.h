@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "gw_config.h"
+#include "gw_res.h"
 #include "gw_util.h"
 
 struct gw_store;
@@ -40,6 +41,9 @@ struct gateway {
     uv_signal_t sig_term;
     uv_signal_t sig_int;
     bool signals_on;
+    struct gw_res res;    /* open-files limit and shortages seen */
+    uv_timer_t res_timer; /* the memory check, every GW_RES_CHECK_MS */
+    bool res_timer_on;
     int lock_fd; /* state_dir/parley.lock, held while running */
     bool stopping;
     int64_t started_ms;
@@ -55,6 +59,11 @@ void gw_gateway_stop(struct gateway *gw);
 void gw_gateway_free(struct gateway *gw);
 /* Re-read the config file; on error keep the old one and say why. */
 int gw_gateway_reload(struct gateway *gw);
+
+/* Descriptors or memory ran short at `what`: logged, said in the control
+ * channel (at most once per GW_RES_TELL_MS) and counted for `status`. */
+void gw_gateway_short(struct gateway *gw, enum gw_res_kind kind,
+                      const char *fmt, ...) GW_PRINTF(3, 4);
 
 /* Log to stderr with a level and a timestamp. Never pass secrets. */
 void gw_log(const struct gateway *gw, enum gw_log_level level, const char *fmt,

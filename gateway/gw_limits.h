@@ -191,4 +191,19 @@
  * the connection instead of growing. */
 #define GW_RELAY_PUMP_MAX (256 * 1024)
 
+/* A shortage of descriptors or memory is said aloud (log and control
+ * channel) the first time and then at most once per this long: often
+ * enough that an operator who joins later hears it, rarely enough that a
+ * thousand failing sign-ins do not bury the channel. `status` always
+ * shows it with a count. */
+#define GW_RES_TELL_MS 60000
+/* How often the gateway asks the kernel how much memory is left. */
+#define GW_RES_CHECK_MS 10000
+/* The machine counts as short of memory below this much available, or
+ * below 1/GW_RES_MEM_FREE_DIV of it, whichever is larger, or when our own
+ * resident size passes GW_RES_MEM_CGROUP_PCT % of a cgroup's limit. */
+#define GW_RES_MEM_FREE_MIN   ((uint64_t)64 * 1024 * 1024)
+#define GW_RES_MEM_FREE_DIV   50
+#define GW_RES_MEM_CGROUP_PCT 90
+
 #endif

@@ -13,6 +13,7 @@ one is given.  Its stderr is kept in memory (p.log, p.logtext()).
 
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -76,13 +77,19 @@ class Parley(object):
             with self.log_lock:
                 self.log.append(line)
 
-    def start(self, timeout=10):
-        """Run parley and wait until it listens; returns self."""
+    def start(self, timeout=10, nofile=None):
+        """Run parley and wait until it listens; returns self.  nofile:
+        (soft, hard) open-files limit to start it with."""
         self.log = []
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+
+        def limits():
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+
         self.proc = subprocess.Popen([self.binary, "-c", self.conf],
-                                     cwd=self.workdir,
+                                     cwd=self.workdir, preexec_fn=limits,
                                      stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, env=env)

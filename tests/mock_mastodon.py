@@ -62,7 +62,9 @@ of keyword arguments, answering JSON; ``GET /_mock/<attribute>`` returns the
 state attributes listed below):  add_account, add_mention, add_mentions,
 add_dm, add_status, add_favourite, add_reblog, add_follow, edit_status,
 delete_status, set_streaming, set_ratelimit, revoke, issue_code, add_token,
-and from the framework fail (see MockServer.fail: status, close, reset,
+add_user, add_users, mention_users (more users on this one instance, each
+token acting for its own account with its own notifications and streams:
+one mock serves the many accounts of one gateway), and from the framework fail (see MockServer.fail: status, close, reset,
 hang, partial body, redirect, delay), clear_failures, clear_requests,
 drop_streams, stream_count.
 State: statuses, posted, favourited, reblogged, followed, notifications,
@@ -392,6 +394,11 @@ class MockMastodon(MockServer):
         self._meta = {}            # status id -> internal bookkeeping
         self._idem = {}            # key -> (status id, time)
         self._reblog_of = {}       # original id -> my reblog wrapper id
+        # More users on the same instance (add_user): token -> their
+        # Account, and notification id -> whose it is.  Tokens not in
+        # _users act for `me`, and so do notifications not in _notif_to.
+        self._users = {}
+        self._notif_to = {}
 
         self.tokens[token] = {"scopes": set(ALL_SCOPES.split()),
                               "user": True, "client_id": None}
@@ -655,15 +662,19 @@ class MockMastodon(MockServer):
                              if k not in VIEWER_KEYS}
         return out
 
-    def _emit(self, events):
+    def _emit(self, events, to=None):
         """events: list of (name, payload-string, kinds); caller holds lock
-        so that stream order equals creation order."""
+        so that stream order equals creation order.  to: account ids whose
+        streams get them (None: the streams of `me`)."""
         streams = self.open_streams()
         if not events or not streams:
             return
+        want = to if to is not None else {self.me["id"]}
         encoded = [(sse_event(name, payload), kinds)
                    for name, payload, kinds in events]
         for s in streams:
+            if self._user_of(s.token)["id"] not in want:
+                continue
             data = b"".join(e for e, kinds in encoded if s.kind in kinds)
             if data:
                 s.push(data)
@@ -680,6 +691,51 @@ class MockMastodon(MockServer):
     # ------------------------------------------------------------------
     # test control API
     # ------------------------------------------------------------------
+
+    def _user_of(self, token):
+        """The local account a token acts for."""
+        return self._users.get(token, self.me)
+
+    def add_user(self, acct, token=None):
+        """Another local user of this instance, with its own token (made up
+        when not given), credentials, notifications and streams: one mock,
+        many accounts of a gateway.  Returns the token."""
+        token = token or secrets.token_urlsafe(24)
+        with self._lock:
+            self.tokens[token] = {"scopes": set(ALL_SCOPES.split()),
+                                  "user": True, "client_id": None}
+            self._users[token] = self._make_account(acct, None)
+        return token
+
+    def add_users(self, n, pattern="user{i}"):
+        """n users at once; returns their tokens in order."""
+        return [self.add_user(pattern.format(i=i), "tok-%s" % pattern.format(
+            i=i)) for i in range(int(n))]
+
+    def mention_users(self, tokens, acct="alice@example.social",
+                      text="hello", stream=True):
+        """One public status by `acct` that mentions the users of every
+        token in `tokens`; each gets a `mention` notification and, with
+        stream, the event on their streams (one write per stream, all
+        pushed under one lock, as a server fans out).  Returns the
+        notification ids in the order of tokens."""
+        with self._lock:
+            users = [self._user_of(t) for t in tokens]
+            account = self._account(acct)
+            st = self._make_status(account, text=text, prefix_mention=users[0],
+                                   extra_mentions=users[1:])
+            ids, events = [], {}
+            for u in users:
+                n = self._notification("mention", account, st)
+                self._notif_to[n["id"]] = u["id"]
+                ids.append(n["id"])
+                events[u["id"]] = self._ev_notification(n)
+            if stream:
+                for s in self.open_streams():
+                    ev = events.get(self._user_of(s.token)["id"])
+                    if ev is not None and s.kind in ev[2]:
+                        s.push(sse_event(ev[0], ev[1]))
+            return ids
 
     def add_account(self, acct, display_name=None, bot=False, locked=False,
                     note=None):
@@ -932,7 +988,8 @@ class MockMastodon(MockServer):
         "add_account", "add_mention", "add_mentions", "add_dm", "add_status",
         "add_favourite", "add_reblog", "add_follow", "edit_status",
         "delete_status", "set_streaming", "set_ratelimit", "revoke",
-        "issue_code", "add_token")
+        "issue_code", "add_token", "add_user", "add_users",
+        "mention_users")
     STATE = MockServer.STATE + (
         "statuses", "deleted", "posted", "favourited", "reblogged",
         "followed", "notifications", "conversations", "accounts", "tokens",
@@ -1423,7 +1480,7 @@ class MockMastodon(MockServer):
     def _r_verify_credentials(self, ctx):
         self._auth(ctx, "read:accounts", "profile")
         with self._lock:
-            a = dict(self.me)
+            a = dict(self._user_of(ctx.token))
         a["source"] = {"privacy": "public", "sensitive": False,
                        "language": "en", "note": "", "fields": [],
                        "follow_requests_count": 0,
@@ -1591,8 +1648,10 @@ class MockMastodon(MockServer):
                                                 str) else None
         limit = self._limit(p, 40)
         with self._lock:
+            mine = self._user_of(ctx.token)["id"]
             items = [n for n in self.notifications
-                     if (not types or n["type"] in types) and
+                     if self._notif_to.get(n["id"], self.me["id"]) == mine
+                     and (not types or n["type"] in types) and
                      (not excl or n["type"] not in excl) and
                      (not acc or n["account"]["id"] == acc)]
             page = self._paginate(items, lambda n: int(n["id"]), p, limit)

@@ -75,6 +75,13 @@ int gw_http_request(struct gw_http *h, const struct gw_http_opts *o,
 /* The callback runs now, with UV_ECANCELED. */
 void gw_http_cancel(struct gw_http_req *r);
 
+/* A transfer could not open a socket because the process or the system
+ * is out of descriptors (err UV_EMFILE), or curl ran out of memory
+ * (UV_ENOMEM); `what` says which request, without its query or token.
+ * The transfer's own callback gets the same error as usual. */
+typedef void (*gw_http_short_cb)(void *arg, int err, const char *what);
+void gw_http_on_short(struct gw_http *h, gw_http_short_cb cb, void *arg);
+
 /* Number of requests and streams in flight (for status and tests). */
 int gw_http_active(const struct gw_http *h);
 

@@ -53,6 +53,7 @@ struct gw_http_req {
     const char *abort_msg;
     char abort_text[256]; /* abort_msg when it had to be written */
     char origin[300];     /* "scheme://host:port" asked: redirects stay */
+    int sock_errno;       /* errno of the latest socket() that failed, or 0 */
     CURLcode result;
     long status; /* set when the transfer ends */
     int error;
@@ -77,10 +78,12 @@ struct gw_http {
     /* Streams with bytes or a CONNECTED to hand over, oldest first, so that
      * a socket event costs what it brought, not a walk over every stream. */
     struct gw_sse *wake_head;
-    struct gw_sse **wake_end; /* &wake_head, or the last one's wake_next */
-    int nreqs;                /* user requests whose callback is pending */
-    int nstreams;             /* streams not closed and not FAILED */
-    bool closing;             /* gw_http_free() was called */
+    struct gw_sse **wake_end;  /* &wake_head, or the last one's wake_next */
+    int nreqs;                 /* user requests whose callback is pending */
+    int nstreams;              /* streams not closed and not FAILED */
+    bool closing;              /* gw_http_free() was called */
+    gw_http_short_cb short_cb; /* descriptors or memory ran out */
+    void *short_arg;
 };
 
 /*

@@ -100,6 +100,14 @@ static void on_connection(uv_stream_t *server, int status)
 {
     struct gw_listener *l = server->data;
     struct gw_ircd *d = l->d;
+    if (status == UV_EMFILE || status == UV_ENFILE || status == UV_ENOMEM) {
+        /* libuv's EMFILE trick has accepted and closed the waiting
+         * connections, so this does not spin; the client sees a reset. */
+        gw_gateway_short(
+            d->gw, status == UV_ENOMEM ? GW_RES_MEMORY : GW_RES_FDS,
+            "an IRC client could not be accepted (%s)", uv_strerror(status));
+        return;
+    }
     if (status < 0) {
         gw_log(d->gw, GW_LOG_WARN, "accept: %s", uv_strerror(status));
         return;

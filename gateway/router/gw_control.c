@@ -568,6 +568,9 @@ static void cmd_status(struct ctl *x)
     int64_t posts = 0;
     gw_store_post_count(r->gw->store, &posts);
     say(x, "Parley: up since %s, %lld posts stored", up, (long long)posts);
+    char res[768];
+    gw_res_status(&r->gw->res, gw_now_ms(), res, sizeof(res));
+    say(x, "%s", res);
     for (struct gw_frontend *fe = r->fronts; fe != NULL; fe = fe->next) {
         char line[512] = "";
         if (fe->ops->status != NULL)

@@ -329,6 +329,16 @@ void gw__bot_line(struct gw_router *r, const char *place, bool notice,
     va_end(ap);
 }
 
+void gw_router_alert(struct gw_router *r, const char *fmt, ...)
+{
+    if (r == NULL || r->stopping)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    bot_vline(r, r->gw->cfg->control_channel, false, true, fmt, ap);
+    va_end(ap);
+}
+
 /* Answers in the control channel are for who is there now: they are not
  * kept (they may name settings, and playback would repeat them). */
 void gw__control_say(struct gw_router *r, const char *fmt, ...)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "gw_frontend.h"
+#include "gw_util.h"
 
 /* The bot's name, the same in every front-end. */
 #define GW_BOT_NICK "parley"
@@ -31,6 +32,10 @@ void gw_router_stop(struct gw_router *r);
 void gw_router_free(struct gw_router *r);
 /* The configuration changed: start, stop or restart accounts. */
 void gw_router_reload(struct gw_router *r);
+/* Something every operator must hear (descriptors or memory ran short):
+ * said in the control channel and kept in its history, so that someone
+ * who connects later still learns it. NULL r is fine (before start). */
+void gw_router_alert(struct gw_router *r, const char *fmt, ...) GW_PRINTF(2, 3);
 
 /* ---- for front-ends ---------------------------------------------------- */
 

@@ -168,6 +168,11 @@ def test_actions(parley_factory, mock):
     who = c.expect(lambda m: m.command == "NOTICE" and "alice@example.social"
                    in m.params[1])
     assert who
+    # The follow and unfollow confirmations name alice too and may arrive
+    # after the mock saw the change: wait for the last line of !who (its
+    # profile address would otherwise be taken for !open's below).
+    c.expect(lambda m: m.command == "NOTICE" and " followers, " in
+             m.params[1])
     c.say("#masto", "!thread " + ref)
     thread = c.expect(lambda m: m.command == "NOTICE" and "act on me"
                       in m.params[1])

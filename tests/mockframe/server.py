@@ -131,6 +131,8 @@ class MockServer(object):
         self._faults = []
         self._fault_ids = 0
         self._streams = []
+        # how often an idle stream looks for a peer that went away
+        self.stream_tick = 0.2
         self._conns = set()
         self._stopping = threading.Event()
         self._server = None
@@ -368,7 +370,8 @@ class MockServer(object):
             self.stream_connects += 1
         try:
             s.run(conn.wfile, preamble, heartbeat,
-                  interval if heartbeat else 3600, self._stopping)
+                  interval if heartbeat else 3600, self._stopping,
+                  self.stream_tick)
         finally:
             with self._lock:
                 if s in self._streams:

@@ -118,9 +118,12 @@ class Stream(object):
             if frag:
                 time.sleep(0.002)
 
-    def run(self, w, preamble, heartbeat, interval, stopping):
+    def run(self, w, preamble, heartbeat, interval, stopping, tick=0.2):
         """The loop: write what is pushed, a heartbeat every interval
-        seconds, until the stream ends or the peer or the server goes."""
+        seconds, until the stream ends or the peer or the server goes.
+        Every `tick` seconds without news it looks whether the peer has
+        gone; a mock holding thousands of streams makes that rarer so that
+        its own wake-ups do not crowd out the gateway it measures."""
         try:
             if preamble:
                 self._write(w, preamble)
@@ -129,7 +132,7 @@ class Stream(object):
                 with self.cond:
                     if not self.pending and not self.closed:
                         self.cond.wait(
-                            max(0.0, min(0.2, next_hb - time.time())))
+                            max(0.0, min(tick, next_hb - time.time())))
                     data = self.pending
                     self.pending = []
                     closed, dropped = self.closed, self.dropped

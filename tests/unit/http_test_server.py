@@ -139,6 +139,11 @@ class Handler(BaseHTTPRequestHandler):
                 "headers": {k.lower(): v for k, v in self.headers.items()},
                 "body": body.decode("latin-1"),
             }))
+        if path == "/slow":
+            # held long enough that requests sent together overlap, each
+            # on a connection of its own
+            time.sleep(int(q.get("ms", "200")) / 1000.0)
+            return self.reply(200, "{}")
         if path == "/status":
             extra = [("Retry-After", q["retry"])] if "retry" in q else []
             return self.reply(int(q.get("code", "200")), q.get("body", ""),

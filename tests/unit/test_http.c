@@ -677,6 +677,103 @@ START_TEST(test_concurrent_50)
 }
 END_TEST
 
+/* Sockets this process holds (the test server's pipe is not one). */
+static int open_sockets(void)
+{
+    int n = 0;
+    char path[64], link[64];
+    for (int fd = 0; fd < 4096; fd++) {
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(path, link, sizeof(link) - 1);
+        if (len > 0 && strncmp(link, "socket:", 7) == 0)
+            n++;
+    }
+    return n;
+}
+
+#define IDLE_BURST   60
+#define IDLE_AFTER   40
+#define IDLE_STREAMS 20
+
+static void idle_next(struct resp *r);
+
+struct idle_run {
+    struct resp seq[IDLE_AFTER];
+    int next;
+};
+static struct idle_run g_idle;
+static int g_burst_seen; /* sockets open when the burst had ended */
+static int g_idle_seen;  /* ... and after the quiet requests */
+static struct gw_sse *g_idle_streams[IDLE_STREAMS];
+
+/* Quiet again: one request at a time, each started from the last one's
+ * callback. */
+static void idle_next(struct resp *r)
+{
+    if (g_idle.next >= IDLE_AFTER) {
+        g_idle_seen = open_sockets();
+        for (int i = 0; i < IDLE_STREAMS; i++) {
+            gw_sse_close(g_idle_streams[i]);
+            g_idle_streams[i] = NULL;
+        }
+        return;
+    }
+    struct resp *n = &g_idle.seq[g_idle.next++];
+    n->then = idle_next;
+    get(r->t, n, "/json", NULL);
+}
+
+static void burst_done(struct resp *r)
+{
+    if (r->t->pending == 1) { /* the last of the burst */
+        g_burst_seen = open_sockets();
+        idle_next(r);
+    }
+}
+
+/* With streams open, a burst opens a connection per request; once it is
+ * quiet, finished requests close the idle ones beyond the bound. (curl's
+ * own default is four per easy handle alive, streams included, so with
+ * streams open none was ever closed.) */
+START_TEST(test_idle_connections_bounded)
+{
+    struct harness t;
+    static struct resp burst[IDLE_BURST];
+    memset(burst, 0, sizeof(burst));
+    memset(&g_idle, 0, sizeof(g_idle));
+    int before = open_sockets();
+    t_init(&t, 20000);
+    for (int i = 0; i < IDLE_STREAMS; i++) {
+        struct gw_sse_opts o = {.backoff_min_ms = 20, .backoff_max_ms = 200};
+        char *u = url("/sse/stall");
+        o.http.url = u;
+        ck_assert_int_eq(
+            gw_sse_open(t.h, &o, NULL, NULL, NULL, &g_idle_streams[i]), 0);
+        free(u);
+    }
+    for (int i = 0; i < IDLE_BURST; i++) {
+        burst[i].then = burst_done;
+        get(&t, &burst[i], "/slow?ms=300", NULL);
+    }
+    t_run(&t);
+    ck_assert_int_eq(g_idle.next, IDLE_AFTER);
+    for (int i = 0; i < IDLE_BURST; i++) {
+        ck_assert_int_eq(burst[i].status, 200);
+        resp_free(&burst[i]);
+    }
+    for (int i = 0; i < IDLE_AFTER; i++) {
+        ck_assert_int_eq(g_idle.seq[i].status, 200);
+        resp_free(&g_idle.seq[i]);
+    }
+    /* Counted in the callbacks: t_finish frees the client, and its
+     * connections, right after the last one. */
+    /* The streams, 32 idle at most, the socketpair curl's multi handle
+     * keeps for its wake-ups, and one for slack. Without the bound: 82. */
+    ck_assert_int_le(g_idle_seen - before, IDLE_STREAMS + 32 + 2 + 1);
+    ck_assert_int_ge(g_burst_seen - before, IDLE_BURST / 2);
+}
+END_TEST
+
 START_TEST(test_redirects)
 {
     struct resp r = {0};
@@ -1540,6 +1637,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_cancel_from_callback);
     tcase_add_test(tc, test_free_with_requests_in_flight);
     tcase_add_test(tc, test_concurrent_50);
+    tcase_add_test(tc, test_idle_connections_bounded);
     tcase_add_test(tc, test_redirects);
     tcase_add_test(tc, test_invalid_args);
     tcase_add_test(tc, test_https_self_signed);
