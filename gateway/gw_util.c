@@ -65,6 +65,13 @@ void gw_xreplace(char **slot, const char *value)
     *slot = v;
 }
 
+int gw_setting_fail(char *err, size_t errlen, const char *msg)
+{
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s", msg);
+    return UV_EINVAL;
+}
+
 const char *gw_strs_keep(struct gw_strs *b, char *s)
 {
     if (s == NULL)

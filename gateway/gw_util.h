@@ -33,6 +33,10 @@ char *gw_xasprintf(const char *fmt, ...) GW_PRINTF(1, 2);
  * *slot itself or point into it. */
 void gw_xreplace(char **slot, const char *value);
 
+/* Write msg into err (NUL-terminated, cut to errlen) and return
+ * UV_EINVAL: how a check of a setting refuses a value. */
+int gw_setting_fail(char *err, size_t errlen, const char *msg);
+
 /* Strings something owns while pointers borrow them (a converted event's
  * fields). Zeroed is empty. */
 struct gw_strs {

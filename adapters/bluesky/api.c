@@ -594,14 +594,6 @@ static void session_refresh(struct bsky *b)
 
 /* ---- settings ------------------------------------------------------------ */
 
-static int fail_setting(char *err, size_t errlen, const char *msg)
-{
-    if (err != NULL && errlen > 0)
-        snprintf(err, errlen, "%s", msg);
-    return UV_EINVAL;
-}
-
-/* An http(s) base URL without a trailing '/'; NULL when it is not one. */
 static int check_setting(const char *key, const char *value, char *err,
                          size_t errlen)
 {
@@ -611,36 +603,36 @@ static int check_setting(const char *key, const char *value, char *err,
         value = "";
     if (strcmp(key, "handle") == 0) {
         if (!bluesky_handle_valid(value) && !bluesky_did_valid(value))
-            return fail_setting(err, errlen,
-                                "must be a handle such as alice.bsky.social "
-                                "(or a DID)");
+            return gw_setting_fail(err, errlen,
+                                   "must be a handle such as alice.bsky.social "
+                                   "(or a DID)");
     } else if (strcmp(key, "app_password") == 0) {
         if (!gw_printable_word(value, 256))
-            return fail_setting(err, errlen,
-                                "must be an app password (Settings, "
-                                "Privacy and security, App passwords), "
-                                "like abcd-efgh-ijkl-mnop");
+            return gw_setting_fail(err, errlen,
+                                   "must be an app password (Settings, "
+                                   "Privacy and security, App passwords), "
+                                   "like abcd-efgh-ijkl-mnop");
     } else if (strcmp(key, "service") == 0 || strcmp(key, "plc_url") == 0 ||
                strcmp(key, "appview") == 0 || strcmp(key, "chat_url") == 0) {
         char *b = gw_text_base_url(value);
         bool ok = b != NULL;
         free(b);
         if (!ok)
-            return fail_setting(err, errlen,
-                                "must be an http:// or https:// URL with a "
-                                "host");
+            return gw_setting_fail(err, errlen,
+                                   "must be an http:// or https:// URL with a "
+                                   "host");
     } else if (strcmp(key, "poll_seconds") == 0) {
         long v;
         if (gw_parse_long(value, POLL_MIN_S, POLL_MAX_S, &v) < 0)
-            return fail_setting(err, errlen,
-                                "poll_seconds must be a number from 1 "
-                                "to 86400");
+            return gw_setting_fail(err, errlen,
+                                   "poll_seconds must be a number from 1 "
+                                   "to 86400");
     } else if (strcmp(key, "streaming") == 0) {
         if (gw_strcasecmp(value, "yes") != 0 && gw_strcasecmp(value, "no") != 0)
-            return fail_setting(err, errlen, "must be yes or no");
+            return gw_setting_fail(err, errlen, "must be yes or no");
     } else if (strcmp(key, "tls_ca") == 0) {
         if (*value == '\0')
-            return fail_setting(err, errlen, "must name a PEM file");
+            return gw_setting_fail(err, errlen, "must name a PEM file");
     }
     return 0;
 }

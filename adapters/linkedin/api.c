@@ -359,13 +359,6 @@ void linkedin__session_restart(struct linkedin *m)
 
 /* ---- settings ------------------------------------------------------------ */
 
-static int fail_setting(char *err, size_t errlen, const char *msg)
-{
-    if (err != NULL && errlen > 0)
-        snprintf(err, errlen, "%s", msg);
-    return UV_EINVAL;
-}
-
 /* "urn:li:organization:N" to N; NULL when it is not that. */
 static char *org_id_of(const char *urn)
 {
@@ -393,31 +386,33 @@ static int check_setting(const char *key, const char *value, char *err,
         char *id = org_id_of(value);
         free(id);
         if (id == NULL)
-            return fail_setting(err, errlen,
-                                "organization must be urn:li:organization:N, "
-                                "N the number in the address of the Page's "
-                                "admin view");
+            return gw_setting_fail(
+                err, errlen,
+                "organization must be urn:li:organization:N, "
+                "N the number in the address of the Page's "
+                "admin view");
     } else if (strcmp(key, "api_base") == 0 || strcmp(key, "oauth_base") == 0 ||
                strcmp(key, "redirect_uri") == 0) {
         char *b = gw_text_base_url(value);
         free(b);
         if (b == NULL)
-            return fail_setting(err, errlen,
-                                "must be an http:// or https:// address");
+            return gw_setting_fail(err, errlen,
+                                   "must be an http:// or https:// address");
     } else if (strcmp(key, "token") == 0 || strcmp(key, "client_id") == 0 ||
                strcmp(key, "client_secret") == 0) {
         if (!gw_printable_word(value, 4096))
-            return fail_setting(err, errlen,
-                                "must be printable characters without "
-                                "spaces");
+            return gw_setting_fail(err, errlen,
+                                   "must be printable characters without "
+                                   "spaces");
     } else if (strcmp(key, "post_plain") == 0) {
         if (gw_strcasecmp(value, "yes") == 0 ||
             gw_strcasecmp(value, "true") == 0 ||
             gw_strcasecmp(value, "on") == 0 || strcmp(value, "1") == 0)
-            return fail_setting(err, errlen,
-                                "post_plain must be no for LinkedIn: Parley "
-                                "answers comments and mentions of a Page, it "
-                                "makes no new posts");
+            return gw_setting_fail(
+                err, errlen,
+                "post_plain must be no for LinkedIn: Parley "
+                "answers comments and mentions of a Page, it "
+                "makes no new posts");
     }
     return 0;
 }

@@ -757,13 +757,6 @@ static int yesno(const char *v)
     return -1;
 }
 
-static int fail_setting(char *err, size_t errlen, const char *msg)
-{
-    if (err != NULL && errlen > 0)
-        snprintf(err, errlen, "%s", msg);
-    return UV_EINVAL;
-}
-
 static int check_setting(const char *key, const char *value, char *err,
                          size_t errlen)
 {
@@ -776,36 +769,36 @@ static int check_setting(const char *key, const char *value, char *err,
         bool ok = b != NULL;
         free(b);
         if (!ok)
-            return fail_setting(err, errlen,
-                                "must be an http:// or https:// URL with a "
-                                "host, e.g. https://mastodon.social");
+            return gw_setting_fail(err, errlen,
+                                   "must be an http:// or https:// URL with a "
+                                   "host, e.g. https://mastodon.social");
     } else if (strcmp(key, "handle") == 0) {
         char *b = mastodon_base_from_handle(value);
         bool ok = b != NULL;
         free(b);
         if (!ok)
-            return fail_setting(err, errlen,
-                                "must be a handle with a server, e.g. "
-                                "@me@mastodon.social");
+            return gw_setting_fail(err, errlen,
+                                   "must be a handle with a server, e.g. "
+                                   "@me@mastodon.social");
     } else if (strcmp(key, "streaming") == 0 ||
                strcmp(key, "tls_verify") == 0) {
         if (yesno(value) < 0)
-            return fail_setting(err, errlen, "must be yes or no");
+            return gw_setting_fail(err, errlen, "must be yes or no");
     } else if (strcmp(key, "poll_seconds") == 0) {
         long v;
         if (gw_parse_long(value, POLL_MIN_S, POLL_MAX_S, &v) < 0)
-            return fail_setting(err, errlen,
-                                "poll_seconds must be a number from 5 "
-                                "to 86400");
+            return gw_setting_fail(err, errlen,
+                                   "poll_seconds must be a number from 5 "
+                                   "to 86400");
     } else if (strcmp(key, "token") == 0 || strcmp(key, "client_id") == 0 ||
                strcmp(key, "client_secret") == 0) {
         if (!gw_printable_word(value, 4096))
-            return fail_setting(err, errlen,
-                                "must be printable characters without "
-                                "spaces");
+            return gw_setting_fail(err, errlen,
+                                   "must be printable characters without "
+                                   "spaces");
     } else if (strcmp(key, "tls_ca") == 0) {
         if (*value == '\0')
-            return fail_setting(err, errlen, "must name a PEM file");
+            return gw_setting_fail(err, errlen, "must name a PEM file");
     }
     return 0;
 }

@@ -582,12 +582,6 @@ static int meta_check(struct gw_adapter *ad, const struct gw_action *a,
 
 /* ---- settings ------------------------------------------------------------ */
 
-static int setting_fail(char *err, size_t errlen, const char *msg)
-{
-    snprintf(err, errlen, "%s", msg);
-    return UV_EINVAL;
-}
-
 static int check_setting(const char *key, const char *value, char *err,
                          size_t errlen)
 {
@@ -599,30 +593,31 @@ static int check_setting(const char *key, const char *value, char *err,
         strcmp(key, "app_id") == 0) {
         for (const char *p = value; *p != '\0'; p++)
             if (*p < '0' || *p > '9')
-                return setting_fail(err, errlen,
-                                    "must be a numeric id, as Meta shows it");
+                return gw_setting_fail(
+                    err, errlen, "must be a numeric id, as Meta shows it");
         if (*value == '\0' || strlen(value) > 32)
-            return setting_fail(err, errlen,
-                                "must be a numeric id, as Meta shows it");
+            return gw_setting_fail(err, errlen,
+                                   "must be a numeric id, as Meta shows it");
     } else if (strcmp(key, "login") == 0) {
         if (strcmp(value, "facebook") != 0 && strcmp(value, "instagram") != 0)
-            return setting_fail(err, errlen,
-                                "must be facebook (a Page-linked account) or "
-                                "instagram (Instagram Login)");
+            return gw_setting_fail(
+                err, errlen,
+                "must be facebook (a Page-linked account) or "
+                "instagram (Instagram Login)");
     } else if (strcmp(key, "base_url") == 0 || strcmp(key, "auth_url") == 0 ||
                strcmp(key, "redirect_uri") == 0) {
         if ((strncmp(value, "https://", 8) != 0 &&
              strncmp(value, "http://", 7) != 0) ||
             !gw_printable_word(value, 1024))
-            return setting_fail(err, errlen,
-                                "must be an http:// or https:// URL");
+            return gw_setting_fail(err, errlen,
+                                   "must be an http:// or https:// URL");
     } else if (strcmp(key, "token") == 0 || strcmp(key, "app_secret") == 0 ||
                strcmp(key, "verify_token") == 0 ||
                strcmp(key, "token_time") == 0) {
         if (!gw_printable_word(value, 4096))
-            return setting_fail(err, errlen,
-                                "must be printable characters without "
-                                "spaces");
+            return gw_setting_fail(err, errlen,
+                                   "must be printable characters without "
+                                   "spaces");
     }
     return 0;
 }

@@ -829,13 +829,6 @@ static int yesno(const char *v)
     return -1;
 }
 
-static int fail_setting(char *err, size_t errlen, const char *msg)
-{
-    if (err != NULL && errlen > 0)
-        snprintf(err, errlen, "%s", msg);
-    return UV_EINVAL;
-}
-
 static bool http_url(const char *v)
 {
     return gw_text_url_ok(v) && strchr(v, ' ') == NULL &&
@@ -853,43 +846,43 @@ static int check_setting(const char *key, const char *value, char *err,
     if (strcmp(key, "base_url") == 0 || strcmp(key, "authorize_url") == 0 ||
         strcmp(key, "redirect_uri") == 0) {
         if (!http_url(value))
-            return fail_setting(err, errlen,
-                                "must be an http:// or https:// address");
+            return gw_setting_fail(err, errlen,
+                                   "must be an http:// or https:// address");
     } else if (strcmp(key, "long_posts") == 0 ||
                strcmp(key, "tls_verify") == 0 ||
                strcmp(key, "streaming") == 0) {
         if (yesno(value) < 0)
-            return fail_setting(err, errlen, "must be yes or no");
+            return gw_setting_fail(err, errlen, "must be yes or no");
     } else if (strcmp(key, "poll_seconds") == 0) {
         if (gw_parse_long(value, POLL_MIN_S, POLL_MAX_S, &v) < 0)
-            return fail_setting(err, errlen,
-                                "must be a whole number of seconds from 5 "
-                                "to 86400");
+            return gw_setting_fail(err, errlen,
+                                   "must be a whole number of seconds from 5 "
+                                   "to 86400");
     } else if (strcmp(key, "timeout_seconds") == 0) {
         if (gw_parse_long(value, 1, 600, &v) < 0)
-            return fail_setting(err, errlen,
-                                "must be a whole number of seconds from 1 "
-                                "to 600");
+            return gw_setting_fail(err, errlen,
+                                   "must be a whole number of seconds from 1 "
+                                   "to 600");
     } else if (strcmp(key, "max_requests_per_day") == 0 ||
                strcmp(key, "max_posts_read_per_month") == 0) {
         if (gw_parse_long(value, 0, 1000000000, &v) < 0)
-            return fail_setting(err, errlen,
-                                "must be a whole number (0: no limit)");
+            return gw_setting_fail(err, errlen,
+                                   "must be a whole number (0: no limit)");
     } else if (strcmp(key, "token_expires") == 0) {
         if (gw_parse_long(value, 0, 1L << 52, &v) < 0)
-            return fail_setting(err, errlen, "must be epoch milliseconds");
+            return gw_setting_fail(err, errlen, "must be epoch milliseconds");
     } else if (strcmp(key, "client_id") == 0 ||
                strcmp(key, "client_secret") == 0 || strcmp(key, "token") == 0 ||
                strcmp(key, "refresh_token") == 0 ||
                strcmp(key, "code_verifier") == 0 ||
                strcmp(key, "oauth_state") == 0) {
         if (!gw_printable_word(value, 4096))
-            return fail_setting(err, errlen,
-                                "must be printable characters without "
-                                "spaces");
+            return gw_setting_fail(err, errlen,
+                                   "must be printable characters without "
+                                   "spaces");
     } else if (strcmp(key, "tls_ca") == 0) {
         if (*value == '\0')
-            return fail_setting(err, errlen, "must name a PEM file");
+            return gw_setting_fail(err, errlen, "must name a PEM file");
     }
     return 0;
 }
