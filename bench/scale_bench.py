@@ -178,8 +178,30 @@ def smaps_split(pid, binary):
 # ---- the mock, in a process of its own ------------------------------------
 
 
+def _watch_writes(marks):
+    """Wrap the mock's stream writes (in the mock's process only) so that
+    each write of an event carrying a marker is timed as it leaves for the
+    socket: marks[(marker, token)] = time.monotonic() after the write
+    (CLOCK_MONOTONIC, the same clock in every process of the machine)."""
+    from mockframe import streams
+
+    orig = streams.Stream._write
+
+    def timed(self, w, data):
+        orig(self, w, data)
+        if b"fanmark" in data:
+            t = time.monotonic()
+            i = data.find(b"fanmark")
+            mark = data[i:i + 16].split(b" ", 1)[0].split(b"<", 1)[0]
+            marks[(mark.decode("ascii", "replace"), self.token)] = t
+
+    streams.Stream._write = timed
+
+
 def _mock_main(conn, n, heartbeat):
     from mock_mastodon import MockMastodon
+    marks = {}
+    _watch_writes(marks)
     m = MockMastodon(heartbeat_seconds=heartbeat)
     # thousands of idle streams: look for a peer gone once a second, not
     # five times, so the mock's wake-ups do not crowd the gateway's CPUs
@@ -218,6 +240,15 @@ def _mock_main(conn, n, heartbeat):
                     if tok in want:
                         seen.add(tok)
             conn.send(len(seen))
+        elif cmd == "mention":
+            # one status mentioning every token in arg[0], text arg[1]
+            tokens, text = arg
+            m.mention_users(tokens, text=text)
+            conn.send(len(tokens))
+        elif cmd == "marks":
+            # when each write carrying marker arg left for its stream
+            conn.send({tok: t for (mk, tok), t in list(marks.items())
+                       if mk == arg})
         elif cmd == "stop":
             break
     m.stop()
@@ -260,7 +291,10 @@ class Client:
     """Registers, then drains what the gateway sends and answers PING, so
     the connection stays as an idle user's would."""
 
-    def __init__(self, port):
+    def __init__(self, port, marks=None):
+        # marks: {(marker, channel): time.monotonic() the line was read}
+        # for every PRIVMSG carrying "fanmark"
+        self.marks = marks
         self.sock = socket.create_connection((HOST, port), 10)
         self.sock.sendall(b"NICK bench\r\nUSER bench 0 * :bench\r\n")
         self.welcomed = threading.Event()
@@ -286,7 +320,14 @@ class Client:
             self.bytes += len(data)
             buf += data
             *lines, buf = buf.split(b"\r\n")
+            now = time.monotonic()
             for line in lines:
+                if self.marks is not None and b"fanmark" in line:
+                    parts = line.split(b" ", 3)
+                    if len(parts) == 4 and parts[1] == b"PRIVMSG":
+                        i = parts[3].find(b"fanmark")
+                        mark = parts[3][i:].split(b" ", 1)[0]
+                        self.marks[(mark.decode(), parts[2].decode())] = now
                 if b" 001 " in line:
                     self.welcomed.set()
                 if line.startswith(b"PING"):
@@ -460,6 +501,96 @@ def measure_n(root, binary, n, a, progress):
             "poll_worst_dev_pct": round(worst * 100, 1),
             "polling_never_polled": never, "errors": errors,
         }
+    finally:
+        if c is not None:
+            c.close()
+        if p is not None:
+            p.stop(timeout=60)
+        mock.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    if not xs:
+        return None
+    return xs[min(len(xs) - 1, int(round(q / 100.0 * (len(xs) - 1))))]
+
+
+def measure_fanout(root, binary, n, rounds, progress):
+    """One status mentioning n accounts at once (all streaming), against a
+    status mentioning one account, alternated in the same run: per account,
+    the delay from the mock's write of the event to its stream to the line
+    reaching the IRC client in that account's channel."""
+    mock = Mock(n, 30.0)
+    d = tempfile.mkdtemp(prefix="scale-fanout-", dir=root)
+    p = c = None
+    got = {}
+    chan = {tok: "#a%d" % i for i, tok in enumerate(mock.tokens)}
+    try:
+        conf = accounts_conf(mock.base_url, mock.tokens, n, 20)
+        p, _ = start_parley(d, binary, conf)
+        c = Client(p.port, got)
+        wait_until(lambda: mock.ask("streams") >= n, 120 + n * 0.2,
+                   "%d streams" % n, p)
+        time.sleep(2)
+
+        def one(mark, toks):
+            mock.ask("mention", (toks, "%s hello from the bench" % mark))
+            want = [(mark, chan[t]) for t in toks]
+            wait_until(lambda: all(k in got for k in want), 30,
+                       "%s on %d channels" % (mark, len(toks)), p)
+            sent = mock.ask("marks", mark)
+            delays = [(got[(mark, chan[t])] - sent[t]) * 1000 for t in toks
+                      if t in sent]
+            spread = (max(sent.values()) - min(sent.values())) * 1000
+            last = (max(got[k] for k in want) - min(sent.values())) * 1000
+            return delays, spread, last
+
+        # warm-up: the sender joins every channel once
+        one("fanmark0w", mock.tokens)
+        one("fanmark0v", mock.tokens[:1])
+        single, fan, spreads, lasts = [], [], [], []
+        cpu_fan = []
+        for r in range(rounds):
+            for k in range(5):
+                dl, _, _ = one("fanmark%ds%d" % (r, k),
+                               [mock.tokens[(r * 5 + k) % n]])
+                single += dl
+                time.sleep(0.05)
+            time.sleep(0.2)
+            ns0 = run_ns(p.pid)
+            dl, spread, last = one("fanmark%df" % r, mock.tokens)
+            cpu_fan.append((run_ns(p.pid) - ns0) / 1e6)
+            fan += dl
+            spreads.append(spread)
+            lasts.append(last)
+            time.sleep(0.2)
+        res = {
+            "accounts": n, "rounds": rounds,
+            "single_p50_ms": round(pct(single, 50), 3),
+            "single_p99_ms": round(pct(single, 99), 3),
+            "fan_p50_ms": round(pct(fan, 50), 3),
+            "fan_p99_ms": round(pct(fan, 99), 3),
+            "fan_max_ms": round(max(fan), 3),
+            "fan_samples": len(fan), "single_samples": len(single),
+            "mock_write_spread_p50_ms": round(pct(spreads, 50), 2),
+            "first_write_to_last_line_p50_ms": round(pct(lasts, 50), 2),
+            # the gateway's CPU (all threads) over one fan-out, from the
+            # request to the mock until the last line was read: the idle
+            # heartbeats of the other streams in that time are in it too
+            "gateway_cpu_per_fanout_ms_p50": round(pct(cpu_fan, 50), 2),
+        }
+        res["p99_vs_single"] = ratio(res["fan_p99_ms"],
+                                     res["single_p99_ms"])
+        res["p50_vs_single"] = ratio(res["fan_p50_ms"],
+                                     res["single_p50_ms"])
+        res["ok"] = len(fan) == rounds * n
+        progress("  a mention reaching %d accounts: p50 %.2f ms, p99 %.2f "
+                 "ms; reaching one: p50 %.2f ms, p99 %.2f ms" % (
+                     n, res["fan_p50_ms"], res["fan_p99_ms"],
+                     res["single_p50_ms"], res["single_p99_ms"]))
+        return res
     finally:
         if c is not None:
             c.close()
