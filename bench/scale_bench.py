@@ -600,6 +600,63 @@ def measure_fanout(root, binary, n, rounds, progress):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def measure_startup(root, binary, n, posts, a, progress):
+    """Start-up of n accounts (the same mix as measure_n) on a store that
+    already holds `posts` posts, dealt out over the n accounts and their
+    channels with one history line each (history_bench.load_store, the
+    rows the gateway writes); posts=0: a fresh, empty store."""
+    nstream = int(round(n * a.scale_stream_share))
+    mock = Mock(n, a.scale_heartbeat)
+    d = tempfile.mkdtemp(prefix="scale-start-%d-" % posts, dir=root)
+    p = c = None
+    res = {"accounts": n, "posts": posts}
+    try:
+        if posts:
+            import history_bench
+            q, _ = start_parley(d, binary, "")     # creates the schema
+            q.stop()
+            facts = history_bench.load_store(
+                q.db, posts, {}, 0,
+                accounts=[("a%d" % i, "#a%d" % i) for i in range(n)])
+            res["load_s"] = facts["load_s"]
+            res["db_mb"] = facts["db_mb"]
+            progress("  loaded %d posts in %.1fs (%.0f MB)" % (
+                facts["posts"], facts["load_s"], facts["db_mb"]))
+            # a store read back from disk, as after a reboot, is not what
+            # is measured here: its pages stay in the page cache
+        poll_toks = mock.tokens[nstream:]
+        conf = accounts_conf(mock.base_url, mock.tokens, nstream,
+                             a.scale_poll_seconds)
+        p, t0 = start_parley(d, binary, conf)
+        t_listen = time.monotonic() - t0
+        cpu_listen = run_ns(p.pid) / 1e9
+        c = Client(p.port)
+        t_streams = wait_until(lambda: mock.ask("streams") >= nstream,
+                               120 + n * 0.2, "%d streams" % nstream, p) - t0
+        t_polled = wait_until(
+            lambda: mock.ask("polled", poll_toks) >= len(poll_toks),
+            120 + n * 0.2, "a first poll of every polling account", p) - t0
+        res.update({
+            "listen_s": round(t_listen, 3),
+            "listen_cpu_s": round(cpu_listen, 3),
+            "startup_s": round(max(t_streams, t_polled), 3),
+            "startup_cpu_s": round(run_ns(p.pid) / 1e9, 3),
+            "rss_kib": status_kib(p.pid),
+        })
+        progress("  %d accounts, %d posts stored: listening %.2fs (CPU "
+                 "%.2fs), every account running %.2fs (CPU %.2fs)" % (
+                     n, posts, res["listen_s"], res["listen_cpu_s"],
+                     res["startup_s"], res["startup_cpu_s"]))
+        return res
+    finally:
+        if c is not None:
+            c.close()
+        if p is not None:
+            p.stop(timeout=60)
+        mock.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def ratio(x, base):
     return round(x / base, 2) if base else None
 
