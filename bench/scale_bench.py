@@ -22,6 +22,18 @@ our own binary) and what are pages of shared libraries (file-backed, clean,
 shared with every other process that maps them), with the largest
 libraries named.
 
+A status that mentions 100 accounts at once (--scale-fanout; 100 accounts
+all streaming, the mock writes the event to each of their streams): per
+account, the delay from the mock's write (timed inside the mock process, as
+the write returns) to the line reaching the IRC client in that account's
+channel, p50/p99, against a status mentioning one account, alternated in
+the same run.
+
+Start-up of 1,000 accounts on a store of 1,000,000 posts (dealt over the
+accounts, one history line each; bulk-loaded with history_bench.load_store)
+against the same start-up on an empty store: wall time and the gateway's
+own CPU (the mock, a Python process, takes most of the wall time).
+
 Ratios are against the 100-account run of the same binary in the same run:
 per-account memory and per-account idle CPU at N over the same at 100 (1.0
 is linear), start-up per account likewise.
@@ -73,6 +85,17 @@ def add_arguments(parser):
     g.add_argument("--scale-gateways", type=int, default=20,
                    help="gateways with no accounts run side by side for "
                    "their summed PSS (20; 0: skip)")
+    g.add_argument("--scale-fanout", type=int, default=100,
+                   help="accounts one status mentions at once, all "
+                   "streaming (100; 0: skip)")
+    g.add_argument("--scale-fanout-rounds", type=int, default=20,
+                   help="such statuses, each after five mentioning one "
+                   "account, the baseline (20)")
+    g.add_argument("--scale-start-posts", type=int, default=1000000,
+                   help="posts stored before the start-up run (1,000,000; "
+                   "0: skip); an empty store is the baseline")
+    g.add_argument("--scale-start-accounts", type=int, default=1000,
+                   help="accounts of the start-up runs (1,000)")
     g.add_argument("--scale-baseline-bin", default="",
                    help="another parley (say, built from main's HEAD in a "
                    "temporary directory) run on the same sizes in the same "
@@ -676,6 +699,10 @@ def run(args):
                  for i, s in enumerate(sizes)]
         args.scale_window = min(args.scale_window, 25.0)
         args.scale_poll_seconds = min(args.scale_poll_seconds, 10)
+        args.scale_fanout = min(args.scale_fanout, 20)
+        args.scale_fanout_rounds = min(args.scale_fanout_rounds, 3)
+        args.scale_start_posts = min(args.scale_start_posts, 20000)
+        args.scale_start_accounts = min(args.scale_start_accounts, 200)
     hard = raise_nofile()
 
     def progress(msg):
@@ -704,9 +731,30 @@ def run(args):
                 one["many"] = measure_many(root, binary, args.scale_gateways)
             derive(one)
             res[key] = one
+        if args.scale_fanout > 0:
+            progress("  a mention reaching %d accounts at once ..." %
+                     args.scale_fanout)
+            res["fanout"] = measure_fanout(root, args.parley,
+                                           args.scale_fanout,
+                                           args.scale_fanout_rounds, progress)
+        if args.scale_start_posts > 0:
+            n = args.scale_start_accounts
+            progress("  start-up of %d accounts, empty store, then %d posts "
+                     "stored ..." % (n, args.scale_start_posts))
+            st = {"empty": measure_startup(root, args.parley, n, 0, args,
+                                           progress),
+                  "loaded": measure_startup(root, args.parley, n,
+                                            args.scale_start_posts, args,
+                                            progress)}
+            st["wall_vs_empty"] = ratio(st["loaded"]["startup_s"],
+                                        st["empty"]["startup_s"])
+            st["cpu_vs_empty"] = ratio(st["loaded"]["startup_cpu_s"],
+                                       st["empty"]["startup_cpu_s"])
+            res["startup"] = st
     finally:
         shutil.rmtree(root, ignore_errors=True)
     ok = all(r["ok"] for key, _ in bins for r in res[key]["runs"])
+    ok = ok and res.get("fanout", {}).get("ok", True)
     if "baseline_bin" in res:
         for r, b in zip(res["parley"]["runs"], res["baseline_bin"]["runs"]):
             r["vs_baseline_bin"] = {
@@ -754,6 +802,40 @@ def print_tables(res):
         if key in res:
             print_one(res[key], "this build" if key == "parley" else
                       "baseline build %s" % res[key]["binary"])
+    f = res.get("fanout")
+    if f:
+        print()
+        print("A status mentioning %d accounts at once (%d times, all "
+              "streaming), against one mentioning one account (%d times), "
+              "same gateway:" % (f["accounts"], f["rounds"],
+                                 f["single_samples"]))
+        print("  delay per account, mock's write to the IRC line: p50 %.2f "
+              "ms, p99 %.2f ms (aim p99 <= 5 ms); one account: p50 %.2f ms, "
+              "p99 %.2f ms; ratio p50 x%s, p99 x%s" % (
+                  f["fan_p50_ms"], f["fan_p99_ms"], f["single_p50_ms"],
+                  f["single_p99_ms"], f["p50_vs_single"],
+                  f["p99_vs_single"]))
+        print("  the mock's own writes spread over %.1f ms (p50); first "
+              "write to last line %.1f ms; the gateway's CPU per such status "
+              "%.1f ms" % (f["mock_write_spread_p50_ms"],
+                           f["first_write_to_last_line_p50_ms"],
+                           f["gateway_cpu_per_fanout_ms_p50"]))
+    st = res.get("startup")
+    if st:
+        e, ld = st["empty"], st["loaded"]
+        print()
+        print("Start-up of %d accounts: spawn to every stream open and every "
+              "poller polled once" % e["accounts"])
+        for label, r in (("empty store", e),
+                         ("%d posts stored (%.0f MB)" % (
+                             ld["posts"], ld.get("db_mb", 0)), ld)):
+            print("  %s: listening %.2f s (its CPU %.2f s), every account "
+                  "running %.2f s (its CPU %.2f s), RSS %.1f MiB" % (
+                      label, r["listen_s"], r["listen_cpu_s"],
+                      r["startup_s"], r["startup_cpu_s"],
+                      r["rss_kib"] / 1024.0))
+        print("  stored / empty: wall x%s, the gateway's CPU x%s (aim: "
+              "under 2 s)" % (st["wall_vs_empty"], st["cpu_vs_empty"]))
     if "baseline_bin" in res:
         for r in res["parley"]["runs"]:
             v = r["vs_baseline_bin"]
