@@ -712,7 +712,9 @@ def run(args):
     res = {"sizes": sizes, "poll_seconds": args.scale_poll_seconds,
            "window_s": args.scale_window,
            "heartbeat_s": args.scale_heartbeat,
-           "stream_share": args.scale_stream_share, "nofile_hard": hard}
+           "stream_share": args.scale_stream_share, "nofile_hard": hard,
+           # other work on the machine skews every figure here: say so
+           "loadavg_at_start": os.getloadavg()}
     bins = [("parley", args.parley)]
     if args.scale_baseline_bin:
         bins.append(("baseline_bin", os.path.abspath(args.scale_baseline_bin)))
@@ -761,7 +763,11 @@ def run(args):
                 k: ratio(r[k], b[k]) for k in (
                     "rss_per_account_kib", "idle_cpu_ms_per_10s",
                     "startup_s", "fds")}
+    res["loadavg_at_end"] = os.getloadavg()
     print_tables(res)
+    print("  load average (1, 5, 15 min) at start %s, at end %s" % (
+        "/".join("%.2f" % x for x in res["loadavg_at_start"]),
+        "/".join("%.2f" % x for x in res["loadavg_at_end"])))
     res["ok"] = ok
     return res
 
