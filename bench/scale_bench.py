@@ -314,7 +314,7 @@ class Client:
     """Registers, then drains what the gateway sends and answers PING, so
     the connection stays as an idle user's would."""
 
-    def __init__(self, port, marks=None):
+    def __init__(self, port, marks=None, welcome_timeout=30):
         # marks: {(marker, channel): time.monotonic() the line was read}
         # for every PRIVMSG carrying "fanmark"
         self.marks = marks
@@ -325,7 +325,7 @@ class Client:
         self.stop = False
         self.t = threading.Thread(target=self._read, daemon=True)
         self.t.start()
-        if not self.welcomed.wait(30):
+        if not self.welcomed.wait(welcome_timeout):
             raise BenchError("no IRC welcome")
 
     def _read(self):
@@ -465,12 +465,16 @@ def measure_n(root, binary, n, a, progress):
                              a.scale_poll_seconds)
         p, t0 = start_parley(d, binary, conf)
         t_listen = time.monotonic() - t0
-        c = Client(p.port)
+        # while thousands of accounts sign in, the welcome can take a while
+        c = Client(p.port, welcome_timeout=30 + n * 0.03)
+        t_welcome = time.monotonic() - t0
         t_streams = wait_until(lambda: mock.ask("streams") >= nstream,
                                120 + n * 0.2, "%d streams" % nstream, p) - t0
         t_polled = wait_until(
             lambda: mock.ask("polled", poll_toks) >= len(poll_toks),
             120 + n * 0.2, "a first poll of every polling account", p) - t0
+        progress("  %d accounts: the client welcomed %.2fs after spawn" %
+                 (n, t_welcome))
         # the gateway's own share of start-up: the rest is the mock (Python)
         # and waiting on it
         startup_cpu = run_ns(p.pid) / 1e9
@@ -509,6 +513,7 @@ def measure_n(root, binary, n, a, progress):
         return {
             "accounts": n, "streaming": nstream, "polling": len(poll_toks),
             "listen_s": round(t_listen, 3),
+            "welcome_s": round(t_welcome, 3),
             "startup_s": round(max(t_streams, t_polled), 3),
             "startup_cpu_s": round(startup_cpu, 3),
             "streams_s": round(t_streams, 3), "first_polls_s":
