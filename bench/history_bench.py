@@ -277,10 +277,12 @@ def prepare_state(binary, workdir):
     return p
 
 
-def load_store(db, n_posts, seen, unseen_open):
+def load_store(db, n_posts, seen, unseen_open, accounts=None):
     """Bulk-insert n_posts posts for the bench account and one history line
     each. seen: {key: how many of the newest lines are unseen ('all': every
-    line)}. Returns facts about the loaded rows."""
+    line)}. accounts: [(account, channel)] to deal the posts out to in turn
+    instead (bench/scale_bench.py). Returns facts about the loaded rows."""
+    accounts = accounts or [(ACCOUNT, CHANNEL)]
     t0 = time.perf_counter()
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("PRAGMA synchronous=OFF")
@@ -321,12 +323,13 @@ def load_store(db, n_posts, seen, unseen_open):
             author = "user%d@example.social" % u
             text = post_text(i)
             state = 1 if i >= n_posts - unseen_open else 3
-            posts.append((pid, ACCOUNT, nid, author, "User %d" % u,
+            account, channel = accounts[i % len(accounts)]
+            posts.append((pid, account, nid, author, "User %d" % u,
                           "https://example.social/@user%d" % u,
                           "https://example.social/@user%d/%s" % (u, nid),
-                          text, nid, CHANNEL, t, t, state))
+                          text, nid, channel, t, t, state))
             ref = base36(pid)
-            hist.append((hist0 + i, CHANNEL, t, ref,
+            hist.append((hist0 + i, channel, t, ref,
                          "user%d!user%d@example.social" % (u, u),
                          "[%s] %s" % (ref, text)))
         con.execute("BEGIN")

@@ -22,6 +22,18 @@ our own binary) and what are pages of shared libraries (file-backed, clean,
 shared with every other process that maps them), with the largest
 libraries named.
 
+A status that mentions 100 accounts at once (--scale-fanout; 100 accounts
+all streaming, the mock writes the event to each of their streams): per
+account, the delay from the mock's write (timed inside the mock process, as
+the write returns) to the line reaching the IRC client in that account's
+channel, p50/p99, against a status mentioning one account, alternated in
+the same run.
+
+Start-up of 1,000 accounts on a store of 1,000,000 posts (dealt over the
+accounts, one history line each; bulk-loaded with history_bench.load_store)
+against the same start-up on an empty store: wall time and the gateway's
+own CPU (the mock, a Python process, takes most of the wall time).
+
 Ratios are against the 100-account run of the same binary in the same run:
 per-account memory and per-account idle CPU at N over the same at 100 (1.0
 is linear), start-up per account likewise.
@@ -73,6 +85,17 @@ def add_arguments(parser):
     g.add_argument("--scale-gateways", type=int, default=20,
                    help="gateways with no accounts run side by side for "
                    "their summed PSS (20; 0: skip)")
+    g.add_argument("--scale-fanout", type=int, default=100,
+                   help="accounts one status mentions at once, all "
+                   "streaming (100; 0: skip)")
+    g.add_argument("--scale-fanout-rounds", type=int, default=20,
+                   help="such statuses, each after five mentioning one "
+                   "account, the baseline (20)")
+    g.add_argument("--scale-start-posts", type=int, default=1000000,
+                   help="posts stored before the start-up run (1,000,000; "
+                   "0: skip); an empty store is the baseline")
+    g.add_argument("--scale-start-accounts", type=int, default=1000,
+                   help="accounts of the start-up runs (1,000)")
     g.add_argument("--scale-baseline-bin", default="",
                    help="another parley (say, built from main's HEAD in a "
                    "temporary directory) run on the same sizes in the same "
@@ -178,8 +201,30 @@ def smaps_split(pid, binary):
 # ---- the mock, in a process of its own ------------------------------------
 
 
+def _watch_writes(marks):
+    """Wrap the mock's stream writes (in the mock's process only) so that
+    each write of an event carrying a marker is timed as it leaves for the
+    socket: marks[(marker, token)] = time.monotonic() after the write
+    (CLOCK_MONOTONIC, the same clock in every process of the machine)."""
+    from mockframe import streams
+
+    orig = streams.Stream._write
+
+    def timed(self, w, data):
+        orig(self, w, data)
+        if b"fanmark" in data:
+            t = time.monotonic()
+            i = data.find(b"fanmark")
+            mark = data[i:i + 16].split(b" ", 1)[0].split(b"<", 1)[0]
+            marks[(mark.decode("ascii", "replace"), self.token)] = t
+
+    streams.Stream._write = timed
+
+
 def _mock_main(conn, n, heartbeat):
     from mock_mastodon import MockMastodon
+    marks = {}
+    _watch_writes(marks)
     m = MockMastodon(heartbeat_seconds=heartbeat)
     # thousands of idle streams: look for a peer gone once a second, not
     # five times, so the mock's wake-ups do not crowd the gateway's CPUs
@@ -218,6 +263,15 @@ def _mock_main(conn, n, heartbeat):
                     if tok in want:
                         seen.add(tok)
             conn.send(len(seen))
+        elif cmd == "mention":
+            # one status mentioning every token in arg[0], text arg[1]
+            tokens, text = arg
+            m.mention_users(tokens, text=text)
+            conn.send(len(tokens))
+        elif cmd == "marks":
+            # when each write carrying marker arg left for its stream
+            conn.send({tok: t for (mk, tok), t in list(marks.items())
+                       if mk == arg})
         elif cmd == "stop":
             break
     m.stop()
@@ -260,16 +314,25 @@ class Client:
     """Registers, then drains what the gateway sends and answers PING, so
     the connection stays as an idle user's would."""
 
-    def __init__(self, port):
+    def __init__(self, port, marks=None, welcome_timeout=30):
+        # marks: {(marker, channel): time.monotonic() the line was read}
+        # for every PRIVMSG carrying "fanmark"
+        self.marks = marks
         self.sock = socket.create_connection((HOST, port), 10)
         self.sock.sendall(b"NICK bench\r\nUSER bench 0 * :bench\r\n")
         self.welcomed = threading.Event()
+        self.closed = threading.Event()
+        self.error = ""         # the ERROR line, if the gateway closed us
         self.bytes = 0
         self.stop = False
         self.t = threading.Thread(target=self._read, daemon=True)
         self.t.start()
-        if not self.welcomed.wait(30):
-            raise BenchError("no IRC welcome")
+        deadline = time.monotonic() + welcome_timeout
+        while not self.welcomed.wait(0.2):
+            if self.closed.is_set() or time.monotonic() > deadline:
+                self.close()
+                raise BenchError("no IRC welcome%s" % (
+                    ": " + self.error if self.error else ""))
 
     def _read(self):
         buf = b""
@@ -280,15 +343,26 @@ class Client:
             except socket.timeout:
                 continue
             except OSError:
+                self.closed.set()
                 return
             if not data:
+                self.closed.set()
                 return
             self.bytes += len(data)
             buf += data
             *lines, buf = buf.split(b"\r\n")
+            now = time.monotonic()
             for line in lines:
+                if self.marks is not None and b"fanmark" in line:
+                    parts = line.split(b" ", 3)
+                    if len(parts) == 4 and parts[1] == b"PRIVMSG":
+                        i = parts[3].find(b"fanmark")
+                        mark = parts[3][i:].split(b" ", 1)[0]
+                        self.marks[(mark.decode(), parts[2].decode())] = now
                 if b" 001 " in line:
                     self.welcomed.set()
+                if line.startswith(b"ERROR"):
+                    self.error = line.decode("utf-8", "replace")
                 if line.startswith(b"PING"):
                     try:
                         self.sock.sendall(b"PONG" + line[4:] + b"\r\n")
@@ -401,12 +475,24 @@ def measure_n(root, binary, n, a, progress):
                              a.scale_poll_seconds)
         p, t0 = start_parley(d, binary, conf)
         t_listen = time.monotonic() - t0
-        c = Client(p.port)
+        # while thousands of accounts sign in, the welcome can take a while;
+        # at 10,000 the gateway closes the client instead (its welcome and
+        # 10,000 channel joins overflow the send queue): go on without one
+        client_error = ""
+        try:
+            c = Client(p.port, welcome_timeout=30 + n * 0.03)
+        except BenchError as e:
+            client_error = str(e)
+            progress("  %d accounts: %s; measuring without a client" %
+                     (n, client_error))
+        t_welcome = time.monotonic() - t0
         t_streams = wait_until(lambda: mock.ask("streams") >= nstream,
                                120 + n * 0.2, "%d streams" % nstream, p) - t0
         t_polled = wait_until(
             lambda: mock.ask("polled", poll_toks) >= len(poll_toks),
             120 + n * 0.2, "a first poll of every polling account", p) - t0
+        progress("  %d accounts: the client welcomed %.2fs after spawn" %
+                 (n, t_welcome))
         # the gateway's own share of start-up: the rest is the mock (Python)
         # and waiting on it
         startup_cpu = run_ns(p.pid) / 1e9
@@ -445,6 +531,8 @@ def measure_n(root, binary, n, a, progress):
         return {
             "accounts": n, "streaming": nstream, "polling": len(poll_toks),
             "listen_s": round(t_listen, 3),
+            "welcome_s": round(t_welcome, 3),
+            "client_error": client_error,
             "startup_s": round(max(t_streams, t_polled), 3),
             "startup_cpu_s": round(startup_cpu, 3),
             "streams_s": round(t_streams, 3), "first_polls_s":
@@ -460,6 +548,153 @@ def measure_n(root, binary, n, a, progress):
             "poll_worst_dev_pct": round(worst * 100, 1),
             "polling_never_polled": never, "errors": errors,
         }
+    finally:
+        if c is not None:
+            c.close()
+        if p is not None:
+            p.stop(timeout=60)
+        mock.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    if not xs:
+        return None
+    return xs[min(len(xs) - 1, int(round(q / 100.0 * (len(xs) - 1))))]
+
+
+def measure_fanout(root, binary, n, rounds, progress):
+    """One status mentioning n accounts at once (all streaming), against a
+    status mentioning one account, alternated in the same run: per account,
+    the delay from the mock's write of the event to its stream to the line
+    reaching the IRC client in that account's channel."""
+    mock = Mock(n, 30.0)
+    d = tempfile.mkdtemp(prefix="scale-fanout-", dir=root)
+    p = c = None
+    got = {}
+    chan = {tok: "#a%d" % i for i, tok in enumerate(mock.tokens)}
+    try:
+        conf = accounts_conf(mock.base_url, mock.tokens, n, 20)
+        p, _ = start_parley(d, binary, conf)
+        c = Client(p.port, got)
+        wait_until(lambda: mock.ask("streams") >= n, 120 + n * 0.2,
+                   "%d streams" % n, p)
+        time.sleep(2)
+
+        def one(mark, toks):
+            mock.ask("mention", (toks, "%s hello from the bench" % mark))
+            want = [(mark, chan[t]) for t in toks]
+            wait_until(lambda: all(k in got for k in want), 30,
+                       "%s on %d channels" % (mark, len(toks)), p)
+            sent = mock.ask("marks", mark)
+            delays = [(got[(mark, chan[t])] - sent[t]) * 1000 for t in toks
+                      if t in sent]
+            spread = (max(sent.values()) - min(sent.values())) * 1000
+            last = (max(got[k] for k in want) - min(sent.values())) * 1000
+            return delays, spread, last
+
+        # warm-up: the sender joins every channel once
+        one("fanmark0w", mock.tokens)
+        one("fanmark0v", mock.tokens[:1])
+        single, fan, spreads, lasts = [], [], [], []
+        cpu_fan = []
+        for r in range(rounds):
+            for k in range(5):
+                dl, _, _ = one("fanmark%ds%d" % (r, k),
+                               [mock.tokens[(r * 5 + k) % n]])
+                single += dl
+                time.sleep(0.05)
+            time.sleep(0.2)
+            ns0 = run_ns(p.pid)
+            dl, spread, last = one("fanmark%df" % r, mock.tokens)
+            cpu_fan.append((run_ns(p.pid) - ns0) / 1e6)
+            fan += dl
+            spreads.append(spread)
+            lasts.append(last)
+            time.sleep(0.2)
+        res = {
+            "accounts": n, "rounds": rounds,
+            "single_p50_ms": round(pct(single, 50), 3),
+            "single_p99_ms": round(pct(single, 99), 3),
+            "fan_p50_ms": round(pct(fan, 50), 3),
+            "fan_p99_ms": round(pct(fan, 99), 3),
+            "fan_max_ms": round(max(fan), 3),
+            "fan_samples": len(fan), "single_samples": len(single),
+            "mock_write_spread_p50_ms": round(pct(spreads, 50), 2),
+            "first_write_to_last_line_p50_ms": round(pct(lasts, 50), 2),
+            # the gateway's CPU (all threads) over one fan-out, from the
+            # request to the mock until the last line was read: the idle
+            # heartbeats of the other streams in that time are in it too
+            "gateway_cpu_per_fanout_ms_p50": round(pct(cpu_fan, 50), 2),
+        }
+        res["p99_vs_single"] = ratio(res["fan_p99_ms"],
+                                     res["single_p99_ms"])
+        res["p50_vs_single"] = ratio(res["fan_p50_ms"],
+                                     res["single_p50_ms"])
+        res["ok"] = len(fan) == rounds * n
+        progress("  a mention reaching %d accounts: p50 %.2f ms, p99 %.2f "
+                 "ms; reaching one: p50 %.2f ms, p99 %.2f ms" % (
+                     n, res["fan_p50_ms"], res["fan_p99_ms"],
+                     res["single_p50_ms"], res["single_p99_ms"]))
+        return res
+    finally:
+        if c is not None:
+            c.close()
+        if p is not None:
+            p.stop(timeout=60)
+        mock.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def measure_startup(root, binary, n, posts, a, progress):
+    """Start-up of n accounts (the same mix as measure_n) on a store that
+    already holds `posts` posts, dealt out over the n accounts and their
+    channels with one history line each (history_bench.load_store, the
+    rows the gateway writes); posts=0: a fresh, empty store."""
+    nstream = int(round(n * a.scale_stream_share))
+    mock = Mock(n, a.scale_heartbeat)
+    d = tempfile.mkdtemp(prefix="scale-start-%d-" % posts, dir=root)
+    p = c = None
+    res = {"accounts": n, "posts": posts}
+    try:
+        if posts:
+            import history_bench
+            q, _ = start_parley(d, binary, "")     # creates the schema
+            q.stop()
+            facts = history_bench.load_store(
+                q.db, posts, {}, 0,
+                accounts=[("a%d" % i, "#a%d" % i) for i in range(n)])
+            res["load_s"] = facts["load_s"]
+            res["db_mb"] = facts["db_mb"]
+            progress("  loaded %d posts in %.1fs (%.0f MB)" % (
+                facts["posts"], facts["load_s"], facts["db_mb"]))
+            # a store read back from disk, as after a reboot, is not what
+            # is measured here: its pages stay in the page cache
+        poll_toks = mock.tokens[nstream:]
+        conf = accounts_conf(mock.base_url, mock.tokens, nstream,
+                             a.scale_poll_seconds)
+        p, t0 = start_parley(d, binary, conf)
+        t_listen = time.monotonic() - t0
+        cpu_listen = run_ns(p.pid) / 1e9
+        c = Client(p.port)
+        t_streams = wait_until(lambda: mock.ask("streams") >= nstream,
+                               120 + n * 0.2, "%d streams" % nstream, p) - t0
+        t_polled = wait_until(
+            lambda: mock.ask("polled", poll_toks) >= len(poll_toks),
+            120 + n * 0.2, "a first poll of every polling account", p) - t0
+        res.update({
+            "listen_s": round(t_listen, 3),
+            "listen_cpu_s": round(cpu_listen, 3),
+            "startup_s": round(max(t_streams, t_polled), 3),
+            "startup_cpu_s": round(run_ns(p.pid) / 1e9, 3),
+            "rss_kib": status_kib(p.pid),
+        })
+        progress("  %d accounts, %d posts stored: listening %.2fs (CPU "
+                 "%.2fs), every account running %.2fs (CPU %.2fs)" % (
+                     n, posts, res["listen_s"], res["listen_cpu_s"],
+                     res["startup_s"], res["startup_cpu_s"]))
+        return res
     finally:
         if c is not None:
             c.close()
@@ -488,6 +723,10 @@ def run(args):
                  for i, s in enumerate(sizes)]
         args.scale_window = min(args.scale_window, 25.0)
         args.scale_poll_seconds = min(args.scale_poll_seconds, 10)
+        args.scale_fanout = min(args.scale_fanout, 20)
+        args.scale_fanout_rounds = min(args.scale_fanout_rounds, 3)
+        args.scale_start_posts = min(args.scale_start_posts, 20000)
+        args.scale_start_accounts = min(args.scale_start_accounts, 200)
     hard = raise_nofile()
 
     def progress(msg):
@@ -497,7 +736,9 @@ def run(args):
     res = {"sizes": sizes, "poll_seconds": args.scale_poll_seconds,
            "window_s": args.scale_window,
            "heartbeat_s": args.scale_heartbeat,
-           "stream_share": args.scale_stream_share, "nofile_hard": hard}
+           "stream_share": args.scale_stream_share, "nofile_hard": hard,
+           # other work on the machine skews every figure here: say so
+           "loadavg_at_start": os.getloadavg()}
     bins = [("parley", args.parley)]
     if args.scale_baseline_bin:
         bins.append(("baseline_bin", os.path.abspath(args.scale_baseline_bin)))
@@ -516,16 +757,41 @@ def run(args):
                 one["many"] = measure_many(root, binary, args.scale_gateways)
             derive(one)
             res[key] = one
+        if args.scale_fanout > 0:
+            progress("  a mention reaching %d accounts at once ..." %
+                     args.scale_fanout)
+            res["fanout"] = measure_fanout(root, args.parley,
+                                           args.scale_fanout,
+                                           args.scale_fanout_rounds, progress)
+        if args.scale_start_posts > 0:
+            n = args.scale_start_accounts
+            progress("  start-up of %d accounts, empty store, then %d posts "
+                     "stored ..." % (n, args.scale_start_posts))
+            st = {"empty": measure_startup(root, args.parley, n, 0, args,
+                                           progress),
+                  "loaded": measure_startup(root, args.parley, n,
+                                            args.scale_start_posts, args,
+                                            progress)}
+            st["wall_vs_empty"] = ratio(st["loaded"]["startup_s"],
+                                        st["empty"]["startup_s"])
+            st["cpu_vs_empty"] = ratio(st["loaded"]["startup_cpu_s"],
+                                       st["empty"]["startup_cpu_s"])
+            res["startup"] = st
     finally:
         shutil.rmtree(root, ignore_errors=True)
     ok = all(r["ok"] for key, _ in bins for r in res[key]["runs"])
+    ok = ok and res.get("fanout", {}).get("ok", True)
     if "baseline_bin" in res:
         for r, b in zip(res["parley"]["runs"], res["baseline_bin"]["runs"]):
             r["vs_baseline_bin"] = {
                 k: ratio(r[k], b[k]) for k in (
                     "rss_per_account_kib", "idle_cpu_ms_per_10s",
                     "startup_s", "fds")}
+    res["loadavg_at_end"] = os.getloadavg()
     print_tables(res)
+    print("  load average (1, 5, 15 min) at start %s, at end %s" % (
+        "/".join("%.2f" % x for x in res["loadavg_at_start"]),
+        "/".join("%.2f" % x for x in res["loadavg_at_end"])))
     res["ok"] = ok
     return res
 
@@ -541,7 +807,8 @@ def derive(one):
         r["startup_ms_per_account"] = round(r["startup_s"] * 1000 / n, 2)
         r["fds_per_account"] = round(r["fds"] / n, 2)
         r["ok"] = not (r["poll_gaps_late"] or r["polling_never_polled"] or
-                       r["streams_at_end"] < r["streaming"])
+                       r["streams_at_end"] < r["streaming"] or
+                       r["client_error"])
     b = one["runs"][0]
     for r in one["runs"]:
         r["vs_baseline"] = {
@@ -566,6 +833,40 @@ def print_tables(res):
         if key in res:
             print_one(res[key], "this build" if key == "parley" else
                       "baseline build %s" % res[key]["binary"])
+    f = res.get("fanout")
+    if f:
+        print()
+        print("A status mentioning %d accounts at once (%d times, all "
+              "streaming), against one mentioning one account (%d times), "
+              "same gateway:" % (f["accounts"], f["rounds"],
+                                 f["single_samples"]))
+        print("  delay per account, mock's write to the IRC line: p50 %.2f "
+              "ms, p99 %.2f ms (aim p99 <= 5 ms); one account: p50 %.2f ms, "
+              "p99 %.2f ms; ratio p50 x%s, p99 x%s" % (
+                  f["fan_p50_ms"], f["fan_p99_ms"], f["single_p50_ms"],
+                  f["single_p99_ms"], f["p50_vs_single"],
+                  f["p99_vs_single"]))
+        print("  the mock's own writes spread over %.1f ms (p50); first "
+              "write to last line %.1f ms; the gateway's CPU per such status "
+              "%.1f ms" % (f["mock_write_spread_p50_ms"],
+                           f["first_write_to_last_line_p50_ms"],
+                           f["gateway_cpu_per_fanout_ms_p50"]))
+    st = res.get("startup")
+    if st:
+        e, ld = st["empty"], st["loaded"]
+        print()
+        print("Start-up of %d accounts: spawn to every stream open and every "
+              "poller polled once" % e["accounts"])
+        for label, r in (("empty store", e),
+                         ("%d posts stored (%.0f MB)" % (
+                             ld["posts"], ld.get("db_mb", 0)), ld)):
+            print("  %s: listening %.2f s (its CPU %.2f s), every account "
+                  "running %.2f s (its CPU %.2f s), RSS %.1f MiB" % (
+                      label, r["listen_s"], r["listen_cpu_s"],
+                      r["startup_s"], r["startup_cpu_s"],
+                      r["rss_kib"] / 1024.0))
+        print("  stored / empty: wall x%s, the gateway's CPU x%s (aim: "
+              "under 2 s)" % (st["wall_vs_empty"], st["cpu_vs_empty"]))
     if "baseline_bin" in res:
         for r in res["parley"]["runs"]:
             v = r["vs_baseline_bin"]
@@ -609,6 +910,11 @@ def print_one(one, label):
             r["nofile_soft"], "%d/%d" % (r["poll_gaps_late"],
                                          r["poll_gaps"]),
             "%.1f%%" % r["poll_worst_dev_pct"])))
+    for r in one["runs"]:
+        if r["client_error"]:
+            print("  %d accounts: the IRC client was refused (%s); these "
+                  "figures are without a client" % (r["accounts"],
+                                                    r["client_error"]))
     b = one["runs"][0]["accounts"]
     for r in one["runs"][1:]:
         v = r["vs_baseline"]
