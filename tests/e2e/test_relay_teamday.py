@@ -14,7 +14,7 @@ import pytest
 import ircservers
 from ircclient import Client
 from test_relay import account_conf, relay_conf, wait_stream
-from test_teamday import check_the_day
+from test_teamday import check_the_day, wait_taken
 
 TEAM = ("ann", "bob", "cat")
 N_MENTIONS = 45
@@ -144,7 +144,8 @@ def test_a_team_day_through_the_relay(parley_factory, mock, server):
     mock.fail(r"^/api/v1/statuses$", status=503, method="POST")
     for i in range(half, N_MENTIONS):
         answer(i)
-    time.sleep(1.5)
+    wait_taken(p, sum(1 for i in range(N_MENTIONS) if i % 4 != 3) +
+               sum(1 for i in contested if i % 2 == 0) + 4)
     p.stop()
     mock.clear_failures()
     p.start()

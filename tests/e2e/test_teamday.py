@@ -52,6 +52,24 @@ def refs_seen(clients, want, timeout=60):
     return found
 
 
+def wait_taken(p, n, timeout=60):
+    """Until the gateway holds n actions in its outbox. A line typed on IRC
+    is the gateway's once it is stored there; one still in flight when the
+    gateway stops is the IRC server's to deliver, which no IRC server does
+    to someone who left. The day tests what happens to stored answers."""
+    def count():
+        con = sqlite3.connect(os.path.join(p.state, "parley.db"), timeout=5)
+        try:
+            return con.execute("select count(*) from outbox").fetchone()[0]
+        finally:
+            con.close()
+    deadline = time.time() + timeout
+    while count() < n:
+        assert time.time() < deadline, "the outbox holds %d of %d" % (
+            count(), n)
+        time.sleep(0.2)
+
+
 def replies_to(mock, status_id):
     return [p["status"] for p in mock.posted
             if p["status"].get("in_reply_to_id") == status_id]
@@ -115,7 +133,8 @@ def test_a_team_day(parley_factory, mock):
     mock.fail(r"^/api/v1/statuses$", status=503, method="POST")
     for i in range(half, N_MENTIONS):
         answer(i)
-    time.sleep(1)
+    wait_taken(p, sum(1 for i in range(N_MENTIONS) if i % 4 != 3) +
+               sum(1 for i in contested if i % 2 == 0) + 10)
     p.stop()
     mock.clear_failures()
     p.start()
@@ -166,9 +185,15 @@ def check_the_day(p, mock, day):
     want_posts = (sum(1 for i in mentions if i % 4 != 3) +
                   sum(1 for i in contested if i % 2 == 0) + len(dms) +
                   len(late))
-    assert mock.wait_for(lambda: len(mock.posted) >= want_posts,
-                         timeout=120), \
-        "posted %d of %d" % (len(mock.posted), want_posts)
+    if not mock.wait_for(lambda: len(mock.posted) >= want_posts,
+                         timeout=120):
+        short = [i for i in mentions if i % 4 != 3 and
+                 len(replies_to(mock, mentions[i])) < 1]
+        short += ["late %d" % i for i in late
+                  if not replies_to(mock, late[i])]
+        short += ["dm %d" % k for k in dms if not replies_to(mock, dms[k][-1])]
+        raise AssertionError("posted %d of %d; unanswered: %s"
+                             % (len(mock.posted), want_posts, short))
     time.sleep(2)   # anything doubled would show up now
     assert len(mock.posted) == want_posts
 
