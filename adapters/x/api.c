@@ -120,6 +120,14 @@ static bool park(struct xacc *x, struct xcall *c)
     if (c->sessionless || c->replayed || x->refresh == NULL || x->signed_out)
         return false;
     c->replayed = true;
+    if (c->tok_seq != x->tok_seq && !x->refreshing) {
+        /* Refreshed since it was sent (a poll racing a reply): the new
+         * token will do. Another refresh would spend the rotated refresh
+         * token for nothing, and one cut short by a stop would leave the
+         * store holding a spent one. */
+        (void)x__send(x, c);
+        return true;
+    }
     c->next = x->parked;
     x->parked = c;
     x__refresh(x);
@@ -196,6 +204,7 @@ int x__send(struct xacc *x, struct xcall *c)
     rq.family = c->family;
     rq.free_arg = call_free_arg;
     c->gen = x->gen;
+    c->tok_seq = x->tok_seq;
     int rc = gw_ad_request(x->ad, &rq, on_http, c);
     free(auth);
     if (rc < 0)
@@ -208,6 +217,7 @@ void x__tokens_set(struct xacc *x, const char *access, const char *refresh,
                    int64_t expires_ms)
 {
     x__replace(&x->access, access);
+    x->tok_seq++;
     if (refresh != NULL)
         x__replace(&x->refresh, refresh);
     x->expires_ms = expires_ms;

@@ -42,6 +42,7 @@ struct xcall {
     unsigned gen;     /* sign-in generation when sent */
     bool sessionless; /* token requests: no bearer, valid across sessions */
     bool replayed;    /* already sent again after a 401 and a refresh */
+    unsigned tok_seq; /* which access token it carried */
     bool is_action;
     uint64_t token;
     enum gw_action_kind kind;
@@ -77,6 +78,7 @@ struct xacc {
     struct gw_backoff signin_backoff;
 
     /* refresh */
+    unsigned tok_seq; /* bumped whenever the access token changes */
     bool refreshing;
     struct xcall *parked; /* requests waiting for a new access token */
 
