@@ -259,10 +259,26 @@ class AtprotoNet(object):
 
     # ---- the network -----------------------------------------------------
 
-    def start(self, timeout=90):
+    def start(self, timeout=90, attempts=4):
         why = installed()
         if why:
             raise NetError(why)
+        # Ports are picked free and taken a moment later, by PostgreSQL and
+        # node; tests running beside this one (pytest-xdist) may take one
+        # in between: start again on other ports.
+        for attempt in range(attempts):
+            try:
+                return self._start_once(timeout)
+            except NetError as e:
+                text = str(e)
+                if attempt + 1 == attempts or not (
+                        "EADDRINUSE" in text or
+                        "already in use" in text.lower()):
+                    raise
+
+    def _start_once(self, timeout):
+        self.info = None
+        self.log = []
         self.tmp = tempfile.mkdtemp(prefix="parley-atproto-")
         os.chmod(self.tmp, 0o755)
         try:
