@@ -73,6 +73,9 @@ static struct gw_channel *channel_new(struct gw_ircd *d, const char *name)
 
 void gw_ircd__channel_free(struct gw_ircd *d, struct gw_channel *ch)
 {
+    for (struct gw_client *c = d->clients; c; c = c->next)
+        if (c->arrive_next == ch)
+            c->arrive_next = ch->next;
     for (struct gw_channel **pp = &d->channels; *pp; pp = &(*pp)->next) {
         if (*pp == ch) {
             *pp = ch->next;

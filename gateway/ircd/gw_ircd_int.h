@@ -123,6 +123,11 @@ struct gw_client {
     int64_t flood_us;
     struct gw_channel **chans;
     int nchans, capchans;
+    /* Registered, its channels still being joined as it reads them
+     * (gw_ircd__arrive): the next one to look at, and stored lines wait
+     * for its playback meanwhile. */
+    bool arriving;
+    struct gw_channel *arrive_next;
 };
 
 /* What a member holds in a channel (PREFIX=(ov)@+). In a channel of the
@@ -260,6 +265,9 @@ bool gw_ircd__is_member(const struct gw_channel *ch, const struct gw_client *c);
 /* Is c joined to ch without asking: the gateway's channels, the control
  * channel unless [irc] autojoin_control = no? */
 bool gw_ircd__autojoins(const struct gw_client *c, const struct gw_channel *ch);
+/* Join the next channels of an arriving client while its queue is short;
+ * the playback once every one is joined. */
+void gw_ircd__arrive(struct gw_client *c);
 /* c joins ch: the members see the JOIN, c gets the topic and NAMES. */
 void gw_ircd__channel_join(struct gw_client *c, struct gw_channel *ch);
 void gw_ircd__channel_free(struct gw_ircd *d, struct gw_channel *ch);
