@@ -478,17 +478,21 @@ void gw_router_commit(struct gw_router *r)
     gw__group_flush(r);
 }
 
+static void checkpointed(void *arg, int rc)
+{
+    struct gw_router *r = arg;
+    if (rc < 0)
+        gw_log(r->gw, GW_LOG_WARN, "store: %s", gw_store_errmsg(gw__store(r)));
+}
+
+/* On a worker thread, beside the writes: its fsyncs took a millisecond or
+ * more of the loop every second while posts came in, and much more on a
+ * slow disk; the posts that came meanwhile waited. */
 static void on_checkpoint(uv_timer_t *t)
 {
     struct gw_router *r = t->data;
-    /* Events delivered from curl's timers share this phase of the loop,
-     * so the group is often open here: waiting for it to be closed skipped
-     * every checkpoint while a stream was busy, and the WAL grew until
-     * the hook's emergency checkpoint. Commit it now instead; it was about
-     * to be. */
-    gw__group_flush(r);
-    if (gw_store_checkpoint(gw__store(r)) < 0)
-        gw_log(r->gw, GW_LOG_WARN, "store: %s", gw_store_errmsg(gw__store(r)));
+    if (gw_store_checkpoint_bg(gw__store(r), r->gw->loop, checkpointed, r) < 0)
+        checkpointed(r, -1);
 }
 
 static void on_group_prepare(uv_prepare_t *h)

@@ -222,6 +222,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     struct gw_store *st = arg;
     st->wal_pages = pages;
+    st->commits++;
     if (pages > WAL_PAGES_MAX &&
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL,
                                   NULL) == SQLITE_OK)
@@ -231,13 +232,72 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 
 int gw_store_checkpoint(struct gw_store *st)
 {
-    if (st == NULL || st->wal_pages == 0 || st->depth > 0)
+    if (st == NULL || st->wal_pages == 0 || st->depth > 0 || st->ckpt_busy)
         return 0;
     int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
                                        NULL, NULL);
     if (rc != SQLITE_OK)
         return gw_store__db_fail(st, rc, "checkpointing the WAL");
     st->wal_pages = 0;
+    return 1;
+}
+
+static void ckpt_work(uv_work_t *req)
+{
+    struct gw_store *st = req->data;
+    st->ckpt_rc = sqlite3_wal_checkpoint_v2(
+        st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+}
+
+static void ckpt_after(uv_work_t *req, int status)
+{
+    struct gw_store *st = req->data;
+    st->ckpt_busy = false;
+    int rc = 0;
+    if (status < 0) {
+        rc = gw_store__fail(st, status, "checkpointing the WAL: %s",
+                            uv_strerror(status));
+    } else if (st->ckpt_rc == SQLITE_BUSY) {
+        rc = 0; /* another checkpoint ran: the next one catches up */
+    } else if (st->ckpt_rc != SQLITE_OK) {
+        rc = gw_store__fail(st, UV_EIO, "checkpointing the WAL: %s",
+                            sqlite3_errmsg(st->ckpt_db));
+    } else if (st->commits == st->ckpt_commits) {
+        st->wal_pages = 0; /* nothing came after what it copied */
+    }
+    if (st->ckpt_cb != NULL)
+        st->ckpt_cb(st->ckpt_arg, rc);
+}
+
+int gw_store_checkpoint_bg(struct gw_store *st, uv_loop_t *loop,
+                           gw_store_ckpt_cb cb, void *arg)
+{
+    if (st == NULL || st->wal_pages == 0 || st->ckpt_busy)
+        return 0;
+    if (st->ckpt_db == NULL) {
+        /* NOMUTEX: one worker at a time uses it; uv_queue_work orders the
+         * hand-overs. It never writes, so it never checkpoints itself. */
+        int rc =
+            sqlite3_open_v2(st->path, &st->ckpt_db,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+        if (rc != SQLITE_OK) {
+            rc = gw_store__fail(
+                st, UV_EIO, "opening %s to checkpoint it: %s", st->path,
+                st->ckpt_db ? sqlite3_errmsg(st->ckpt_db) : "out of memory");
+            sqlite3_close(st->ckpt_db);
+            st->ckpt_db = NULL;
+            return rc;
+        }
+    }
+    st->ckpt_req.data = st;
+    st->ckpt_cb = cb;
+    st->ckpt_arg = arg;
+    st->ckpt_commits = st->commits;
+    int rc = uv_queue_work(loop, &st->ckpt_req, ckpt_work, ckpt_after);
+    if (rc < 0)
+        return gw_store__fail(st, rc, "checkpointing the WAL: %s",
+                              uv_strerror(rc));
+    st->ckpt_busy = true;
     return 1;
 }
 
@@ -669,6 +729,10 @@ void gw_store_close(struct gw_store *st)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     for (int i = 0; i < GW_STORE__STMT_COUNT; i++)
         sqlite3_finalize(st->stmts[i]);
+    /* Before the main connection: the last one closed checkpoints and
+     * removes the WAL. */
+    if (st->ckpt_db != NULL)
+        sqlite3_close(st->ckpt_db);
     /* Plain sqlite3_close, not _v2: a statement we forgot to finalize
      * shows up here as SQLITE_BUSY instead of a silent zombie. */
     if (st->db && sqlite3_close(st->db) != SQLITE_OK)

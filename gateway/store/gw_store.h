@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 struct gw_store;
 
 /* Schema version this build writes; a newer database is refused. */
@@ -41,6 +43,15 @@ const char *gw_store_errmsg(const struct gw_store *st);
  * the last time; call it from a timer, outside transactions. 1 when it
  * checkpointed, 0 when there was nothing to do. */
 int gw_store_checkpoint(struct gw_store *st);
+/* The same on a libuv worker thread, with a connection of its own, so
+ * that the loop never waits for the checkpoint's fsyncs; cb(arg, rc) on
+ * the loop thread when it is done (rc < 0: gw_store_errmsg says why).
+ * Returns 1 when started, 0 when there was nothing to do or one is
+ * running already, < 0 when it could not start. The store must not be
+ * closed before cb has run (uv_run returns only after it has). */
+typedef void (*gw_store_ckpt_cb)(void *arg, int rc);
+int gw_store_checkpoint_bg(struct gw_store *st, uv_loop_t *loop,
+                           gw_store_ckpt_cb cb, void *arg);
 
 /* Group several writes into one transaction (nesting is counted). */
 int gw_store_begin(struct gw_store *st);

@@ -132,11 +132,21 @@ struct gw_store {
     char *path; /* state_dir/parley.db, for messages */
     /* prepared at open, finalized at close */
     sqlite3_stmt *stmts[GW_STORE__STMT_COUNT];
-    int depth;                  /* gw_store_begin nesting */
-    bool doomed;                /* an inner level rolled back */
-    bool seq_dirty;             /* a rollback may have rewound posts ids */
-    int64_t post_hw;            /* highest post id handed out */
-    int wal_pages;              /* frames in the WAL since a checkpoint */
+    int depth;        /* gw_store_begin nesting */
+    bool doomed;      /* an inner level rolled back */
+    bool seq_dirty;   /* a rollback may have rewound posts ids */
+    int64_t post_hw;  /* highest post id handed out */
+    int wal_pages;    /* frames in the WAL since a checkpoint */
+    uint64_t commits; /* WAL commits so far (the hook counts) */
+    /* Background checkpoints (gw_store_checkpoint_bg): a connection of
+     * their own, used by one libuv worker at a time. */
+    sqlite3 *ckpt_db;
+    uv_work_t ckpt_req;
+    bool ckpt_busy;
+    int ckpt_rc;
+    uint64_t ckpt_commits; /* commits when the running one started */
+    gw_store_ckpt_cb ckpt_cb;
+    void *ckpt_arg;
     char err[GW_STORE_ERR_MAX]; /* last error, for gw_store_errmsg */
 };
 

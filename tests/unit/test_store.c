@@ -365,6 +365,64 @@ START_TEST(test_reopen_keeps_data)
 }
 END_TEST
 
+static void ckpt_done(void *arg, int rc)
+{
+    int *out = arg;
+    *out = rc == 0 ? 1 : rc;
+}
+
+/* Frames in the WAL and how many of them are in the database file, as
+ * another connection sees them (a PASSIVE checkpoint of its own that
+ * finds nothing left to copy). */
+static void wal_frames(int *log, int *done)
+{
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_wal_checkpoint_v2(
+                         db, NULL, SQLITE_CHECKPOINT_PASSIVE, log, done),
+                     SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/*
+ * The checkpoint on a worker thread copies the WAL into the database while
+ * the loop goes on writing; a second one waits for the first, and one with
+ * nothing written since does nothing.
+ */
+START_TEST(test_checkpoint_in_the_background)
+{
+    uv_loop_t loop;
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    for (int i = 0; i < 200; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "%d", 1000 + i);
+        put("work", id, "mention", "a@b", "#work", i);
+    }
+    int done = 0;
+    ck_assert_int_eq(gw_store_checkpoint_bg(st, &loop, ckpt_done, &done), 1);
+    ck_assert_int_eq(gw_store_checkpoint_bg(st, &loop, ckpt_done, &done), 0);
+    /* Writes go on meanwhile, on the loop's connection. */
+    int64_t during = put("work", "2000", "mention", "a@b", "#work", 1);
+    ck_assert_int_gt(during, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(done, 1);
+    /* All but what was written during it is in the database file. */
+    int log = -1, copied = -1;
+    put("work", "2001", "mention", "a@b", "#work", 1);
+    ck_assert_int_eq(gw_store_checkpoint_bg(st, &loop, ckpt_done, &done), 1);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    wal_frames(&log, &copied);
+    ck_assert_int_eq(log, copied);
+    /* Nothing new: nothing to do. */
+    ck_assert_int_eq(gw_store_checkpoint_bg(st, &loop, ckpt_done, &done), 0);
+    struct gw_post p;
+    ck_assert_int_eq(gw_store_post_by_netid(st, "work", "2000", &p), 0);
+    gw_post_free(&p);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 START_TEST(test_migrations_idempotent)
 {
     ck_assert_int_eq(gw_store_account_add(st, "a", "test"), 0);
@@ -2089,6 +2147,7 @@ static Suite *store_suite(void)
     tcase_add_checked_fixture(tc, setup_open, teardown_dirs);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_reopen_keeps_data);
+    tcase_add_test(tc, test_checkpoint_in_the_background);
     tcase_add_test(tc, test_migrations_idempotent);
     tcase_add_test(tc, test_newer_schema_refused);
     tcase_add_test(tc, test_migrate_people_and_reply_rules);
