@@ -84,9 +84,12 @@ class Demo(MockServer):
                            framing=q.get("framing", "chunked"))
 
 
-@pytest.fixture
-def m():
-    mock = Demo().start()
+@pytest.fixture(params=[False, True], ids=["thread", "loop"])
+def m(request):
+    # every test twice: streams served by a thread each, and by one loop
+    mock = Demo()
+    mock.stream_loop = request.param
+    mock.start()
     yield mock
     mock.stop()
 
@@ -470,9 +473,13 @@ def test_spawned_mock_is_scripted_remotely(tmp_path):
 # lifecycle
 # --------------------------------------------------------------------------
 
-def test_stop_ends_everything_and_joins_threads():
+@pytest.mark.parametrize("loop", [False, True], ids=["tls", "loop"])
+def test_stop_ends_everything_and_joins_threads(loop):
     before = set(threading.enumerate())
-    m = Demo(tls=True).start()
+    # a stream loop serves plain streams only
+    m = Demo(tls=not loop)
+    m.stream_loop = loop
+    m.start()
     port = m.port
     keepalive = conn(m)                     # idle keep-alive connection
     keepalive.request("GET", "/items/1")
