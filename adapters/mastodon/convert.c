@@ -245,6 +245,39 @@ static void mention_map_free(struct mention_map *mm)
     memset(mm, 0, sizeof(*mm));
 }
 
+struct mention_key {
+    const char *full;
+    int i;
+};
+
+static int mention_key_cmp(const void *a, const void *b)
+{
+    const struct mention_key *x = a, *y = b;
+    int c = gw_strcasecmp(x->full, y->full);
+    return c != 0 ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/*
+ * dup[i]: mention i names someone an earlier one did. Sorted, not compared
+ * pairwise: a post that reaches a hundred of our accounts names a hundred
+ * people, and is converted once for each of them.
+ */
+static bool *mention_dups(const struct mention_map *mm)
+{
+    bool *dup = gw_xcalloc((size_t)mm->n + 1, sizeof(*dup));
+    if (mm->n < 2)
+        return dup;
+    struct mention_key *k = gw_xcalloc((size_t)mm->n, sizeof(*k));
+    for (int i = 0; i < mm->n; i++)
+        k[i] = (struct mention_key){mm->full[i], i};
+    qsort(k, (size_t)mm->n, sizeof(*k), mention_key_cmp);
+    for (int i = 1; i < mm->n; i++)
+        if (gw_strcasecmp(k[i - 1].full, k[i].full) == 0)
+            dup[k[i].i] = true;
+    free(k);
+    return dup;
+}
+
 /* The last path segment of a URL without a leading '@' ("alice" from
  * https://host/@alice and https://host/users/alice). */
 static const char *url_last_segment(const char *url)
@@ -495,15 +528,14 @@ static int fill_post(struct mastodon_event *e, const cJSON *st,
     mention_map_init(&mm, st, domain);
     if (mm.n > 0)
         e->mentions = gw_xcalloc((size_t)mm.n, sizeof(*e->mentions));
+    bool *dup = mention_dups(&mm);
     for (int i = 0; i < mm.n; i++) {
-        if (me_acct != NULL && gw_strcasecmp(mm.full[i], me_acct) == 0)
+        if (dup[i] ||
+            (me_acct != NULL && gw_strcasecmp(mm.full[i], me_acct) == 0))
             continue;
-        bool dup = false;
-        for (int j = 0; j < e->ev.nmentions && !dup; j++)
-            dup = gw_strcasecmp(e->mentions[j], mm.full[i]) == 0;
-        if (!dup)
-            e->mentions[e->ev.nmentions++] = keep(e, gw_xstrdup(mm.full[i]));
+        e->mentions[e->ev.nmentions++] = keep(e, gw_xstrdup(mm.full[i]));
     }
+    free(dup);
     e->ev.mentions = e->mentions;
     e->ev.text = keep(e, strip_self_mention(status_text(st, &mm), me_acct));
     mention_map_free(&mm);

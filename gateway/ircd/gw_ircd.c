@@ -341,6 +341,7 @@ void gw_ircd_free(struct gw_ircd *d)
     gw_tls_ctx_free(d->tls_ctx);
     gw_ircd__auth_free(d);
     free(d->phash);
+    free(d->chash);
     free(d->read_buf);
     free(d);
 }

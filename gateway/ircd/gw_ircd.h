@@ -60,6 +60,9 @@ struct gw_out {
     bool to_each_nick;
     const char *account; /* account-tag of the sender, NULL: none */
     const char *batch;   /* batch id (single recipient), NULL: none */
+    /* A line from the store: a client still arriving gets it in its
+     * playback instead. */
+    bool stored;
 };
 
 enum gw_chan_flags {

@@ -178,6 +178,8 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     client_flush(c);
+    if (c->arriving && !c->closing)
+        gw_ircd__arrive(c);
 }
 
 /* Write what we can now; hand the rest to uv_write. */
@@ -185,7 +187,8 @@ static void client_flush(struct gw_client *c)
 {
     if (c->writing || uv_is_closing((uv_handle_t *)&c->tcp))
         return;
-    if (c->out.len > 0) {
+    /* An arriving client goes on joining from on_write: always have one. */
+    if (c->out.len > 0 && !c->arriving) {
         uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
         int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         if (n > 0)
@@ -332,7 +335,7 @@ static int render(const struct gw_ircd *d, const struct gw_out *o,
 void gw_ircd__cache_send(const struct gw_ircd *d, struct gw_render_cache *rc,
                          const struct gw_out *o, struct gw_client *c)
 {
-    if (!c->registered || c->closing)
+    if (!c->registered || c->closing || (o->stored && c->arriving))
         return;
     if (o->to_each_nick) {
         char buf[GW_IRC_WIRE_MAX + 2];
@@ -435,7 +438,10 @@ void gw_ircd__close(struct gw_client *c, const char *reason)
         d->nregistered--;
         struct gw_ircd_speaker s;
         gw_ircd__speaker(c, &s);
-        gw_router_left(d->gw->router, &s.sp);
+        /* Gone before its playback: it read nothing new. */
+        if (!c->arriving)
+            gw_router_left(d->gw->router, &s.sp);
+        c->arriving = false;
         char q[300];
         snprintf(q, sizeof(q), "%s", reason);
         gw_ircd__part_all(c, q);

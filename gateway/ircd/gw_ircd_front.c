@@ -43,6 +43,7 @@ static void front_show(struct gw_frontend *fe, const struct gw_line *l)
     struct gw_ircd *d = ircd_of(fe);
     struct gw_out o;
     out_of(l, &o);
+    o.stored = true;
     if (is_channel(l->place))
         gw_ircd_send_channel(d, l->place, &o, NULL);
     else
@@ -120,7 +121,9 @@ static void front_each_reader(struct gw_frontend *fe, gw_reader_cb cb,
     struct gw_ircd *d = ircd_of(fe);
     char reader[sizeof(((struct gw_ircd_speaker *)0)->reader)];
     for (struct gw_client *c = d->clients; c; c = c->next) {
-        if (!c->registered || c->closing)
+        /* An arriving client has not seen these lines: its playback will
+         * show them. */
+        if (!c->registered || c->closing || c->arriving)
             continue;
         reader_of(c, reader, sizeof(reader));
         cb(arg, reader);

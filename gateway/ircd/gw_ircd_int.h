@@ -123,6 +123,11 @@ struct gw_client {
     int64_t flood_us;
     struct gw_channel **chans;
     int nchans, capchans;
+    /* Registered, its channels still being joined as it reads them
+     * (gw_ircd__arrive): the next one to look at, and stored lines wait
+     * for its playback meanwhile. */
+    bool arriving;
+    struct gw_channel *arrive_next;
 };
 
 /* What a member holds in a channel (PREFIX=(ov)@+). In a channel of the
@@ -133,7 +138,8 @@ enum { GW_MEMBER_OP = 1, GW_MEMBER_VOICE = 2 };
 enum { GW_CMODE_N = 1, GW_CMODE_T = 2 };
 
 struct gw_channel {
-    struct gw_channel *next;
+    struct gw_channel *next, *prev;
+    struct gw_channel *hnext; /* in the hash by name */
     char name[GW_CHANNEL_MAX + 1];
     char *topic;
     char topic_by[160];
@@ -154,7 +160,11 @@ struct gw_ircd {
     struct gw_client *clients;
     struct gw_client *flush;
     struct gw_client *throttled;
-    struct gw_channel *channels;
+    struct gw_channel *channels, *last_channel; /* in the order opened */
+    /* Channels by lower-case name: one lookup per line shown, and a
+     * gateway may hold thousands of account channels. */
+    struct gw_channel **chash;
+    size_t chash_size, nchannels;
     struct gw_puppet *puppets, *oldest; /* newest first */
     /* Puppets by lower-case nick: one lookup per incoming post, and there
      * are as many puppets as people who ever wrote to us. */
@@ -256,10 +266,15 @@ void gw_ircd__auth_free(struct gw_ircd *d);
 
 /* gw_ircd_chan.c */
 struct gw_channel *gw_ircd__find_channel(struct gw_ircd *d, const char *name);
+/* FNV-1a over the ASCII-lowered name (CASEMAPPING=ascii): nicks, channels. */
+size_t gw_ircd__name_hash(const char *name);
 bool gw_ircd__is_member(const struct gw_channel *ch, const struct gw_client *c);
 /* Is c joined to ch without asking: the gateway's channels, the control
  * channel unless [irc] autojoin_control = no? */
 bool gw_ircd__autojoins(const struct gw_client *c, const struct gw_channel *ch);
+/* Join the next channels of an arriving client while its queue is short;
+ * the playback once every one is joined. */
+void gw_ircd__arrive(struct gw_client *c);
 /* c joins ch: the members see the JOIN, c gets the topic and NAMES. */
 void gw_ircd__channel_join(struct gw_client *c, struct gw_channel *ch);
 void gw_ircd__channel_free(struct gw_ircd *d, struct gw_channel *ch);

@@ -25,11 +25,10 @@ struct gw_client *gw_ircd__find_client(struct gw_ircd *d, const char *nick)
     return found;
 }
 
-static size_t nick_hash(const char *nick)
+size_t gw_ircd__name_hash(const char *name)
 {
-    /* FNV-1a over the ASCII-lowered nick (CASEMAPPING=ascii). */
     size_t h = 2166136261u;
-    for (const unsigned char *p = (const unsigned char *)nick; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
         unsigned char c = *p >= 'A' && *p <= 'Z' ? *p + 32 : *p;
         h = (h ^ c) * 16777619u;
     }
@@ -40,7 +39,8 @@ struct gw_puppet *gw_ircd__find_puppet(struct gw_ircd *d, const char *nick)
 {
     if (d->phash_size == 0)
         return NULL;
-    struct gw_puppet *p = d->phash[nick_hash(nick) & (d->phash_size - 1)];
+    struct gw_puppet *p =
+        d->phash[gw_ircd__name_hash(nick) & (d->phash_size - 1)];
     for (; p; p = p->hnext)
         if (gw_strcasecmp(p->nick, nick) == 0)
             return p;
@@ -55,7 +55,7 @@ static void phash_insert(struct gw_ircd *d, struct gw_puppet *p)
         for (struct gw_puppet *q = d->puppets; q; q = q->older) {
             if (q == p)
                 continue;
-            size_t b = nick_hash(q->nick) & (size - 1);
+            size_t b = gw_ircd__name_hash(q->nick) & (size - 1);
             q->hnext = t[b];
             t[b] = q;
         }
@@ -63,7 +63,7 @@ static void phash_insert(struct gw_ircd *d, struct gw_puppet *p)
         d->phash = t;
         d->phash_size = size;
     }
-    size_t b = nick_hash(p->nick) & (d->phash_size - 1);
+    size_t b = gw_ircd__name_hash(p->nick) & (d->phash_size - 1);
     p->hnext = d->phash[b];
     d->phash[b] = p;
     d->npuppets++;
@@ -71,7 +71,8 @@ static void phash_insert(struct gw_ircd *d, struct gw_puppet *p)
 
 static void phash_remove(struct gw_ircd *d, struct gw_puppet *p)
 {
-    struct gw_puppet **pp = &d->phash[nick_hash(p->nick) & (d->phash_size - 1)];
+    struct gw_puppet **pp =
+        &d->phash[gw_ircd__name_hash(p->nick) & (d->phash_size - 1)];
     for (; *pp; pp = &(*pp)->hnext) {
         if (*pp == p) {
             *pp = p->hnext;

@@ -228,9 +228,42 @@ static void try_register(struct gw_client *c)
                      ":There are %d users and 0 services on 1 server",
                      d->nregistered);
     gw_ircd__send_motd(c);
-    for (struct gw_channel *ch = d->channels; ch; ch = ch->next)
+    c->arriving = true;
+    c->arrive_next = d->channels;
+    gw_ircd__arrive(c);
+}
+
+/* Joins go on while less than this is queued for the client. */
+#define ARRIVE_QUEUE (GW_CLIENT_SENDQ_SOFT / 2)
+
+/*
+ * Every managed channel is joined at registration, as fast as the client
+ * reads: with thousands of accounts the JOIN, TOPIC and NAMES lines alone
+ * passed the hard send queue, and the client was closed before its first
+ * word. Until the last channel is joined the client is arriving: stored
+ * lines are not sent to it and its read position stays, so the playback
+ * that ends the arrival shows each of them once, whether its channel was
+ * joined before the line came or after.
+ */
+void gw_ircd__arrive(struct gw_client *c)
+{
+    struct gw_ircd *d = c->d;
+    while (c->arriving && !c->closing && c->arrive_next != NULL) {
+        if (c->out.len + c->inflight.len >= ARRIVE_QUEUE)
+            return; /* on_write comes back */
+        struct gw_channel *ch = c->arrive_next;
+        c->arrive_next = ch->next;
         if (gw_ircd__autojoins(c, ch) || gw_ircd__sibling_in(ch, c))
             gw_ircd__channel_join(c, ch);
+    }
+    if (!c->arriving || c->closing)
+        return;
+    /* What is stored but not shown yet is shown now, still without this
+     * client: its playback below has it. */
+    gw_router_commit(d->gw->router);
+    if (c->closing)
+        return;
+    c->arriving = false;
     struct gw_ircd_speaker s;
     gw_ircd__speaker(c, &s);
     gw_router_arrived(d->gw->router, &s.sp);

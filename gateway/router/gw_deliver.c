@@ -273,6 +273,7 @@ int gw_ad_deliver(struct gw_adapter *ad, const struct gw_event *ev)
         return UV_ECANCELED;
     if (ev == NULL || !field_ok(ev->id, 256))
         return UV_EINVAL;
+    gw__group_slice(a->r);
     int rc;
     switch (ev->kind) {
     case GW_EV_MENTION:
@@ -356,12 +357,17 @@ int gw__keep_context(struct gw_account *a, const struct gw_event *ev, char *ref,
 void gw_ad_batch_begin(struct gw_adapter *ad)
 {
     struct gw_account *a = ad->core;
+    gw__group_slice(a->r);
+    a->r->batch_depth++;
     gw__group_begin(a->r);
 }
 
+/* A batch is never cut by gw__group_slice: its cursor may come last. */
 void gw_ad_batch_end(struct gw_adapter *ad)
 {
-    (void)ad;
+    struct gw_account *a = ad->core;
+    if (a->r->batch_depth > 0)
+        a->r->batch_depth--;
 }
 
 void gw_ad_after_commit(struct gw_adapter *ad, gw_ad_commit_cb cb, void *arg)

@@ -369,9 +369,27 @@ int gw__group_begin(struct gw_router *r)
     if (r->group_open)
         return 0;
     int rc = gw_store_begin(gw__store(r));
-    if (rc == 0)
+    if (rc == 0) {
         r->group_open = true;
+        r->group_since_ns = uv_hrtime();
+    }
     return rc;
+}
+
+/*
+ * One commit per loop iteration makes a burst cheap, but every event of
+ * the iteration then waits for the last one: a post that reached a hundred
+ * accounts was shown in each channel only once all hundred were stored.
+ * Past this much time the group commits before it takes another event, so
+ * the wait is bounded while a burst still shares a few commits.
+ */
+#define GROUP_SLICE_NS (2 * 1000 * 1000)
+
+void gw__group_slice(struct gw_router *r)
+{
+    if (r->group_open && r->batch_depth == 0 &&
+        uv_hrtime() - r->group_since_ns >= GROUP_SLICE_NS)
+        gw__group_flush(r);
 }
 
 struct seen_mark {

@@ -106,6 +106,8 @@ struct gw_router {
     uv_timer_t checkpoint_timer; /* WAL checkpoints off the message path */
     uv_timer_t prune_timer;      /* history past [irc] history_days goes */
     bool group_open;
+    uint64_t group_since_ns;    /* uv_hrtime() when the group opened */
+    int batch_depth;            /* adapters' batches open (gw_ad_batch_*) */
     int64_t group_seen;         /* newest history id stored in the group */
     struct gw_pending *pending; /* shows waiting for the commit */
     struct gw_pending **pending_tail;
@@ -121,6 +123,9 @@ struct gw_store *gw__store(struct gw_router *r);
 int gw__group_begin(struct gw_router *r);
 /* Commit the group and show what it holds. */
 void gw__group_flush(struct gw_router *r);
+/* Commit the group first if it has been open for long (see gw_router.c);
+ * only where no adapter's batch is open. */
+void gw__group_slice(struct gw_router *r);
 /* Record text (split into lines) in the open group; shown after the
  * commit. < 0 when it could not be stored (nothing is shown then). */
 int gw__show(struct gw_router *r, const struct gw_show *s, const char *text);

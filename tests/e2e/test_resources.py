@@ -5,6 +5,7 @@ import re
 import signal
 import time
 
+from ircclient import Client
 from mock_mastodon import MockMastodon
 
 
@@ -59,7 +60,7 @@ def test_running_out_of_descriptors_is_said_once_and_shown(parley_factory):
         p.wait_log(r"cannot sign in: .*out of file descriptors", timeout=10)
         # failures go on (retries), the alert is not repeated
         time.sleep(3)
-        c.say("&parley", "status")
+        c.send("PING :still-here")
         lines = c.bot_lines(seconds=2)
         assert not [x for x in lines
                     if x.startswith("out of file descriptors")], lines
@@ -73,6 +74,70 @@ def test_running_out_of_descriptors_is_said_once_and_shown(parley_factory):
         errs = [x for x in p.logtext().splitlines()
                 if "[error]: out of file descriptors" in x]
         assert len(errs) == 1, errs
+        p.stop()
+    finally:
+        mock.stop()
+
+
+def test_thousands_of_account_channels_joined_as_the_client_reads(
+        parley_factory):
+    """3,500 account channels: their JOIN, TOPIC and NAMES lines (over the
+    1 MiB hard send queue) go out as the client reads them, instead of
+    closing it with "SendQ exceeded" before its first word; a mention that
+    comes while it is still joining reaches it once, after the channel's
+    JOIN, and it can talk to the gateway meanwhile."""
+    n = 3500
+    mock = MockMastodon().start()
+    try:
+        tokens = mock.add_users(n)
+        conf = "".join(
+            "[account a%d]\nnetwork = mastodon\nbase_url = %s\ntoken = %s\n"
+            "%s\n" % (i, mock.base_url, t,
+                      "" if i == 0 else "streaming = no\npoll_seconds = 3600\n")
+            for i, t in enumerate(tokens))
+        p = parley_factory(conf_extra=conf)
+        p.start(timeout=60)
+        # every account running (its channel open) before the client comes
+        def polled():
+            with mock._lock:
+                return len({r.headers.get("authorization", "")
+                            for r in mock.requests
+                            if r.path == "/api/v1/notifications"})
+        deadline = time.time() + 180
+        while (mock.stream_count() < 1 or polled() < n - 1) and \
+                time.time() < deadline:
+            time.sleep(0.5)
+        assert mock.stream_count() >= 1 and polled() >= n - 1
+        # a small receive buffer: the gateway's queue, not the kernel's,
+        # holds what the client has not read
+        c = Client(p.port, rcvbuf=16384, timeout=60)
+        assert c.register("bob").command == "001"
+        time.sleep(1.0)  # not reading: the joins wait for it
+        mock.mention_users([tokens[0]], text="said while you were joining")
+        time.sleep(1.5)
+        c.send("PING :still-here")
+        joined, order = set(), []
+        deadline = time.time() + 120
+        while len(joined) < n + 1 and time.time() < deadline:
+            for m in c.collect(0.5):
+                order.append(m)
+                if m.command == "JOIN":
+                    joined.add(m.params[0].lower())
+            assert not c.closed, [m.raw for m in c.lines[-5:]]
+        assert len(joined) == n + 1, "joined %d channels of %d" % (
+            len(joined), n + 1)
+        order += c.collect(3.0)
+        assert not [m for m in order if m.command == "ERROR"], \
+            [m.raw for m in order if m.command == "ERROR"]
+        said = [i for i, m in enumerate(order) if m.command == "PRIVMSG"
+                and m.params[0] == "#a0"
+                and "said while you were joining" in m.params[1]]
+        assert len(said) == 1, [order[i].raw for i in said]
+        join_a0 = [i for i, m in enumerate(order)
+                   if m.command == "JOIN" and m.params[0] == "#a0"]
+        assert join_a0 and join_a0[0] < said[0]
+        assert [m for m in order if m.command == "PONG"
+                and m.params[-1] == "still-here"], "PING was not answered"
         p.stop()
     finally:
         mock.stop()

@@ -150,6 +150,32 @@ START_TEST(test_reply)
 }
 END_TEST
 
+/* Each person once, in the order the server listed them, me left out; a
+ * local acct is completed with the instance's domain first. */
+START_TEST(test_mentions_once_each)
+{
+    cJSON *st = cJSON_Parse(
+        "{\"id\": \"9\", \"content\": \"<p>hi all</p>\","
+        " \"account\": {\"id\": \"1\", \"acct\": \"a@example.social\"},"
+        " \"mentions\": [{\"acct\": \"Bob@x.example\"},"
+        "   {\"acct\": \"zed@y.example\"}, {\"acct\": \"bob@X.example\"},"
+        "   {\"acct\": \"gw\"}, {\"acct\": \"amy\"},"
+        "   {\"acct\": \"zed@y.example\"},"
+        "   {\"acct\": \"AMY@mastodon.example\"}, {\"acct\": "
+        "\"cy@z.example\"}]}");
+    ck_assert_ptr_nonnull(st);
+    struct mastodon_event e;
+    ck_assert_int_eq(mastodon_status_to_event(st, GW_EV_MENTION, &ME, &e), 0);
+    ck_assert_int_eq(e.ev.nmentions, 4);
+    ck_assert_str_eq(e.ev.mentions[0], "Bob@x.example");
+    ck_assert_str_eq(e.ev.mentions[1], "zed@y.example");
+    ck_assert_str_eq(e.ev.mentions[2], "amy@mastodon.example");
+    ck_assert_str_eq(e.ev.mentions[3], "cy@z.example");
+    mastodon_event_free(&e);
+    cJSON_Delete(st);
+}
+END_TEST
+
 START_TEST(test_reply_to_someone_else_is_a_mention)
 {
     struct mastodon_event e;
@@ -1392,6 +1418,7 @@ static Suite *mastodon_suite(void)
     tcase_add_test(ev, test_dm);
     tcase_add_test(ev, test_reply);
     tcase_add_test(ev, test_reply_to_someone_else_is_a_mention);
+    tcase_add_test(ev, test_mentions_once_each);
     tcase_add_test(ev, test_favourite_and_reblog);
     tcase_add_test(ev, test_follow);
     tcase_add_test(ev, test_update_is_an_edit_keyed_by_edit_time);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -109,6 +110,54 @@ START_TEST(test_mention_shown_once_with_ref)
                      1);
     testgw_run(&g, 0);
     ck_assert_int_eq(fakefront_count(&g.front, "loved the talk"), 1);
+}
+END_TEST
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/*
+ * A long burst is shown in slices: an event that comes when the group has
+ * been open for a while commits what the group holds first, so the first
+ * events of a burst do not wait for the last. A batch (a poll's events and
+ * its cursor) is never cut, however long it takes.
+ */
+START_TEST(test_long_burst_shown_in_slices)
+{
+    struct testnet *tn = testgw_net(&g, "t");
+    ck_assert_int_eq(
+        testnet_deliver(tn, GW_EV_MENTION, "1", "alice@x.org", "burst one"), 0);
+    ck_assert_int_eq(g.front.nshown, 0);
+    sleep_ms(5);
+    ck_assert_int_eq(
+        testnet_deliver(tn, GW_EV_MENTION, "2", "alice@x.org", "burst two"), 0);
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "burst one"));
+    ck_assert_ptr_null(fakefront_shown(&g.front, "burst two"));
+    sleep_ms(5);
+    ck_assert_int_eq(
+        testnet_deliver(tn, GW_EV_MENTION, "3", "alice@x.org", "burst three"),
+        0);
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "burst one"));
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "burst two"));
+    ck_assert_ptr_null(fakefront_shown(&g.front, "burst three"));
+    testgw_run(&g, 0);
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "burst three"));
+
+    gw_ad_batch_begin(tn->ad);
+    ck_assert_int_eq(
+        testnet_deliver(tn, GW_EV_MENTION, "4", "alice@x.org", "batch one"), 0);
+    sleep_ms(5);
+    ck_assert_int_eq(
+        testnet_deliver(tn, GW_EV_MENTION, "5", "alice@x.org", "batch two"), 0);
+    ck_assert_ptr_null(fakefront_shown(&g.front, "batch one"));
+    gw_ad_batch_end(tn->ad);
+    testgw_run(&g, 0);
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "batch one"));
+    ck_assert_ptr_nonnull(fakefront_shown(&g.front, "batch two"));
+    ck_assert_int_eq(fakefront_count(&g.front, "burst"), 3);
 }
 END_TEST
 
@@ -757,6 +806,7 @@ static Suite *router_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_mention_shown_once_with_ref);
     tcase_add_test(tc, test_dm_is_a_query);
+    tcase_add_test(tc, test_long_burst_shown_in_slices);
     tcase_add_test(tc, test_reply_follows_the_rules);
     tcase_add_test(tc, test_plain_network_gets_plain_text);
     tcase_add_test(tc, test_reply_styles);
