@@ -141,6 +141,14 @@ class MockServer(object):
         # the listen backlog: thousands of clients connecting at once need
         # more than the default (the kernel caps it at net.core.somaxconn)
         self.listen_backlog = 256
+        # at most this many requests served at once (None: no bound); a
+        # connection waiting for its next request holds no place.  Ten
+        # thousand clients asking at once otherwise wake ten thousand
+        # threads that fight for the interpreter lock, in the kernel.
+        # Requests that wait (hang, delay, a stream not on the loop) keep
+        # their place: a bound is for mocks that script none of them.
+        self.max_active = None
+        self._active = None
         self._conns = set()
         self._stopping = threading.Event()
         self._server = None
@@ -195,6 +203,8 @@ class MockServer(object):
 
     def start(self):
         self._stopping.clear()
+        self._active = threading.BoundedSemaphore(self.max_active) \
+            if self.max_active else None
         self._server = _HTTPServer(self, ("127.0.0.1", self._port))
         self.port = self._server.server_address[1]
         scheme = "http"
@@ -687,6 +697,21 @@ class _Handler(BaseHTTPRequestHandler):
             BaseHTTPRequestHandler.finish(self)
         finally:
             self.server.mock._conn_closed(self.request)
+
+    def handle_one_request(self):
+        active = self.server.mock._active
+        if active is None:
+            return BaseHTTPRequestHandler.handle_one_request(self)
+        # wait for the request's first byte before taking a place
+        try:
+            if not self.rfile.peek(1):
+                self.close_connection = True
+                return
+        except OSError:     # the keep-alive timeout, or the peer gone
+            self.close_connection = True
+            return
+        with active:
+            BaseHTTPRequestHandler.handle_one_request(self)
 
     def do_GET(self):
         self.server.mock._serve(self)

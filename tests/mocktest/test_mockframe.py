@@ -165,6 +165,22 @@ def test_routes_json_and_errors(m):
     assert status == 400
 
 
+def test_max_active_idle_keepalive_holds_no_place():
+    m = Demo()
+    m.max_active = 1
+    m.start()
+    try:
+        idle = conn(m)                      # kept alive, then quiet
+        idle.request("GET", "/items/1")
+        assert idle.getresponse().read() == b'{"id":"1"}'
+        assert call(m, "GET", "/items/2")[0] == 200
+        idle.request("GET", "/items/3")     # and again on the same one
+        assert idle.getresponse().read() == b'{"id":"3"}'
+        idle.close()
+    finally:
+        m.stop()
+
+
 def test_request_log(m):
     t0 = time.time()
     status, r, body = call(m, "POST", "/echo?a=1&a=2&b=",
