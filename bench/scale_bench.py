@@ -40,18 +40,20 @@ is linear), start-up per account likewise.
 
 The mock runs in a process of its own (multiprocessing, fork) so that its
 threads do not share the benchmark's interpreter; it answers over a pipe.
-It serves every stream from one thread (mockframe's stream loop), listens
-with a backlog of 4096 and raises its open-files limit to the hard one:
+It serves every stream from one thread (mockframe's stream loop) and at
+most 16 requests at once, listens with a backlog of 4096 and raises its
+open-files limit to the hard one:
 that is what lets one mock serve 10,000 accounts (5,000 streams, 5,000
 pollers, 10,000 sign-ins at once). Its own CPU in start-up and in the
 idle window is reported beside the gateway's.
 
 What a size costs, here (2 cores): 100 and 1,000 accounts about half a
-minute each; 10,000 accounts about 2.5 minutes (start-up alone took 46 s,
-most of it the gateway's own CPU) and 270 MB in the gateway. At 10,000 the
-IRC client is closed at registration ("SendQ exceeded": its 10,000
-channel joins); --scale-client late connects it once every account runs,
-none leaves it out; the result says which was used.
+minute each; 10,000 accounts about 2.5 minutes (start-up alone 30-35 s,
+most of it the gateway's own CPU) and 270 MB in the gateway.
+--scale-client late connects the IRC client once every account runs, none
+leaves it out (a gateway that closed the client at registration, "SendQ
+exceeded" with 10,000 channels, was measured so); the result says which
+was used.
 
 127.0.0.1 only; every process started here is stopped by its PID.
 """
