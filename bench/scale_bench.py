@@ -40,6 +40,21 @@ is linear), start-up per account likewise.
 
 The mock runs in a process of its own (multiprocessing, fork) so that its
 threads do not share the benchmark's interpreter; it answers over a pipe.
+It serves every stream from one thread (mockframe's stream loop) and at
+most 16 requests at once, listens with a backlog of 4096 and raises its
+open-files limit to the hard one:
+that is what lets one mock serve 10,000 accounts (5,000 streams, 5,000
+pollers, 10,000 sign-ins at once). Its own CPU in start-up and in the
+idle window is reported beside the gateway's.
+
+What a size costs, here (2 cores): 100 and 1,000 accounts about half a
+minute each; 10,000 accounts about 2.5 minutes (start-up alone 30-35 s,
+most of it the gateway's own CPU) and 270 MB in the gateway.
+--scale-client late connects the IRC client once every account runs, none
+leaves it out (a gateway that closed the client at registration, "SendQ
+exceeded" with 10,000 channels, was measured so); the result says which
+was used.
+
 127.0.0.1 only; every process started here is stopped by its PID.
 """
 
@@ -96,6 +111,12 @@ def add_arguments(parser):
                    "0: skip); an empty store is the baseline")
     g.add_argument("--scale-start-accounts", type=int, default=1000,
                    help="accounts of the start-up runs (1,000)")
+    g.add_argument("--scale-client", default="early",
+                   choices=("early", "late", "none"),
+                   help="when the IRC client of the N-account runs "
+                   "connects: early (as the gateway listens, so start-up "
+                   "includes its welcome), late (once every account runs, "
+                   "before the idle window) or none (early)")
     g.add_argument("--scale-baseline-bin", default="",
                    help="another parley (say, built from main's HEAD in a "
                    "temporary directory) run on the same sizes in the same "
@@ -223,12 +244,25 @@ def _watch_writes(marks):
 
 def _mock_main(conn, n, heartbeat):
     from mock_mastodon import MockMastodon
+    # one descriptor per stream and per kept-alive connection: 10,000
+    # accounts hold more than the usual soft limit
+    raise_nofile()
+    # a thread per connection that is not a stream, up to one per account;
+    # none of them goes deep
+    threading.stack_size(512 * 1024)
     marks = {}
     _watch_writes(marks)
     m = MockMastodon(heartbeat_seconds=heartbeat)
-    # thousands of idle streams: look for a peer gone once a second, not
-    # five times, so the mock's wake-ups do not crowd the gateway's CPUs
-    m.stream_tick = 1.0
+    # thousands of streams: one thread serves them all, not one each (they
+    # woke up in turn after the one interpreter lock, and at 10,000 accounts
+    # the mock no longer answered)
+    m.stream_loop = True
+    # every account signs in at once at start: a backlog of 256 overflowed
+    # and the connections waited for SYN retries
+    m.listen_backlog = 4096
+    # and then 10,000 threads each with a request would fight for the
+    # interpreter lock (minutes of system time): serve 16 at once
+    m.max_active = 16
     m.start()
     tokens = m.add_users(n, pattern="u{i}")
     conn.send((m.base_url, tokens))
@@ -473,37 +507,59 @@ def measure_n(root, binary, n, a, progress):
         poll_toks = mock.tokens[nstream:]
         conf = accounts_conf(mock.base_url, mock.tokens, nstream,
                              a.scale_poll_seconds)
+        # the mock's threads come and go: its whole-process ticks keep the
+        # time of those that ended, schedstat of the live ones would not
+        mock_cpu0 = cpu_s(mock.proc.pid)
         p, t0 = start_parley(d, binary, conf)
         t_listen = time.monotonic() - t0
-        # while thousands of accounts sign in, the welcome can take a while;
-        # at 10,000 the gateway closes the client instead (its welcome and
-        # 10,000 channel joins overflow the send queue): go on without one
         client_error = ""
-        try:
-            c = Client(p.port, welcome_timeout=30 + n * 0.03)
-        except BenchError as e:
-            client_error = str(e)
-            progress("  %d accounts: %s; measuring without a client" %
-                     (n, client_error))
-        t_welcome = time.monotonic() - t0
+        t_welcome = None
+
+        def connect():
+            # while thousands of accounts sign in, the welcome can take a
+            # while; a gateway that closes the client instead (10,000
+            # channel joins overflowing its send queue) is measured without
+            try:
+                return Client(p.port, welcome_timeout=30 + n * 0.03), ""
+            except BenchError as e:
+                progress("  %d accounts: %s; measuring without a client" %
+                         (n, e))
+                return None, str(e)
+
+        if a.scale_client == "early":
+            c, client_error = connect()
+            t_welcome = time.monotonic() - t0
         t_streams = wait_until(lambda: mock.ask("streams") >= nstream,
                                120 + n * 0.2, "%d streams" % nstream, p) - t0
         t_polled = wait_until(
             lambda: mock.ask("polled", poll_toks) >= len(poll_toks),
             120 + n * 0.2, "a first poll of every polling account", p) - t0
-        progress("  %d accounts: the client welcomed %.2fs after spawn" %
-                 (n, t_welcome))
+        if a.scale_client == "late":
+            t1 = time.monotonic()
+            c, client_error = connect()
+            t_welcome = time.monotonic() - t1
+        if t_welcome is not None and not client_error:
+            progress("  %d accounts: the client (%s) welcomed %.2fs after %s"
+                     % (n, a.scale_client, t_welcome,
+                        "spawn" if a.scale_client == "early" else
+                        "it connected"))
         # the gateway's own share of start-up: the rest is the mock (Python)
         # and waiting on it
         startup_cpu = run_ns(p.pid) / 1e9
+        # the mock shares the machine's cores: a busy mock answers late,
+        # which shows as start-up and as polls out of time
+        mock_startup_cpu = cpu_s(mock.proc.pid) - mock_cpu0
         progress("  %d accounts: listening %.2fs, streams %.2fs, polls "
-                 "%.2fs; the gateway's CPU until then %.2fs" % (
-                     n, t_listen, t_streams, t_polled, startup_cpu))
+                 "%.2fs; the gateway's CPU until then %.2fs, the mock's "
+                 "%.2fs" % (n, t_listen, t_streams, t_polled, startup_cpu,
+                            mock_startup_cpu))
         time.sleep(5)   # let the first round of polls and joins settle
         cpu0, w0, ns0 = cpu_s(p.pid), time.monotonic(), run_ns(p.pid)
+        mcpu0 = cpu_s(mock.proc.pid)
         win_start = time.time()
         time.sleep(a.scale_window)
         cpu1, w1, ns1 = cpu_s(p.pid), time.monotonic(), run_ns(p.pid)
+        mcpu1 = cpu_s(mock.proc.pid)
         rss = status_kib(p.pid)
         hwm = status_kib(p.pid, "VmHWM:")
         fds = open_fds(p.pid)
@@ -512,6 +568,7 @@ def measure_n(root, binary, n, a, progress):
         times = mock.ask("polls", poll_toks)
         # poll punctuality: gaps between polls that began in the window
         worst, gaps, late = 0.0, 0, 0
+        shortest, longest = None, None
         want = float(a.scale_poll_seconds)
         for tok in poll_toks:
             ts = sorted(times.get(tok, []))
@@ -521,6 +578,9 @@ def measure_n(root, binary, n, a, progress):
                 dev = abs((y - x) - want) / want
                 gaps += 1
                 worst = max(worst, dev)
+                # early or late: which way the worst went
+                shortest = y - x if shortest is None else min(shortest, y - x)
+                longest = y - x if longest is None else max(longest, y - x)
                 if dev > 0.10:
                     late += 1
         never = sum(1 for tok in poll_toks
@@ -531,7 +591,8 @@ def measure_n(root, binary, n, a, progress):
         return {
             "accounts": n, "streaming": nstream, "polling": len(poll_toks),
             "listen_s": round(t_listen, 3),
-            "welcome_s": round(t_welcome, 3),
+            "client": a.scale_client,
+            "welcome_s": None if t_welcome is None else round(t_welcome, 3),
             "client_error": client_error,
             "startup_s": round(max(t_streams, t_polled), 3),
             "startup_cpu_s": round(startup_cpu, 3),
@@ -543,9 +604,15 @@ def measure_n(root, binary, n, a, progress):
                                          ((w1 - w0) / 10), 2),
             "idle_cpu_ticks_ms_per_10s": round((cpu1 - cpu0) * 1000 /
                                                ((w1 - w0) / 10), 1),
+            "mock_startup_cpu_s": round(mock_startup_cpu, 3),
+            "mock_idle_cpu_ms_per_10s": round((mcpu1 - mcpu0) * 1000 /
+                                              ((w1 - w0) / 10), 1),
             "streams_at_end": streams_end,
             "poll_gaps": gaps, "poll_gaps_late": late,
             "poll_worst_dev_pct": round(worst * 100, 1),
+            "poll_gap_min_s": None if shortest is None else
+            round(shortest, 2),
+            "poll_gap_max_s": None if longest is None else round(longest, 2),
             "polling_never_polled": never, "errors": errors,
         }
     finally:
@@ -899,7 +966,7 @@ def print_one(one, label):
                   m["pss_per_gateway_kib"] / mib, m["rss_sum_kib"] / mib))
     hdr = ("accounts", "RSS MiB", "KiB/acct", "idle CPU ms/10s",
            "per 1000 acct", "start-up s", "its CPU s", "fds", "limit",
-           "polls late", "worst gap dev")
+           "polls late", "worst gap dev", "gaps s")
     print("  " + " | ".join(hdr))
     for r in one["runs"]:
         print("  " + " | ".join(str(x) for x in (
@@ -909,12 +976,21 @@ def print_one(one, label):
             r["startup_cpu_s"], r["fds"],
             r["nofile_soft"], "%d/%d" % (r["poll_gaps_late"],
                                          r["poll_gaps"]),
-            "%.1f%%" % r["poll_worst_dev_pct"])))
+            "%.1f%%" % r["poll_worst_dev_pct"],
+            "%s-%s" % (r["poll_gap_min_s"], r["poll_gap_max_s"]))))
+    print("  the mock (Python, same cores): CPU in start-up " + ", ".join(
+        "%d accounts %.2f s" % (r["accounts"], r["mock_startup_cpu_s"])
+        for r in one["runs"]) + "; idle, per 10 s " + ", ".join(
+        "%d ms" % r["mock_idle_cpu_ms_per_10s"] for r in one["runs"]))
     for r in one["runs"]:
         if r["client_error"]:
-            print("  %d accounts: the IRC client was refused (%s); these "
-                  "figures are without a client" % (r["accounts"],
-                                                    r["client_error"]))
+            print("  %d accounts: the IRC client (%s) was refused (%s); "
+                  "these figures are without a client" % (
+                      r["accounts"], r["client"], r["client_error"]))
+        elif r["client"] != "early":
+            print("  %d accounts: the IRC client %s" % (
+                r["accounts"], "connected once every account ran"
+                if r["client"] == "late" else "was not connected"))
     b = one["runs"][0]["accounts"]
     for r in one["runs"][1:]:
         v = r["vs_baseline"]

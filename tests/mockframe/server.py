@@ -23,7 +23,8 @@ from collections import namedtuple
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import certs
-from .streams import Stream, peer_closed, set_reset_on_close, shutdown
+from .streams import (Stream, StreamLoop, peer_closed, set_reset_on_close,
+                      shutdown)
 
 CONTROL_PREFIX = "/_mock/"
 MAX_BODY = 64 * 1024 * 1024
@@ -133,6 +134,21 @@ class MockServer(object):
         self._streams = []
         # how often an idle stream looks for a peer that went away
         self.stream_tick = 0.2
+        # serve plain streams from one thread (streams.StreamLoop), not a
+        # thread each; for a mock holding thousands of them
+        self.stream_loop = False
+        self._loop = None
+        # the listen backlog: thousands of clients connecting at once need
+        # more than the default (the kernel caps it at net.core.somaxconn)
+        self.listen_backlog = 256
+        # at most this many requests served at once (None: no bound); a
+        # connection waiting for its next request holds no place.  Ten
+        # thousand clients asking at once otherwise wake ten thousand
+        # threads that fight for the interpreter lock, in the kernel.
+        # Requests that wait (hang, delay, a stream not on the loop) keep
+        # their place: a bound is for mocks that script none of them.
+        self.max_active = None
+        self._active = None
         self._conns = set()
         self._stopping = threading.Event()
         self._server = None
@@ -187,6 +203,8 @@ class MockServer(object):
 
     def start(self):
         self._stopping.clear()
+        self._active = threading.BoundedSemaphore(self.max_active) \
+            if self.max_active else None
         self._server = _HTTPServer(self, ("127.0.0.1", self._port))
         self.port = self._server.server_address[1]
         scheme = "http"
@@ -231,6 +249,10 @@ class MockServer(object):
         # here, or one still unwinding outlives stop() on a busy machine.
         self._server.join_handlers(timeout=10)
         self._thread.join()
+        with self._lock:
+            loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.join(10)
         self._server = None
         if self._tmpdir:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
@@ -368,6 +390,20 @@ class MockServer(object):
         with self._lock:
             self._streams.append(s)
             self.stream_connects += 1
+            loop = None
+            if self.stream_loop and not fragment and \
+                    not isinstance(conn.request, ssl.SSLSocket):
+                if self._loop is None:
+                    self._loop = StreamLoop(
+                        self._stopping, self._stream_done,
+                        "%s-streams" % self.server_name)
+                loop = self._loop
+        if loop is not None:
+            # the loop owns the socket now: the handler's thread ends
+            # without closing it
+            conn.server.hand_off(conn.request)
+            loop.add(s, preamble, heartbeat, interval if heartbeat else 3600)
+            return None
         try:
             s.run(conn.wfile, preamble, heartbeat,
                   interval if heartbeat else 3600, self._stopping,
@@ -376,6 +412,11 @@ class MockServer(object):
             with self._lock:
                 if s in self._streams:
                     self._streams.remove(s)
+
+    def _stream_done(self, s):
+        with self._lock:
+            if s in self._streams:
+                self._streams.remove(s)
 
     def open_streams(self, kind=None):
         with self._lock:
@@ -581,9 +622,23 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, mock, addr):
         self.mock = mock
+        self.request_queue_size = mock.listen_backlog
         self._handlers = set()
         self._handlers_lock = threading.Lock()
+        self._handed_off = set()
         ThreadingHTTPServer.__init__(self, addr, _Handler)
+
+    def hand_off(self, request):
+        """request's socket outlives its handler (a StreamLoop closes it)."""
+        with self._handlers_lock:
+            self._handed_off.add(request)
+
+    def shutdown_request(self, request):
+        with self._handlers_lock:
+            if request in self._handed_off:
+                self._handed_off.discard(request)
+                return
+        ThreadingHTTPServer.shutdown_request(self, request)
 
     def process_request(self, request, client_address):
         t = threading.Thread(target=self._handle, daemon=True,
@@ -642,6 +697,21 @@ class _Handler(BaseHTTPRequestHandler):
             BaseHTTPRequestHandler.finish(self)
         finally:
             self.server.mock._conn_closed(self.request)
+
+    def handle_one_request(self):
+        active = self.server.mock._active
+        if active is None:
+            return BaseHTTPRequestHandler.handle_one_request(self)
+        # wait for the request's first byte before taking a place
+        try:
+            if not self.rfile.peek(1):
+                self.close_connection = True
+                return
+        except OSError:     # the keep-alive timeout, or the peer gone
+            self.close_connection = True
+            return
+        with active:
+            BaseHTTPRequestHandler.handle_one_request(self)
 
     def do_GET(self):
         self.server.mock._serve(self)

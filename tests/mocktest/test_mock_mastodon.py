@@ -196,9 +196,12 @@ class SSE(object):
             pass
 
 
-@pytest.fixture
-def m():
-    mock = MockMastodon().start()
+@pytest.fixture(params=[False, True], ids=["thread", "loop"])
+def m(request):
+    # every test twice: streams served by a thread each, and by one loop
+    mock = MockMastodon()
+    mock.stream_loop = request.param
+    mock.start()
     yield mock
     mock.stop()
 
@@ -740,8 +743,11 @@ def test_sse_events(m):
     assert m.wait_for(lambda: m.stream_count() == 0, timeout=3) is True
 
 
-def test_sse_auth_disabled_heartbeat_and_close_framing():
-    m = MockMastodon(heartbeat_seconds=0.2, sse_framing="close").start()
+@pytest.mark.parametrize("loop", [False, True], ids=["thread", "loop"])
+def test_sse_auth_disabled_heartbeat_and_close_framing(loop):
+    m = MockMastodon(heartbeat_seconds=0.2, sse_framing="close")
+    m.stream_loop = loop
+    m.start()
     try:
         s = SSE(m, token=None)
         assert s.status == 401

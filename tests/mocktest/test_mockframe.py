@@ -84,9 +84,12 @@ class Demo(MockServer):
                            framing=q.get("framing", "chunked"))
 
 
-@pytest.fixture
-def m():
-    mock = Demo().start()
+@pytest.fixture(params=[False, True], ids=["thread", "loop"])
+def m(request):
+    # every test twice: streams served by a thread each, and by one loop
+    mock = Demo()
+    mock.stream_loop = request.param
+    mock.start()
     yield mock
     mock.stop()
 
@@ -160,6 +163,22 @@ def test_routes_json_and_errors(m):
     assert r.getheader("Content-Type") == "text/plain"
     status, r, body = call(m, "POST", "/echo", body=b"{nope")
     assert status == 400
+
+
+def test_max_active_idle_keepalive_holds_no_place():
+    m = Demo()
+    m.max_active = 1
+    m.start()
+    try:
+        idle = conn(m)                      # kept alive, then quiet
+        idle.request("GET", "/items/1")
+        assert idle.getresponse().read() == b'{"id":"1"}'
+        assert call(m, "GET", "/items/2")[0] == 200
+        idle.request("GET", "/items/3")     # and again on the same one
+        assert idle.getresponse().read() == b'{"id":"3"}'
+        idle.close()
+    finally:
+        m.stop()
 
 
 def test_request_log(m):
@@ -470,9 +489,13 @@ def test_spawned_mock_is_scripted_remotely(tmp_path):
 # lifecycle
 # --------------------------------------------------------------------------
 
-def test_stop_ends_everything_and_joins_threads():
+@pytest.mark.parametrize("loop", [False, True], ids=["tls", "loop"])
+def test_stop_ends_everything_and_joins_threads(loop):
     before = set(threading.enumerate())
-    m = Demo(tls=True).start()
+    # a stream loop serves plain streams only
+    m = Demo(tls=not loop)
+    m.stream_loop = loop
+    m.start()
     port = m.port
     keepalive = conn(m)                     # idle keep-alive connection
     keepalive.request("GET", "/items/1")
