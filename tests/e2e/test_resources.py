@@ -60,7 +60,7 @@ def test_running_out_of_descriptors_is_said_once_and_shown(parley_factory):
         p.wait_log(r"cannot sign in: .*out of file descriptors", timeout=10)
         # failures go on (retries), the alert is not repeated
         time.sleep(3)
-        c.send("PING :still-here")
+        c.say("&parley", "status")
         lines = c.bot_lines(seconds=2)
         assert not [x for x in lines
                     if x.startswith("out of file descriptors")], lines
