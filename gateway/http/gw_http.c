@@ -1,7 +1,8 @@
 /*
  * Transfers: libcurl's multi interface on the libuv loop. Each request is
- * an easy handle; curl's sockets are watched by uv_poll_t and its timeout by
- * one uv_timer_t, and every user callback runs after
+ * an easy handle in one of two multi handles (streams, requests: see struct
+ * gw_http_pool); curl's sockets are watched by uv_poll_t and each multi
+ * handle's timeout by a uv_timer_t, and every user callback runs after
  * curl_multi_socket_action has returned, never inside it.
  */
 #include "gw_http_int.h"
@@ -49,7 +50,7 @@
 struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
-    struct gw_http *h;
+    struct gw_http_pool *pool;
     struct sock_ctx *prev;
     struct sock_ctx *next;
 };
@@ -232,12 +233,17 @@ void gw__http_req_free(struct gw_http_req *r)
 
 /* Never called for a request whose callback is running (it is in no
  * list). */
+static struct gw_http_pool *pool_of(const struct gw_http_req *r)
+{
+    return &r->h->pools[r->sse != NULL ? GW_POOL_STREAM : GW_POOL_REQ];
+}
+
 void gw__http_req_detach(struct gw_http_req *r)
 {
     struct gw_http *h = r->h;
     if (r->state == REQ_RUNNING) {
-        if (h->multi)
-            curl_multi_remove_handle(h->multi, r->easy);
+        if (pool_of(r)->multi)
+            curl_multi_remove_handle(pool_of(r)->multi, r->easy);
         list_unlink(&h->running, r);
     } else {
         assert(r->state == REQ_DONE);
@@ -475,16 +481,17 @@ int gw__http_req_start(struct gw_http *h, const struct gw_http_opts *o,
     }
     r->state = REQ_RUNNING;
     list_push(&h->running, r);
-    /* The bound counts connections in use: one per stream, then one per
-     * request running, so that while a thousand accounts sign in at once
-     * each can reuse its connection for its next request; once it is quiet
-     * again, each finished request closes one of the idle ones beyond
-     * IDLE_CONNS_MAX. Set here, where every connection starts, so the
-     * bound follows the streams up and down. */
-    (void)curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS,
-                            IDLE_CONNS_MAX + (long)h->nstreams +
-                                (long)h->nreqs);
-    if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+    /* The bound counts connections in use: one per stream (streams have a
+     * pool of their own), one per request running, so that while a
+     * thousand accounts sign in at once each can reuse its connection for
+     * its next request; once it is quiet again, each finished request
+     * closes one of the idle ones beyond IDLE_CONNS_MAX. Set here, where
+     * every connection starts, so the bound follows the load. */
+    struct gw_http_pool *pool = pool_of(r);
+    (void)curl_multi_setopt(pool->multi, CURLMOPT_MAXCONNECTS,
+                            r->sse != NULL ? 1L + (long)h->nstreams
+                                           : IDLE_CONNS_MAX + (long)h->nreqs);
+    if (curl_multi_add_handle(pool->multi, e) != CURLM_OK) {
         list_unlink(&h->running, r);
         gw__http_req_free(r);
         return UV_EIO;
@@ -534,7 +541,7 @@ static void on_sock_closed(uv_handle_t *handle)
 
 static void sock_close(struct sock_ctx *c)
 {
-    struct gw_http *h = c->h;
+    struct gw_http *h = c->pool->h;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -548,7 +555,7 @@ static void sock_close(struct sock_ctx *c)
 static void on_poll(uv_poll_t *p, int status, int events)
 {
     struct sock_ctx *c = p->data;
-    struct gw_http *h = c->h;
+    struct gw_http_pool *pool = c->pool;
     curl_socket_t fd = c->fd;
     int flags = 0;
     int running = 0;
@@ -563,29 +570,30 @@ static void on_poll(uv_poll_t *p, int status, int events)
         if (events & UV_WRITABLE)
             flags |= CURL_CSELECT_OUT;
     }
-    if (h->multi == NULL)
+    if (pool->multi == NULL)
         return;
     /* c may be closed by curl's socket callback during this call. */
-    curl_multi_socket_action(h->multi, fd, flags, &running);
-    after_action(h);
+    curl_multi_socket_action(pool->multi, fd, flags, &running);
+    after_action(pool->h);
 }
 
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
                      void *socketp)
 {
-    struct gw_http *h = userp;
+    struct gw_http_pool *pool = userp;
+    struct gw_http *h = pool->h;
     struct sock_ctx *c = socketp;
     (void)easy;
 
-    if (h->multi == NULL && what != CURL_POLL_REMOVE)
+    if (pool->multi == NULL && what != CURL_POLL_REMOVE)
         return 0;
     if (what == CURL_POLL_REMOVE) {
         /* curl may hand the same fd back later (curl/curl#9799); that
          * simply makes a new context. */
         if (c) {
             sock_close(c);
-            if (h->multi)
-                curl_multi_assign(h->multi, fd, NULL);
+            if (pool->multi)
+                curl_multi_assign(pool->multi, fd, NULL);
         }
         return 0;
     }
@@ -610,12 +618,12 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
         }
         c->poll.data = c;
         c->fd = fd;
-        c->h = h;
+        c->pool = pool;
         c->next = h->socks;
         if (h->socks)
             h->socks->prev = c;
         h->socks = c;
-        curl_multi_assign(h->multi, fd, c);
+        curl_multi_assign(pool->multi, fd, c);
     }
     int ev = 0;
     if (what & CURL_POLL_IN)
@@ -629,27 +637,27 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
 
 static void on_timeout(uv_timer_t *t)
 {
-    struct gw_http *h = t->data;
+    struct gw_http_pool *pool = t->data;
     int running = 0;
-    if (h->multi == NULL)
+    if (pool->multi == NULL)
         return;
-    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    after_action(h);
+    curl_multi_socket_action(pool->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    after_action(pool->h);
 }
 
 static int on_timer_set(CURLM *multi, long timeout_ms, void *userp)
 {
-    struct gw_http *h = userp;
+    struct gw_http_pool *pool = userp;
     (void)multi;
-    if (h->multi == NULL || h->closing)
+    if (pool->multi == NULL || pool->h->closing)
         return 0;
     /* Never call curl from here (it recurses on 0), and never arm 0 ms:
      * libuv 1.44 reruns a 0 ms timer re-armed from its own callback in the
      * same pass, which can starve socket I/O. */
     if (timeout_ms < 0)
-        uv_timer_stop(&h->timer);
+        uv_timer_stop(&pool->timer);
     else
-        uv_timer_start(&h->timer, on_timeout,
+        uv_timer_start(&pool->timer, on_timeout,
                        (uint64_t)(timeout_ms < 1 ? 1 : timeout_ms), 0);
     return 0;
 }
@@ -662,27 +670,27 @@ static int on_timer_set(CURLM *multi, long timeout_ms, void *userp)
  */
 static void after_action(struct gw_http *h)
 {
-    for (;;) {
+    for (int i = 0; i < GW_POOLS; i++) {
+        CURLM *multi = h->pools[i].multi;
+        CURLMsg *m;
         int left = 0;
-        if (h->multi == NULL)
-            break;
-        CURLMsg *m = curl_multi_info_read(h->multi, &left);
-        if (m == NULL)
-            break;
-        if (m->msg != CURLMSG_DONE)
-            continue;
-        CURL *e = m->easy_handle;
-        CURLcode cc = m->data.result;
-        void *priv = NULL;
-        curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
-        struct gw_http_req *r = priv;
-        curl_multi_remove_handle(h->multi, e);
-        if (r == NULL)
-            continue;
-        list_unlink(&h->running, r);
-        req_finish(r, cc);
-        r->state = REQ_DONE;
-        list_push(&h->done, r);
+        while (multi != NULL &&
+               (m = curl_multi_info_read(multi, &left)) != NULL) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            CURL *e = m->easy_handle;
+            CURLcode cc = m->data.result;
+            void *priv = NULL;
+            curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+            struct gw_http_req *r = priv;
+            curl_multi_remove_handle(multi, e);
+            if (r == NULL)
+                continue;
+            list_unlink(&h->running, r);
+            req_finish(r, cc);
+            r->state = REQ_DONE;
+            list_push(&h->done, r);
+        }
     }
     gw__sse_flush_all(h);
     while (!h->closing && h->done.head) {
@@ -694,6 +702,43 @@ static void after_action(struct gw_http *h)
 
 /* ---- client lifetime -------------------------------------------------- */
 
+static int pool_init(struct gw_http *h, struct gw_http_pool *pool)
+{
+    pool->h = h;
+    pool->multi = curl_multi_init();
+    if (pool->multi == NULL)
+        return UV_ENOMEM;
+    bool bad = false;
+    bad |= curl_multi_setopt(pool->multi, CURLMOPT_SOCKETFUNCTION, on_socket) !=
+           CURLM_OK;
+    bad |= curl_multi_setopt(pool->multi, CURLMOPT_SOCKETDATA, (void *)pool) !=
+           CURLM_OK;
+    bad |= curl_multi_setopt(pool->multi, CURLMOPT_TIMERFUNCTION,
+                             on_timer_set) != CURLM_OK;
+    bad |= curl_multi_setopt(pool->multi, CURLMOPT_TIMERDATA, (void *)pool) !=
+           CURLM_OK;
+    bad |= curl_multi_setopt(pool->multi, CURLMOPT_MAXCONNECTS,
+                             IDLE_CONNS_MAX) != CURLM_OK;
+    if (bad || uv_timer_init(h->loop, &pool->timer) < 0) {
+        curl_multi_cleanup(pool->multi);
+        pool->multi = NULL;
+        return UV_EIO;
+    }
+    pool->timer.data = pool;
+    h->timers_open++;
+    return 0;
+}
+
+static void on_http_timer_closed(uv_handle_t *handle)
+{
+    struct gw_http_pool *pool = handle->data;
+    struct gw_http *h = pool->h;
+    if (--h->timers_open > 0)
+        return;
+    free(h);
+    curl_global_cleanup();
+}
+
 int gw_http_new(struct gw_http **out, uv_loop_t *loop)
 {
     if (out == NULL || loop == NULL)
@@ -704,40 +749,23 @@ int gw_http_new(struct gw_http **out, uv_loop_t *loop)
     struct gw_http *h = gw_xcalloc(1, sizeof(*h));
     h->loop = loop;
     h->wake_end = &h->wake_head;
-    h->multi = curl_multi_init();
-    if (h->multi == NULL)
+    if (pool_init(h, &h->pools[GW_POOL_REQ]) < 0)
         goto fail;
-    bool bad = false;
-    bad |= curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket) !=
-           CURLM_OK;
-    bad |=
-        curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, (void *)h) != CURLM_OK;
-    bad |= curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer_set) !=
-           CURLM_OK;
-    bad |=
-        curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, (void *)h) != CURLM_OK;
-    bad |= curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, IDLE_CONNS_MAX) !=
-           CURLM_OK;
-    if (bad)
-        goto fail;
-    if (uv_timer_init(loop, &h->timer) < 0)
-        goto fail;
-    h->timer.data = h;
+    if (pool_init(h, &h->pools[GW_POOL_STREAM]) < 0) {
+        /* The first pool's timer is initialised: close it the uv way. */
+        curl_multi_cleanup(h->pools[GW_POOL_REQ].multi);
+        h->pools[GW_POOL_REQ].multi = NULL;
+        h->closing = true;
+        uv_close((uv_handle_t *)&h->pools[GW_POOL_REQ].timer,
+                 on_http_timer_closed);
+        return UV_EIO;
+    }
     *out = h;
     return 0;
 fail:
-    if (h->multi)
-        curl_multi_cleanup(h->multi);
     free(h);
     curl_global_cleanup();
     return UV_EIO;
-}
-
-static void on_http_timer_closed(uv_handle_t *handle)
-{
-    struct gw_http *h = handle->data;
-    free(h);
-    curl_global_cleanup();
 }
 
 void gw_http_free(struct gw_http *h)
@@ -760,11 +788,15 @@ void gw_http_free(struct gw_http *h)
         assert(r->sse == NULL);
         gw_http_cancel(r);
     }
-    CURLM *m = h->multi;
-    h->multi = NULL;
-    curl_multi_cleanup(m);
+    for (int i = 0; i < GW_POOLS; i++) {
+        CURLM *m = h->pools[i].multi;
+        h->pools[i].multi = NULL;
+        curl_multi_cleanup(m);
+    }
     while (h->socks)
         sock_close(h->socks);
-    uv_timer_stop(&h->timer);
-    uv_close((uv_handle_t *)&h->timer, on_http_timer_closed);
+    for (int i = 0; i < GW_POOLS; i++) {
+        uv_timer_stop(&h->pools[i].timer);
+        uv_close((uv_handle_t *)&h->pools[i].timer, on_http_timer_closed);
+    }
 }
