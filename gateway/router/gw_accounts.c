@@ -258,6 +258,8 @@ static void account_free(struct gw_account *a)
     free(a->network);
     free(a->channel);
     free(a->cw_next);
+    if (a->cursor_name != NULL)
+        a->r->cursors_held--;
     free(a->cursor_name);
     free(a->cursor_value);
     free(a);

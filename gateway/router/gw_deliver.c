@@ -430,6 +430,7 @@ int gw__cursor_write(struct gw_account *a)
     free(a->cursor_name);
     free(a->cursor_value);
     a->cursor_name = a->cursor_value = NULL;
+    a->r->cursors_held--;
     return rc;
 }
 
@@ -454,8 +455,10 @@ int gw_ad_cursor_set(struct gw_adapter *ad, const char *name, const char *value)
     if (a->cursor_name && strcmp(a->cursor_name, name) != 0 &&
         (rc = gw__cursor_write(a)) < 0)
         return rc;
-    if (a->cursor_name == NULL)
+    if (a->cursor_name == NULL) {
         a->cursor_name = gw_xstrdup(name);
+        a->r->cursors_held++;
+    }
     free(a->cursor_value);
     a->cursor_value = value ? gw_xstrdup(value) : NULL; /* NULL: delete */
     return 0;

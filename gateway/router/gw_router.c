@@ -440,7 +440,10 @@ void gw__group_flush(struct gw_router *r)
     }
     /* A cursor that fails to store only lags: what it passed is fetched
      * again and found already stored. */
-    for (struct gw_account *a = r->accounts; a; a = a->next)
+    /* Walked only when one is held: with thousands of accounts every
+     * commit walked them all. */
+    for (struct gw_account *a = r->accounts; a && r->cursors_held > 0;
+         a = a->next)
         gw__cursor_write(a);
     r->group_open = false;
     int rc = gw_store_commit(gw__store(r));

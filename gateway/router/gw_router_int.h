@@ -108,6 +108,7 @@ struct gw_router {
     bool group_open;
     uint64_t group_since_ns;    /* uv_hrtime() when the group opened */
     int batch_depth;            /* adapters' batches open (gw_ad_batch_*) */
+    int cursors_held;           /* accounts with a cursor to store */
     int64_t group_seen;         /* newest history id stored in the group */
     struct gw_pending *pending; /* shows waiting for the commit */
     struct gw_pending **pending_tail;
