@@ -41,12 +41,15 @@
  * instances. Streams have a multi handle, and so a cache, of their own
  * (struct gw_http_pool). */
 #define IDLE_CONNS_MAX 32L
-/* Requests to one host at once; the others wait in curl's queue for a
- * connection. Thousands of accounts on one instance signing in together
- * opened a connection each, and every new one looked through all of them
- * for one to reuse. (64 was too few: 1,000 accounts started in 2.6 s
- * instead of 1.5 against the scale benchmark's mock.) */
-#define HOST_CONNS_MAX 256L
+/* Requests running at once (streams not counted); the others wait in
+ * h->queued, in order, and their time-outs start when they do. Thousands
+ * of accounts on one instance signing in together opened a connection
+ * each, and every new one looked through all of them for one to reuse.
+ * Not curl's own per-host limit: its queue is a list that every finished
+ * transfer walks (most of the start-up CPU at 10,000 accounts). 64 was
+ * too few: 1,000 accounts started in 2.6 s instead of 1.5 against the
+ * scale benchmark's mock. */
+#define REQS_RUNNING_MAX 256
 /* Debian's hashed system CA directory; with CURLOPT_CAINFO pointing at a
  * private CA, CAPATH keeps the public roots trusted too. */
 #define SYSTEM_CAPATH "/etc/ssl/certs"
@@ -243,6 +246,49 @@ static struct gw_http_pool *pool_of(const struct gw_http_req *r)
     return &r->h->pools[r->sse != NULL ? GW_POOL_STREAM : GW_POOL_REQ];
 }
 
+/* Attach r to its multi handle (running from now on). */
+static int req_attach(struct gw_http_req *r)
+{
+    struct gw_http *h = r->h;
+    struct gw_http_pool *pool = pool_of(r);
+    /* The bound counts connections in use: one per stream (streams have a
+     * pool of their own), one per request, so that while a thousand
+     * accounts sign in at once each can reuse its connection for its next
+     * request; once it is quiet again, each finished request closes one of
+     * the idle ones beyond IDLE_CONNS_MAX. Set here, where every
+     * connection starts, so the bound follows the load. */
+    (void)curl_multi_setopt(pool->multi, CURLMOPT_MAXCONNECTS,
+                            r->sse != NULL
+                                ? 1L + (long)h->nstreams
+                                : IDLE_CONNS_MAX + (long)h->nattached + 1);
+    if (curl_multi_add_handle(pool->multi, r->easy) != CURLM_OK)
+        return UV_EIO;
+    r->state = REQ_RUNNING;
+    list_push(&h->running, r);
+    if (r->sse == NULL)
+        h->nattached++;
+    return 0;
+}
+
+/* A request left the multi handle: the next waiting one takes its place.
+ * One that cannot be attached fails through its callback, later. */
+static void req_detached(struct gw_http *h, struct gw_http_req *r)
+{
+    if (r->sse != NULL)
+        return;
+    h->nattached--;
+    while (!h->closing && h->queued.head != NULL &&
+           h->nattached < REQS_RUNNING_MAX) {
+        struct gw_http_req *q = h->queued.head;
+        list_unlink(&h->queued, q);
+        if (req_attach(q) < 0) {
+            req_finish(q, CURLE_OUT_OF_MEMORY);
+            q->state = REQ_DONE;
+            list_push(&h->done, q);
+        }
+    }
+}
+
 void gw__http_req_detach(struct gw_http_req *r)
 {
     struct gw_http *h = r->h;
@@ -250,6 +296,9 @@ void gw__http_req_detach(struct gw_http_req *r)
         if (pool_of(r)->multi)
             curl_multi_remove_handle(pool_of(r)->multi, r->easy);
         list_unlink(&h->running, r);
+        req_detached(h, r);
+    } else if (r->state == REQ_QUEUED) {
+        list_unlink(&h->queued, r);
     } else {
         assert(r->state == REQ_DONE);
         list_unlink(&h->done, r);
@@ -484,20 +533,10 @@ int gw__http_req_start(struct gw_http *h, const struct gw_http_opts *o,
         gw__http_req_free(r);
         return UV_EINVAL;
     }
-    r->state = REQ_RUNNING;
-    list_push(&h->running, r);
-    /* The bound counts connections in use: one per stream (streams have a
-     * pool of their own), one per request running, so that while a
-     * thousand accounts sign in at once each can reuse its connection for
-     * its next request; once it is quiet again, each finished request
-     * closes one of the idle ones beyond IDLE_CONNS_MAX. Set here, where
-     * every connection starts, so the bound follows the load. */
-    struct gw_http_pool *pool = pool_of(r);
-    (void)curl_multi_setopt(pool->multi, CURLMOPT_MAXCONNECTS,
-                            r->sse != NULL ? 1L + (long)h->nstreams
-                                           : IDLE_CONNS_MAX + (long)h->nreqs);
-    if (curl_multi_add_handle(pool->multi, e) != CURLM_OK) {
-        list_unlink(&h->running, r);
+    if (!stream && h->nattached >= REQS_RUNNING_MAX) {
+        r->state = REQ_QUEUED;
+        list_push(&h->queued, r);
+    } else if (req_attach(r) < 0) {
         gw__http_req_free(r);
         return UV_EIO;
     }
@@ -692,6 +731,7 @@ static void after_action(struct gw_http *h)
             if (r == NULL)
                 continue;
             list_unlink(&h->running, r);
+            req_detached(h, r);
             req_finish(r, cc);
             r->state = REQ_DONE;
             list_push(&h->done, r);
@@ -724,9 +764,6 @@ static int pool_init(struct gw_http *h, struct gw_http_pool *pool)
            CURLM_OK;
     bad |= curl_multi_setopt(pool->multi, CURLMOPT_MAXCONNECTS,
                              IDLE_CONNS_MAX) != CURLM_OK;
-    if (pool == &h->pools[GW_POOL_REQ])
-        bad |= curl_multi_setopt(pool->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-                                 HOST_CONNS_MAX) != CURLM_OK;
     if (bad || uv_timer_init(h->loop, &pool->timer) < 0) {
         curl_multi_cleanup(pool->multi);
         pool->multi = NULL;
@@ -786,7 +823,9 @@ void gw_http_free(struct gw_http *h)
     while (h->streams)
         gw__sse_detach(h->streams);
     for (;;) {
-        struct gw_http_req *r = h->done.head ? h->done.head : h->running.head;
+        struct gw_http_req *r = h->done.head     ? h->done.head
+                                : h->queued.head ? h->queued.head
+                                                 : h->running.head;
         if (r == NULL)
             break;
         /* Stream connections went with their streams above. (The analyzer

@@ -18,6 +18,7 @@
 #include "gw_util.h"
 
 enum req_state {
+    REQ_QUEUED,     /* waiting in h->queued for a place (REQS_RUNNING_MAX) */
     REQ_RUNNING,    /* attached to the multi handle */
     REQ_DONE,       /* finished, waiting in h->done for its callback */
     REQ_DELIVERING, /* its callback is running; in no list */
@@ -86,6 +87,8 @@ struct gw_http {
     uv_loop_t *loop;
     struct gw_http_pool pools[GW_POOLS];
     int timers_open;         /* the pools' timers not closed yet */
+    struct req_list queued;  /* requests waiting for a place, in order */
+    int nattached;           /* requests (not streams) attached */
     struct req_list running; /* requests attached to multi */
     struct req_list done;    /* finished, callback not yet run */
     struct sock_ctx *socks;  /* polls currently open */

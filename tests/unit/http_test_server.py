@@ -312,7 +312,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 128
+    request_queue_size = 512
 
     def handle_error(self, request, client_address):
         # Clients hang up on purpose in these tests (cancel, timeouts).

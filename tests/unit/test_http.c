@@ -775,6 +775,54 @@ START_TEST(test_idle_connections_bounded)
 }
 END_TEST
 
+#define QUEUE_N 300
+
+static int g_queue_socks;
+
+static void queue_note(struct resp *r)
+{
+    if (r->seq % 10 == 0) {
+        int n = open_sockets();
+        if (n > g_queue_socks)
+            g_queue_socks = n;
+    }
+}
+
+/*
+ * Past 256 requests at once the others wait their turn, on the connections
+ * the first ones leave; one cancelled while it waits is answered at once,
+ * and only once.
+ */
+START_TEST(test_requests_past_the_bound_wait_their_turn)
+{
+    struct harness t;
+    static struct resp rs[QUEUE_N];
+    static struct gw_http_req *reqs[QUEUE_N];
+    memset(rs, 0, sizeof(rs));
+    g_queue_socks = 0;
+    int before = open_sockets();
+    t_init(&t, 60000);
+    for (int i = 0; i < QUEUE_N; i++) {
+        rs[i].then = queue_note;
+        reqs[i] = get(&t, &rs[i], "/slow?ms=300", NULL);
+    }
+    gw_http_cancel(reqs[QUEUE_N - 1]);
+    ck_assert_int_eq(rs[QUEUE_N - 1].called, 1);
+    ck_assert_int_eq(rs[QUEUE_N - 1].error, UV_ECANCELED);
+    t_run(&t);
+    for (int i = 0; i < QUEUE_N - 1; i++) {
+        ck_assert_msg(rs[i].status == 200, "request %d: %ld %s", i,
+                      rs[i].status, rs[i].errmsg ? rs[i].errmsg : "");
+        resp_free(&rs[i]);
+    }
+    ck_assert_int_eq(rs[QUEUE_N - 1].called, 1);
+    resp_free(&rs[QUEUE_N - 1]);
+    /* Each of the first 256 on a connection of its own, then reused. */
+    ck_assert_int_le(g_queue_socks - before, 256 + 4 + 1);
+    ck_assert_int_ge(g_queue_socks - before, 200);
+}
+END_TEST
+
 START_TEST(test_redirects)
 {
     struct resp r = {0};
@@ -1639,6 +1687,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_free_with_requests_in_flight);
     tcase_add_test(tc, test_concurrent_50);
     tcase_add_test(tc, test_idle_connections_bounded);
+    tcase_add_test(tc, test_requests_past_the_bound_wait_their_turn);
     tcase_add_test(tc, test_redirects);
     tcase_add_test(tc, test_invalid_args);
     tcase_add_test(tc, test_https_self_signed);
