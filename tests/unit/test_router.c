@@ -131,12 +131,12 @@ START_TEST(test_long_burst_shown_in_slices)
     ck_assert_int_eq(
         testnet_deliver(tn, GW_EV_MENTION, "1", "alice@x.org", "burst one"), 0);
     ck_assert_int_eq(g.front.nshown, 0);
-    sleep_ms(5);
+    sleep_ms(15);
     ck_assert_int_eq(
         testnet_deliver(tn, GW_EV_MENTION, "2", "alice@x.org", "burst two"), 0);
     ck_assert_ptr_nonnull(fakefront_shown(&g.front, "burst one"));
     ck_assert_ptr_null(fakefront_shown(&g.front, "burst two"));
-    sleep_ms(5);
+    sleep_ms(15);
     ck_assert_int_eq(
         testnet_deliver(tn, GW_EV_MENTION, "3", "alice@x.org", "burst three"),
         0);
@@ -149,7 +149,7 @@ START_TEST(test_long_burst_shown_in_slices)
     gw_ad_batch_begin(tn->ad);
     ck_assert_int_eq(
         testnet_deliver(tn, GW_EV_MENTION, "4", "alice@x.org", "batch one"), 0);
-    sleep_ms(5);
+    sleep_ms(15);
     ck_assert_int_eq(
         testnet_deliver(tn, GW_EV_MENTION, "5", "alice@x.org", "batch two"), 0);
     ck_assert_ptr_null(fakefront_shown(&g.front, "batch one"));
