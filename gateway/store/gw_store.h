@@ -341,8 +341,9 @@ int gw_store_person_put(struct gw_store *st, const char *network,
                         const char *author_id, const char *handle,
                         const char *nick);
 /* The people an account's channel should show after a restart: those with
- * posts still open there, and the authors of its last `recent` posts; at
- * most limit, oldest first. Returns the count; *rows malloc'd. */
+ * posts still open there (among its newest 8 * limit open ones), and the
+ * authors of its last `recent` posts; the limit most recently heard from,
+ * listed oldest first. Returns the count; *rows malloc'd. */
 int gw_store_people_open(struct gw_store *st, const char *account,
                          const char *network, int recent, int limit,
                          struct gw_person_row **rows);

@@ -5,6 +5,7 @@
  */
 #include "gw_store.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,16 +30,21 @@ const char *const gw_store__people_sql[GW_STORE__STMT_COUNT] = {
     /* Only rows of the partial index (open posts) and the id range of the
      * newest posts are read, whatever the store's size. */
     [GW_STORE__PEOPLE_OPEN] =
-        "SELECT pe.network, pe.author_id, pe.handle, pe.nick FROM people pe "
-        "JOIN (SELECT author_id, max(id) AS last FROM ("
-        "  SELECT author_id, id FROM posts INDEXED BY posts_pending "
-        "  WHERE state IN (1, 2) AND account = ?1 "
-        "  UNION ALL "
-        "  SELECT author_id, id FROM posts WHERE account = ?1 "
-        "  AND id > (SELECT coalesce(max(id), 0) FROM posts) - ?3 "
-        "  AND kind IN ('mention', 'reply', 'quote', 'dm')) "
-        " GROUP BY author_id) o ON o.author_id = pe.author_id "
-        "WHERE pe.network = ?2 ORDER BY o.last LIMIT ?4",
+        "SELECT network, author_id, handle, nick FROM ("
+        " SELECT pe.network, pe.author_id, pe.handle, pe.nick, o.last "
+        " FROM people pe "
+        " JOIN (SELECT author_id, max(id) AS last FROM ("
+        "   SELECT author_id, id FROM ("
+        "    SELECT author_id, id FROM posts INDEXED BY posts_pending "
+        "    WHERE state IN (1, 2) AND account = ?1 "
+        "    ORDER BY created_ms DESC, id DESC LIMIT ?5) "
+        "   UNION ALL "
+        "   SELECT author_id, id FROM posts WHERE account = ?1 "
+        "   AND id > (SELECT coalesce(max(id), 0) FROM posts) - ?3 "
+        "   AND kind IN ('mention', 'reply', 'quote', 'dm')) "
+        "  GROUP BY author_id) o ON o.author_id = pe.author_id "
+        " WHERE pe.network = ?2 ORDER BY o.last DESC LIMIT ?4) "
+        "ORDER BY last",
 };
 
 void gw_person_row_free(struct gw_person_row *p)
@@ -124,6 +130,10 @@ int gw_store_people_open(struct gw_store *st, const char *account,
     gw_store__bind_text(s, 2, network);
     sqlite3_bind_int(s, 3, recent);
     sqlite3_bind_int(s, 4, limit);
+    /* The newest open posts only: a start-up read every open post of the
+     * account (227,000 after a benchmark: 17 MiB more resident, kept). */
+    sqlite3_bind_int(s, 5,
+                     limit > 0 && limit < INT_MAX / 8 ? limit * 8 : limit);
     int n = gw_store__collect(st, GW_STORE__PEOPLE_OPEN, "listing people",
                               sizeof(struct gw_person_row), person_fill,
                               person_clear, &arr);

@@ -423,6 +423,33 @@ START_TEST(test_checkpoint_in_the_background)
 }
 END_TEST
 
+/* After a restart an account's channel shows the people it has open
+ * posts from: the most recently heard from when there are too many, oldest
+ * first, however many open posts are stored. */
+START_TEST(test_people_open_newest)
+{
+    ck_assert_int_eq(gw_store_account_add(st, "work", "mastodon"), 0);
+    for (int i = 0; i < 60; i++) {
+        char netid[16], who[32];
+        snprintf(netid, sizeof(netid), "%d", 500 + i);
+        snprintf(who, sizeof(who), "p%d@x.org", i);
+        ck_assert_int_eq(gw_store_person_put(st, "mastodon", who, who, who), 0);
+        struct gw_post p = post_of("work", netid, "mention", who, "#work", i);
+        p.author_id = who;
+        ck_assert_int_eq(gw_store_post_put(st, &p), 0);
+    }
+    struct gw_person_row *rows = NULL;
+    int n = gw_store_people_open(st, "work", "mastodon", 0, 10, &rows);
+    ck_assert_int_eq(n, 10);
+    for (int i = 0; i < n; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "p%d@x.org", 50 + i);
+        ck_assert_str_eq(rows[i].author_id, want);
+    }
+    gw_person_rows_free(rows, n);
+}
+END_TEST
+
 START_TEST(test_migrations_idempotent)
 {
     ck_assert_int_eq(gw_store_account_add(st, "a", "test"), 0);
@@ -2148,6 +2175,7 @@ static Suite *store_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_reopen_keeps_data);
     tcase_add_test(tc, test_checkpoint_in_the_background);
+    tcase_add_test(tc, test_people_open_newest);
     tcase_add_test(tc, test_migrations_idempotent);
     tcase_add_test(tc, test_newer_schema_refused);
     tcase_add_test(tc, test_migrate_people_and_reply_rules);
