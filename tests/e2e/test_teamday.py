@@ -192,8 +192,13 @@ def check_the_day(p, mock, day):
         short += ["late %d" % i for i in late
                   if not replies_to(mock, late[i])]
         short += ["dm %d" % k for k in dms if not replies_to(mock, dms[k][-1])]
-        raise AssertionError("posted %d of %d; unanswered: %s"
-                             % (len(mock.posted), want_posts, short))
+        # what the gateway said about the relay and the outbox, to tell
+        # a line never received from an answer never sent
+        said = [x for x in p.logtext().splitlines()
+                if "relay" in x or "outbox" in x][-40:]
+        raise AssertionError("posted %d of %d; unanswered: %s\n%s"
+                             % (len(mock.posted), want_posts, short,
+                                "\n".join(said)))
     time.sleep(2)   # anything doubled would show up now
     assert len(mock.posted) == want_posts
 
