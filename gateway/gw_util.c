@@ -65,6 +65,73 @@ void gw_xreplace(char **slot, const char *value)
     *slot = v;
 }
 
+/* FNV-1a over the ASCII-lowered name. */
+static size_t name_hash(const char *name)
+{
+    size_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        unsigned char c = *p >= 'A' && *p <= 'Z' ? *p + 32 : *p;
+        h = (h ^ c) * 16777619u;
+    }
+    return h;
+}
+
+void gw_names_add(struct gw_names *t, struct gw_name_link *l, const char *name)
+{
+    if (t->n + 1 > t->size) {
+        size_t size = t->size ? t->size * 2 : 64;
+        struct gw_name_link **b = gw_xcalloc(size, sizeof(*b));
+        for (size_t i = 0; i < t->size; i++) {
+            while (t->b[i] != NULL) {
+                struct gw_name_link *q = t->b[i];
+                t->b[i] = q->next;
+                size_t k = name_hash(q->name) & (size - 1);
+                q->next = b[k];
+                b[k] = q;
+            }
+        }
+        free(t->b);
+        t->b = b;
+        t->size = size;
+    }
+    l->name = name;
+    size_t k = name_hash(name) & (t->size - 1);
+    l->next = t->b[k];
+    t->b[k] = l;
+    t->n++;
+}
+
+void gw_names_del(struct gw_names *t, struct gw_name_link *l)
+{
+    if (t->size == 0)
+        return;
+    struct gw_name_link **pp = &t->b[name_hash(l->name) & (t->size - 1)];
+    for (; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == l) {
+            *pp = l->next;
+            t->n--;
+            return;
+        }
+    }
+}
+
+struct gw_name_link *gw_names_find(const struct gw_names *t, const char *name)
+{
+    if (t->size == 0)
+        return NULL;
+    struct gw_name_link *l = t->b[name_hash(name) & (t->size - 1)];
+    for (; l != NULL; l = l->next)
+        if (gw_strcasecmp(l->name, name) == 0)
+            return l;
+    return NULL;
+}
+
+void gw_names_free(struct gw_names *t)
+{
+    free(t->b);
+    memset(t, 0, sizeof(*t));
+}
+
 int gw_setting_fail(char *err, size_t errlen, const char *msg)
 {
     if (err != NULL && errlen > 0)

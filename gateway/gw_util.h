@@ -33,6 +33,24 @@ char *gw_xasprintf(const char *fmt, ...) GW_PRINTF(1, 2);
  * *slot itself or point into it. */
 void gw_xreplace(char **slot, const char *value);
 
+/* An index by name, ASCII letters folded (IRC's CASEMAPPING=ascii). The
+ * links live in their owners' structs (gw_container_of gets the owner
+ * back); the index only chains them. Zeroed is empty. */
+struct gw_name_link {
+    struct gw_name_link *next;
+    const char *name; /* the owner's; must not change while indexed */
+};
+
+struct gw_names {
+    struct gw_name_link **b;
+    size_t size, n;
+};
+
+void gw_names_add(struct gw_names *t, struct gw_name_link *l, const char *name);
+void gw_names_del(struct gw_names *t, struct gw_name_link *l);
+struct gw_name_link *gw_names_find(const struct gw_names *t, const char *name);
+void gw_names_free(struct gw_names *t);
+
 /* Write msg into err (NUL-terminated, cut to errlen) and return
  * UV_EINVAL: how a check of a setting refuses a value. */
 int gw_setting_fail(char *err, size_t errlen, const char *msg);

@@ -239,8 +239,6 @@ void gw__http_req_free(struct gw_http_req *r)
     free(r);
 }
 
-/* Never called for a request whose callback is running (it is in no
- * list). */
 static struct gw_http_pool *pool_of(const struct gw_http_req *r)
 {
     return &r->h->pools[r->sse != NULL ? GW_POOL_STREAM : GW_POOL_REQ];
@@ -289,6 +287,8 @@ static void req_detached(struct gw_http *h, struct gw_http_req *r)
     }
 }
 
+/* Never called for a request whose callback is running (it is in no
+ * list). */
 void gw__http_req_detach(struct gw_http_req *r)
 {
     struct gw_http *h = r->h;

@@ -340,8 +340,8 @@ void gw_ircd_free(struct gw_ircd *d)
     }
     gw_tls_ctx_free(d->tls_ctx);
     gw_ircd__auth_free(d);
-    free(d->phash);
-    free(d->chash);
+    gw_names_free(&d->puppet_nicks);
+    gw_names_free(&d->channel_names);
     free(d->read_buf);
     free(d);
 }

@@ -17,47 +17,8 @@
 
 struct gw_channel *gw_ircd__find_channel(struct gw_ircd *d, const char *name)
 {
-    if (d->chash_size == 0)
-        return NULL;
-    struct gw_channel *ch =
-        d->chash[gw_ircd__name_hash(name) & (d->chash_size - 1)];
-    for (; ch; ch = ch->hnext)
-        if (gw_strcasecmp(ch->name, name) == 0)
-            return ch;
-    return NULL;
-}
-
-static void chash_insert(struct gw_ircd *d, struct gw_channel *ch)
-{
-    if (d->nchannels + 1 > d->chash_size) {
-        size_t size = d->chash_size ? d->chash_size * 2 : 64;
-        struct gw_channel **t = gw_xcalloc(size, sizeof(*t));
-        for (struct gw_channel *q = d->channels; q; q = q->next) {
-            size_t b = gw_ircd__name_hash(q->name) & (size - 1);
-            q->hnext = t[b];
-            t[b] = q;
-        }
-        free(d->chash);
-        d->chash = t;
-        d->chash_size = size;
-    }
-    size_t b = gw_ircd__name_hash(ch->name) & (d->chash_size - 1);
-    ch->hnext = d->chash[b];
-    d->chash[b] = ch;
-    d->nchannels++;
-}
-
-static void chash_remove(struct gw_ircd *d, struct gw_channel *ch)
-{
-    struct gw_channel **pp =
-        &d->chash[gw_ircd__name_hash(ch->name) & (d->chash_size - 1)];
-    for (; *pp; pp = &(*pp)->hnext) {
-        if (*pp == ch) {
-            *pp = ch->hnext;
-            d->nchannels--;
-            return;
-        }
-    }
+    struct gw_name_link *l = gw_names_find(&d->channel_names, name);
+    return l != NULL ? gw_container_of(l, struct gw_channel, by_name) : NULL;
 }
 
 static void send_channel(struct gw_ircd *d, struct gw_channel *ch,
@@ -100,9 +61,8 @@ static struct gw_channel *channel_new(struct gw_ircd *d, const char *name)
     ch->created_ms = gw_now_ms();
     ch->modes = GW_CMODE_N | GW_CMODE_T;
     /* Append: clients join in the order channels were opened, so the
-     * control channel comes first. The hash is filled before the channel
-     * is listed: a resize walks the list. */
-    chash_insert(d, ch);
+     * control channel comes first. */
+    gw_names_add(&d->channel_names, &ch->by_name, ch->name);
     ch->prev = d->last_channel;
     *(d->last_channel ? &d->last_channel->next : &d->channels) = ch;
     d->last_channel = ch;
@@ -114,7 +74,7 @@ void gw_ircd__channel_free(struct gw_ircd *d, struct gw_channel *ch)
     for (struct gw_client *c = d->clients; c; c = c->next)
         if (c->arrive_next == ch)
             c->arrive_next = ch->next;
-    chash_remove(d, ch);
+    gw_names_del(&d->channel_names, &ch->by_name);
     *(ch->prev ? &ch->prev->next : &d->channels) = ch->next;
     *(ch->next ? &ch->next->prev : &d->last_channel) = ch->prev;
     for (int i = 0; i < ch->npuppets; i++) {

@@ -51,7 +51,7 @@ struct gw_tls_ctx;
 
 struct gw_puppet {
     struct gw_puppet *newer, *older; /* all puppets, by last activity */
-    struct gw_puppet *hnext;         /* same hash bucket */
+    struct gw_name_link by_nick;     /* in d->puppet_nicks */
     struct gw_channel *chans[4];     /* channels it is in (a person is seen
                                         by one or two accounts) */
     int slots[4]; /* its index in chans[i]->puppets: leaving is O(1) */
@@ -139,7 +139,7 @@ enum { GW_CMODE_N = 1, GW_CMODE_T = 2 };
 
 struct gw_channel {
     struct gw_channel *next, *prev;
-    struct gw_channel *hnext; /* in the hash by name */
+    struct gw_name_link by_name; /* in d->channel_names */
     char name[GW_CHANNEL_MAX + 1];
     char *topic;
     char topic_by[160];
@@ -161,15 +161,13 @@ struct gw_ircd {
     struct gw_client *flush;
     struct gw_client *throttled;
     struct gw_channel *channels, *last_channel; /* in the order opened */
-    /* Channels by lower-case name: one lookup per line shown, and a
-     * gateway may hold thousands of account channels. */
-    struct gw_channel **chash;
-    size_t chash_size, nchannels;
+    /* Channels by name: one lookup per line shown, and a gateway may hold
+     * thousands of account channels. */
+    struct gw_names channel_names;
     struct gw_puppet *puppets, *oldest; /* newest first */
     /* Puppets by lower-case nick: one lookup per incoming post, and there
      * are as many puppets as people who ever wrote to us. */
-    struct gw_puppet **phash;
-    size_t phash_size, npuppets;
+    struct gw_names puppet_nicks;
     int nclients, nregistered;
     int nwaiting;              /* open and not registered yet */
     struct gw_auth_host *auth; /* GW_AUTH_HOSTS_MAX addresses that failed */
@@ -266,8 +264,6 @@ void gw_ircd__auth_free(struct gw_ircd *d);
 
 /* gw_ircd_chan.c */
 struct gw_channel *gw_ircd__find_channel(struct gw_ircd *d, const char *name);
-/* FNV-1a over the ASCII-lowered name (CASEMAPPING=ascii): nicks, channels. */
-size_t gw_ircd__name_hash(const char *name);
 bool gw_ircd__is_member(const struct gw_channel *ch, const struct gw_client *c);
 /* Is c joined to ch without asking: the gateway's channels, the control
  * channel unless [irc] autojoin_control = no? */

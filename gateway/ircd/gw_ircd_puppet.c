@@ -25,61 +25,10 @@ struct gw_client *gw_ircd__find_client(struct gw_ircd *d, const char *nick)
     return found;
 }
 
-size_t gw_ircd__name_hash(const char *name)
-{
-    size_t h = 2166136261u;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-        unsigned char c = *p >= 'A' && *p <= 'Z' ? *p + 32 : *p;
-        h = (h ^ c) * 16777619u;
-    }
-    return h;
-}
-
 struct gw_puppet *gw_ircd__find_puppet(struct gw_ircd *d, const char *nick)
 {
-    if (d->phash_size == 0)
-        return NULL;
-    struct gw_puppet *p =
-        d->phash[gw_ircd__name_hash(nick) & (d->phash_size - 1)];
-    for (; p; p = p->hnext)
-        if (gw_strcasecmp(p->nick, nick) == 0)
-            return p;
-    return NULL;
-}
-
-static void phash_insert(struct gw_ircd *d, struct gw_puppet *p)
-{
-    if (d->npuppets + 1 > d->phash_size) {
-        size_t size = d->phash_size ? d->phash_size * 2 : 256;
-        struct gw_puppet **t = gw_xcalloc(size, sizeof(*t));
-        for (struct gw_puppet *q = d->puppets; q; q = q->older) {
-            if (q == p)
-                continue;
-            size_t b = gw_ircd__name_hash(q->nick) & (size - 1);
-            q->hnext = t[b];
-            t[b] = q;
-        }
-        free(d->phash);
-        d->phash = t;
-        d->phash_size = size;
-    }
-    size_t b = gw_ircd__name_hash(p->nick) & (d->phash_size - 1);
-    p->hnext = d->phash[b];
-    d->phash[b] = p;
-    d->npuppets++;
-}
-
-static void phash_remove(struct gw_ircd *d, struct gw_puppet *p)
-{
-    struct gw_puppet **pp =
-        &d->phash[gw_ircd__name_hash(p->nick) & (d->phash_size - 1)];
-    for (; *pp; pp = &(*pp)->hnext) {
-        if (*pp == p) {
-            *pp = p->hnext;
-            d->npuppets--;
-            return;
-        }
-    }
+    struct gw_name_link *l = gw_names_find(&d->puppet_nicks, nick);
+    return l != NULL ? gw_container_of(l, struct gw_puppet, by_nick) : NULL;
 }
 
 static void puppet_unlink(struct gw_ircd *d, struct gw_puppet *p)
@@ -147,7 +96,7 @@ int gw_ircd_puppet_set(struct gw_ircd *d, const char *nick, const char *user,
         p = gw_xcalloc(1, sizeof(*p));
         gw_strlcpy(p->nick, nick, sizeof(p->nick));
         puppet_push(d, p);
-        phash_insert(d, p);
+        gw_names_add(&d->puppet_nicks, &p->by_nick, p->nick);
     } else {
         gw_ircd__puppet_touch(d, p);
     }
@@ -258,12 +207,12 @@ static void puppet_quit(struct gw_ircd *d, struct gw_puppet *p,
     }
     gw_ircd__cache_free(&rc);
     puppet_unlink(d, p);
-    phash_remove(d, p);
+    gw_names_del(&d->puppet_nicks, &p->by_nick);
     gw_ircd__puppet_free(p);
 }
 
 void gw_ircd_puppets_trim(struct gw_ircd *d, size_t keep)
 {
-    while (d->npuppets > keep && d->oldest)
+    while (d->puppet_nicks.n > keep && d->oldest)
         puppet_quit(d, d->oldest, "Not heard from lately");
 }

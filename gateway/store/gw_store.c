@@ -258,7 +258,7 @@ static void ckpt_after(uv_work_t *req, int status)
         rc = gw_store__fail(st, status, "checkpointing the WAL: %s",
                             uv_strerror(status));
     } else if (st->ckpt_rc == SQLITE_BUSY) {
-        rc = 0; /* another checkpoint ran: the next one catches up */
+        /* another checkpoint ran: the next one catches up */
     } else if (st->ckpt_rc != SQLITE_OK) {
         rc = gw_store__fail(st, UV_EIO, "checkpointing the WAL: %s",
                             sqlite3_errmsg(st->ckpt_db));

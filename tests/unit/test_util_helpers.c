@@ -6,6 +6,7 @@
 #include "gw_util.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +69,41 @@ START_TEST(test_xreplace)
 }
 END_TEST
 
+struct named {
+    char name[16];
+    struct gw_name_link link;
+};
+
+/* Found by any case of its name, through the resizes, and gone once
+ * deleted. */
+START_TEST(test_names)
+{
+    static struct named v[300];
+    struct gw_names t = {0};
+    ck_assert_ptr_null(gw_names_find(&t, "#a0"));
+    for (int i = 0; i < 300; i++) {
+        snprintf(v[i].name, sizeof(v[i].name), "#A%d", i);
+        gw_names_add(&t, &v[i].link, v[i].name);
+    }
+    ck_assert_uint_eq(t.n, 300);
+    for (int i = 0; i < 300; i++) {
+        char want[16];
+        snprintf(want, sizeof(want), "#a%d", i);
+        struct gw_name_link *l = gw_names_find(&t, want);
+        ck_assert_ptr_eq(l, &v[i].link);
+        ck_assert_ptr_eq(gw_container_of(l, struct named, link), &v[i]);
+    }
+    for (int i = 0; i < 300; i += 2)
+        gw_names_del(&t, &v[i].link);
+    ck_assert_uint_eq(t.n, 150);
+    ck_assert_ptr_null(gw_names_find(&t, "#a10"));
+    ck_assert_ptr_eq(gw_names_find(&t, "#A11"), &v[11].link);
+    ck_assert_ptr_null(gw_names_find(&t, "#a300"));
+    gw_names_free(&t);
+    ck_assert_ptr_null(gw_names_find(&t, "#a11"));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("util_helpers");
@@ -76,6 +112,7 @@ int main(void)
     tcase_add_test(tc, test_empty_key_and_message);
     tcase_add_test(tc, test_secret_eq);
     tcase_add_test(tc, test_xreplace);
+    tcase_add_test(tc, test_names);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
