@@ -288,6 +288,10 @@ int gw_store_checkpoint_bg(struct gw_store *st, uv_loop_t *loop,
             st->ckpt_db = NULL;
             return rc;
         }
+        /* A connection learns the file is in WAL mode when it first reads
+         * it; until then a checkpoint is a no-op that says SQLITE_OK. */
+        (void)sqlite3_exec(st->ckpt_db, "PRAGMA schema_version", NULL, NULL,
+                           NULL);
     }
     st->ckpt_req.data = st;
     st->ckpt_cb = cb;

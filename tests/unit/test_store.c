@@ -371,18 +371,11 @@ static void ckpt_done(void *arg, int rc)
     *out = rc == 0 ? 1 : rc;
 }
 
-/* Frames in the WAL and how many of them are in the database file, as
- * another connection sees them (a PASSIVE checkpoint of its own that
- * finds nothing left to copy). */
-static void wal_frames(int *log, int *done)
+static off_t file_size(const char *path)
 {
-    sqlite3 *db = NULL;
-    ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL),
-                     SQLITE_OK);
-    ck_assert_int_eq(sqlite3_wal_checkpoint_v2(
-                         db, NULL, SQLITE_CHECKPOINT_PASSIVE, log, done),
-                     SQLITE_OK);
-    sqlite3_close(db);
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    return sb.st_size;
 }
 
 /*
@@ -399,6 +392,8 @@ START_TEST(test_checkpoint_in_the_background)
         snprintf(id, sizeof(id), "%d", 1000 + i);
         put("work", id, "mention", "a@b", "#work", i);
     }
+    /* The posts are in the WAL only: the database file has not grown. */
+    off_t before = file_size(db_path);
     int done = 0;
     ck_assert_int_eq(gw_store_checkpoint_bg(st, &loop, ckpt_done, &done), 1);
     ck_assert_int_eq(gw_store_checkpoint_bg(st, &loop, ckpt_done, &done), 0);
@@ -407,14 +402,14 @@ START_TEST(test_checkpoint_in_the_background)
     ck_assert_int_gt(during, 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(done, 1);
-    /* All but what was written during it is in the database file. */
-    int log = -1, copied = -1;
-    put("work", "2001", "mention", "a@b", "#work", 1);
+    /* They are in the database file now. */
+    ck_assert_int_gt(file_size(db_path), before);
+    /* What was written meanwhile makes the next one run; after it,
+     * nothing new: nothing to do. */
+    done = 0;
     ck_assert_int_eq(gw_store_checkpoint_bg(st, &loop, ckpt_done, &done), 1);
     uv_run(&loop, UV_RUN_DEFAULT);
-    wal_frames(&log, &copied);
-    ck_assert_int_eq(log, copied);
-    /* Nothing new: nothing to do. */
+    ck_assert_int_eq(done, 1);
     ck_assert_int_eq(gw_store_checkpoint_bg(st, &loop, ckpt_done, &done), 0);
     struct gw_post p;
     ck_assert_int_eq(gw_store_post_by_netid(st, "work", "2000", &p), 0);
